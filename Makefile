@@ -1,0 +1,52 @@
+# The two README commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export DJANGO_SETTINGS_MODULE := billing_site.settings
+
+.PHONY: setup demo run migrate test test-fast lint format check bench worker beat clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	./scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed ## Install system libraries, the virtualenv and dependencies
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+demo: migrate ## Set up, load the demo tenant, print logins, serve http://127.0.0.1:8000
+	$(PY) manage.py load_demo
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+run: migrate ## Serve without reloading demo data
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: setup ## The whole test suite (DATABASE_URL / REDIS_URL pick PostgreSQL and Redis)
+	$(PY) -m pytest -q
+
+lint: setup ## ruff, Django's checks, and migrations in step with models
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: migrate ## Benchmarks; figures go in the README (run on PostgreSQL)
+	$(PY) manage.py bench_batch
+	$(PY) manage.py bench_portal
+
+worker: setup ## A Celery worker (needs REDIS_URL)
+	$(VENV)/bin/celery -A billing_site worker --loglevel=info
+
+beat: setup ## Celery beat (needs REDIS_URL)
+	$(VENV)/bin/celery -A billing_site beat --loglevel=info
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,35 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from .admin_base import CrossTenantAdmin
+from .models import Contact, Membership, Organization, Tenant, User
+
+admin.site.register(User, UserAdmin)
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "currency", "time_zone", "country"]
+    search_fields = ["name", "slug"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role", "organization"]
+    list_filter = ["role", "tenant"]
+    raw_id_fields = ["user", "organization", "contact"]
+
+
+@admin.register(Organization)
+class OrganizationAdmin(CrossTenantAdmin):
+    list_display = ["name", "company_number", "tenant", "currency", "is_active"]
+    list_filter = ["tenant", "is_active"]
+    search_fields = ["name", "company_number"]
+    readonly_fields = ["tenant"]
+
+
+@admin.register(Contact)
+class ContactAdmin(CrossTenantAdmin):
+    list_display = ["name", "organization", "email", "tenant"]
+    list_filter = ["tenant"]
+    readonly_fields = ["tenant"]

@@ -1,0 +1,100 @@
+"""The API's choke point: every view binds the tenant, checks the role, scopes querysets."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django_filters import rest_framework as filters
+from rest_framework import mixins, viewsets
+from rest_framework.views import APIView
+
+from billing_site.models import Membership
+from billing_site.roles import Role
+from billing_site.tenancy import rescope_queryset, set_current_tenant
+
+from .permissions import RolePermission
+
+TENANT_HEADER = "HTTP_X_TENANT"
+
+
+class TenantAPIMixin:
+    """Binds the tenant after DRF authentication (token users pass the middleware unbound).
+
+    A user in several tenants picks one with the ``X-Tenant: <slug>`` header.
+    Portal users never reach staff endpoints: ``portal_allowed`` is False by default.
+    """
+
+    permission_classes = [RolePermission]
+    portal_allowed = False
+
+    def perform_authentication(self, request):
+        super().perform_authentication(request)
+        # Permissions are checked right after this, with the membership known.
+        self._bind_membership(request)
+
+    def _bind_membership(self, request) -> None:
+        django_request = request._request
+        user = request.user
+        membership = None
+        if user and user.is_authenticated:
+            slug = request.META.get(TENANT_HEADER)
+            memberships = Membership.objects.select_related("tenant", "organization").filter(
+                user=user
+            )
+            if slug:
+                membership = memberships.filter(tenant__slug=slug).first()
+                if membership is None:
+                    raise Http404("Unknown tenant.")
+            else:
+                membership = getattr(django_request, "membership", None) or memberships.order_by(
+                    "id"
+                ).first()
+        if membership is not None and membership.role == Role.PORTAL and not self.portal_allowed:
+            membership = None
+        request.membership = django_request.membership = membership
+        request.tenant = django_request.tenant = membership.tenant if membership else None
+        # The middleware resets the ContextVar when the request ends.
+        set_current_tenant(request.tenant)
+
+
+class TenantAPIView(TenantAPIMixin, APIView):
+    """Base for non-viewset endpoints."""
+
+
+class TenantViewSetMixin(TenantAPIMixin):
+    """Scoped querysets, tenant set on create, related fields scoped per request."""
+
+    def get_queryset(self):
+        return rescope_queryset(super().get_queryset())
+
+    def perform_create(self, serializer):
+        serializer.save(tenant=self.request.tenant)
+
+
+class TenantModelViewSet(TenantViewSetMixin, viewsets.ModelViewSet):
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+
+class TenantReadWriteViewSet(
+    TenantViewSetMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Create, list, retrieve and update; no delete."""
+
+
+class TenantReadOnlyViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    pass
+
+
+class TenantFilterSet(filters.FilterSet):
+    """FilterSet whose model-choice filters are re-scoped to the request's tenant."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for filter_ in self.filters.values():
+            queryset = getattr(filter_, "queryset", None)
+            if queryset is not None and not callable(queryset):
+                filter_.queryset = rescope_queryset(queryset)

@@ -1,0 +1,60 @@
+"""Shared serializer pieces and the core app's serializers."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from billing_site.models import Contact, Organization
+
+
+class StrictSerializerMixin:
+    """Rejects fields the endpoint does not know, instead of silently dropping them."""
+
+    def to_internal_value(self, data):
+        unknown: dict[str, list[str]] = {}
+        if hasattr(data, "keys"):
+            known = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = {name: ["Unknown field."] for name in sorted(set(data.keys()) - known)}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **unknown}) from exc
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+class StrictModelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    pass
+
+
+class OrganizationSerializer(StrictModelSerializer):
+    class Meta:
+        model = Organization
+        fields = [
+            "id",
+            "name",
+            "company_number",
+            "billing_contact_name",
+            "billing_contact_email",
+            "address",
+            "country",
+            "time_zone",
+            "currency",
+            "language",
+            "tax_id",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"currency": {"required": False}, "time_zone": {"required": False}}
+
+
+class ContactSerializer(StrictModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "organization", "name", "email", "phone"]
+        read_only_fields = ["id"]

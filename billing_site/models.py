@@ -1,0 +1,221 @@
+"""Core models: tenants (MSPs), users and memberships, customers (organizations, contacts).
+
+Organizations live in the core app because every other app (sessions, contracts,
+invoices, portal) points at them; keeping them here keeps the dependency graph
+one-directional.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+from .money import validate_currency_code
+from .roles import Role
+from .tenancy import TenantOwnedModel
+
+TIME_ZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones() if "/" in tz)
+
+LANGUAGE_CHOICES = [
+    ("en", "English"),
+    ("fr", "French"),
+    ("da", "Danish"),
+    ("it", "Italian"),
+    ("de", "German"),
+]
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not a known IANA time zone (e.g. Europe/Paris).")
+
+
+def validate_country(value: str) -> None:
+    from babel import Locale
+
+    if value and value.upper() not in Locale("en").territories:
+        raise ValidationError(f"'{value}' is not an ISO 3166 country code (e.g. FR, DK, US).")
+
+
+class User(AbstractUser):
+    """A login. Staff and portal users alike; what they reach comes from memberships."""
+
+    class Meta:
+        db_table = "auth_user_account"
+
+
+class Tenant(models.Model):
+    """An MSP. Owns every other row in the product through ``tenant_id``."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    country = models.CharField(max_length=2, blank=True, validators=[validate_country])
+    currency = models.CharField(max_length=3, validators=[validate_currency_code])
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    locale = models.CharField(
+        max_length=16, default="en_US", help_text="Formats money and dates (e.g. fr_FR, da_DK)."
+    )
+    legal_name = models.CharField(max_length=200, blank=True)
+    address = models.TextField(blank=True)
+    tax_id = models.CharField("VAT / tax id", max_length=60, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    logo = models.ImageField(upload_to="tenant-logos/", blank=True)
+    brand_color = models.CharField(
+        max_length=7,
+        default="#1f4e79",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour like #1f4e79.")],
+    )
+    invoice_prefix = models.CharField(max_length=20, default="INV-")
+    credit_note_prefix = models.CharField(max_length=20, default="CN-")
+    default_hourly_rate = models.DecimalField(
+        max_digits=12, decimal_places=4, default=Decimal("0"), validators=[MinValueValidator(0)]
+    )
+    default_payment_terms_days = models.PositiveIntegerField(default=30)
+    default_payment_instructions = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    @property
+    def company_name(self) -> str:
+        return self.legal_name or self.name
+
+
+class Membership(models.Model):
+    """A user's role in one tenant. Portal users also name their organization."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    organization = models.ForeignKey(
+        "billing_site.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="portal_memberships",
+        help_text="Portal users only: the customer organization they belong to.",
+    )
+    contact = models.ForeignKey(
+        "billing_site.Contact",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="portal_memberships",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user"),
+            models.CheckConstraint(
+                condition=(models.Q(role=Role.PORTAL) & models.Q(organization__isnull=False))
+                | (~models.Q(role=Role.PORTAL) & models.Q(organization__isnull=True)),
+                name="membership_portal_has_organization",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant} ({self.get_role_display()})"
+
+    @property
+    def is_portal(self) -> bool:
+        return self.role == Role.PORTAL
+
+    @classmethod
+    def for_user(cls, user, preferred_tenant_id=None) -> Membership | None:
+        """The membership a request acts under: the chosen tenant, else the first one."""
+        memberships = cls.objects.select_related("tenant", "organization").filter(user=user)
+        if preferred_tenant_id:
+            chosen = memberships.filter(tenant_id=preferred_tenant_id).first()
+            if chosen is not None:
+                return chosen
+        return memberships.order_by("id").first()
+
+
+class Organization(TenantOwnedModel):
+    """A customer company of the MSP: an end client, a partner, or both."""
+
+    name = models.CharField(max_length=200)
+    company_number = models.CharField(
+        max_length=40,
+        help_text="Unique customer id used in exports (Atera's company number).",
+    )
+    billing_contact_name = models.CharField(max_length=200, blank=True)
+    billing_contact_email = models.EmailField(blank=True)
+    address = models.TextField(blank=True)
+    country = models.CharField(max_length=2, blank=True, validators=[validate_country])
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    currency = models.CharField(max_length=3, validators=[validate_currency_code])
+    language = models.CharField(max_length=5, choices=LANGUAGE_CHOICES, default="en")
+    tax_id = models.CharField("VAT / tax id", max_length=60, blank=True)
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "company_number"], name="organization_unique_company_number"
+            ),
+        ]
+        indexes = [
+            models.Index("tenant", Lower("name"), name="organization_tenant_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Contact(TenantOwnedModel):
+    """A person at a customer organization; may be given a portal login."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["tenant", "organization"], name="contact_tenant_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantSequence(TenantOwnedModel):
+    """A per-tenant counter row (invoice numbers, ticket numbers).
+
+    Gapless: the next value is taken with a row lock inside the caller's
+    transaction, so a rollback gives the number back (a database sequence would not).
+    """
+
+    key = models.CharField(max_length=60)
+    last_value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="tenant_sequence_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.last_value}"

@@ -1,0 +1,61 @@
+"""Money: Decimal only, rounded in one place.
+
+Every amount is rounded half-up to its currency's minor unit, taken from Babel's
+currency data (2 for EUR/USD/DKK, 0 for JPY, 3 for KWD). Unit prices keep 4 places.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from babel.core import get_global
+from babel.numbers import format_currency, get_currency_precision, list_currencies
+from django.core.exceptions import ValidationError
+
+UNIT_PRICE_PLACES = 4
+_UNIT_PRICE_EXPONENT = Decimal(1).scaleb(-UNIT_PRICE_PLACES)
+_KNOWN_CURRENCIES = frozenset(list_currencies())
+# Babel lists historic currencies too; accept only those some territory uses today.
+_CURRENT_CURRENCIES = frozenset(
+    code
+    for territory in get_global("territory_currencies").values()
+    for code, _start, end, tender in territory
+    if end is None and tender
+) & _KNOWN_CURRENCIES
+
+
+def validate_currency_code(value: str) -> None:
+    if value not in _CURRENT_CURRENCIES:
+        raise ValidationError(f"'{value}' is not a current ISO 4217 currency code (e.g. EUR, USD).")
+
+
+def minor_units(currency: str) -> int:
+    """Digits after the decimal point for ``currency`` (Babel's CLDR data)."""
+    return get_currency_precision(currency)
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    """Round an amount half-up to the currency's minor unit (DESIGN.md: Money)."""
+    exponent = Decimal(1).scaleb(-minor_units(currency))
+    return Decimal(amount).quantize(exponent, rounding=ROUND_HALF_UP)
+
+
+def quantize_unit_price(price: Decimal) -> Decimal:
+    """Unit prices keep four places, rounded half-up."""
+    return Decimal(price).quantize(_UNIT_PRICE_EXPONENT, rounding=ROUND_HALF_UP)
+
+
+def line_amount(quantity: Decimal, unit_price: Decimal, currency: str) -> Decimal:
+    """quantity × unit price, rounded half-up to the currency's minor unit."""
+    return quantize(Decimal(quantity) * Decimal(unit_price), currency)
+
+
+def format_money(amount: Decimal, currency: str, locale: str = "en_US") -> str:
+    """Localised display, e.g. '1.234,50 kr.' for da_DK; shows the currency's minor unit."""
+    return format_currency(quantize(amount, currency), currency, locale=locale)
+
+
+def currency_choices() -> list[tuple[str, str]]:
+    from babel.numbers import get_currency_name
+
+    return sorted((code, f"{code} — {get_currency_name(code, locale='en')}") for code in _CURRENT_CURRENCIES)

@@ -1,0 +1,40 @@
+"""The staff navigation: one list, filtered by role. Apps add their entries here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+
+from .roles import Cap, role_can
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    capability: str | None
+    icon: str
+    section: str = "Work"
+
+
+NAV_ITEMS: list[NavItem] = [
+    NavItem("Dashboard", "dashboard", None, "home", "Overview"),
+    NavItem("Customers", "organization-list", Cap.VIEW_CUSTOMERS, "building", "Customers"),
+]
+
+
+def nav_for(role: str | None, current_path: str) -> list[dict]:
+    sections: dict[str, list[dict]] = {}
+    for item in NAV_ITEMS:
+        if not role_can(role, item.capability):
+            continue
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:
+            continue
+        active = current_path == url or (url != "/" and current_path.startswith(url))
+        sections.setdefault(item.section, []).append(
+            {"label": item.label, "url": url, "icon": item.icon, "active": active}
+        )
+    return [{"title": title, "items": items} for title, items in sections.items()]

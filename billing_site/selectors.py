@@ -1,0 +1,32 @@
+"""Core reads, scoped to the current tenant through the default managers."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from .models import Contact, Organization
+
+
+def organization_list(*, search: str = "", active: bool | None = None) -> QuerySet[Organization]:
+    queryset = Organization.objects.annotate(contact_count=Count("contacts"))
+    if search:
+        queryset = queryset.filter(
+            Q(name__icontains=search)
+            | Q(company_number__istartswith=search)
+            | Q(billing_contact_email__icontains=search)
+        )
+    if active is not None:
+        queryset = queryset.filter(is_active=active)
+    return queryset.order_by("name", "id")
+
+
+def organization_get(*, pk: int) -> Organization:
+    """The organization with ``pk`` in the current tenant; DoesNotExist (-> 404) otherwise."""
+    return Organization.objects.get(pk=pk)
+
+
+def contact_list(*, organization: Organization | None = None) -> QuerySet[Contact]:
+    queryset = Contact.objects.select_related("organization")
+    if organization is not None:
+        queryset = queryset.filter(organization=organization)
+    return queryset.order_by("name", "id")

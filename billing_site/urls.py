@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.DashboardView.as_view(), name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("tenant/switch/", views.SwitchTenantView.as_view(), name="tenant-switch"),
+    path("customers/", views.OrganizationListView.as_view(), name="organization-list"),
+    path("customers/new/", views.OrganizationCreateView.as_view(), name="organization-create"),
+    path("customers/<int:pk>/", views.OrganizationDetailView.as_view(), name="organization-detail"),
+    path("customers/<int:pk>/edit/", views.OrganizationUpdateView.as_view(), name="organization-edit"),
+    path(
+        "customers/<int:pk>/contacts/",
+        views.ContactCreateView.as_view(),
+        name="organization-contact-create",
+    ),
+    path("sessions/", include("sessions.urls")),
+    path("contracts/", include("contracts.urls")),
+    path("invoices/", include("invoices.urls")),
+    path("portal/", include("portal.urls")),
+    path("integrations/", include("integrations.urls")),
+    path("api/v1/", include("billing_site.api.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,178 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views import View
+from django.views.generic import DetailView, FormView, TemplateView
+
+from . import selectors, services
+from .forms import ContactForm, OrganizationForm
+from .models import Membership, Organization
+from .roles import Cap
+from .tenancy import TenantMiddleware
+from .views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
+
+
+class DashboardView(StaffViewMixin, TemplateView):
+    template_name = "billing_site/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        from .dashboard import dashboard_panels
+
+        context = super().get_context_data(**kwargs)
+        context["panels"] = dashboard_panels(self.request)
+        context["organization_count"] = selectors.organization_list(active=True).count()
+        return context
+
+
+class OrganizationListView(StaffViewMixin, TemplateView):
+    template_name = "billing_site/organization_list.html"
+    read_capability = Cap.VIEW_CUSTOMERS
+    paginate_by = 25
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        search = self.request.GET.get("q", "").strip()
+        status = self.request.GET.get("status", "active")
+        active = {"active": True, "inactive": False}.get(status)
+        page = Paginator(
+            selectors.organization_list(search=search, active=active), self.paginate_by
+        ).get_page(self.request.GET.get("page"))
+        context.update(
+            page_obj=page, search=search, status=status, can_manage=self.can(Cap.MANAGE_CUSTOMERS)
+        )
+        return context
+
+    def get_template_names(self):
+        if self.request.htmx:
+            return ["billing_site/_organization_table.html"]
+        return [self.template_name]
+
+
+class OrganizationDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
+    model = Organization
+    template_name = "billing_site/organization_detail.html"
+    read_capability = Cap.VIEW_CUSTOMERS
+
+    def get_queryset(self):
+        return selectors.organization_list()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["contacts"] = selectors.contact_list(organization=self.object)
+        context["contact_form"] = ContactForm()
+        context["can_edit"] = self.can(Cap.MANAGE_CUSTOMERS)
+        return context
+
+
+class OrganizationCreateView(StaffViewMixin, FormView):
+    template_name = "billing_site/organization_form.html"
+    form_class = OrganizationForm
+    read_capability = write_capability = Cap.MANAGE_CUSTOMERS
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "tenant": self.request.tenant}
+
+    def form_valid(self, form):
+        try:
+            organization = services.organization_create(**form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Customer “{organization.name}” created.")
+        return redirect("organization-detail", pk=organization.pk)
+
+
+class OrganizationUpdateView(StaffViewMixin, ScopedObjectMixin, FormView):
+    model = Organization
+    template_name = "billing_site/organization_form.html"
+    form_class = OrganizationForm
+    read_capability = write_capability = Cap.MANAGE_CUSTOMERS
+
+    def get_queryset(self):
+        return Organization.objects.all()
+
+    def get_form_kwargs(self):
+        self.object = self.get_object()
+        return {**super().get_form_kwargs(), "instance": self.object}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(object=self.object, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            services.organization_update(organization=self.object, **form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "Customer saved.")
+        return redirect("organization-detail", pk=self.object.pk)
+
+
+class ContactCreateView(StaffViewMixin, ScopedObjectMixin, View):
+    model = Organization
+    read_capability = write_capability = Cap.MANAGE_CUSTOMERS
+    http_method_names = ["post"]
+
+    def get_queryset(self):
+        return Organization.objects.all()
+
+    def post(self, request, pk):
+        organization = self.get_object()
+        form = ContactForm(request.POST)
+        if form.is_valid():
+            try:
+                services.contact_create(organization=organization, **form.cleaned_data)
+                messages.success(request, "Contact added.")
+            except ValidationError as error:
+                messages.error(request, "; ".join(error.messages))
+        else:
+            messages.error(
+                request,
+                "Contact not added: "
+                + "; ".join(f"{field}: {' '.join(errs)}" for field, errs in form.errors.items()),
+            )
+        return redirect("organization-detail", pk=organization.pk)
+
+
+class SwitchTenantView(StaffViewMixin, View):
+    """Staff in several MSPs choose which one they act for."""
+
+    http_method_names = ["post"]
+
+    def post(self, request):
+        try:
+            membership = Membership.objects.get(user=request.user, tenant__slug=request.POST.get("tenant"))
+        except Membership.DoesNotExist as exc:
+            raise Http404("Unknown tenant") from exc
+        request.session[TenantMiddleware.SESSION_KEY] = membership.tenant_id
+        return HttpResponseRedirect(reverse("dashboard"))
+
+
+def healthz(request):
+    """Liveness of the database and the broker, as JSON; 503 when one is down."""
+    from django.conf import settings
+
+    status = {"database": "ok", "broker": "eager (in-process)"}
+    healthy = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # any failure means "down"; report it
+        status["database"] = f"error: {exc.__class__.__name__}"
+        healthy = False
+    if settings.CELERY_BROKER_URL:
+        from billing_site.celery import app
+
+        try:
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+            status["broker"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            status["broker"] = f"error: {exc.__class__.__name__}"
+            healthy = False
+    status["status"] = "ok" if healthy else "error"
+    return JsonResponse(status, status=200 if healthy else 503)

@@ -1,0 +1,5 @@
+"""Portal API (/api/v1/portal/), for portal users' token auth."""
+
+app_name = "portal-api"
+
+urlpatterns = []

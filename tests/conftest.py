@@ -1,0 +1,102 @@
+"""Shared fixtures. Every test module works with two tenants: A (acting) and B (must stay unseen)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from billing_site.roles import Role
+from billing_site.tenancy import tenant_context
+from billing_site.testing.factories import (
+    TEST_PASSWORD,
+    MembershipFactory,
+    TenantFactory,
+    UserFactory,
+)
+
+# Every app's factories register themselves for the route-walking tests.
+for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+    if _module.ispkg:
+        try:
+            importlib.import_module(f"tests.{_module.name}.factories")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tests.{_module.name}.factories":
+                raise
+
+
+@pytest.fixture
+def tenant_a(db):
+    return TenantFactory(name="Alpha IT", slug="alpha", currency="EUR", time_zone="Europe/Paris")
+
+
+@pytest.fixture
+def tenant_b(db):
+    return TenantFactory(name="Bravo IT", slug="bravo", currency="DKK", time_zone="Europe/Copenhagen")
+
+
+@pytest.fixture
+def in_tenant_a(tenant_a):
+    with tenant_context(tenant_a):
+        yield tenant_a
+
+
+class Staff:
+    """Users of one tenant, one per role, created on demand."""
+
+    def __init__(self, tenant):
+        self.tenant = tenant
+        self._users = {}
+
+    def user(self, role: str):
+        if role not in self._users:
+            user = UserFactory(username=f"{self.tenant.slug}-{role}")
+            MembershipFactory(user=user, tenant=self.tenant, role=role)
+            self._users[role] = user
+        return self._users[role]
+
+
+@pytest.fixture
+def staff_a(tenant_a):
+    return Staff(tenant_a)
+
+
+@pytest.fixture
+def staff_b(tenant_b):
+    return Staff(tenant_b)
+
+
+@pytest.fixture
+def client_as(client):
+    """Log the browser client in as a user: client_as(user)."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def api_as():
+    """An API client with the user's token: api_as(user)."""
+
+    def make(user):
+        api = APIClient()
+        token, _ = Token.objects.get_or_create(user=user)
+        api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return api
+
+    return make
+
+
+@pytest.fixture
+def admin_a(staff_a):
+    return staff_a.user(Role.BILLING_ADMIN)
+
+
+__all__ = ["TEST_PASSWORD"]
