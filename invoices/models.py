@@ -1,1 +1,228 @@
-"""Models of this app."""
+"""Invoices: the one invoice model of the product, its lines, payments.
+
+Life: draft (editable, no number) -> final (numbered, immutable, PDF) -> sent ->
+partially paid / paid; void. Overdue is derived (past due date and unpaid).
+Amounts are stored with 3 decimal places so 0-, 2- and 3-decimal currencies all
+fit; every stored amount is already rounded to its currency's minor unit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from billing_site.money import validate_currency_code
+from billing_site.tenancy import TenantOwnedModel
+
+AMOUNT = {"max_digits": 18, "decimal_places": 3}
+UNIT_PRICE = {"max_digits": 18, "decimal_places": 4}
+QUANTITY = {"max_digits": 14, "decimal_places": 4}
+
+
+class InvoiceKind(models.TextChoices):
+    INVOICE = "invoice", "Invoice"
+    CREDIT_NOTE = "credit_note", "Credit note"
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    FINAL = "final", "Final"
+    SENT = "sent", "Sent"
+    PARTIALLY_PAID = "partially_paid", "Partially paid"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+
+
+class InvoiceSource(models.TextChoices):
+    SESSIONS = "sessions", "Session log"
+    BATCH = "batch", "Invoice batch"
+    MANUAL = "manual", "Manual"
+
+
+class PdfStatus(models.TextChoices):
+    NONE = "none", "Not rendered"
+    PENDING = "pending", "Rendering"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class Invoice(TenantOwnedModel):
+    """An invoice or credit note. Seller and bill-to details are copied onto it,
+    so a finalised invoice never changes when the tenant or customer does."""
+
+    kind = models.CharField(max_length=12, choices=InvoiceKind.choices, default=InvoiceKind.INVOICE)
+    status = models.CharField(
+        max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
+    )
+    source = models.CharField(
+        max_length=10, choices=InvoiceSource.choices, default=InvoiceSource.MANUAL
+    )
+    number = models.CharField(max_length=40, null=True, blank=True)
+    organization = models.ForeignKey(
+        "billing_site.Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoices",
+        help_text="The billed organization, when the bill-to is a customer of the tenant.",
+    )
+    credited_invoice = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes"
+    )
+    currency = models.CharField(max_length=3, validators=[validate_currency_code])
+    # Seller block, pre-filled from the tenant, editable per invoice while draft.
+    seller_name = models.CharField(max_length=200)
+    seller_address = models.TextField(blank=True)
+    seller_tax_id = models.CharField(max_length=60, blank=True)
+    seller_email = models.EmailField(blank=True)
+    seller_phone = models.CharField(max_length=40, blank=True)
+    # Bill-to block.
+    bill_to_name = models.CharField(max_length=200)
+    bill_to_address = models.TextField(blank=True)
+    bill_to_email = models.EmailField(blank=True)
+    bill_to_tax_id = models.CharField(max_length=60, blank=True)
+    issue_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    payment_terms_days = models.PositiveIntegerField(default=30)
+    payment_instructions = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+    subtotal = models.DecimalField(**AMOUNT, default=Decimal("0"))
+    tax_total = models.DecimalField(**AMOUNT, default=Decimal("0"))
+    total = models.DecimalField(**AMOUNT, default=Decimal("0"))
+    amount_paid = models.DecimalField(**AMOUNT, default=Decimal("0"))
+    pdf = models.FileField(upload_to="invoices/%Y/%m/", blank=True)
+    pdf_status = models.CharField(max_length=10, choices=PdfStatus.choices, default=PdfStatus.NONE)
+    pdf_error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "number"],
+                condition=Q(number__isnull=False),
+                name="invoice_unique_number",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft", number__isnull=True)
+                | (~Q(status="draft") & Q(number__isnull=False)),
+                name="invoice_number_iff_final",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status"], name="invoice_tenant_status"),
+            models.Index(fields=["tenant", "organization"], name="invoice_tenant_org"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft #{self.pk}"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == InvoiceStatus.DRAFT
+
+    @property
+    def balance_due(self) -> Decimal:
+        return self.total - self.amount_paid
+
+    @property
+    def is_overdue(self) -> bool:
+        return (
+            self.status in (InvoiceStatus.FINAL, InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID)
+            and self.due_date is not None
+            and self.due_date < timezone.localdate()
+        )
+
+
+class LineKind(models.TextChoices):
+    SESSION = "session", "Remote session"
+    TIME = "time", "Time"
+    FEE = "fee", "Fee"
+    PRODUCT = "product", "Product / service"
+    OVERAGE = "overage", "Overage"
+    BLOCK = "block", "Block hours"
+    DISCOUNT = "discount", "Discount"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class InvoiceLine(TenantOwnedModel):
+    """One line: quantity × unit price = amount (rounded half-up to the currency).
+
+    ``explanation`` keeps how the line was priced (source items, rounding, rule,
+    included hours used), written when the line is made and never recomputed.
+    Billed items point at their line (``RemoteSession.invoice_line`` and the like).
+    """
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=12, choices=LineKind.choices, default=LineKind.ADJUSTMENT)
+    description = models.TextField()
+    sku = models.CharField(max_length=60, blank=True)
+    quantity = models.DecimalField(**QUANTITY, default=Decimal("1"))
+    unit = models.CharField(max_length=20, blank=True, help_text="h, each, month, …")
+    unit_price = models.DecimalField(**UNIT_PRICE, default=Decimal("0"))
+    amount = models.DecimalField(**AMOUNT, default=Decimal("0"))
+    taxable = models.BooleanField(default=False)
+    tax_rate = models.DecimalField(
+        max_digits=7, decimal_places=4, default=Decimal("0"), help_text="Percent, e.g. 20.0000"
+    )
+    worked_seconds = models.PositiveIntegerField(null=True, blank=True)
+    billed_seconds = models.PositiveIntegerField(null=True, blank=True)
+    explanation = models.TextField(blank=True)
+    group_label = models.CharField(
+        max_length=200, blank=True, help_text="Heading the line is printed under (contract, ticket)."
+    )
+    credited_line = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_lines"
+    )
+
+    class Meta:
+        ordering = ["invoice", "position", "id"]
+        indexes = [models.Index(fields=["tenant", "invoice"], name="line_tenant_invoice")]
+
+    def __str__(self) -> str:
+        return self.description[:60]
+
+
+class PaymentMethod(models.TextChoices):
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+    CARD = "card", "Card"
+    DIRECT_DEBIT = "direct_debit", "Direct debit"
+    CHEQUE = "cheque", "Cheque"
+    CASH = "cash", "Cash"
+    OTHER = "other", "Other"
+
+
+class Payment(TenantOwnedModel):
+    """Money received against a final invoice."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(**AMOUNT)
+    received_on = models.DateField()
+    method = models.CharField(max_length=20, choices=PaymentMethod.choices)
+    reference = models.CharField(max_length=120, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_on", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} on {self.received_on}"

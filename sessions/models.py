@@ -1,1 +1,159 @@
-"""Models of this app."""
+"""Remote-support sessions: host groups (companies), hosts (computers) and sessions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from billing_site.tenancy import TenantOwnedModel
+
+
+class HostGroup(TenantOwnedModel):
+    """How a company's computers are gathered (the remote tool's "group")."""
+
+    name = models.CharField(max_length=200)
+    organization = models.ForeignKey(
+        "billing_site.Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="host_groups",
+        help_text="The customer these computers belong to (bill-to for group invoices).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="hostgroup_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Host(TenantOwnedModel):
+    """A supported computer, e.g. ``Jane_OFFICE_121``."""
+
+    name = models.CharField(max_length=200)
+    group = models.ForeignKey(
+        HostGroup, on_delete=models.PROTECT, null=True, blank=True, related_name="hosts"
+    )
+    organization = models.ForeignKey(
+        "billing_site.Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="hosts",
+        help_text="Owner of the computer; counts as a managed device for per-device billing.",
+    )
+    external_id = models.CharField(
+        max_length=120, blank=True, help_text="Id in the remote-access tool, if any."
+    )
+    notes = models.TextField(blank=True)
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="host_unique_name"),
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"],
+                condition=~Q(external_id=""),
+                name="host_unique_external_id",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "organization"], name="host_tenant_org"),
+            models.Index(fields=["tenant", "group"], name="host_tenant_group"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SessionSource(models.TextChoices):
+    TIMER = "timer", "Timer"
+    MANUAL = "manual", "Manual entry"
+    IMPORT = "import", "Import"
+
+
+class RemoteSession(TenantOwnedModel):
+    """One remote-support session on a host.
+
+    ``duration_seconds`` is derived from start and end (whole seconds) and kept for
+    aggregation. A running timer has no end yet. ``invoice_line`` is the line that
+    billed the session: one column, so a session is on at most one line, and it is
+    claimed with a conditional update (only while NULL) so two invoices never share it.
+    """
+
+    host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="sessions")
+    technician = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="remote_sessions",
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.PositiveIntegerField(default=0)
+    comment = models.TextField(blank=True)
+    billable = models.BooleanField(default=True)
+    source = models.CharField(max_length=10, choices=SessionSource.choices, default=SessionSource.MANUAL)
+    external_id = models.CharField(max_length=120, blank=True)
+    invoice_line = models.ForeignKey(
+        "invoices.InvoiceLine",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="remote_sessions",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gt=F("started_at")),
+                name="session_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=False) | Q(invoice_line__isnull=True),
+                name="session_running_not_billed",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"],
+                condition=~Q(external_id=""),
+                name="session_unique_external_id",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "host", "started_at", "ended_at"],
+                name="session_unique_host_span",
+            ),
+            # At most one running timer per technician.
+            models.UniqueConstraint(
+                fields=["tenant", "technician"],
+                condition=Q(ended_at__isnull=True),
+                name="session_one_running_timer",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "host", "started_at"], name="session_tenant_host_start"),
+            models.Index(fields=["tenant", "started_at"], name="session_tenant_start"),
+            models.Index(fields=["tenant", "invoice_line"], name="session_tenant_line"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host} {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def is_billed(self) -> bool:
+        return self.invoice_line_id is not None
