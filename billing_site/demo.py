@@ -39,19 +39,71 @@ DEMO_USERS = [
 DEMO_ORGANIZATIONS = [
     # name, company number, contact, e-mail, country, zone, language
     ("ACME", "C-1001", "Wile E. Coyote", "billing@acme.example", "FR", "Europe/Paris", "fr"),
-    ("Bistro Lumière", "C-1002", "Claire Dubois", "compta@bistro-lumiere.example", "FR", "Europe/Paris", "fr"),
-    ("Dupont & Associés Avocats", "C-1003", "Marc Dupont", "factures@dupont-avocats.example", "FR", "Europe/Paris", "fr"),
-    ("Harbor Logistics", "C-1004", "Dana Reyes", "ap@harborlogistics.example", "IE", "Europe/Dublin", "en"),
-    ("Nordlys Tandklinik", "C-1005", "Mette Jensen", "bogholderi@nordlys.example", "DK", "Europe/Copenhagen", "da"),
-    ("Helios IT Partners", "P-2001", "Sam Carter", "billing@helios-partners.example", "FR", "Europe/Paris", "en"),
-    ("Studio Verde", "C-1006", "Giulia Rossi", "amministrazione@studioverde.example", "IT", "Europe/Rome", "it"),
+    (
+        "Bistro Lumière",
+        "C-1002",
+        "Claire Dubois",
+        "compta@bistro-lumiere.example",
+        "FR",
+        "Europe/Paris",
+        "fr",
+    ),
+    (
+        "Dupont & Associés Avocats",
+        "C-1003",
+        "Marc Dupont",
+        "factures@dupont-avocats.example",
+        "FR",
+        "Europe/Paris",
+        "fr",
+    ),
+    (
+        "Harbor Logistics",
+        "C-1004",
+        "Dana Reyes",
+        "ap@harborlogistics.example",
+        "IE",
+        "Europe/Dublin",
+        "en",
+    ),
+    (
+        "Nordlys Tandklinik",
+        "C-1005",
+        "Mette Jensen",
+        "bogholderi@nordlys.example",
+        "DK",
+        "Europe/Copenhagen",
+        "da",
+    ),
+    (
+        "Helios IT Partners",
+        "P-2001",
+        "Sam Carter",
+        "billing@helios-partners.example",
+        "FR",
+        "Europe/Paris",
+        "en",
+    ),
+    (
+        "Studio Verde",
+        "C-1006",
+        "Giulia Rossi",
+        "amministrazione@studioverde.example",
+        "IT",
+        "Europe/Rome",
+        "it",
+    ),
 ]
 
 
 def _user(username: str, first: str, last: str, tenant: Tenant, role: str, **extra) -> User:
     user, created = User.objects.get_or_create(
         username=username,
-        defaults={"first_name": first, "last_name": last, "email": f"{username}@{tenant.slug}.example"},
+        defaults={
+            "first_name": first,
+            "last_name": last,
+            "email": f"{username}@{tenant.slug}.example",
+        },
     )
     if created:
         user.set_password(DEMO_PASSWORD)

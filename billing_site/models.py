@@ -189,7 +189,9 @@ class Organization(TenantOwnedModel):
 class Contact(TenantOwnedModel):
     """A person at a customer organization; may be given a portal login."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="contacts")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="contacts"
+    )
     name = models.CharField(max_length=200)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=40, blank=True)

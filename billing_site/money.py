@@ -16,12 +16,15 @@ UNIT_PRICE_PLACES = 4
 _UNIT_PRICE_EXPONENT = Decimal(1).scaleb(-UNIT_PRICE_PLACES)
 _KNOWN_CURRENCIES = frozenset(list_currencies())
 # Babel lists historic currencies too; accept only those some territory uses today.
-_CURRENT_CURRENCIES = frozenset(
-    code
-    for territory in get_global("territory_currencies").values()
-    for code, _start, end, tender in territory
-    if end is None and tender
-) & _KNOWN_CURRENCIES
+_CURRENT_CURRENCIES = (
+    frozenset(
+        code
+        for territory in get_global("territory_currencies").values()
+        for code, _start, end, tender in territory
+        if end is None and tender
+    )
+    & _KNOWN_CURRENCIES
+)
 
 
 def validate_currency_code(value: str) -> None:
@@ -58,4 +61,6 @@ def format_money(amount: Decimal, currency: str, locale: str = "en_US") -> str:
 def currency_choices() -> list[tuple[str, str]]:
     from babel.numbers import get_currency_name
 
-    return sorted((code, f"{code} — {get_currency_name(code, locale='en')}") for code in _CURRENT_CURRENCIES)
+    return sorted(
+        (code, f"{code} — {get_currency_name(code, locale='en')}") for code in _CURRENT_CURRENCIES
+    )

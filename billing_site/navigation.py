@@ -20,7 +20,7 @@ class NavItem:
 
 NAV_ITEMS: list[NavItem] = [
     NavItem("Dashboard", "dashboard", None, "home", "Overview"),
-    NavItem("Customers", "organization-list", Cap.VIEW_CUSTOMERS, "building", "Customers"),
+    NavItem("Customers", "customer-list", Cap.VIEW_CUSTOMERS, "building", "Customers"),
 ]
 
 

@@ -96,7 +96,9 @@ def membership_create(
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role '{role}'."})
     if (role == Role.PORTAL) != (organization is not None):
-        raise ValidationError({"organization": "Portal users, and only they, have an organization."})
+        raise ValidationError(
+            {"organization": "Portal users, and only they, have an organization."}
+        )
     if organization is not None and organization.tenant_id != tenant.pk:
         raise ValidationError({"organization": "Organization not found."})
     user = User(username=username, email=email, first_name=first_name, last_name=last_name)
@@ -117,7 +119,9 @@ def _check_company_number(company_number: str, exclude_pk: int | None = None) ->
         clash = clash.exclude(pk=exclude_pk)
     if clash.exists():
         raise ValidationError(
-            {"company_number": f"Company number '{company_number}' is already used by another customer."}
+            {
+                "company_number": f"Company number '{company_number}' is already used by another customer."
+            }
         )
 
 
@@ -196,5 +200,7 @@ def sequence_next(*, key: str, tenant: Tenant | None = None) -> int:
         updated = TenantSequence.objects.filter(key=key).update(last_value=F("last_value") + 1)
         assert updated == 1
         return (
-            TenantSequence.objects.select_for_update().values_list("last_value", flat=True).get(key=key)
+            TenantSequence.objects.select_for_update()
+            .values_list("last_value", flat=True)
+            .get(key=key)
         )

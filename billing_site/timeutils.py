@@ -44,7 +44,9 @@ def to_zone(value: dt.datetime | None, zone: str | zoneinfo.ZoneInfo) -> dt.date
     return value.astimezone(zone)
 
 
-def local_day_bounds(day: dt.date, zone: str | zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+def local_day_bounds(
+    day: dt.date, zone: str | zoneinfo.ZoneInfo
+) -> tuple[dt.datetime, dt.datetime]:
     """UTC-aware [start, end) of a calendar day in ``zone``."""
     if isinstance(zone, str):
         zone = zoneinfo.ZoneInfo(zone)

@@ -1,12 +1,14 @@
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
+from kombu.exceptions import KombuError
 
 from . import selectors, services
 from .forms import ContactForm, OrganizationForm
@@ -83,7 +85,7 @@ class OrganizationCreateView(StaffViewMixin, FormView):
             apply_errors(form, error)
             return self.form_invalid(form)
         messages.success(self.request, f"Customer “{organization.name}” created.")
-        return redirect("organization-detail", pk=organization.pk)
+        return redirect("customer-detail", pk=organization.pk)
 
 
 class OrganizationUpdateView(StaffViewMixin, ScopedObjectMixin, FormView):
@@ -95,12 +97,20 @@ class OrganizationUpdateView(StaffViewMixin, ScopedObjectMixin, FormView):
     def get_queryset(self):
         return Organization.objects.all()
 
+    def dispatch(self, request, *args, **kwargs):
+        self.object = None
+        return super().dispatch(request, *args, **kwargs)
+
     def get_form_kwargs(self):
-        self.object = self.get_object()
-        return {**super().get_form_kwargs(), "instance": self.object}
+        return {**super().get_form_kwargs(), "instance": self.get_scoped_object()}
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(object=self.object, **kwargs)
+        return super().get_context_data(object=self.get_scoped_object(), **kwargs)
+
+    def get_scoped_object(self) -> Organization:
+        if self.object is None:
+            self.object = self.get_object()
+        return self.object
 
     def form_valid(self, form):
         try:
@@ -109,7 +119,7 @@ class OrganizationUpdateView(StaffViewMixin, ScopedObjectMixin, FormView):
             apply_errors(form, error)
             return self.form_invalid(form)
         messages.success(self.request, "Customer saved.")
-        return redirect("organization-detail", pk=self.object.pk)
+        return redirect("customer-detail", pk=self.object.pk)
 
 
 class ContactCreateView(StaffViewMixin, ScopedObjectMixin, View):
@@ -135,7 +145,7 @@ class ContactCreateView(StaffViewMixin, ScopedObjectMixin, View):
                 "Contact not added: "
                 + "; ".join(f"{field}: {' '.join(errs)}" for field, errs in form.errors.items()),
             )
-        return redirect("organization-detail", pk=organization.pk)
+        return redirect("customer-detail", pk=organization.pk)
 
 
 class SwitchTenantView(StaffViewMixin, View):
@@ -145,7 +155,9 @@ class SwitchTenantView(StaffViewMixin, View):
 
     def post(self, request):
         try:
-            membership = Membership.objects.get(user=request.user, tenant__slug=request.POST.get("tenant"))
+            membership = Membership.objects.get(
+                user=request.user, tenant__slug=request.POST.get("tenant")
+            )
         except Membership.DoesNotExist as exc:
             raise Http404("Unknown tenant") from exc
         request.session[TenantMiddleware.SESSION_KEY] = membership.tenant_id
@@ -153,7 +165,11 @@ class SwitchTenantView(StaffViewMixin, View):
 
 
 def healthz(request):
-    """Liveness of the database and the broker, as JSON; 503 when one is down."""
+    """Database and broker status as JSON; 503 when one is down.
+
+    ``?worker=1`` also sends a probe task through the broker and waits briefly for
+    a worker to answer it.
+    """
     from django.conf import settings
 
     status = {"database": "ok", "broker": "eager (in-process)"}
@@ -161,7 +177,7 @@ def healthz(request):
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # any failure means "down"; report it
+    except DatabaseError as exc:
         status["database"] = f"error: {exc.__class__.__name__}"
         healthy = False
     if settings.CELERY_BROKER_URL:
@@ -171,8 +187,16 @@ def healthz(request):
             with app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
             status["broker"] = "ok"
-        except Exception as exc:  # noqa: BLE001
+        except (OSError, KombuError) as exc:
             status["broker"] = f"error: {exc.__class__.__name__}"
             healthy = False
+        if healthy and request.GET.get("worker"):
+            from .tasks import worker_probe_task
+
+            try:
+                status["worker"] = worker_probe_task.delay().get(timeout=5)["database"]
+            except CeleryTimeoutError:
+                status["worker"] = "no answer within 5 s"
+                healthy = False
     status["status"] = "ok" if healthy else "error"
     return JsonResponse(status, status=200 if healthy else 503)

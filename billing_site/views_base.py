@@ -27,7 +27,9 @@ class StaffViewMixin(LoginRequiredMixin):
         membership = getattr(request, "membership", None)
         if membership is None or membership.role == Role.PORTAL:
             raise PermissionDenied("Staff pages need a staff account of this MSP.")
-        capability = self.write_capability if request.method in WRITE_METHODS else self.read_capability
+        capability = (
+            self.write_capability if request.method in WRITE_METHODS else self.read_capability
+        )
         if not role_can(membership.role, capability):
             raise PermissionDenied("Your role does not allow this.")
         return super().dispatch(request, *args, **kwargs)

@@ -10,6 +10,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from billing_site.celery import app as celery_app
 from billing_site.roles import Role
 from billing_site.tenancy import tenant_context
 from billing_site.testing.factories import (
@@ -18,6 +19,11 @@ from billing_site.testing.factories import (
     TenantFactory,
     UserFactory,
 )
+
+# Tests run tasks in-process even when REDIS_URL names a broker; the one test about the
+# queue (tests/core/test_health.py) starts a real worker and sends through Redis itself.
+celery_app.conf.task_always_eager = True
+celery_app.conf.task_eager_propagates = True
 
 # Every app's factories register themselves for the route-walking tests.
 for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
@@ -36,7 +42,9 @@ def tenant_a(db):
 
 @pytest.fixture
 def tenant_b(db):
-    return TenantFactory(name="Bravo IT", slug="bravo", currency="DKK", time_zone="Europe/Copenhagen")
+    return TenantFactory(
+        name="Bravo IT", slug="bravo", currency="DKK", time_zone="Europe/Copenhagen"
+    )
 
 
 @pytest.fixture

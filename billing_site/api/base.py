@@ -45,9 +45,10 @@ class TenantAPIMixin:
                 if membership is None:
                     raise Http404("Unknown tenant.")
             else:
-                membership = getattr(django_request, "membership", None) or memberships.order_by(
-                    "id"
-                ).first()
+                membership = (
+                    getattr(django_request, "membership", None)
+                    or memberships.order_by("id").first()
+                )
         if membership is not None and membership.role == Role.PORTAL and not self.portal_allowed:
             membership = None
         request.membership = django_request.membership = membership

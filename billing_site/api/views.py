@@ -74,7 +74,9 @@ class ContactViewSet(TenantReadWriteViewSet):
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         if "organization" in data and data.pop("organization") != serializer.instance.organization:
-            raise serializers.ValidationError({"organization": ["A contact cannot change organization."]})
+            raise serializers.ValidationError(
+                {"organization": ["A contact cannot change organization."]}
+            )
         serializer.instance = services.contact_update(contact=serializer.instance, **data)
 
 

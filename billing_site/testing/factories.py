@@ -84,7 +84,9 @@ class OrganizationFactory(TenantOwnedFactory):
     time_zone = factory.LazyAttribute(lambda o: o.tenant.time_zone)
     country = "FR"
     billing_contact_name = "Pat Payer"
-    billing_contact_email = factory.LazyAttribute(lambda o: f"billing@{o.company_number.lower()}.test")
+    billing_contact_email = factory.LazyAttribute(
+        lambda o: f"billing@{o.company_number.lower()}.test"
+    )
 
 
 @register_factory
@@ -92,8 +94,6 @@ class ContactFactory(TenantOwnedFactory):
     class Meta:
         model = Contact
 
-    organization = factory.SubFactory(
-        OrganizationFactory, tenant=factory.SelfAttribute("..tenant")
-    )
+    organization = factory.SubFactory(OrganizationFactory, tenant=factory.SelfAttribute("..tenant"))
     name = factory.Sequence(lambda n: f"Contact {n}")
     email = factory.LazyAttribute(lambda o: f"contact{o.name.split()[-1]}@example.test")

@@ -31,9 +31,13 @@ class Command(BaseCommand):
             )
         except ValidationError as error:
             lines = []
-            for field, messages in getattr(error, "message_dict", {"__all__": error.messages}).items():
+            for field, messages in getattr(
+                error, "message_dict", {"__all__": error.messages}
+            ).items():
                 lines += [f"{field}: {message}" for message in messages]
             raise CommandError("Tenant not created.\n" + "\n".join(lines)) from error
         self.stdout.write(
-            self.style.SUCCESS(f"Tenant '{tenant.slug}' created; owner '{options['owner_username']}'.")
+            self.style.SUCCESS(
+                f"Tenant '{tenant.slug}' created; owner '{options['owner_username']}'."
+            )
         )

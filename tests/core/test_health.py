@@ -1,0 +1,95 @@
+"""/healthz, and one task sent through a real Redis broker to a real Celery worker."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = os.environ.get("TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+
+
+def redis_available() -> bool:
+    import redis
+
+    try:
+        return redis.Redis.from_url(BROKER, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database(client, settings):
+    settings.CELERY_BROKER_URL = ""
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["database"] == "ok"
+    assert response.json()["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_healthz_reports_broker_down(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    from billing_site.celery import app
+
+    app.conf.broker_url = settings.CELERY_BROKER_URL
+    try:
+        response = client.get("/healthz")
+    finally:
+        app.conf.broker_url = None
+    assert response.status_code == 503
+    assert response.json()["broker"].startswith("error")
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_task_runs_through_real_worker():
+    if not redis_available():
+        if os.environ.get("CI"):
+            pytest.fail("Redis is not reachable in CI")
+        pytest.skip("Redis not running on this machine")
+    from celery import Celery
+
+    env = {**os.environ, "REDIS_URL": BROKER, "CELERY_BROKER_URL": BROKER}
+    if connection.vendor == "postgresql":
+        settings_dict = connection.settings_dict
+        env["DATABASE_URL"] = (
+            f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/"
+            f"{settings_dict['NAME']}"
+        )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "billing_site",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    client_app = Celery(broker=BROKER, backend=BROKER)
+    try:
+        started = time.monotonic()
+        result = client_app.send_task("billing_site.worker_probe_task")
+        assert result.get(timeout=60) == {"database": "ok"}
+        assert time.monotonic() - started < 60
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        client_app.close()
