@@ -76,3 +76,68 @@ class ContactForm(TenantModelForm):
 
     def _post_clean(self):
         pass
+
+
+class TenantSettingsForm(forms.ModelForm):
+    """Company details printed on invoices, defaults and branding (owners only)."""
+
+    currency = forms.ChoiceField(choices=currency_choices)
+
+    class Meta:
+        from .models import Tenant
+
+        model = Tenant
+        fields = [
+            "name",
+            "legal_name",
+            "address",
+            "country",
+            "tax_id",
+            "email",
+            "phone",
+            "logo",
+            "brand_color",
+            "currency",
+            "time_zone",
+            "locale",
+            "invoice_prefix",
+            "credit_note_prefix",
+            "default_hourly_rate",
+            "default_payment_terms_days",
+            "default_payment_instructions",
+        ]
+        widgets = {
+            "address": forms.Textarea(attrs={"rows": 3}),
+            "default_payment_instructions": forms.Textarea(attrs={"rows": 3}),
+            "brand_color": forms.TextInput(attrs={"type": "color"}),
+        }
+
+    def clean_country(self):
+        return (self.cleaned_data.get("country") or "").upper()
+
+    def clean_locale(self):
+        from babel import Locale, UnknownLocaleError
+
+        value = self.cleaned_data["locale"]
+        try:
+            Locale.parse(value)
+        except (UnknownLocaleError, ValueError) as exc:
+            raise forms.ValidationError("Unknown locale; use a code like fr_FR or da_DK.") from exc
+        return value
+
+
+class StaffUserForm(forms.Form):
+    """Add a staff login to the tenant."""
+
+    username = forms.CharField(max_length=150)
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField()
+    role = forms.ChoiceField()
+    password = forms.CharField(widget=forms.PasswordInput, min_length=10)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .roles import STAFF_ROLES, Role
+
+        self.fields["role"].choices = [(r.value, r.label) for r in Role if r in STAFF_ROLES]

@@ -18,9 +18,13 @@ class NavItem:
     section: str = "Work"
 
 
+SECTION_ORDER = ["Overview", "Customers", "Work", "Billing", "Settings"]
+
 NAV_ITEMS: list[NavItem] = [
     NavItem("Dashboard", "dashboard", None, "home", "Overview"),
     NavItem("Customers", "customer-list", Cap.VIEW_CUSTOMERS, "building", "Customers"),
+    NavItem("Company settings", "tenant-settings", Cap.MANAGE_TENANT, "lock", "Settings"),
+    NavItem("Users", "staff-users", Cap.MANAGE_TENANT, "users", "Settings"),
 ]
 
 
@@ -37,4 +41,8 @@ def nav_for(role: str | None, current_path: str) -> list[dict]:
         sections.setdefault(item.section, []).append(
             {"label": item.label, "url": url, "icon": item.icon, "active": active}
         )
-    return [{"title": title, "items": items} for title, items in sections.items()]
+    ordered = sorted(
+        sections.items(),
+        key=lambda kv: SECTION_ORDER.index(kv[0]) if kv[0] in SECTION_ORDER else len(SECTION_ORDER),
+    )
+    return [{"title": title, "items": items} for title, items in ordered]

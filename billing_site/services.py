@@ -204,3 +204,35 @@ def sequence_next(*, key: str, tenant: Tenant | None = None) -> int:
             .values_list("last_value", flat=True)
             .get(key=key)
         )
+
+
+@transaction.atomic
+def tenant_update(*, tenant: Tenant, **data: Any) -> Tenant:
+    """Change the tenant's company details, defaults and branding."""
+    for name, value in data.items():
+        setattr(tenant, name, value)
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
+@transaction.atomic
+def staff_user_add(
+    *, tenant: Tenant, username: str, email: str, password: str, role: str, **names: str
+) -> Membership:
+    """Create a staff login in ``tenant``; the password must pass the validators."""
+    from django.contrib.auth.password_validation import validate_password
+
+    from .roles import STAFF_ROLES
+
+    if role not in STAFF_ROLES:
+        raise ValidationError({"role": "Choose a staff role."})
+    if User.objects.filter(username=username).exists():
+        raise ValidationError({"username": f"User '{username}' already exists."})
+    try:
+        validate_password(password, User(username=username, email=email))
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    return membership_create(
+        tenant=tenant, username=username, email=email, password=password, role=role, **names
+    )

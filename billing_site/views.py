@@ -11,8 +11,8 @@ from django.views.generic import DetailView, FormView, TemplateView
 from kombu.exceptions import KombuError
 
 from . import selectors, services
-from .forms import ContactForm, OrganizationForm
-from .models import Membership, Organization
+from .forms import ContactForm, OrganizationForm, StaffUserForm, TenantSettingsForm
+from .models import Membership, Organization, Tenant
 from .roles import Cap
 from .tenancy import TenantMiddleware
 from .views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
@@ -200,3 +200,63 @@ def healthz(request):
                 healthy = False
     status["status"] = "ok" if healthy else "error"
     return JsonResponse(status, status=200 if healthy else 503)
+
+
+class TenantSettingsView(StaffViewMixin, FormView):
+    """Company details on invoices, numbering prefixes, defaults and branding."""
+
+    template_name = "billing_site/tenant_settings.html"
+    form_class = TenantSettingsForm
+    read_capability = write_capability = Cap.MANAGE_TENANT
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        # A copy, so a rejected form never leaves the request's tenant half-changed.
+        kwargs["instance"] = Tenant.objects.get(pk=self.request.tenant.pk)
+        return kwargs
+
+    def form_valid(self, form):
+        try:
+            services.tenant_update(tenant=form.instance)
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "Settings saved.")
+        return redirect("tenant-settings")
+
+
+class StaffUsersView(StaffViewMixin, FormView):
+    """The tenant's logins and roles; owners add staff here."""
+
+    template_name = "billing_site/staff_users.html"
+    form_class = StaffUserForm
+    read_capability = write_capability = Cap.MANAGE_TENANT
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["memberships"] = (
+            Membership.objects.filter(tenant=self.request.tenant)
+            .select_related("user", "organization")
+            .order_by("role", "user__username")
+        )
+        return context
+
+    def form_valid(self, form):
+        try:
+            services.staff_user_add(tenant=self.request.tenant, **form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"User {form.cleaned_data['username']} added.")
+        return redirect("staff-users")
+
+
+class TenantLogoView(StaffViewMixin, View):
+    """The tenant's logo, served only to its own users."""
+
+    def get(self, request):
+        from django.http import FileResponse
+
+        if not request.tenant.logo:
+            raise Http404("No logo")
+        return FileResponse(request.tenant.logo.open("rb"))

@@ -94,3 +94,58 @@ def test_accountant_cannot_create(client_as, staff_a):
     client = client_as(staff_a.user(Role.ACCOUNTANT))
     assert client.get(reverse("customer-list")).status_code == 200
     assert client.get(reverse("customer-create")).status_code == 403
+
+
+def test_owner_edits_company_settings_with_validation(client_as, staff_a, tenant_a):
+    client = client_as(staff_a.user(Role.OWNER))
+    assert client.get(reverse("tenant-settings")).status_code == 200
+    data = {
+        "name": "Alpha IT",
+        "legal_name": "Alpha IT SAS",
+        "address": "2 rue X",
+        "country": "fr",
+        "currency": "EUR",
+        "time_zone": "Europe/Paris",
+        "locale": "fr_FR",
+        "brand_color": "#123456",
+        "invoice_prefix": "AL-",
+        "credit_note_prefix": "AC-",
+        "default_hourly_rate": "-5",
+        "default_payment_terms_days": "30",
+    }
+    bad = client.post(reverse("tenant-settings"), data)
+    assert bad.status_code == 200
+    assert "default_hourly_rate" in bad.context["form"].errors
+    tenant_a.refresh_from_db()
+    assert tenant_a.invoice_prefix == "INV-"
+    good = client.post(reverse("tenant-settings"), {**data, "default_hourly_rate": "110.50"})
+    assert good.status_code == 302
+    tenant_a.refresh_from_db()
+    assert (tenant_a.legal_name, tenant_a.invoice_prefix, str(tenant_a.default_hourly_rate)) == (
+        "Alpha IT SAS",
+        "AL-",
+        "110.5000",
+    )
+
+
+def test_billing_admin_cannot_change_settings(client_as, admin_a):
+    assert client_as(admin_a).get(reverse("tenant-settings")).status_code == 403
+
+
+def test_owner_adds_staff_user(client_as, staff_a, tenant_a):
+    from billing_site.models import Membership
+
+    client = client_as(staff_a.user(Role.OWNER))
+    data = {
+        "username": "newtech",
+        "email": "newtech@alpha.test",
+        "role": Role.TECHNICIAN,
+        "password": "password",
+    }
+    weak = client.post(reverse("staff-users"), data)
+    assert weak.status_code == 200
+    assert not Membership.objects.filter(user__username="newtech").exists()
+    ok = client.post(reverse("staff-users"), {**data, "password": "a-long-unusual-passphrase"})
+    assert ok.status_code == 302
+    membership = Membership.objects.get(user__username="newtech")
+    assert (membership.tenant, membership.role) == (tenant_a, Role.TECHNICIAN)
