@@ -23,7 +23,7 @@ SECTION_ORDER = ["Overview", "Customers", "Work", "Billing", "Settings"]
 NAV_ITEMS: list[NavItem] = [
     NavItem("Dashboard", "dashboard", None, "home", "Overview"),
     NavItem("Customers", "customer-list", Cap.VIEW_CUSTOMERS, "building", "Customers"),
-    NavItem("Company settings", "tenant-settings", Cap.MANAGE_TENANT, "lock", "Settings"),
+    NavItem("Company settings", "tenant-settings", Cap.MANAGE_TENANT, "gear", "Settings"),
     NavItem("Users", "staff-users", Cap.MANAGE_TENANT, "users", "Settings"),
 ]
 

@@ -24,7 +24,8 @@ ICONS = {
     "box": "▧",
     "users": "☺",
     "plug": "⇄",
-    "lock": "🔒",
+    "lock": "⚿",
+    "gear": "⚙",
 }
 
 
