@@ -102,7 +102,9 @@ class RemoteSession(TenantOwnedModel):
     duration_seconds = models.PositiveIntegerField(default=0)
     comment = models.TextField(blank=True)
     billable = models.BooleanField(default=True)
-    source = models.CharField(max_length=10, choices=SessionSource.choices, default=SessionSource.MANUAL)
+    source = models.CharField(
+        max_length=10, choices=SessionSource.choices, default=SessionSource.MANUAL
+    )
     external_id = models.CharField(max_length=120, blank=True)
     invoice_line = models.ForeignKey(
         "invoices.InvoiceLine",
@@ -145,6 +147,9 @@ class RemoteSession(TenantOwnedModel):
             models.Index(fields=["tenant", "host", "started_at"], name="session_tenant_host_start"),
             models.Index(fields=["tenant", "started_at"], name="session_tenant_start"),
             models.Index(fields=["tenant", "invoice_line"], name="session_tenant_line"),
+            models.Index(
+                fields=["tenant", "technician", "started_at"], name="session_tenant_tech_start"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -157,3 +162,50 @@ class RemoteSession(TenantOwnedModel):
     @property
     def is_billed(self) -> bool:
         return self.invoice_line_id is not None
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for confirmation"
+    IMPORTED = "imported", "Imported"
+
+
+class SessionImport(TenantOwnedModel):
+    """An uploaded session log kept between the preview and the confirmation.
+
+    The decoded file text is stored (not the parsed rows) so that confirming parses
+    and validates it again against the data as it is then: nothing imported in
+    between is imported twice. ``status`` moves pending -> imported once, by a
+    conditional update, so a double-clicked confirm cannot import the file twice.
+    Pending uploads older than a day are purged when the next file is staged.
+    """
+
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    filename = models.CharField(max_length=255, blank=True)
+    content = models.TextField()
+    file_format = models.CharField(
+        max_length=12, default="auto", help_text="auto, generic or teamviewer."
+    )
+    time_zone = models.CharField(
+        max_length=64, blank=True, help_text="Zone of times without an offset; blank: default."
+    )
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
+    sessions_created = models.PositiveIntegerField(default=0)
+    hosts_created = models.PositiveIntegerField(default=0)
+    groups_created = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["tenant", "status", "created_at"], name="sessionimport_tenant_status"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename or f"Import #{self.pk}"

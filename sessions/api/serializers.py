@@ -1,0 +1,205 @@
+"""Serializers: input ones parse and hand over to the services; output ones render."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from billing_site.api.serializers import StrictModelSerializer, StrictSerializerMixin
+from billing_site.models import Organization, User
+from billing_site.timeutils import format_duration
+
+from ..importers import FORMAT_AUTO, FORMAT_GENERIC, FORMAT_TEAMVIEWER
+from ..models import Host, HostGroup, RemoteSession
+
+NOT_FOUND = {"does_not_exist": "{label} not found.", "incorrect_type": "{label} not found."}
+
+
+def _related(manager, label: str, **kwargs):
+    # A manager, not a queryset: it is evaluated per request, for the request's tenant.
+    messages = {key: value.format(label=label) for key, value in NOT_FOUND.items()}
+    return serializers.PrimaryKeyRelatedField(queryset=manager, error_messages=messages, **kwargs)
+
+
+class HostGroupSerializer(StrictModelSerializer):
+    organization = _related(Organization.objects, "Customer", allow_null=True, required=False)
+    organization_name = serializers.CharField(
+        source="organization.name", read_only=True, default=None
+    )
+
+    class Meta:
+        model = HostGroup
+        fields = ["id", "name", "organization", "organization_name", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class HostSerializer(StrictModelSerializer):
+    group = _related(HostGroup.objects, "Group", allow_null=True, required=False)
+    group_name = serializers.CharField(source="group.name", read_only=True, default=None)
+    organization = _related(Organization.objects, "Customer", allow_null=True, required=False)
+    organization_name = serializers.CharField(
+        source="organization.name", read_only=True, default=None
+    )
+
+    class Meta:
+        model = Host
+        fields = [
+            "id",
+            "name",
+            "group",
+            "group_name",
+            "organization",
+            "organization_name",
+            "external_id",
+            "notes",
+            "is_active",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+
+class RemoteSessionSerializer(serializers.ModelSerializer):
+    """Output. ``invoice`` (the invoice id) only for roles that may see billing."""
+
+    host_name = serializers.CharField(source="host.name", read_only=True)
+    group = serializers.IntegerField(source="host.group_id", read_only=True, allow_null=True)
+    group_name = serializers.CharField(source="host.group.name", read_only=True, default=None)
+    technician_username = serializers.CharField(
+        source="technician.username", read_only=True, default=None
+    )
+    duration = serializers.SerializerMethodField()
+    # Plain strings in the schema: the choice sets' names collide with other apps' enums.
+    source = serializers.CharField(read_only=True, help_text="timer, manual or import.")
+    is_running = serializers.BooleanField(read_only=True)
+    billed = serializers.BooleanField(source="is_billed", read_only=True)
+    invoice = serializers.IntegerField(
+        source="invoice_line.invoice_id", read_only=True, default=None
+    )
+
+    class Meta:
+        model = RemoteSession
+        fields = [
+            "id",
+            "host",
+            "host_name",
+            "group",
+            "group_name",
+            "technician",
+            "technician_username",
+            "started_at",
+            "ended_at",
+            "duration_seconds",
+            "duration",
+            "comment",
+            "billable",
+            "source",
+            "external_id",
+            "is_running",
+            "billed",
+            "invoice",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_duration(self, session: RemoteSession) -> str:
+        return format_duration(session.duration_seconds)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("can_view_billing"):
+            data.pop("invoice", None)
+        return data
+
+
+class SessionCreateSerializer(StrictSerializerMixin, serializers.Serializer):
+    host = _related(Host.objects, "Computer")
+    technician = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.all(),
+        required=False,
+        allow_null=True,
+        error_messages={"does_not_exist": "Technician not found."},
+        help_text="Staff member who did the work; default: you (others need MANAGE_WORK).",
+    )
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    billable = serializers.BooleanField(required=False, default=True)
+    external_id = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=120
+    )
+
+
+class SessionUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
+    host = _related(Host.objects, "Computer", required=False)
+    started_at = serializers.DateTimeField(required=False)
+    ended_at = serializers.DateTimeField(required=False, allow_null=True)
+    comment = serializers.CharField(required=False, allow_blank=True)
+    billable = serializers.BooleanField(required=False)
+
+
+class SessionTimerStartSerializer(StrictSerializerMixin, serializers.Serializer):
+    host = _related(Host.objects, "Computer")
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class SessionTimerStopSerializer(StrictSerializerMixin, serializers.Serializer):
+    ended_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Default: now. Needed for a timer left running more than 24 h.",
+    )
+
+
+class SessionImportSerializer(StrictSerializerMixin, serializers.Serializer):
+    file = serializers.FileField(help_text="CSV session log (generic or TeamViewer export).")
+    format = serializers.ChoiceField(
+        choices=[FORMAT_AUTO, FORMAT_GENERIC, FORMAT_TEAMVIEWER], default=FORMAT_AUTO
+    )
+    time_zone = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="IANA zone of times without an offset; default: the tenant's zone for "
+        "generic files, UTC for TeamViewer exports.",
+    )
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Check and preview only; write nothing."
+    )
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    column = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportRowSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    status = serializers.CharField(help_text="new, duplicate or error.")
+    host = serializers.CharField()
+    group = serializers.CharField()
+    technician = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    duration_seconds = serializers.IntegerField(allow_null=True)
+    duration = serializers.CharField(allow_null=True)
+    comment = serializers.CharField()
+    external_id = serializers.CharField()
+    notes = serializers.ListField(child=serializers.CharField())
+    errors = ImportErrorSerializer(many=True)
+
+
+class ImportResultSerializer(serializers.Serializer):
+    """Documents the import response (built by ``ImportResult.as_dict``)."""
+
+    format = serializers.CharField()
+    time_zone = serializers.CharField()
+    dry_run = serializers.BooleanField()
+    imported = serializers.BooleanField()
+    sessions_created = serializers.IntegerField()
+    hosts_created = serializers.IntegerField()
+    groups_created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    ignored_columns = serializers.ListField(child=serializers.CharField())
+    errors = ImportErrorSerializer(many=True)
+    rows = ImportRowSerializer(many=True)

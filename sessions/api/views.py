@@ -1,0 +1,184 @@
+"""Sessions API: thin viewsets that parse, authorize by role, and call one service."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from billing_site.api.base import TenantModelViewSet, TenantReadWriteViewSet
+from billing_site.roles import Cap, role_can
+
+from .. import selectors, services
+from ..models import Host, HostGroup, RemoteSession
+from .filters import HostFilter, HostGroupFilter, RemoteSessionFilter
+from .serializers import (
+    HostGroupSerializer,
+    HostSerializer,
+    ImportResultSerializer,
+    RemoteSessionSerializer,
+    SessionCreateSerializer,
+    SessionImportSerializer,
+    SessionTimerStartSerializer,
+    SessionTimerStopSerializer,
+    SessionUpdateSerializer,
+)
+
+
+class HostGroupViewSet(TenantReadWriteViewSet):
+    """Host groups: how a company's computers are gathered (bill-to for group invoices)."""
+
+    serializer_class = HostGroupSerializer
+    queryset = HostGroup.objects.all()
+    filterset_class = HostGroupFilter
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at"]
+    read_capability = Cap.VIEW_WORK
+    write_capability = Cap.MANAGE_WORK
+
+    def get_queryset(self):
+        return selectors.host_group_list()
+
+    def perform_create(self, serializer):
+        serializer.instance = services.host_group_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.host_group_update(
+            group=serializer.instance, **serializer.validated_data
+        )
+
+
+class HostViewSet(TenantReadWriteViewSet):
+    """Supported computers."""
+
+    serializer_class = HostSerializer
+    queryset = Host.objects.all()
+    filterset_class = HostFilter
+    search_fields = ["name", "external_id"]
+    ordering_fields = ["name", "created_at"]
+    read_capability = Cap.VIEW_WORK
+    write_capability = Cap.LOG_WORK
+
+    def get_queryset(self):
+        return selectors.host_list()
+
+    def perform_create(self, serializer):
+        serializer.instance = services.host_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.host_update(
+            host=serializer.instance, **serializer.validated_data
+        )
+
+
+class RemoteSessionViewSet(TenantModelViewSet):
+    """Remote-support sessions. Technicians create and change their own; billing admins
+    anyone's; accountants read. A billed session cannot be changed or deleted."""
+
+    queryset = RemoteSession.objects.all()
+    serializer_class = RemoteSessionSerializer
+    filterset_class = RemoteSessionFilter
+    search_fields = ["comment", "host__name", "external_id"]
+    ordering_fields = ["started_at", "ended_at", "duration_seconds", "host__name"]
+    read_capability = Cap.VIEW_WORK
+    write_capability = Cap.LOG_WORK
+
+    def get_queryset(self):
+        return selectors.session_list()
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        membership = getattr(self.request, "membership", None)
+        context["can_view_billing"] = membership is not None and role_can(
+            membership.role, Cap.VIEW_BILLING
+        )
+        return context
+
+    def _render(self, session, code=status.HTTP_200_OK):
+        session = selectors.session_get(pk=session.pk)
+        return Response(self.get_serializer(session).data, status=code)
+
+    @extend_schema(request=SessionCreateSerializer, responses={201: RemoteSessionSerializer})
+    def create(self, request, *args, **kwargs):
+        data = SessionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        technician = values.pop("technician", None) or request.user
+        session = services.session_create(technician=technician, actor=request.user, **values)
+        return self._render(session, status.HTTP_201_CREATED)
+
+    @extend_schema(request=SessionUpdateSerializer, responses=RemoteSessionSerializer)
+    def update(self, request, *args, **kwargs):
+        session = self.get_object()
+        data = SessionUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.session_update(
+            session=session, actor=request.user, **data.validated_data
+        )
+        return self._render(session)
+
+    @extend_schema(request=SessionUpdateSerializer, responses=RemoteSessionSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, **kwargs)
+
+    def destroy(self, request, *args, **kwargs):
+        services.session_delete(session=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=SessionTimerStartSerializer, responses={201: RemoteSessionSerializer})
+    @action(detail=False, methods=["post"])
+    def start(self, request):
+        """Start a timer on a host for yourself (one running timer per technician)."""
+        data = SessionTimerStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.session_timer_start(technician=request.user, **data.validated_data)
+        return self._render(session, status.HTTP_201_CREATED)
+
+    @extend_schema(request=SessionTimerStopSerializer, responses=RemoteSessionSerializer)
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        """Stop a running timer (now, or at ``ended_at``)."""
+        session = self.get_object()
+        data = SessionTimerStopSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.session_timer_stop(
+            session=session, actor=request.user, ended_at=data.validated_data.get("ended_at")
+        )
+        return self._render(session)
+
+    @extend_schema(
+        request={"multipart/form-data": SessionImportSerializer},
+        responses={
+            200: OpenApiResponse(ImportResultSerializer, description="Dry run: the preview."),
+            201: OpenApiResponse(ImportResultSerializer, description="Imported."),
+            400: OpenApiResponse(
+                ImportResultSerializer, description="Row errors; nothing was imported."
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser, FormParser],
+    )
+    def import_sessions(self, request):
+        """Import a CSV session log, all or nothing. ``dry_run`` returns the preview."""
+        data = SessionImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        result = services.session_import(
+            tenant=request.tenant,
+            file=values["file"],
+            fmt=values["format"],
+            zone=values["time_zone"] or None,
+            dry_run=values["dry_run"],
+            actor=request.user,
+        )
+        if values["dry_run"]:
+            code = status.HTTP_200_OK
+        else:
+            code = status.HTTP_201_CREATED if result.imported else status.HTTP_400_BAD_REQUEST
+        return Response(result.as_dict(), status=code)

@@ -1,0 +1,227 @@
+"""Browser forms. They parse input; the services validate the rules and save."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from django import forms
+from django.utils import timezone
+
+from billing_site.forms import TenantForm, TenantModelForm
+from billing_site.models import TIME_ZONE_CHOICES, Organization
+
+from . import importers, selectors
+from .models import Host, HostGroup
+
+
+class ZonedDateTimeField(forms.DateTimeField):
+    """A date and time typed in a given zone (the tenant's), not the server's UTC.
+
+    Shown and read as local wall-clock time; a time skipped by a daylight-saving
+    change is refused by Django with a clear message.
+    """
+
+    widget = forms.DateTimeInput(
+        attrs={"type": "datetime-local", "step": "1"}, format="%Y-%m-%dT%H:%M:%S"
+    )
+
+    def __init__(self, *args, zone: str | zoneinfo.ZoneInfo = "UTC", **kwargs):
+        self.zone = zoneinfo.ZoneInfo(zone) if isinstance(zone, str) else zone
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value):
+        with timezone.override(self.zone):
+            return super().prepare_value(value)
+
+    def to_python(self, value):
+        with timezone.override(self.zone):
+            return super().to_python(value)
+
+
+def _zone_of(tenant) -> str:
+    return tenant.time_zone if tenant is not None else "UTC"
+
+
+class HostGroupForm(TenantModelForm):
+    organization = forms.ModelChoiceField(
+        queryset=Organization.objects.all(),
+        required=False,
+        label="Customer",
+        help_text="Bill-to for invoices of the whole group.",
+    )
+
+    class Meta:
+        model = HostGroup
+        fields = ["name", "organization"]
+
+    def _post_clean(self):
+        # The service validates (unique name, same tenant) and saves.
+        pass
+
+
+class HostForm(TenantModelForm):
+    group = forms.ModelChoiceField(queryset=HostGroup.objects.all(), required=False)
+    organization = forms.ModelChoiceField(
+        queryset=Organization.objects.all(),
+        required=False,
+        label="Customer",
+        help_text="Leave empty to use the group's customer.",
+    )
+
+    class Meta:
+        model = Host
+        fields = ["name", "group", "organization", "external_id", "notes", "is_active"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+        labels = {"name": "Computer name"}
+
+    def _post_clean(self):
+        pass
+
+
+class SessionForm(TenantForm):
+    """Manual entry; also the edit form (without technician) for unbilled sessions."""
+
+    host = forms.ModelChoiceField(queryset=Host.objects.all(), label="Computer")
+    technician = forms.ModelChoiceField(queryset=None, required=False)
+    started_at = ZonedDateTimeField(label="Start")
+    ended_at = ZonedDateTimeField(label="End")
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    billable = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, tenant=None, with_technician=False, running=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone = _zone_of(tenant)
+        for name in ("started_at", "ended_at"):
+            self.fields[name].zone = zoneinfo.ZoneInfo(zone)
+            self.fields[name].help_text = f"In {zone}."
+        self.fields["host"].queryset = selectors.host_list(active=True)
+        if with_technician:
+            self.fields["technician"].queryset = selectors.technician_list()
+            self.fields["technician"].help_text = "Empty: yourself."
+            self.fields["technician"].label_from_instance = lambda user: (
+                user.get_full_name() or user.username
+            )
+        else:
+            del self.fields["technician"]
+        if running:
+            del self.fields["ended_at"]
+
+
+class SessionEditForm(SessionForm):
+    """Edit: the host list includes archived computers (the session may be on one)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["host"].queryset = selectors.host_list()
+
+
+class TimerStartForm(TenantForm):
+    host = forms.ModelChoiceField(queryset=Host.objects.all(), label="Computer")
+    comment = forms.CharField(
+        required=False,
+        max_length=500,
+        label="What are you doing?",
+        widget=forms.TextInput(attrs={"placeholder": "Optional"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "timer-%s")
+        super().__init__(*args, **kwargs)
+        self.fields["host"].queryset = selectors.host_list(active=True)
+
+
+class TimerStopForm(forms.Form):
+    ended_at = ZonedDateTimeField(label="Finished at", required=False, help_text="Empty: now.")
+
+    def __init__(self, *args, tenant=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ended_at"].zone = zoneinfo.ZoneInfo(_zone_of(tenant))
+
+
+BILLED_CHOICES = [("", "All"), ("no", "Not invoiced"), ("yes", "Invoiced")]
+
+
+class DateRangeForm(TenantForm):
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", "The end of the range is before its start.")
+        return cleaned
+
+    def value_of(self, name: str):
+        return self.cleaned_data.get(name) if self.is_valid() else None
+
+    def date_range(self) -> tuple[dt.date | None, dt.date | None]:
+        return self.value_of("date_from"), self.value_of("date_to")
+
+
+class HostTreeFilterForm(DateRangeForm):
+    q = forms.CharField(
+        required=False,
+        label="Search",
+        max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Computer or group"}),
+    )
+
+
+class SessionFilterForm(DateRangeForm):
+    host = forms.ModelChoiceField(
+        queryset=Host.objects.all(), required=False, label="Computer", empty_label="All"
+    )
+    group = forms.ModelChoiceField(
+        queryset=HostGroup.objects.all(), required=False, empty_label="All"
+    )
+    technician = forms.ModelChoiceField(queryset=None, required=False, empty_label="All")
+    billed = forms.ChoiceField(choices=BILLED_CHOICES, required=False, label="Invoiced")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["technician"].queryset = selectors.technician_list()
+        self.fields["technician"].label_from_instance = lambda user: (
+            user.get_full_name() or user.username
+        )
+
+    def to_filters(self) -> selectors.SessionFilters:
+        if not self.is_valid():
+            return selectors.SessionFilters()
+        data = self.cleaned_data
+        return selectors.SessionFilters(
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            host=data["host"].pk if data.get("host") else None,
+            group=data["group"].pk if data.get("group") else None,
+            technician=data["technician"].pk if data.get("technician") else None,
+            billed={"yes": True, "no": False}.get(data.get("billed") or ""),
+        )
+
+
+class SessionImportForm(forms.Form):
+    file = forms.FileField(
+        label="Session log (CSV)",
+        help_text=f"Up to {importers.MAX_FILE_BYTES // (1024 * 1024)} MB, "
+        f"{importers.MAX_ROWS} sessions.",
+    )
+    format = forms.ChoiceField(choices=importers.FORMAT_CHOICES, initial=importers.FORMAT_AUTO)
+    time_zone = forms.ChoiceField(
+        required=False,
+        label="Times without an offset are in",
+        help_text="Times written with an offset (+02:00, Z) are always taken as written.",
+    )
+
+    def __init__(self, *args, tenant=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = _zone_of(tenant)
+        self.fields["time_zone"].choices = [
+            ("", f"Default: {default} for generic files, UTC for TeamViewer exports"),
+            ("UTC", "UTC"),
+            *TIME_ZONE_CHOICES,
+        ]

@@ -1,0 +1,915 @@
+"""Remote-session operations: host groups, hosts, sessions (timer and manual) and imports.
+
+Each service is one transaction. Bad input raises ``ValidationError`` with field
+names and leaves nothing written; changing someone else's session without the
+right role raises ``PermissionDenied``. Times are stored in UTC and truncated to
+whole seconds, so ``duration_seconds`` is exactly end - start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from billing_site.models import Membership, Organization, Tenant, User
+from billing_site.roles import STAFF_ROLES, Cap, role_can
+from billing_site.tenancy import require_current_tenant, tenant_context
+from billing_site.timeutils import format_duration
+
+from . import importers
+from .models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport, SessionSource
+
+BILLED_MESSAGE = "This session is on an invoice and can no longer be changed or deleted."
+
+
+def _reject_unknown(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValidationError({name: "Unknown field." for name in unknown})
+
+
+def _now() -> dt.datetime:
+    return timezone.now().replace(microsecond=0)
+
+
+def _whole_seconds(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        raise ValidationError("Times must carry a time zone.")
+    return value.replace(microsecond=0)
+
+
+def _save_unique(instance, field_name: str, message: str) -> None:
+    """Save, turning a unique-constraint race lost to a concurrent writer into a field error."""
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:
+        raise ValidationError({field_name: message}) from exc
+
+
+def _check_tenant(obj, tenant: Tenant, field_name: str, label: str, errors: dict) -> None:
+    # Another tenant's object is "not found": its existence is not revealed.
+    if obj is not None and obj.tenant_id != tenant.pk:
+        errors[field_name] = f"{label} not found."
+
+
+# Host groups -----------------------------------------------------------------------------
+
+HOST_GROUP_FIELDS = ("name", "organization")
+
+
+def _check_group(group: HostGroup, tenant: Tenant) -> None:
+    errors: dict[str, str] = {}
+    group.name = (group.name or "").strip()
+    if not group.name:
+        errors["name"] = "Enter the group's name."
+    elif (
+        HostGroup.objects.filter(name__iexact=group.name)
+        .exclude(pk=group.pk if group.pk else None)
+        .exists()
+    ):
+        errors["name"] = f"A group named “{group.name}” already exists."
+    _check_tenant(group.organization, tenant, "organization", "Customer", errors)
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def host_group_create(*, name: str, organization: Organization | None = None) -> HostGroup:
+    """Create a host group (a company's computers), optionally tied to a customer."""
+    tenant = require_current_tenant()
+    group = HostGroup(tenant=tenant, name=name, organization=organization)
+    _check_group(group, tenant)
+    _save_unique(group, "name", "A group with this name already exists.")
+    return group
+
+
+@transaction.atomic
+def host_group_update(*, group: HostGroup, **data: Any) -> HostGroup:
+    """Rename a group or change its customer."""
+    _reject_unknown(data, HOST_GROUP_FIELDS)
+    tenant = require_current_tenant()
+    for name, value in data.items():
+        setattr(group, name, value)
+    _check_group(group, tenant)
+    _save_unique(group, "name", "A group with this name already exists.")
+    return group
+
+
+# Hosts -----------------------------------------------------------------------------------
+
+HOST_FIELDS = ("name", "group", "organization", "external_id", "notes", "is_active")
+
+
+def _check_host(host: Host, tenant: Tenant) -> None:
+    errors: dict[str, str] = {}
+    host.name = (host.name or "").strip()
+    host.external_id = (host.external_id or "").strip()
+    others = Host.objects.exclude(pk=host.pk) if host.pk else Host.objects.all()
+    if not host.name:
+        errors["name"] = "Enter the computer's name."
+    elif len(host.name) > 200:
+        errors["name"] = "At most 200 characters."
+    elif others.filter(name__iexact=host.name).exists():
+        errors["name"] = f"A computer named “{host.name}” already exists."
+    if len(host.external_id) > 120:
+        errors["external_id"] = "At most 120 characters."
+    elif host.external_id and others.filter(external_id=host.external_id).exists():
+        errors["external_id"] = "Another computer already has this external id."
+    _check_tenant(host.group, tenant, "group", "Group", errors)
+    _check_tenant(host.organization, tenant, "organization", "Customer", errors)
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def host_create(
+    *,
+    name: str,
+    group: HostGroup | None = None,
+    organization: Organization | None = None,
+    external_id: str = "",
+    notes: str = "",
+    is_active: bool = True,
+) -> Host:
+    """Add a computer. Without an organization it belongs to its group's customer."""
+    tenant = require_current_tenant()
+    if organization is None and group is not None and group.tenant_id == tenant.pk:
+        organization = group.organization
+    host = Host(
+        tenant=tenant,
+        name=name,
+        group=group,
+        organization=organization,
+        external_id=external_id,
+        notes=notes,
+        is_active=is_active,
+    )
+    _check_host(host, tenant)
+    _save_unique(host, "name", "A computer with this name already exists.")
+    return host
+
+
+@transaction.atomic
+def host_update(*, host: Host, **data: Any) -> Host:
+    """Change a computer's name, group, customer, external id, notes or active flag."""
+    _reject_unknown(data, HOST_FIELDS)
+    tenant = require_current_tenant()
+    for name, value in data.items():
+        setattr(host, name, value)
+    _check_host(host, tenant)
+    _save_unique(host, "name", "A computer with this name already exists.")
+    return host
+
+
+# Sessions --------------------------------------------------------------------------------
+
+
+def member_role(user: User | None, tenant: Tenant) -> str | None:
+    """The user's staff role in ``tenant`` (None for strangers and portal users)."""
+    if user is None:
+        return None
+    role = (
+        Membership.objects.filter(user=user, tenant=tenant).values_list("role", flat=True).first()
+    )
+    return role if role in STAFF_ROLES else None
+
+
+def may_change_session(session: RemoteSession, user: User, role: str | None) -> bool:
+    """Own sessions with LOG_WORK; anyone's with MANAGE_WORK."""
+    if role_can(role, Cap.MANAGE_WORK):
+        return True
+    return role_can(role, Cap.LOG_WORK) and session.technician_id == user.pk
+
+
+def _require_may_change(session: RemoteSession, actor: User, tenant: Tenant) -> None:
+    if not may_change_session(session, actor, member_role(actor, tenant)):
+        raise PermissionDenied("You can only change your own sessions.")
+
+
+def _check_technician(technician: User | None, actor: User, tenant: Tenant, errors: dict) -> None:
+    if technician is None:
+        errors["technician"] = "Choose the technician."
+        return
+    role = member_role(technician, tenant)
+    if role is None or not role_can(role, Cap.LOG_WORK):
+        errors["technician"] = "Technician not found."
+        return
+    if technician.pk != actor.pk and not role_can(member_role(actor, tenant), Cap.MANAGE_WORK):
+        raise PermissionDenied("You can only log sessions for yourself.")
+
+
+def _running_timer(technician: User, exclude_pk: int | None = None) -> RemoteSession | None:
+    queryset = RemoteSession.objects.select_related("host").filter(
+        technician=technician, ended_at__isnull=True
+    )
+    if exclude_pk is not None:
+        queryset = queryset.exclude(pk=exclude_pk)
+    return queryset.first()
+
+
+def _local(value: dt.datetime, tenant: Tenant) -> str:
+    return f"{value.astimezone(tenant.zone):%Y-%m-%d %H:%M}"
+
+
+def _check_span_and_overlap(
+    *,
+    tenant: Tenant,
+    technician: User | None,
+    started_at: dt.datetime | None,
+    ended_at: dt.datetime | None,
+    exclude_pk: int | None,
+    errors: dict,
+) -> None:
+    if started_at is None:
+        errors["started_at"] = "Enter the start."
+    for name, message in importers.check_span(started_at, ended_at, _now()).items():
+        errors.setdefault(name, message)
+    if technician is None or started_at is None or ended_at is None or "ended_at" in errors:
+        return
+    running = _running_timer(technician, exclude_pk=exclude_pk)
+    if running is not None and ended_at > running.started_at:
+        errors["ended_at"] = (
+            f"Overlaps the timer running on {running.host.name} since "
+            f"{_local(running.started_at, tenant)}; stop that timer first."
+        )
+
+
+def _set_span(session: RemoteSession) -> None:
+    session.duration_seconds = (
+        int((session.ended_at - session.started_at).total_seconds()) if session.ended_at else 0
+    )
+
+
+def _save_session(session: RemoteSession) -> None:
+    try:
+        with transaction.atomic():
+            session.save()
+    except IntegrityError as exc:
+        # The constraints checked above can still be raced by a concurrent writer.
+        if session.ended_at is None:
+            raise ValidationError({"host": "You already have a running timer."}) from exc
+        if session.external_id:
+            raise ValidationError(
+                {"external_id": "A session with this external id already exists."}
+            ) from exc
+        raise ValidationError(
+            {"started_at": "This computer already has a session with the same start and end."}
+        ) from exc
+
+
+@transaction.atomic
+def session_timer_start(
+    *, host: Host, technician: User, comment: str = "", billable: bool = True
+) -> RemoteSession:
+    """Start a timer now. A technician has at most one running timer (also a DB constraint)."""
+    tenant = require_current_tenant()
+    errors: dict[str, str] = {}
+    _check_tenant(host, tenant, "host", "Computer", errors)
+    _check_technician(technician, technician, tenant, errors)
+    if not errors:
+        running = _running_timer(technician)
+        if running is not None:
+            errors["host"] = (
+                f"A timer is already running on {running.host.name} since "
+                f"{_local(running.started_at, tenant)}; stop it first."
+            )
+    if errors:
+        raise ValidationError(errors)
+    session = RemoteSession(
+        tenant=tenant,
+        host=host,
+        technician=technician,
+        started_at=_now(),
+        comment=comment.strip(),
+        billable=billable,
+        source=SessionSource.TIMER,
+    )
+    _save_session(session)
+    return session
+
+
+@transaction.atomic
+def session_timer_stop(
+    *, session: RemoteSession, actor: User, ended_at: dt.datetime | None = None
+) -> RemoteSession:
+    """Stop a running timer now (or at ``ended_at``, for a timer left running too long)."""
+    tenant = require_current_tenant()
+    session = RemoteSession.objects.select_for_update().get(pk=session.pk)
+    _require_may_change(session, actor, tenant)
+    if session.ended_at is not None:
+        raise ValidationError({"ended_at": "This session is not running."})
+    now = _now()
+    if ended_at is None:
+        if now - session.started_at > importers.MAX_SESSION:
+            raise ValidationError(
+                {
+                    "ended_at": "This timer has been running for more than 24 h; "
+                    "enter the time you actually finished."
+                }
+            )
+        # A stop within the first second still makes a valid one-second session.
+        ended_at = max(now, session.started_at + dt.timedelta(seconds=1))
+    else:
+        ended_at = _whole_seconds(ended_at)
+        errors = importers.check_span(session.started_at, ended_at, now)
+        if errors:
+            raise ValidationError(errors)
+    session.ended_at = ended_at
+    _set_span(session)
+    _save_session(session)
+    return session
+
+
+@transaction.atomic
+def session_create(
+    *,
+    host: Host,
+    technician: User,
+    started_at: dt.datetime,
+    ended_at: dt.datetime,
+    actor: User,
+    comment: str = "",
+    billable: bool = True,
+    external_id: str = "",
+) -> RemoteSession:
+    """Log a finished session by hand.
+
+    Refused: end before start, end in the future, longer than 24 h, a host of another
+    tenant, overlapping the technician's running timer, someone else's session
+    without MANAGE_WORK.
+    """
+    tenant = require_current_tenant()
+    started_at, ended_at = _whole_seconds(started_at), _whole_seconds(ended_at)
+    errors: dict[str, str] = {}
+    _check_tenant(host, tenant, "host", "Computer", errors)
+    _check_technician(technician, actor, tenant, errors)
+    if ended_at is None:
+        errors["ended_at"] = "Enter the end, or start a timer instead."
+    _check_span_and_overlap(
+        tenant=tenant,
+        technician=technician if "technician" not in errors else None,
+        started_at=started_at,
+        ended_at=ended_at,
+        exclude_pk=None,
+        errors=errors,
+    )
+    external_id = (external_id or "").strip()
+    if external_id and RemoteSession.objects.filter(external_id=external_id).exists():
+        errors["external_id"] = "A session with this external id already exists."
+    if (
+        not errors
+        and RemoteSession.objects.filter(
+            host=host, started_at=started_at, ended_at=ended_at
+        ).exists()
+    ):
+        errors["started_at"] = "This computer already has a session with the same start and end."
+    if errors:
+        raise ValidationError(errors)
+    session = RemoteSession(
+        tenant=tenant,
+        host=host,
+        technician=technician,
+        started_at=started_at,
+        ended_at=ended_at,
+        comment=(comment or "").strip(),
+        billable=billable,
+        source=SessionSource.MANUAL,
+        external_id=external_id,
+    )
+    _set_span(session)
+    _save_session(session)
+    return session
+
+
+SESSION_UPDATE_FIELDS = ("host", "comment", "billable", "started_at", "ended_at")
+
+
+@transaction.atomic
+def session_update(*, session: RemoteSession, actor: User, **data: Any) -> RemoteSession:
+    """Change a session's comment, billable flag, host or times, until it is billed.
+
+    The row is locked first, so an invoice claiming the session at the same moment
+    either sees the change or makes this call fail; a billed session is never edited.
+    """
+    _reject_unknown(data, SESSION_UPDATE_FIELDS)
+    tenant = require_current_tenant()
+    session = RemoteSession.objects.select_for_update().get(pk=session.pk)
+    _require_may_change(session, actor, tenant)
+    if session.invoice_line_id is not None:
+        raise ValidationError(BILLED_MESSAGE)
+    errors: dict[str, str] = {}
+    if "host" in data:
+        _check_tenant(data["host"], tenant, "host", "Computer", errors)
+        if data["host"] is None:
+            errors["host"] = "Choose the computer."
+    for name in ("started_at", "ended_at"):
+        if name in data:
+            data[name] = _whole_seconds(data[name])
+    if session.is_running and data.get("ended_at") is not None:
+        errors["ended_at"] = "Stop the timer to set its end."
+    if not session.is_running and "ended_at" in data and data["ended_at"] is None:
+        errors["ended_at"] = "Enter the end."
+    if errors:
+        raise ValidationError(errors)
+    for name, value in data.items():
+        setattr(session, name, value.strip() if name == "comment" else value)
+    if {"started_at", "ended_at"} & set(data):
+        _check_span_and_overlap(
+            tenant=tenant,
+            technician=session.technician,
+            started_at=session.started_at,
+            ended_at=session.ended_at,
+            exclude_pk=session.pk,
+            errors=errors,
+        )
+    if errors:
+        raise ValidationError(errors)
+    _set_span(session)
+    _save_session(session)
+    return session
+
+
+@transaction.atomic
+def session_delete(*, session: RemoteSession, actor: User) -> None:
+    """Delete an unbilled session (conditional delete: never one an invoice just claimed)."""
+    tenant = require_current_tenant()
+    _require_may_change(session, actor, tenant)
+    deleted, _ = RemoteSession.objects.filter(pk=session.pk, invoice_line__isnull=True).delete()
+    if not deleted:
+        raise ValidationError(BILLED_MESSAGE)
+
+
+# Import ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportRow:
+    """One data row of an import, as shown in the preview."""
+
+    line: int
+    host: str
+    group: str
+    technician: str
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    comment: str
+    external_id: str
+    status: str = "new"  # new | duplicate | error
+    notes: list[str] = field(default_factory=list)
+    errors: list[importers.RowError] = field(default_factory=list)
+
+    @property
+    def duration_seconds(self) -> int | None:
+        if self.started_at is None or self.ended_at is None or self.ended_at <= self.started_at:
+            return None
+        return int((self.ended_at - self.started_at).total_seconds())
+
+    def as_dict(self) -> dict:
+        seconds = self.duration_seconds
+        return {
+            "line": self.line,
+            "status": self.status,
+            "host": self.host,
+            "group": self.group,
+            "technician": self.technician,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "duration_seconds": seconds,
+            "duration": format_duration(seconds) if seconds is not None else None,
+            "comment": self.comment,
+            "external_id": self.external_id,
+            "notes": self.notes,
+            "errors": [error.as_dict() for error in self.errors],
+        }
+
+
+@dataclass
+class ImportResult:
+    """What an import did (or, on a dry run, would do)."""
+
+    format: str
+    zone: str
+    dry_run: bool
+    rows: list[ImportRow]
+    ignored_columns: list[str] = field(default_factory=list)
+    imported: bool = False
+    sessions_created: int = 0
+    hosts_created: int = 0
+    groups_created: int = 0
+
+    @property
+    def errors(self) -> list[importers.RowError]:
+        return [error for row in self.rows for error in row.errors]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for row in self.rows if row.status == "duplicate")
+
+    @property
+    def format_label(self) -> str:
+        return importers.FORMAT_LABELS.get(self.format, self.format)
+
+    def as_dict(self) -> dict:
+        return {
+            "format": self.format,
+            "time_zone": self.zone,
+            "dry_run": self.dry_run,
+            "imported": self.imported,
+            "sessions_created": self.sessions_created,
+            "hosts_created": self.hosts_created,
+            "groups_created": self.groups_created,
+            "duplicates": self.duplicates,
+            "ignored_columns": self.ignored_columns,
+            "errors": [error.as_dict() for error in self.errors],
+            "rows": [row.as_dict() for row in self.rows],
+        }
+
+
+def read_upload(file) -> str:
+    """Decoded text of an uploaded file, bytes or str; ValidationError on ``file``."""
+    if isinstance(file, str):
+        return file
+    if getattr(file, "size", 0) > importers.MAX_FILE_BYTES:
+        raise ValidationError(
+            {"file": f"The file is larger than {importers.MAX_FILE_BYTES // (1024 * 1024)} MB."}
+        )
+    data = file if isinstance(file, bytes) else file.read()
+    if isinstance(data, str):
+        return data
+    try:
+        return importers.decode(data)
+    except importers.FileFormatError as exc:
+        raise ValidationError({"file": str(exc)}) from exc
+
+
+def _check_zone(zone: str | None) -> str | None:
+    zone = (zone or "").strip() or None
+    if zone is not None:
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(
+                {"time_zone": f"“{zone}” is not a known IANA time zone (e.g. Europe/Paris)."}
+            ) from None
+    return zone
+
+
+class _Members:
+    """The tenant's staff, looked up by username, e-mail or full name (case-insensitive)."""
+
+    def __init__(self, tenant: Tenant):
+        memberships = Membership.objects.filter(
+            tenant=tenant, role__in=list(STAFF_ROLES)
+        ).select_related("user")
+        self.roles: dict[int, str] = {}
+        self.by_username: dict[str, User] = {}
+        by_other: dict[str, list[User]] = {}
+        for membership in memberships:
+            user = membership.user
+            self.roles[user.pk] = membership.role
+            self.by_username[user.username.lower()] = user
+            for key in {user.email.lower(), user.get_full_name().lower()} - {""}:
+                by_other.setdefault(key, []).append(user)
+        self.by_other = by_other
+
+    def find(self, name: str) -> tuple[User | None, str]:
+        key = name.strip().lower()
+        user = self.by_username.get(key)
+        if user is not None:
+            return user, ""
+        candidates = self.by_other.get(key, [])
+        if len(candidates) == 1:
+            return candidates[0], ""
+        if len(candidates) > 1:
+            return None, f"“{name}” matches several staff members; use the username."
+        return None, f"“{name}” is not a username of a staff member of this MSP."
+
+
+def session_import(
+    *,
+    tenant: Tenant,
+    file,
+    fmt: str = importers.FORMAT_AUTO,
+    zone: str | None = None,
+    dry_run: bool = False,
+    actor: User | None = None,
+) -> ImportResult:
+    """Import a session log file, all or nothing.
+
+    Every row is checked first (times, 24 h limit, technician is a staff member,
+    without MANAGE_WORK only the actor's own sessions). Rows already imported
+    (same external id, else same host + start + end), also repeated within the
+    file, are skipped and reported as duplicates, so importing a file twice creates
+    nothing the second time. With any row error nothing is written and
+    ``imported`` is False. Unknown groups and hosts are created in the same
+    transaction as the sessions; a new group is linked to the customer of the same
+    name, if there is one. ``dry_run`` checks and counts without writing.
+    """
+    zone = _check_zone(zone)
+    text = read_upload(file)
+    with tenant_context(tenant), transaction.atomic():
+        try:
+            parsed = importers.parse(
+                text, fmt=fmt, zone=zone, default_zone=tenant.time_zone, now=_now()
+            )
+        except importers.FileFormatError as exc:
+            raise ValidationError({"file": str(exc)}) from exc
+        plan = _ImportPlan(tenant=tenant, parsed=parsed, actor=actor)
+        result = plan.check(dry_run=dry_run)
+        if dry_run or not result.ok:
+            return result
+        try:
+            with transaction.atomic():
+                plan.write()
+        except IntegrityError as exc:
+            raise ValidationError(
+                {
+                    "file": "Another import or edit changed the same computers or sessions "
+                    "at the same moment; nothing was imported. Try again."
+                }
+            ) from exc
+        result.imported = True
+        return result
+
+
+class _ImportPlan:
+    """Resolves parsed rows against the database with a fixed number of queries."""
+
+    def __init__(self, *, tenant: Tenant, parsed: importers.ParsedFile, actor: User | None):
+        self.tenant = tenant
+        self.parsed = parsed
+        self.actor = actor
+        self.members = _Members(tenant)
+        self.actor_may_manage = actor is None or role_can(
+            self.members.roles.get(actor.pk), Cap.MANAGE_WORK
+        )
+        rows = parsed.rows
+        host_names = {row.host.lower() for row in rows if row.host}
+        host_ids = {row.host_external_id for row in rows if row.host_external_id}
+        group_names = {row.group.lower() for row in rows if row.group}
+        self.hosts_by_name: dict[str, Host] = {}
+        for host in Host.objects.annotate(lname=Lower("name")).filter(
+            Q(lname__in=host_names) | Q(external_id__in=host_ids)
+        ):
+            # Names are unique regardless of case (host_create checks), so one host per key.
+            self.hosts_by_name.setdefault(host.lname, host)
+        self.hosts_by_external_id = {
+            host.external_id: host for host in self.hosts_by_name.values() if host.external_id
+        }
+        self.groups_by_name = {
+            group.lname: group
+            for group in HostGroup.objects.annotate(lname=Lower("name")).filter(
+                lname__in=group_names
+            )
+        }
+        self.organizations_by_name = {
+            org.lname: org
+            for org in Organization.objects.annotate(lname=Lower("name")).filter(
+                lname__in=group_names - set(self.groups_by_name)
+            )
+        }
+        external_ids = {row.external_id for row in rows if row.external_id}
+        self.known_external_ids = set(
+            RemoteSession.objects.filter(external_id__in=external_ids).values_list(
+                "external_id", flat=True
+            )
+        )
+        known_hosts = {host.pk for host in self.hosts_by_name.values()}
+        starts = {row.started_at for row in rows if row.started_at}
+        self.known_spans = set(
+            RemoteSession.objects.filter(host_id__in=known_hosts, started_at__in=starts)
+            .exclude(ended_at__isnull=True)
+            .values_list("host_id", "started_at", "ended_at")
+        )
+        self.new_groups: dict[str, HostGroup] = {}
+        self.new_hosts: dict[str, Host] = {}
+        self.new_sessions: list[tuple[importers.ParsedRow, User, str]] = []
+
+    def _host_for(self, row: importers.ParsedRow) -> Host | None:
+        if row.host_external_id and row.host_external_id in self.hosts_by_external_id:
+            return self.hosts_by_external_id[row.host_external_id]
+        return self.hosts_by_name.get(row.host.lower())
+
+    def check(self, *, dry_run: bool) -> ImportResult:
+        seen: dict[object, int] = {}
+        result_rows: list[ImportRow] = []
+        for row in self.parsed.rows:
+            item = ImportRow(
+                line=row.line,
+                host=row.host,
+                group=row.group,
+                technician=row.technician,
+                started_at=row.started_at,
+                ended_at=row.ended_at,
+                comment=row.comment,
+                external_id=row.external_id,
+                errors=list(row.errors),
+            )
+            result_rows.append(item)
+            if item.errors:
+                item.status = "error"
+                continue
+            host = self._host_for(row)
+            span_key = (row.host.lower(), row.started_at, row.ended_at)
+            file_key = ("id", row.external_id) if row.external_id else ("span", span_key)
+            if file_key in seen:
+                item.status = "duplicate"
+                item.notes.append(f"Same session as line {seen[file_key]} of this file.")
+                continue
+            seen[file_key] = row.line
+            if row.external_id and row.external_id in self.known_external_ids:
+                item.status = "duplicate"
+                item.notes.append("Already imported.")
+                continue
+            if host is not None and (host.pk, row.started_at, row.ended_at) in self.known_spans:
+                item.status = "duplicate"
+                item.notes.append("Already imported.")
+                continue
+            self._check_new_row(row, item, host)
+        result = ImportResult(
+            format=self.parsed.format,
+            zone=self.parsed.zone,
+            dry_run=dry_run,
+            rows=result_rows,
+            ignored_columns=self.parsed.ignored_columns,
+        )
+        result.sessions_created = len(self.new_sessions)
+        result.hosts_created = len(self.new_hosts)
+        result.groups_created = len(self.new_groups)
+        return result
+
+    def _check_new_row(self, row: importers.ParsedRow, item: ImportRow, host: Host | None) -> None:
+        columns = self.parsed.columns
+        technician, message = self.members.find(row.technician)
+        if technician is not None and not role_can(
+            self.members.roles.get(technician.pk), Cap.LOG_WORK
+        ):
+            technician, message = None, f"“{row.technician}” does not log work in this MSP."
+        if technician is None:
+            item.errors.append(
+                importers.RowError(row.line, columns.get("technician", "technician"), message)
+            )
+        elif not self.actor_may_manage and technician.pk != self.actor.pk:
+            item.errors.append(
+                importers.RowError(
+                    row.line,
+                    columns.get("technician", "technician"),
+                    "You can only import your own sessions; a billing admin can import everyone's.",
+                )
+            )
+        if item.errors:
+            item.status = "error"
+            return
+        host_key = row.host.lower()
+        if host is None:
+            if host_key not in self.new_hosts:
+                group = self._group_for(row, item)
+                self.new_hosts[host_key] = Host(
+                    tenant=self.tenant,
+                    name=row.host,
+                    external_id=row.host_external_id,
+                    group=group,
+                    organization=group.organization if group is not None else None,
+                )
+                item.notes.append("New computer.")
+            elif row.host_external_id and not self.new_hosts[host_key].external_id:
+                self.new_hosts[host_key].external_id = row.host_external_id
+        self.new_sessions.append((row, technician, host_key))
+
+    def _group_for(self, row: importers.ParsedRow, item: ImportRow) -> HostGroup | None:
+        if not row.group:
+            return None
+        key = row.group.lower()
+        if key in self.groups_by_name:
+            return self.groups_by_name[key]
+        if key not in self.new_groups:
+            self.new_groups[key] = HostGroup(
+                tenant=self.tenant,
+                name=row.group,
+                organization=self.organizations_by_name.get(key),
+            )
+            item.notes.append("New group.")
+        return self.new_groups[key]
+
+    def write(self) -> None:
+        for group in self.new_groups.values():
+            group.save()
+        for host in self.new_hosts.values():
+            # Django takes the group's new id from the (now saved) related object.
+            host.save()
+        sessions = []
+        for row, technician, host_key in self.new_sessions:
+            host = self.new_hosts.get(host_key) or self._host_for(row)
+            sessions.append(
+                RemoteSession(
+                    tenant=self.tenant,
+                    host=host,
+                    technician=technician,
+                    started_at=row.started_at,
+                    ended_at=row.ended_at,
+                    duration_seconds=row.duration_seconds,
+                    comment=row.comment,
+                    billable=True,
+                    source=SessionSource.IMPORT,
+                    external_id=row.external_id,
+                )
+            )
+        RemoteSession.objects.bulk_create(sessions, batch_size=500)
+
+
+@transaction.atomic
+def session_import_stage(
+    *,
+    tenant: Tenant,
+    actor: User,
+    file,
+    filename: str = "",
+    fmt: str = importers.FORMAT_AUTO,
+    zone: str | None = None,
+) -> tuple[SessionImport, ImportResult]:
+    """Check an uploaded file (dry run) and keep it for confirmation.
+
+    Raises ValidationError when the file as a whole is unreadable; row errors are
+    in the result. Pending uploads older than a day are purged here.
+    """
+    text = read_upload(file)
+    zone = _check_zone(zone)
+    result = session_import(tenant=tenant, file=text, fmt=fmt, zone=zone, dry_run=True, actor=actor)
+    with tenant_context(tenant):
+        SessionImport.objects.filter(
+            status=ImportStatus.PENDING, created_at__lt=timezone.now() - dt.timedelta(days=1)
+        ).delete()
+        staged = SessionImport.objects.create(
+            tenant=tenant,
+            uploaded_by=actor,
+            filename=(filename or "")[:255],
+            content=text,
+            file_format=fmt,
+            time_zone=zone or "",
+        )
+    return staged, result
+
+
+def session_import_preview(*, staged: SessionImport, actor: User) -> ImportResult:
+    """The staged file checked again against today's data (read-only)."""
+    return session_import(
+        tenant=staged.tenant,
+        file=staged.content,
+        fmt=staged.file_format,
+        zone=staged.time_zone or None,
+        dry_run=True,
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def session_import_confirm(*, staged: SessionImport, actor: User) -> ImportResult:
+    """Import a staged file once: the row is locked, re-checked, imported, marked imported."""
+    tenant = staged.tenant
+    with tenant_context(tenant):
+        staged = SessionImport.objects.select_for_update().get(pk=staged.pk)
+        if staged.uploaded_by_id != actor.pk and not role_can(
+            member_role(actor, tenant), Cap.MANAGE_WORK
+        ):
+            raise PermissionDenied("Only the person who uploaded this file can import it.")
+        if staged.status != ImportStatus.PENDING:
+            raise ValidationError("This file has already been imported.")
+        result = session_import(
+            tenant=tenant,
+            file=staged.content,
+            fmt=staged.file_format,
+            zone=staged.time_zone or None,
+            dry_run=False,
+            actor=actor,
+        )
+        if result.imported:
+            staged.status = ImportStatus.IMPORTED
+            staged.imported_at = timezone.now()
+            staged.sessions_created = result.sessions_created
+            staged.hosts_created = result.hosts_created
+            staged.groups_created = result.groups_created
+            staged.save(
+                update_fields=[
+                    "status",
+                    "imported_at",
+                    "sessions_created",
+                    "hosts_created",
+                    "groups_created",
+                ]
+            )
+    return result

@@ -1,0 +1,630 @@
+"""Browser pages for hosts, session logs, the timer and imports. Thin: parse, call, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from django.views.generic import FormView, TemplateView
+
+from billing_site.roles import Cap
+from billing_site.timeutils import format_duration
+from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
+
+from . import importers, selectors, services
+from .forms import (
+    DateRangeForm,
+    HostForm,
+    HostGroupForm,
+    HostTreeFilterForm,
+    SessionEditForm,
+    SessionFilterForm,
+    SessionForm,
+    SessionImportForm,
+    TimerStartForm,
+    TimerStopForm,
+)
+from .models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport
+
+SAMPLE_CSV = (
+    "host,group,technician,start,end,comment,external_id\r\n"
+    "Jane_OFFICE_121,ACME,tech,2026-10-12 09:05:00,2026-10-12 09:14:40,"
+    "Installed Windows updates.,RS-1001\r\n"
+    "Joseph_OFFICE_121,ACME,tech,2026-10-12T14:00:00+02:00,2026-10-12T14:32:10+02:00,"
+    '"Printer driver, reinstalled",RS-1002\r\n'
+)
+
+
+class SessionsViewMixin(StaffViewMixin):
+    """Adds what the templates need to decide which actions a user sees."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            can_log=self.can(Cap.LOG_WORK),
+            can_manage=self.can(Cap.MANAGE_WORK),
+            can_bill=self.can(Cap.MANAGE_BILLING),
+            can_view_billing=self.can(Cap.VIEW_BILLING),
+            can_edit_groups=self.can(Cap.MANAGE_WORK),
+        )
+        return context
+
+    def safe_next(self, default: str) -> str:
+        target = self.request.POST.get("next") or self.request.GET.get("next") or ""
+        if url_has_allowed_host_and_scheme(
+            target, allowed_hosts={self.request.get_host()}, require_https=False
+        ):
+            return target
+        return default
+
+
+def _page(request, queryset, per_page: int = 25):
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+# Clients & Computers -------------------------------------------------------------------------
+
+
+class HostTreeView(SessionsViewMixin, TemplateView):
+    """Hosts gathered by group (company), with session count and overall duration."""
+
+    template_name = "sessions/host_tree.html"
+    read_capability = Cap.VIEW_WORK
+    groups_per_page = 20
+
+    def get_template_names(self):
+        if self.request.htmx:
+            return ["sessions/_host_tree_table.html"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = HostTreeFilterForm(self.request.GET or None)
+        date_from, date_to = form.date_range()
+        search = (form.value_of("q") or "").strip()
+        filters = selectors.SessionFilters(date_from=date_from, date_to=date_to)
+        page = _page(
+            self.request,
+            selectors.host_group_summaries(filters=filters, search=search),
+            self.groups_per_page,
+        )
+        ungrouped = None
+        if not page.has_next():
+            ungrouped = selectors.ungrouped_summary(filters=filters, search=search)
+        context.update(
+            form=form,
+            page_obj=page,
+            tree=selectors.host_tree(
+                groups=list(page), ungrouped=ungrouped, filters=filters, search=search
+            ),
+            date_from=date_from,
+            date_to=date_to,
+            search=search,
+        )
+        return context
+
+
+class HostDetailView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
+    """One host: its sessions, filterable by date range, with totals and invoice links."""
+
+    model = Host
+    template_name = "sessions/host_detail.html"
+    read_capability = Cap.VIEW_WORK
+
+    def get_queryset(self):
+        return selectors.host_list()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        host = self.get_object()
+        form = DateRangeForm(self.request.GET or None)
+        date_from, date_to = form.date_range()
+        filters = selectors.SessionFilters(date_from=date_from, date_to=date_to, host=host.pk)
+        my_timer = (
+            selectors.running_sessions(technician=self.request.user).first()
+            if self.can(Cap.LOG_WORK)
+            else None
+        )
+        context.update(
+            object=host,
+            host=host,
+            form=form,
+            page_obj=_page(self.request, selectors.session_list(filters=filters)),
+            totals=selectors.session_totals(filters=filters),
+            date_from=date_from,
+            date_to=date_to,
+            my_timer=my_timer,
+        )
+        return context
+
+
+class HostCreateView(SessionsViewMixin, FormView):
+    template_name = "sessions/form_page.html"
+    form_class = HostForm
+    read_capability = write_capability = Cap.LOG_WORK
+
+    def get_initial(self):
+        group = self.request.GET.get("group")
+        return {"group": group} if group and group.isdigit() else {}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            title="New computer", cancel_url=reverse("sessions:host-list"), **kwargs
+        )
+
+    def form_valid(self, form):
+        try:
+            host = services.host_create(**form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Computer “{host.name}” added.")
+        return redirect("sessions:host-detail", pk=host.pk)
+
+
+class HostUpdateView(SessionsViewMixin, ScopedObjectMixin, FormView):
+    model = Host
+    template_name = "sessions/form_page.html"
+    form_class = HostForm
+    read_capability = write_capability = Cap.LOG_WORK
+
+    def get_queryset(self):
+        return Host.objects.all()
+
+    def get_form_kwargs(self):
+        self.object = self.get_object()
+        return {**super().get_form_kwargs(), "instance": self.object}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)  # builds the form, which loads the host
+        context.update(
+            title=f"Edit {self.object.name}",
+            object=self.object,
+            cancel_url=reverse("sessions:host-detail", args=[self.object.pk]),
+        )
+        return context
+
+    def form_valid(self, form):
+        try:
+            services.host_update(host=self.object, **form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "Computer saved.")
+        return redirect("sessions:host-detail", pk=self.object.pk)
+
+
+class HostGroupDetailView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
+    """A group (company): its hosts with totals, and the group's invoice link."""
+
+    model = HostGroup
+    template_name = "sessions/group_detail.html"
+    read_capability = Cap.VIEW_WORK
+
+    def get_queryset(self):
+        return selectors.host_group_list()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = DateRangeForm(self.request.GET or None)
+        date_from, date_to = form.date_range()
+        filters = selectors.SessionFilters(date_from=date_from, date_to=date_to)
+        group = self.get_object(selectors.host_group_summaries(filters=filters))
+        node = selectors.host_tree(groups=[group], filters=filters)[0]
+        context.update(
+            object=group,
+            group=group,
+            node=node,
+            form=form,
+            date_from=date_from,
+            date_to=date_to,
+        )
+        return context
+
+
+class HostGroupCreateView(SessionsViewMixin, FormView):
+    template_name = "sessions/form_page.html"
+    form_class = HostGroupForm
+    read_capability = write_capability = Cap.MANAGE_WORK
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            title="New group", cancel_url=reverse("sessions:host-list"), **kwargs
+        )
+
+    def form_valid(self, form):
+        try:
+            group = services.host_group_create(**form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Group “{group.name}” created.")
+        return redirect("sessions:group-detail", pk=group.pk)
+
+
+class HostGroupUpdateView(SessionsViewMixin, ScopedObjectMixin, FormView):
+    model = HostGroup
+    template_name = "sessions/form_page.html"
+    form_class = HostGroupForm
+    read_capability = write_capability = Cap.MANAGE_WORK
+
+    def get_queryset(self):
+        return HostGroup.objects.all()
+
+    def get_form_kwargs(self):
+        self.object = self.get_object()
+        return {**super().get_form_kwargs(), "instance": self.object}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)  # builds the form, which loads the group
+        context.update(
+            title=f"Edit {self.object.name}",
+            object=self.object,
+            cancel_url=reverse("sessions:group-detail", args=[self.object.pk]),
+        )
+        return context
+
+    def form_valid(self, form):
+        try:
+            services.host_group_update(group=self.object, **form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "Group saved.")
+        return redirect("sessions:group-detail", pk=self.object.pk)
+
+
+# Logs ------------------------------------------------------------------------------------------
+
+
+class SessionListView(SessionsViewMixin, TemplateView):
+    """All sessions with filters, paging and the filtered totals."""
+
+    template_name = "sessions/session_list.html"
+    read_capability = Cap.VIEW_WORK
+
+    def get_template_names(self):
+        if self.request.htmx:
+            return ["sessions/_session_table.html"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = SessionFilterForm(self.request.GET or None)
+        filters = form.to_filters()
+        context.update(
+            form=form,
+            filters=filters,
+            page_obj=_page(self.request, selectors.session_list(filters=filters), 50),
+            totals=selectors.session_totals(filters=filters),
+            date_from=filters.date_from,
+            date_to=filters.date_to,
+            view_mode="list",
+        )
+        return context
+
+
+class SessionByClientView(SessionsViewMixin, TemplateView):
+    """Logs grouped by client: group -> host -> sessions, totals at every level."""
+
+    template_name = "sessions/session_by_client.html"
+    read_capability = Cap.VIEW_WORK
+    groups_per_page = 10
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = SessionFilterForm(self.request.GET or None)
+        filters = form.to_filters()
+        page = _page(
+            self.request, selectors.client_group_summaries(filters=filters), self.groups_per_page
+        )
+        ungrouped = None
+        if not page.has_next():
+            ungrouped = selectors.client_ungrouped_summary(filters=filters)
+        context.update(
+            form=form,
+            filters=filters,
+            page_obj=page,
+            tree=selectors.client_tree(groups=list(page), ungrouped=ungrouped, filters=filters),
+            totals=selectors.session_totals(filters=filters),
+            date_from=filters.date_from,
+            date_to=filters.date_to,
+            view_mode="client",
+        )
+        return context
+
+
+class SessionCreateView(SessionsViewMixin, FormView):
+    """Manual entry of a finished session."""
+
+    template_name = "sessions/session_form.html"
+    form_class = SessionForm
+    read_capability = write_capability = Cap.LOG_WORK
+
+    def get_form_kwargs(self):
+        return {
+            **super().get_form_kwargs(),
+            "tenant": self.request.tenant,
+            "with_technician": self.can(Cap.MANAGE_WORK),
+        }
+
+    def get_initial(self):
+        host = self.request.GET.get("host")
+        return {"host": host, "billable": True} if host and host.isdigit() else {"billable": True}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(title="Log a session", may_edit=True, **kwargs)
+
+    def form_valid(self, form):
+        data = dict(form.cleaned_data)
+        technician = data.pop("technician", None) or self.request.user
+        try:
+            session = services.session_create(
+                technician=technician, actor=self.request.user, **data
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(
+            self.request,
+            f"Session on {session.host.name} logged ({format_duration(session.duration_seconds)}).",
+        )
+        return redirect(self.safe_next(reverse("sessions:host-detail", args=[session.host_id])))
+
+
+class SessionUpdateView(SessionsViewMixin, ScopedObjectMixin, FormView):
+    """Edit an unbilled session (own, or anyone's with MANAGE_WORK); read-only otherwise."""
+
+    model = RemoteSession
+    template_name = "sessions/session_form.html"
+    form_class = SessionEditForm
+    read_capability = write_capability = Cap.LOG_WORK
+
+    def get_queryset(self):
+        return selectors.session_list()
+
+    def post(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        # Refuse before looking at the input: someone else's session is not negotiable.
+        if not services.may_change_session(self.object, request.user, request.membership.role):
+            raise PermissionDenied("You can only change your own sessions.")
+        return super().post(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        if not hasattr(self, "object"):
+            self.object = self.get_object()
+        kwargs = super().get_form_kwargs()
+        kwargs.update(tenant=self.request.tenant, running=self.object.is_running)
+        kwargs["initial"] = {
+            "host": self.object.host,
+            "started_at": self.object.started_at,
+            "ended_at": self.object.ended_at,
+            "comment": self.object.comment,
+            "billable": self.object.billable,
+        }
+        return kwargs
+
+    def may_edit(self) -> bool:
+        return not self.object.is_billed and services.may_change_session(
+            self.object, self.request.user, self.request.membership.role
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)  # builds the form, which loads the session
+        may_edit = self.may_edit()
+        context.update(
+            title="Edit session" if may_edit else "Session", object=self.object, may_edit=may_edit
+        )
+        return context
+
+    def form_valid(self, form):
+        try:
+            services.session_update(
+                session=self.object, actor=self.request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "Session saved.")
+        return redirect(self.safe_next(reverse("sessions:host-detail", args=[self.object.host_id])))
+
+
+class SessionDeleteView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
+    model = RemoteSession
+    template_name = "sessions/session_confirm_delete.html"
+    read_capability = write_capability = Cap.LOG_WORK
+
+    def get_queryset(self):
+        return selectors.session_list()
+
+    def get_context_data(self, **kwargs):
+        session = self.get_object()
+        return super().get_context_data(
+            object=session,
+            may_edit=not session.is_billed
+            and services.may_change_session(
+                session, self.request.user, self.request.membership.role
+            ),
+            **kwargs,
+        )
+
+    def post(self, request, pk):
+        session = self.get_object()
+        try:
+            services.session_delete(session=session, actor=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("sessions:session-edit", pk=session.pk)
+        messages.success(request, f"Session on {session.host.name} deleted.")
+        return redirect(self.safe_next(reverse("sessions:host-detail", args=[session.host_id])))
+
+
+# Timer -----------------------------------------------------------------------------------------
+
+
+class TimerStartView(SessionsViewMixin, View):
+    read_capability = write_capability = Cap.LOG_WORK
+    http_method_names = ["post"]
+
+    def post(self, request):
+        form = TimerStartForm(request.POST)
+        default = reverse("dashboard")
+        if not form.is_valid():
+            messages.error(request, "Choose the computer to start the timer on.")
+            return redirect(self.safe_next(default))
+        try:
+            session = services.session_timer_start(
+                host=form.cleaned_data["host"],
+                technician=request.user,
+                comment=form.cleaned_data["comment"],
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect(self.safe_next(default))
+        messages.success(request, f"Timer started on {session.host.name}.")
+        return redirect(self.safe_next(default))
+
+
+class TimerStopView(SessionsViewMixin, ScopedObjectMixin, FormView):
+    """POST stops a running timer now; the page asks for the end of a timer left running."""
+
+    model = RemoteSession
+    template_name = "sessions/timer_stop.html"
+    form_class = TimerStopForm
+    read_capability = write_capability = Cap.LOG_WORK
+
+    def get_queryset(self):
+        return selectors.session_list()
+
+    def get_form_kwargs(self):
+        self.object = self.get_object()
+        return {**super().get_form_kwargs(), "tenant": self.request.tenant}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)  # builds the form, which loads the session
+        context["object"] = self.object
+        return context
+
+    def form_valid(self, form):
+        try:
+            session = services.session_timer_stop(
+                session=self.object, actor=self.request.user, ended_at=form.cleaned_data["ended_at"]
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(
+            self.request,
+            f"Timer on {session.host.name} stopped. Add a comment so the invoice says what "
+            "was done.",
+        )
+        return redirect("sessions:session-edit", pk=session.pk)
+
+
+# Import ----------------------------------------------------------------------------------------
+
+
+class SessionImportView(SessionsViewMixin, FormView):
+    """Upload a CSV; it is checked and kept for the preview."""
+
+    template_name = "sessions/import_upload.html"
+    form_class = SessionImportForm
+    read_capability = write_capability = Cap.LOG_WORK
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "tenant": self.request.tenant}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            generic_columns=[
+                ("host", "yes", "Computer name, e.g. Jane_OFFICE_121; created if unknown."),
+                ("group", "no", "Company / group; used when the computer is created."),
+                ("technician", "yes", "Username or e-mail of a staff member."),
+                (
+                    "start",
+                    "yes",
+                    "ISO 8601, e.g. 2026-10-12 09:05:00 or 2026-10-12T09:05:00+02:00.",
+                ),
+                ("end", "yes", "ISO 8601; after the start, at most 24 h later, not in the future."),
+                ("comment", "no", "What was done; printed on the invoice."),
+                ("external_id", "no", "The tool's session id; makes re-imports safe."),
+            ],
+            teamviewer_columns=importers.TEAMVIEWER_COLUMNS,
+            recent=selectors.recent_imports(
+                user=self.request.user, may_manage=self.can(Cap.MANAGE_WORK)
+            ),
+            **kwargs,
+        )
+
+    def form_valid(self, form):
+        upload = form.cleaned_data["file"]
+        try:
+            staged, _ = services.session_import_stage(
+                tenant=self.request.tenant,
+                actor=self.request.user,
+                file=upload,
+                filename=upload.name,
+                fmt=form.cleaned_data["format"],
+                zone=form.cleaned_data["time_zone"] or None,
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        return redirect("sessions:import-preview", pk=staged.pk)
+
+
+class SessionImportSampleView(SessionsViewMixin, View):
+    read_capability = Cap.LOG_WORK
+    http_method_names = ["get"]
+
+    def get(self, request):
+        response = HttpResponse(SAMPLE_CSV, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="session-import-sample.csv"'
+        return response
+
+
+class SessionImportPreviewView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
+    """GET: every row with its status and errors. POST: import (all or nothing)."""
+
+    model = SessionImport
+    template_name = "sessions/import_preview.html"
+    read_capability = write_capability = Cap.LOG_WORK
+
+    def get_queryset(self):
+        # Someone else's upload is not found, unless one may manage everyone's work.
+        return selectors.session_import_list(
+            user=self.request.user, may_manage=self.can(Cap.MANAGE_WORK)
+        )
+
+    def get_context_data(self, **kwargs):
+        staged = kwargs.pop("staged", None) or self.get_object()
+        result = kwargs.pop("result", None)
+        if result is None and staged.status == ImportStatus.PENDING:
+            try:
+                result = services.session_import_preview(staged=staged, actor=self.request.user)
+            except ValidationError as error:
+                messages.error(self.request, " ".join(error.messages))
+        return super().get_context_data(object=staged, result=result, **kwargs)
+
+    def post(self, request, pk):
+        staged = self.get_object()
+        try:
+            result = services.session_import_confirm(staged=staged, actor=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("sessions:import-preview", pk=staged.pk)
+        if not result.imported:
+            messages.error(request, "Nothing was imported: fix the rows below and upload again.")
+            return self.render_to_response(self.get_context_data(staged=staged, result=result))
+        messages.success(
+            request,
+            f"Imported {result.sessions_created} session(s); "
+            f"{result.hosts_created} new computer(s), {result.groups_created} new group(s); "
+            f"{result.duplicates} already imported.",
+        )
+        return redirect("sessions:session-list")
