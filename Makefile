@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+TEST_WORKERS ?= 2
 export DJANGO_SETTINGS_MODULE := billing_site.settings
 
 .PHONY: setup demo run migrate test test-fast lint format check bench worker beat clean
@@ -26,7 +27,7 @@ run: migrate ## Serve without reloading demo data
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: setup ## The whole test suite (DATABASE_URL / REDIS_URL pick PostgreSQL and Redis)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 lint: setup ## ruff, Django's checks, and migrations in step with models
 	$(VENV)/bin/ruff check .

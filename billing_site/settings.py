@@ -172,6 +172,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"/"kind" field; name each enum after its model choices.
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceKindEnum": "invoices.models.InvoiceKind",
+        "InvoiceStatusEnum": "invoices.models.InvoiceStatus",
+        "InvoiceSourceEnum": "invoices.models.InvoiceSource",
+        "InvoiceSourceScopeEnum": "invoices.models.SourceScope",
+    },
 }
 
 # Production hardening; `check --deploy` is clean when DEBUG is false.
