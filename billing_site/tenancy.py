@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from django.db import models
+from django.utils import timezone
 from django.db.models.sql import Query
 
 if TYPE_CHECKING:
@@ -127,6 +128,14 @@ def rescope_queryset(queryset):
     return queryset
 
 
+def viewer_zone(membership) -> str | None:
+    if membership is None:
+        return None
+    if membership.organization_id is not None:
+        return membership.organization.time_zone
+    return membership.tenant.time_zone
+
+
 class TenantMiddleware:
     """Binds the request's tenant (from the user's membership) for the whole request."""
 
@@ -147,7 +156,12 @@ class TenantMiddleware:
                 request.membership = membership
                 request.tenant = membership.tenant
         token = _current_tenant.set(request.tenant)
+        # Show times in the viewer's zone: the organization's for portal users, else the tenant's.
+        zone = viewer_zone(request.membership)
+        if zone:
+            timezone.activate(zone)
         try:
             return self.get_response(request)
         finally:
             _current_tenant.reset(token)
+            timezone.deactivate()

@@ -56,4 +56,7 @@ def duration(seconds) -> str:
 
 @register.filter
 def in_zone(value, zone):
-    return to_zone(value, zone) if zone else value
+    """Wall-clock time in ``zone``; naive, so later ``|date`` filters do not convert it again."""
+    if not zone or value is None:
+        return value
+    return to_zone(value, zone).replace(tzinfo=None)

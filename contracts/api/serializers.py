@@ -1,0 +1,387 @@
+"""API serializers of the contracts app. They parse and present; services validate and write.
+
+Related fields take the scoped MANAGER (``Contract.objects``), re-evaluated per request,
+so an id of another tenant is "object does not exist", never a reference.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from billing_site.api.serializers import StrictModelSerializer, StrictSerializerMixin
+from billing_site.models import Contact, Organization, User
+from contracts.models import (
+    BlockPurchase,
+    Contract,
+    ContractProductLine,
+    Product,
+    RateRule,
+    ServiceType,
+    Team,
+    Ticket,
+    TicketAttachment,
+    TimeEntry,
+)
+
+
+class ServiceTypeSerializer(StrictModelSerializer):
+    class Meta:
+        model = ServiceType
+        fields = ["id", "name", "description", "default_billable", "is_active"]
+        read_only_fields = ["id"]
+
+
+class ProductSerializer(StrictModelSerializer):
+    class Meta:
+        model = Product
+        fields = [
+            "id",
+            "sku",
+            "name",
+            "description",
+            "unit",
+            "unit_price",
+            "taxable",
+            "income_account_code",
+            "is_active",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+
+class TeamSerializer(StrictModelSerializer):
+    members = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=User.objects, required=False, help_text="Technicians' user ids."
+    )
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "description", "members"]
+        read_only_fields = ["id"]
+
+    def to_representation(self, instance):
+        # Members come from the prefetched memberships: no query per team.
+        return {
+            "id": instance.pk,
+            "name": instance.name,
+            "description": instance.description,
+            "members": [membership.user_id for membership in instance.memberships.all()],
+        }
+
+
+class ContractProductLineSerializer(StrictModelSerializer):
+    contract = serializers.PrimaryKeyRelatedField(queryset=Contract.objects)
+    product = serializers.PrimaryKeyRelatedField(queryset=Product.objects)
+
+    class Meta:
+        model = ContractProductLine
+        fields = [
+            "id",
+            "contract",
+            "product",
+            "quantity_mode",
+            "quantity",
+            "unit_price",
+            "position",
+        ]
+        read_only_fields = ["id"]
+
+
+class BlockPurchaseSerializer(StrictModelSerializer):
+    contract = serializers.PrimaryKeyRelatedField(queryset=Contract.objects)
+    hours = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
+    price = serializers.DecimalField(max_digits=18, decimal_places=4, required=False)
+
+    class Meta:
+        model = BlockPurchase
+        fields = ["id", "contract", "purchased_on", "hours", "price", "note", "invoice_line"]
+        read_only_fields = ["id", "invoice_line"]
+
+
+class ContractSerializer(StrictModelSerializer):
+    customer = serializers.PrimaryKeyRelatedField(queryset=Organization.objects)
+    billing_organization = serializers.PrimaryKeyRelatedField(
+        queryset=Organization.objects,
+        required=False,
+        allow_null=True,
+        help_text="Who is invoiced; defaults to the customer.",
+    )
+    currency = serializers.CharField(
+        max_length=3, required=False, help_text="Defaults to the billing organization's."
+    )
+    anchor_day = serializers.IntegerField(
+        min_value=1, max_value=31, required=False, help_text="Defaults to the start date's day."
+    )
+    customer_name = serializers.CharField(source="customer.name", read_only=True)
+    billing_organization_name = serializers.CharField(
+        source="billing_organization.name", read_only=True
+    )
+
+    class Meta:
+        model = Contract
+        fields = [
+            "id",
+            "customer",
+            "customer_name",
+            "billing_organization",
+            "billing_organization_name",
+            "name",
+            "contract_type",
+            "status",
+            "start_date",
+            "end_date",
+            "billing_cycle",
+            "anchor_day",
+            "currency",
+            "taxable",
+            "tax_rate",
+            "rounding_increment_minutes",
+            "rounding_minimum_minutes",
+            "rounding_scope",
+            "retainer_fee",
+            "included_hours",
+            "overage_rate",
+            "block_hours",
+            "block_price",
+            "notes",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class RateRuleSerializer(StrictModelSerializer):
+    contract = serializers.PrimaryKeyRelatedField(
+        queryset=Contract.objects, required=False, allow_null=True
+    )
+    organization = serializers.PrimaryKeyRelatedField(
+        queryset=Organization.objects, required=False, allow_null=True
+    )
+    technician = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects, required=False, allow_null=True
+    )
+    team = serializers.PrimaryKeyRelatedField(
+        queryset=Team.objects, required=False, allow_null=True
+    )
+    service_type = serializers.PrimaryKeyRelatedField(
+        queryset=ServiceType.objects, required=False, allow_null=True
+    )
+    currency = serializers.CharField(
+        max_length=3,
+        required=False,
+        help_text="Defaults to the contract's, organization's or tenant's.",
+    )
+    scopes = serializers.CharField(source="scope_label", read_only=True)
+
+    class Meta:
+        model = RateRule
+        fields = [
+            "id",
+            "rate",
+            "currency",
+            "contract",
+            "organization",
+            "technician",
+            "team",
+            "service_type",
+            "description",
+            "scopes",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+
+class TicketSerializer(StrictModelSerializer):
+    organization = serializers.PrimaryKeyRelatedField(queryset=Organization.objects)
+    contract = serializers.PrimaryKeyRelatedField(
+        queryset=Contract.objects, required=False, allow_null=True
+    )
+    contact = serializers.PrimaryKeyRelatedField(
+        queryset=Contact.objects, required=False, allow_null=True
+    )
+    assigned_to = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects, required=False, allow_null=True
+    )
+    organization_name = serializers.CharField(source="organization.name", read_only=True)
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "number",
+            "title",
+            "description",
+            "organization",
+            "organization_name",
+            "contract",
+            "contact",
+            "status",
+            "assigned_to",
+            "due_date",
+            "created_at",
+            "updated_at",
+            "completed_at",
+        ]
+        read_only_fields = ["id", "number", "created_at", "updated_at", "completed_at"]
+
+
+class TicketAttachmentSerializer(StrictModelSerializer):
+    ticket = serializers.PrimaryKeyRelatedField(queryset=Ticket.objects)
+    time_entry = serializers.PrimaryKeyRelatedField(
+        queryset=TimeEntry.objects, required=False, allow_null=True
+    )
+    file = serializers.FileField(write_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TicketAttachment
+        fields = [
+            "id",
+            "ticket",
+            "time_entry",
+            "file",
+            "name",
+            "content_type",
+            "size",
+            "uploaded_by",
+            "uploaded_at",
+            "download_url",
+        ]
+        read_only_fields = ["id", "name", "content_type", "size", "uploaded_by", "uploaded_at"]
+
+    def get_download_url(self, obj) -> str:
+        from django.urls import reverse
+
+        return reverse("ticket-attachment-download", kwargs={"pk": obj.pk})
+
+
+class TimeEntrySerializer(StrictModelSerializer):
+    ticket = serializers.PrimaryKeyRelatedField(
+        queryset=Ticket.objects, required=False, allow_null=True
+    )
+    contract = serializers.PrimaryKeyRelatedField(
+        queryset=Contract.objects,
+        required=False,
+        allow_null=True,
+        help_text="Defaults to the ticket's contract.",
+    )
+    technician = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects, required=False, help_text="Defaults to you."
+    )
+    service_type = serializers.PrimaryKeyRelatedField(
+        queryset=ServiceType.objects, required=False, allow_null=True
+    )
+    billable = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text="Defaults to the service type's."
+    )
+    worked_seconds = serializers.IntegerField(
+        required=False, min_value=0, help_text="Duration when no start and end are given."
+    )
+    work_date = serializers.DateField(required=False)
+    is_running = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = TimeEntry
+        fields = [
+            "id",
+            "ticket",
+            "contract",
+            "technician",
+            "service_type",
+            "started_at",
+            "ended_at",
+            "work_date",
+            "worked_seconds",
+            "billable",
+            "summary_note",
+            "internal_note",
+            "state",
+            "source",
+            "remote_session",
+            "invoice_line",
+            "is_running",
+            "approved_at",
+            "posted_at",
+            "created_at",
+        ]
+        read_only_fields = [
+            "id",
+            "state",
+            "source",
+            "remote_session",
+            "invoice_line",
+            "approved_at",
+            "posted_at",
+            "created_at",
+        ]
+
+
+class EntryIdsSerializer(StrictSerializerMixin, serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False)
+
+
+class TimerStartSerializer(StrictSerializerMixin, serializers.Serializer):
+    ticket = serializers.PrimaryKeyRelatedField(
+        queryset=Ticket.objects, required=False, allow_null=True
+    )
+    contract = serializers.PrimaryKeyRelatedField(
+        queryset=Contract.objects, required=False, allow_null=True
+    )
+    service_type = serializers.PrimaryKeyRelatedField(
+        queryset=ServiceType.objects, required=False, allow_null=True
+    )
+    summary_note = serializers.CharField(required=False, allow_blank=True, default="")
+    billable = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class TimerStopSerializer(StrictSerializerMixin, serializers.Serializer):
+    ended_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    summary_note = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default=None
+    )
+
+
+class LogSessionSerializer(StrictSerializerMixin, serializers.Serializer):
+    session = serializers.IntegerField(min_value=1)
+    ticket = serializers.PrimaryKeyRelatedField(
+        queryset=Ticket.objects, required=False, allow_null=True
+    )
+    contract = serializers.PrimaryKeyRelatedField(
+        queryset=Contract.objects, required=False, allow_null=True
+    )
+    service_type = serializers.PrimaryKeyRelatedField(
+        queryset=ServiceType.objects, required=False, allow_null=True
+    )
+    billable = serializers.BooleanField(required=False, allow_null=True, default=None)
+    summary_note = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default=None
+    )
+    internal_note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RuleSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rate = serializers.DecimalField(max_digits=18, decimal_places=4)
+    currency = serializers.CharField()
+    scopes = serializers.CharField(source="scope_label")
+    specificity = serializers.SerializerMethodField()
+
+    def get_specificity(self, rule) -> list[str]:
+        return [name for name, named in zip(RateRule.SCOPES, rule.scope_key, strict=True) if named]
+
+
+class ExplanationSerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    facts = serializers.SerializerMethodField()
+    matches = RuleSummarySerializer(many=True)
+    winner = serializers.SerializerMethodField()
+    rate = serializers.DecimalField(max_digits=18, decimal_places=4, allow_null=True)
+    source = serializers.CharField()
+    explanation = serializers.CharField()
+    applied_note = serializers.CharField()
+
+    def get_facts(self, obj) -> dict[str, str]:
+        return dict(obj.facts)
+
+    def get_winner(self, obj) -> int | None:
+        return obj.winner.pk if obj.winner else None

@@ -1,0 +1,132 @@
+"""Billing periods of a contract (DESIGN.md: Due, locked, partial).
+
+Periods follow the contract's cycle (1, 3 or 12 months) from its anchor day: monthly
+from the 15th runs 15th to 14th; an anchor of 29–31 means the month's last day in a
+shorter month (31 Jan -> 28/29 Feb -> 31 Mar), through ``billing_site.timeutils``.
+
+Period boundaries are ``b_k = add_months(base, k × cycle, day=anchor)`` where ``base``
+is the last anchor date on or before the contract's start (so every period is a full
+cycle and the first one contains the start date). Periods are pure date arithmetic:
+no query, no state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from billing_site.timeutils import add_months, clamp_day
+
+from .choices import CYCLE_MONTHS, BillingCycle
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+class HasCycle(Protocol):
+    start_date: dt.date
+    end_date: dt.date | None
+    billing_cycle: str
+    anchor_day: int
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A billing period: both ends included."""
+
+    start: dt.date
+    end: dt.date
+
+    def __contains__(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
+    @property
+    def label(self) -> str:
+        return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
+
+    def usage_due(self, as_of: dt.date) -> bool:
+        """Usage (time) is billed in arrears: due once the last day is before ``as_of``."""
+        return self.end < as_of
+
+    def fee_due(self, as_of: dt.date) -> bool:
+        """A fee is billed in advance: due once the first day is on or before ``as_of``."""
+        return self.start <= as_of
+
+
+def _months(contract: HasCycle) -> int:
+    return CYCLE_MONTHS[BillingCycle(contract.billing_cycle)]
+
+
+def _base(contract: HasCycle) -> dt.date:
+    """The last anchor date on or before the contract's start."""
+    start, anchor = contract.start_date, contract.anchor_day
+    base = clamp_day(start.year, start.month, anchor)
+    if base > start:
+        base = add_months(base, -1, day=anchor)
+    return base
+
+
+def _boundary(contract: HasCycle, base: dt.date, index: int) -> dt.date:
+    return add_months(base, index * _months(contract), day=contract.anchor_day)
+
+
+def _index_of(contract: HasCycle, base: dt.date, day: dt.date) -> int:
+    months = _months(contract)
+    index = ((day.year - base.year) * 12 + (day.month - base.month)) // months
+    # Month arithmetic is off by at most one period around the anchor day; settle it.
+    while _boundary(contract, base, index) > day:
+        index -= 1
+    while _boundary(contract, base, index + 1) <= day:
+        index += 1
+    return index
+
+
+def _period(contract: HasCycle, base: dt.date, index: int) -> Period:
+    return Period(_boundary(contract, base, index), _boundary(contract, base, index + 1) - ONE_DAY)
+
+
+def period_containing(contract: HasCycle, day: dt.date) -> Period:
+    """The period of ``contract``'s cycle that contains ``day`` (any day, even off-term)."""
+    base = _base(contract)
+    return _period(contract, base, _index_of(contract, base, day))
+
+
+def periods_between(contract: HasCycle, first: dt.date, last: dt.date) -> list[Period]:
+    """Periods overlapping [first, last], in order."""
+    if last < first:
+        return []
+    base = _base(contract)
+    index = _index_of(contract, base, first)
+    periods = []
+    while True:
+        period = _period(contract, base, index)
+        if period.start > last:
+            return periods
+        periods.append(period)
+        index += 1
+
+
+def period_index(contract: HasCycle, day: dt.date) -> int:
+    """Number of the period containing ``day``, counted from the one containing the start (0)."""
+    base = _base(contract)
+    return _index_of(contract, base, day) - _index_of(contract, base, contract.start_date)
+
+
+def contract_periods(contract: HasCycle, until: dt.date) -> list[Period]:
+    """The contract's periods from the one containing its start up to the one containing
+    ``until`` (stopping at the end date, if any)."""
+    last = until if contract.end_date is None else min(until, contract.end_date)
+    return periods_between(contract, contract.start_date, last)
+
+
+def iter_periods(contract: HasCycle) -> Iterator[Period]:
+    """Every period of the contract from its start, for as long as the caller reads."""
+    base = _base(contract)
+    index = _index_of(contract, base, contract.start_date)
+    while True:
+        period = _period(contract, base, index)
+        if contract.end_date is not None and period.start > contract.end_date:
+            return
+        yield period
+        index += 1

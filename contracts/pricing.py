@@ -1,0 +1,968 @@
+"""Pricing: rounded time, resolved rates, amounts — set-wise, for the batch engine.
+
+Public functions (all reads, all a constant number of queries whatever the row count):
+
+- ``round_seconds(seconds, increment_minutes, minimum_minutes)`` — the rounding rule.
+- ``load_rate_book()`` -> ``RateBook`` — every rate rule of the tenant and team
+  memberships, loaded once (2 queries); ``RateBook.resolve(RateContext)`` is pure Python.
+- ``price_time_entries(entries, *, book=None)`` -> ``dict[entry_id, PricedEntry]`` —
+  quantity (rounded time, by the contract's rule and scope), rate, amount in the
+  contract's currency, the rule used and an explanation, for any set of entries.
+- ``contract_period_amounts(contract_periods)`` -> ``list[PeriodAmount]`` — what each
+  (contract, period) costs under its type (hourly, retainer, block hours, recurring).
+- ``explain_time_entry(entry)`` / ``explain_session(session)`` — the matching rules and
+  the winner, for the explain view.
+
+Rules (DESIGN.md): billable time is rounded up to the contract's increment, with an
+optional minimum, per entry, per ticket and day, or per period; included hours and
+blocks count billed (rounded) time; overage uses the contract's overage rate, hourly
+work the rate rules; amounts are quantity × unit price rounded half-up to the
+currency's minor unit, the quantity being the billed hours to 4 places (the figure
+printed on the invoice, so the line multiplies out exactly).
+
+Frozen history: an entry already billed keeps the ``billed_seconds`` and
+``included_seconds`` stored when it was claimed; new entries in the same group, period
+or block are priced around them, so later rounding or balance never bills twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, Q, Sum
+
+from billing_site.money import line_amount, quantize, quantize_unit_price
+from billing_site.tenancy import require_current_tenant
+from billing_site.timeutils import format_duration
+
+from .choices import ContractType, ItemKind, QuantityMode, RoundingScope, TimeEntryState
+from .models import BlockPurchase, Contract, ContractProductLine, RateRule, TeamMember, TimeEntry
+from .periods import Period, period_containing
+
+HOUR = Decimal(3600)
+QUANTITY_EXPONENT = Decimal("0.0001")
+SCOPE_LABELS = {
+    "contract": "contract",
+    "organization": "organization",
+    "technician": "technician",
+    "team": "team",
+    "service_type": "service type",
+}
+
+
+def hours(seconds: int) -> Decimal:
+    """Seconds as hours to 4 places (half-up): the quantity printed on a line."""
+    return (Decimal(seconds) / HOUR).quantize(QUANTITY_EXPONENT, rounding=ROUND_HALF_UP)
+
+
+def round_seconds(seconds: int, increment_minutes: int, minimum_minutes: int = 0) -> int:
+    """Billable time of one rounding unit: up to the increment, then at least the minimum.
+
+    Increment 15: 7 min -> 15 min, 16 min -> 30 min, 15 min -> 15 min. Nothing worked
+    is nothing billed (no minimum for zero).
+    """
+    seconds = int(seconds)
+    if seconds <= 0:
+        return 0
+    step = int(increment_minutes) * 60
+    if step > 0:
+        seconds = -(-seconds // step) * step
+    return max(seconds, int(minimum_minutes) * 60)
+
+
+def rounding_label(contract: Contract) -> str:
+    parts = []
+    if contract.rounding_increment_minutes:
+        parts.append(f"rounded up to {contract.rounding_increment_minutes} min")
+    if contract.rounding_minimum_minutes:
+        parts.append(f"minimum {contract.rounding_minimum_minutes} min")
+    if not parts:
+        return "not rounded"
+    return ", ".join(parts) + f" ({contract.get_rounding_scope_display().lower()})"
+
+
+# --------------------------------------------------------------------------- rates
+
+
+@dataclass(frozen=True)
+class RateContext:
+    """What a rate rule is matched against."""
+
+    currency: str
+    contract_id: int | None = None
+    organization_id: int | None = None
+    technician_id: int | None = None
+    team_ids: frozenset[int] = frozenset()
+    service_type_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RateResolution:
+    rate: Decimal | None
+    rule: RateRule | None
+    source: str  # "rule", "tenant_default" or "missing"
+    matches: tuple[RateRule, ...]
+    explanation: str
+
+
+def rule_matches(rule: RateRule, context: RateContext) -> bool:
+    """Every scope the rule names matches the item, and the currencies agree."""
+    if rule.currency != context.currency:
+        return False
+    if rule.contract_id is not None and rule.contract_id != context.contract_id:
+        return False
+    if rule.organization_id is not None and rule.organization_id != context.organization_id:
+        return False
+    if rule.technician_id is not None and rule.technician_id != context.technician_id:
+        return False
+    if rule.team_id is not None and rule.team_id not in context.team_ids:
+        return False
+    return rule.service_type_id is None or rule.service_type_id == context.service_type_id
+
+
+def specificity(rule: RateRule) -> tuple[bool, ...]:
+    """Lexicographic key: contract, organization, technician, team, service type named."""
+    return rule.scope_key
+
+
+def describe_rule(rule: RateRule) -> str:
+    return f"rule #{rule.pk} ({rule.scope_label}) {rule.rate} {rule.currency}/h"
+
+
+class RateBook:
+    """All rate rules of the tenant and who is in which team: loaded once, resolved in Python."""
+
+    def __init__(self, rules: Iterable[RateRule], teams_by_user: dict[int, frozenset[int]], tenant):
+        self.rules = list(rules)
+        self.teams_by_user = teams_by_user
+        self.default_rate = tenant.default_hourly_rate
+        self.default_currency = tenant.currency
+
+    def teams_of(self, user_id: int | None) -> frozenset[int]:
+        return self.teams_by_user.get(user_id, frozenset()) if user_id else frozenset()
+
+    def matching(self, context: RateContext) -> list[RateRule]:
+        """Matching rules, most specific first (ties, which saving refuses, by id)."""
+        found = [rule for rule in self.rules if rule_matches(rule, context)]
+        found.sort(key=lambda rule: (tuple(not flag for flag in specificity(rule)), rule.pk))
+        return found
+
+    def resolve(self, context: RateContext) -> RateResolution:
+        matches = self.matching(context)
+        if matches:
+            winner = matches[0]
+            return RateResolution(
+                winner.rate,
+                winner,
+                "rule",
+                tuple(matches),
+                f"rate {winner.rate} {winner.currency}/h from {describe_rule(winner)}",
+            )
+        if context.currency == self.default_currency:
+            return RateResolution(
+                self.default_rate,
+                None,
+                "tenant_default",
+                (),
+                f"rate {self.default_rate} {self.default_currency}/h (tenant default, no rule matched)",
+            )
+        return RateResolution(
+            None,
+            None,
+            "missing",
+            (),
+            f"no rate rule in {context.currency} matches and the tenant default is in "
+            f"{self.default_currency}: add a rate rule in {context.currency}",
+        )
+
+
+def load_rate_book() -> RateBook:
+    """The tenant's rate rules (with their scope objects) and team memberships: 2 queries."""
+    tenant = require_current_tenant()
+    rules = RateRule.objects.select_related(
+        "contract", "organization", "technician", "team", "service_type"
+    ).order_by("id")
+    teams: dict[int, set[int]] = defaultdict(set)
+    for user_id, team_id in TeamMember.objects.values_list("user_id", "team_id"):
+        teams[user_id].add(team_id)
+    return RateBook(rules, {user: frozenset(ids) for user, ids in teams.items()}, tenant)
+
+
+def entry_rate_context(entry: TimeEntry, contract: Contract, book: RateBook) -> RateContext:
+    return RateContext(
+        currency=contract.currency,
+        contract_id=contract.pk,
+        organization_id=contract.customer_id,
+        technician_id=entry.technician_id,
+        team_ids=book.teams_of(entry.technician_id),
+        service_type_id=entry.service_type_id,
+    )
+
+
+# ------------------------------------------------------------------- time entries
+
+
+@dataclass(frozen=True)
+class PricedEntry:
+    """One time entry, priced. ``amount`` is what the entry adds to an invoice.
+
+    ``billed_seconds`` is the rounded time counted for the entry; ``included_seconds``
+    of it is covered by retainer included hours or a block (charged by the fee or block
+    line, at no extra charge here); ``charged_seconds`` = billed − included is charged at
+    ``rate`` (rate rule for hourly work, overage rate for retainers and blocks).
+    ``rate``/``amount`` are None when no rate exists (see ``problem``).
+    """
+
+    entry_id: int
+    contract_id: int
+    period: Period
+    currency: str
+    billable: bool
+    worked_seconds: int
+    billed_seconds: int
+    included_seconds: int
+    charged_seconds: int
+    quantity: Decimal
+    charged_quantity: Decimal
+    rate: Decimal | None
+    amount: Decimal | None
+    rule_id: int | None
+    rate_source: str  # rule, tenant_default, overage, missing, non_billable
+    explanation: str
+    is_billed: bool = False
+    problem: str = ""
+
+
+@dataclass
+class _Row:
+    """A time entry as the pricing needs it (from the caller or from the context query)."""
+
+    entry: TimeEntry
+    period: Period
+    billed: int = 0
+    included: int = 0
+    group_note: str = ""
+
+    @property
+    def frozen(self) -> bool:
+        return self.entry.invoice_line_id is not None
+
+    @property
+    def sort_key(self):
+        e = self.entry
+        started = e.started_at or dt.datetime.combine(e.work_date, dt.time.min, tzinfo=dt.UTC)
+        return (e.work_date, started, e.pk or 0)
+
+
+def _frozen_billed(entry: TimeEntry, contract: Contract) -> int:
+    if entry.billed_seconds is not None:
+        return entry.billed_seconds
+    return round_seconds(
+        entry.worked_seconds, contract.rounding_increment_minutes, contract.rounding_minimum_minutes
+    )
+
+
+def _allocate(rows: list[_Row], total: int, contract: Contract, note: str) -> None:
+    """Share a group's rounded total among its entries; billed ones keep their frozen share.
+
+    Unbilled entries take their worked time in order while the pool lasts; the last one
+    takes what remains (the rounding), so the group bills exactly its rounded total.
+    """
+    rows.sort(key=lambda row: row.sort_key)
+    pool = total
+    for row in rows:
+        if row.frozen:
+            row.billed = _frozen_billed(row.entry, contract)
+            pool -= row.billed
+    pool = max(pool, 0)
+    open_rows = [row for row in rows if not row.frozen]
+    for index, row in enumerate(open_rows):
+        share = pool if index == len(open_rows) - 1 else min(row.entry.worked_seconds, pool)
+        row.billed = share
+        row.group_note = note
+        pool -= share
+
+
+def _round_rows(rows: list[_Row], contract: Contract) -> None:
+    """Billed seconds for the contract's billable rows, by the contract's rounding scope."""
+    inc, minimum = contract.rounding_increment_minutes, contract.rounding_minimum_minutes
+    scope = contract.rounding_scope
+    if scope == RoundingScope.ENTRY:
+        for row in rows:
+            row.billed = (
+                _frozen_billed(row.entry, contract)
+                if row.frozen
+                else round_seconds(row.entry.worked_seconds, inc, minimum)
+            )
+        return
+    groups: dict[tuple, list[_Row]] = defaultdict(list)
+    for row in rows:
+        if scope == RoundingScope.TICKET_DAY:
+            groups[(row.entry.ticket_id, row.entry.work_date)].append(row)
+        else:
+            groups[(row.period.start,)].append(row)
+    for key, group in groups.items():
+        worked = sum(row.entry.worked_seconds for row in group)
+        total = round_seconds(worked, inc, minimum)
+        what = f"ticket per day {key[1]:%d %b}" if scope == RoundingScope.TICKET_DAY else "period"
+        note = (
+            f"{what}: {len(group)} entr{'y' if len(group) == 1 else 'ies'}, "
+            f"{format_duration(worked)} worked -> {format_duration(total)} billed"
+        )
+        _allocate(group, total, contract, note)
+
+
+def _allocate_included(rows: list[_Row], available: int) -> None:
+    """Draw included hours in chronological order; billed rows keep their frozen share."""
+    for row in sorted(rows, key=lambda r: r.sort_key):
+        if row.frozen:
+            row.included = row.entry.included_seconds or 0
+            continue
+        row.included = min(row.billed, max(available, 0))
+        available -= row.included
+
+
+def price_time_entries(
+    entries: Iterable[TimeEntry], *, book: RateBook | None = None
+) -> dict[int, PricedEntry]:
+    """Price a set of time entries under their contracts. Constant number of queries.
+
+    Rounding groups (ticket per day, period), retainer included hours and block
+    balances are computed over every posted billable entry they involve — not just the
+    ones passed — so an entry's price does not depend on which others are selected.
+    Entries passed that are not posted are priced as if posted (previews).
+    """
+    entries = [entry for entry in entries if entry.pk is not None]
+    if not entries:
+        return {}
+    book = book or load_rate_book()
+    contracts = _contracts_for(entries)
+
+    # Context: posted billable entries sharing a period, group or block with those passed.
+    periods = {
+        entry.pk: period_containing(contracts[entry.contract_id], entry.work_date)
+        for entry in entries
+    }
+    needs_context = {
+        cid
+        for cid, contract in contracts.items()
+        if contract.rounding_scope != RoundingScope.ENTRY
+        or contract.contract_type in (ContractType.RETAINER, ContractType.BLOCK_HOURS)
+    }
+    rows_by_contract: dict[int, dict[int, _Row]] = defaultdict(dict)
+    block_ids = {cid for cid, c in contracts.items() if c.contract_type == ContractType.BLOCK_HOURS}
+    if needs_context:
+        first = min(periods[e.pk].start for e in entries if e.contract_id in needs_context)
+        last = max(periods[e.pk].end for e in entries if e.contract_id in needs_context)
+        condition = Q(contract_id__in=needs_context, work_date__gte=first, work_date__lte=last)
+        if block_ids:
+            condition |= Q(
+                contract_id__in=block_ids, invoice_line__isnull=True, work_date__lte=last
+            )
+        context = TimeEntry.objects.filter(
+            condition, state=TimeEntryState.POSTED, billable=True
+        ).only(
+            "id",
+            "contract_id",
+            "ticket_id",
+            "work_date",
+            "started_at",
+            "worked_seconds",
+            "invoice_line_id",
+            "billed_seconds",
+            "included_seconds",
+            "billable",
+            "state",
+        )
+        for other in context:
+            contract = contracts[other.contract_id]
+            rows_by_contract[other.contract_id][other.pk] = _Row(
+                other, period_containing(contract, other.work_date)
+            )
+    for entry in entries:
+        # The caller's instance wins (it may carry unsaved previews of its own fields).
+        if entry.billable:
+            rows_by_contract[entry.contract_id][entry.pk] = _Row(entry, periods[entry.pk])
+        else:
+            rows_by_contract[entry.contract_id].pop(entry.pk, None)
+
+    block_purchases, block_used = _block_facts(block_ids)
+    for cid, rows in rows_by_contract.items():
+        contract = contracts[cid]
+        all_rows = list(rows.values())
+        _round_rows(all_rows, contract)
+        if contract.contract_type == ContractType.RETAINER:
+            included = int((contract.included_hours or 0) * HOUR)
+            by_period: dict[Period, list[_Row]] = defaultdict(list)
+            for row in all_rows:
+                by_period[row.period].append(row)
+            for group in by_period.values():
+                used = sum(row.entry.included_seconds or 0 for row in group if row.frozen)
+                _allocate_included([r for r in group if not r.frozen], included - used)
+                for row in group:
+                    if row.frozen:
+                        row.included = row.entry.included_seconds or 0
+        elif contract.contract_type == ContractType.BLOCK_HOURS:
+            _draw_block(all_rows, block_purchases.get(cid, []), block_used.get(cid, 0))
+
+    result = {}
+    for entry in entries:
+        contract = contracts[entry.contract_id]
+        row = rows_by_contract.get(entry.contract_id, {}).get(entry.pk)
+        result[entry.pk] = _priced(entry, contract, periods[entry.pk], row, book)
+    return result
+
+
+def _contracts_for(entries: list[TimeEntry]) -> dict[int, Contract]:
+    contracts: dict[int, Contract] = {}
+    missing = set()
+    for entry in entries:
+        if TimeEntry.contract.is_cached(entry):
+            contracts[entry.contract_id] = entry.contract
+        else:
+            missing.add(entry.contract_id)
+    missing -= set(contracts)
+    if missing:
+        contracts.update(Contract.objects.in_bulk(missing))
+    return contracts
+
+
+def _block_facts(
+    block_ids: set[int],
+) -> tuple[dict[int, list[tuple[dt.date, int]]], dict[int, int]]:
+    """Purchases (date, seconds) and block time already billed, per block contract: 2 queries."""
+    if not block_ids:
+        return {}, {}
+    purchases: dict[int, list[tuple[dt.date, int]]] = defaultdict(list)
+    for cid, day, purchased in BlockPurchase.objects.filter(contract_id__in=block_ids).values_list(
+        "contract_id", "purchased_on", "hours"
+    ):
+        purchases[cid].append((day, int(purchased * HOUR)))
+    used = dict(
+        TimeEntry.objects.filter(contract_id__in=block_ids, invoice_line__isnull=False)
+        .values("contract_id")
+        .annotate(seconds=Sum("included_seconds"))
+        .values_list("contract_id", "seconds")
+    )
+    return purchases, {cid: seconds or 0 for cid, seconds in used.items()}
+
+
+def _draw_block(rows: list[_Row], purchases: list[tuple[dt.date, int]], used: int) -> None:
+    """Unbilled time draws the balance down in date order; purchases made by the end of an
+    entry's period count for it (usage is billed after the period ends)."""
+    drawn = used
+    for row in sorted(rows, key=lambda r: r.sort_key):
+        if row.frozen:
+            row.included = row.entry.included_seconds or 0
+            continue
+        bought = sum(seconds for day, seconds in purchases if day <= row.period.end)
+        row.included = min(row.billed, max(bought - drawn, 0))
+        drawn += row.included
+
+
+def _priced(
+    entry: TimeEntry, contract: Contract, period: Period, row: _Row | None, book: RateBook
+) -> PricedEntry:
+    currency = contract.currency
+    base = {
+        "entry_id": entry.pk,
+        "contract_id": contract.pk,
+        "period": period,
+        "currency": currency,
+        "worked_seconds": entry.worked_seconds,
+        "is_billed": entry.invoice_line_id is not None,
+    }
+    if not entry.billable or row is None:
+        return PricedEntry(
+            **base,
+            billable=False,
+            billed_seconds=0,
+            included_seconds=0,
+            charged_seconds=0,
+            quantity=Decimal("0.0000"),
+            charged_quantity=Decimal("0.0000"),
+            rate=Decimal("0"),
+            amount=quantize(Decimal("0"), currency),
+            rule_id=None,
+            rate_source="non_billable",
+            explanation=f"{format_duration(entry.worked_seconds)} worked, non-billable: not charged",
+        )
+    billed, included = row.billed, min(row.included, row.billed)
+    charged = billed - included
+    quantity, charged_quantity = hours(billed), hours(charged)
+    parts = [f"{format_duration(entry.worked_seconds)} worked -> {format_duration(billed)} billed"]
+    parts.append(row.group_note or rounding_label(contract))
+    problem = ""
+    rule_id = None
+    if contract.contract_type in (ContractType.RETAINER, ContractType.BLOCK_HOURS):
+        rate = contract.overage_rate or Decimal("0")
+        source = "overage"
+        retainer = contract.contract_type == ContractType.RETAINER
+        if included:
+            pool, line = ("included hours", "fee") if retainer else ("the block", "block")
+            parts.append(f"{format_duration(included)} from {pool} (charged by the {line} line)")
+        if charged:
+            parts.append(f"{format_duration(charged)} overage at {rate} {currency}/h")
+    else:
+        resolution = book.resolve(entry_rate_context(entry, contract, book))
+        rate, source = resolution.rate, resolution.source
+        rule_id = resolution.rule.pk if resolution.rule else None
+        parts.append(resolution.explanation)
+        if rate is None:
+            problem = resolution.explanation
+    amount = None
+    if rate is not None:
+        rate = quantize_unit_price(rate)
+        amount = line_amount(charged_quantity, rate, currency)
+        if charged or not included:
+            parts.append(f"{charged_quantity} h × {rate} = {amount} {currency}")
+    return PricedEntry(
+        **base,
+        billable=True,
+        billed_seconds=billed,
+        included_seconds=included,
+        charged_seconds=charged,
+        quantity=quantity,
+        charged_quantity=charged_quantity,
+        rate=rate,
+        amount=amount,
+        rule_id=rule_id,
+        rate_source=source,
+        explanation="; ".join(parts),
+        problem=problem,
+    )
+
+
+# --------------------------------------------------------------- period amounts
+
+
+@dataclass
+class AmountLine:
+    """One component of a period's amount (fee, product, block, time, included, overage)."""
+
+    kind: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    explanation: str = ""
+    sku: str = ""
+    entry_ids: tuple[int, ...] = ()
+    product_line_id: int | None = None
+    block_purchase_id: int | None = None
+
+
+@dataclass
+class PeriodAmount:
+    """What one period of one contract costs before tax, with a short explanation."""
+
+    contract_id: int
+    period: Period
+    currency: str
+    lines: list[AmountLine] = field(default_factory=list)
+    worked_seconds: int = 0
+    billed_seconds: int = 0
+    included_seconds: int = 0
+    overage_seconds: int = 0
+    explanation: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def amount(self) -> Decimal:
+        return quantize(sum((line.amount for line in self.lines), Decimal("0")), self.currency)
+
+
+def device_counts(customer_ids: Iterable[int]) -> dict[int, int]:
+    """Active hosts per customer organization: one aggregate query."""
+    from sessions.models import Host
+
+    ids = set(customer_ids)
+    if not ids:
+        return {}
+    return dict(
+        Host.objects.filter(organization_id__in=ids, is_active=True)
+        .values("organization_id")
+        .annotate(n=Count("id"))
+        .values_list("organization_id", "n")
+    )
+
+
+def product_line_price(line: ContractProductLine, contract: Contract, tenant_currency: str):
+    """(unit price, problem): catalog prices are in the tenant's currency."""
+    if line.unit_price is not None:
+        return quantize_unit_price(line.unit_price), ""
+    if contract.currency != tenant_currency:
+        return None, (
+            f"{line.product.sku}: the catalog price is in {tenant_currency}; set a unit price "
+            f"in {contract.currency} on the contract line"
+        )
+    return quantize_unit_price(line.product.unit_price), ""
+
+
+def product_line_quantity(line: ContractProductLine, devices: dict[int, int], contract: Contract):
+    if line.quantity_mode == QuantityMode.PER_DEVICE:
+        return Decimal(devices.get(contract.customer_id, 0)), "per device: active hosts"
+    return line.quantity, "fixed quantity"
+
+
+def contract_period_amounts(
+    contract_periods: Iterable[tuple[Contract, Period]], *, book: RateBook | None = None
+) -> list[PeriodAmount]:
+    """Amount of each (contract, period) under the contract's type. Constant queries.
+
+    hourly: the sum of the period's priced posted billable entries; retainer: the fee
+    plus overage beyond the included hours (unused hours do not roll over); block hours:
+    blocks bought in the period plus overage beyond the balance; recurring: product
+    lines × quantity (per device: the customer's active hosts now), plus any time.
+    Billed and unbilled items alike: this is the period's whole amount.
+    """
+    pairs = list(contract_periods)
+    if not pairs:
+        return []
+    tenant = require_current_tenant()
+    book = book or load_rate_book()
+    contracts = {contract.pk: contract for contract, _period in pairs}
+    first = min(period.start for _c, period in pairs)
+    last = max(period.end for _c, period in pairs)
+    entries = list(
+        TimeEntry.objects.filter(
+            contract_id__in=contracts,
+            state=TimeEntryState.POSTED,
+            work_date__gte=first,
+            work_date__lte=last,
+        )
+    )
+    for entry in entries:
+        entry.contract = contracts[entry.contract_id]
+    priced = price_time_entries(entries, book=book)
+    by_key: dict[tuple[int, dt.date], list[tuple[TimeEntry, PricedEntry]]] = defaultdict(list)
+    for entry in entries:
+        item = priced[entry.pk]
+        by_key[(entry.contract_id, item.period.start)].append((entry, item))
+
+    recurring = [c for c in contracts.values() if c.contract_type == ContractType.RECURRING]
+    lines_by_contract: dict[int, list[ContractProductLine]] = defaultdict(list)
+    if recurring:
+        for line in ContractProductLine.objects.filter(
+            contract_id__in=[c.pk for c in recurring]
+        ).select_related("product"):
+            lines_by_contract[line.contract_id].append(line)
+    devices = device_counts(
+        c.customer_id
+        for c in recurring
+        if any(line.quantity_mode == QuantityMode.PER_DEVICE for line in lines_by_contract[c.pk])
+    )
+    blocks = [c.pk for c in contracts.values() if c.contract_type == ContractType.BLOCK_HOURS]
+    purchases = defaultdict(list)
+    if blocks:
+        for purchase in BlockPurchase.objects.filter(contract_id__in=blocks):
+            purchases[purchase.contract_id].append(purchase)
+
+    results = []
+    for contract, period in pairs:
+        result = PeriodAmount(contract.pk, period, contract.currency)
+        items = sorted(by_key.get((contract.pk, period.start), []), key=lambda p: p[0].work_date)
+        billable = [p for _e, p in items if p.billable]
+        result.worked_seconds = sum(p.worked_seconds for _e, p in items)
+        result.billed_seconds = sum(p.billed_seconds for p in billable)
+        result.included_seconds = sum(p.included_seconds for p in billable)
+        result.overage_seconds = sum(p.charged_seconds for p in billable)
+        kind = contract.contract_type
+        if kind == ContractType.RETAINER:
+            _retainer_lines(result, contract, billable)
+        elif kind == ContractType.BLOCK_HOURS:
+            _block_lines(result, contract, billable, purchases[contract.pk], period)
+        else:
+            if kind == ContractType.RECURRING:
+                _product_lines(
+                    result, contract, lines_by_contract[contract.pk], devices, tenant.currency
+                )
+            _time_lines(result, contract, items)
+        result.explanation = _period_explanation(result, contract)
+        results.append(result)
+    return results
+
+
+def contract_period_amount(contract: Contract, period: Period) -> PeriodAmount:
+    """One contract's amount for one period (see ``contract_period_amounts``)."""
+    return contract_period_amounts([(contract, period)])[0]
+
+
+def _time_lines(result: PeriodAmount, contract: Contract, items) -> None:
+    for entry, priced in items:
+        if not priced.billable:
+            continue
+        if priced.amount is None:
+            result.problems.append(f"Time entry {entry.pk}: {priced.problem}")
+        result.lines.append(
+            AmountLine(
+                kind=ItemKind.TIME,
+                description=f"Time {entry.work_date:%d %b}",
+                quantity=priced.charged_quantity,
+                unit_price=priced.rate or Decimal("0"),
+                amount=priced.amount or Decimal("0"),
+                explanation=priced.explanation,
+                entry_ids=(entry.pk,),
+            )
+        )
+
+
+def _overage_line(result: PeriodAmount, contract: Contract, billable, pool_label: str) -> None:
+    overage = sum(p.charged_seconds for p in billable)
+    if not overage:
+        return
+    rate = quantize_unit_price(contract.overage_rate or 0)
+    quantity = hours(overage)
+    result.lines.append(
+        AmountLine(
+            kind="overage",
+            description=f"Overage beyond {pool_label}",
+            quantity=quantity,
+            unit_price=rate,
+            amount=line_amount(quantity, rate, contract.currency),
+            explanation=f"{format_duration(overage)} billed beyond {pool_label} at {rate} {contract.currency}/h",
+            entry_ids=tuple(p.entry_id for p in billable if p.charged_seconds),
+        )
+    )
+
+
+def _included_line(result: PeriodAmount, billable, label: str) -> None:
+    used = sum(p.included_seconds for p in billable)
+    if used:
+        result.lines.append(
+            AmountLine(
+                kind="included",
+                description=label,
+                quantity=hours(used),
+                unit_price=Decimal("0"),
+                amount=Decimal("0"),
+                explanation=f"{format_duration(used)} covered, no extra charge",
+                entry_ids=tuple(p.entry_id for p in billable if p.included_seconds),
+            )
+        )
+
+
+def _retainer_lines(result: PeriodAmount, contract: Contract, billable) -> None:
+    fee = quantize_unit_price(contract.retainer_fee or 0)
+    included = contract.included_hours or Decimal("0")
+    result.lines.append(
+        AmountLine(
+            kind=ItemKind.RETAINER_FEE,
+            description=f"Retainer fee {result.period.label}",
+            quantity=Decimal("1"),
+            unit_price=fee,
+            amount=line_amount(Decimal("1"), fee, contract.currency),
+            explanation=f"covers {included} h per period; unused hours do not roll over",
+        )
+    )
+    _included_line(result, billable, f"Included hours used (of {included} h)")
+    _overage_line(result, contract, billable, f"{included} h included")
+
+
+def _block_lines(result: PeriodAmount, contract: Contract, billable, purchases, period) -> None:
+    for purchase in purchases:
+        if purchase.purchased_on in period:
+            price = quantize_unit_price(purchase.price)
+            result.lines.append(
+                AmountLine(
+                    kind=ItemKind.BLOCK,
+                    description=f"Block of {purchase.hours} h bought {purchase.purchased_on:%d %b %Y}",
+                    quantity=Decimal("1"),
+                    unit_price=price,
+                    amount=line_amount(Decimal("1"), price, contract.currency),
+                    explanation="invoiced once, when bought",
+                    block_purchase_id=purchase.pk,
+                )
+            )
+    _included_line(result, billable, "Time drawn from the block")
+    _overage_line(result, contract, billable, "the block balance")
+
+
+def _product_lines(result, contract, lines, devices, tenant_currency) -> None:
+    for line in lines:
+        price, problem = product_line_price(line, contract, tenant_currency)
+        quantity, how = product_line_quantity(line, devices, contract)
+        if price is None:
+            result.problems.append(problem)
+            price = Decimal("0")
+        result.lines.append(
+            AmountLine(
+                kind=ItemKind.PRODUCT,
+                description=line.product.name,
+                sku=line.product.sku,
+                quantity=quantity,
+                unit_price=price,
+                amount=line_amount(quantity, price, contract.currency),
+                explanation=f"{quantity} × {price} ({how})",
+                product_line_id=line.pk,
+            )
+        )
+
+
+def _period_explanation(result: PeriodAmount, contract: Contract) -> str:
+    parts = [f"{contract.get_contract_type_display()} {result.period.label}"]
+    if result.billed_seconds:
+        parts.append(
+            f"{format_duration(result.billed_seconds)} billable time ({rounding_label(contract)})"
+        )
+    if contract.contract_type == ContractType.RETAINER:
+        parts.append(
+            f"{format_duration(result.included_seconds)} of {contract.included_hours} h included used"
+        )
+    if result.overage_seconds and contract.contract_type in (
+        ContractType.RETAINER,
+        ContractType.BLOCK_HOURS,
+    ):
+        parts.append(f"{format_duration(result.overage_seconds)} overage")
+    parts.append(f"total {result.amount} {result.currency} before tax")
+    return "; ".join(parts)
+
+
+# ------------------------------------------------------------------- block balance
+
+
+@dataclass(frozen=True)
+class BlockBalance:
+    contract_id: int
+    purchased_seconds: int
+    used_seconds: int  # billed (frozen) plus posted unbilled, rounded
+
+    @property
+    def remaining_seconds(self) -> int:
+        return max(self.purchased_seconds - self.used_seconds, 0)
+
+    @property
+    def remaining_hours(self) -> Decimal:
+        return hours(self.remaining_seconds)
+
+    @property
+    def purchased_hours(self) -> Decimal:
+        return hours(self.purchased_seconds)
+
+    @property
+    def used_hours(self) -> Decimal:
+        return hours(self.used_seconds)
+
+
+def block_balances(
+    contracts: Iterable[Contract], *, book: RateBook | None = None
+) -> dict[int, BlockBalance]:
+    """Remaining prepaid hours of block contracts: purchases minus time drawn (billed time
+    as frozen, posted unbilled time as it would be billed now). Constant queries."""
+    blocks = {c.pk: c for c in contracts if c.contract_type == ContractType.BLOCK_HOURS}
+    if not blocks:
+        return {}
+    purchases, used = _block_facts(set(blocks))
+    open_entries = list(
+        TimeEntry.objects.filter(
+            contract_id__in=blocks,
+            state=TimeEntryState.POSTED,
+            billable=True,
+            invoice_line__isnull=True,
+        )
+    )
+    for entry in open_entries:
+        entry.contract = blocks[entry.contract_id]
+    priced = price_time_entries(open_entries, book=book) if open_entries else {}
+    drawn = defaultdict(int)
+    for item in priced.values():
+        drawn[item.contract_id] += item.included_seconds
+    return {
+        cid: BlockBalance(
+            cid,
+            sum(seconds for _day, seconds in purchases.get(cid, [])),
+            used.get(cid, 0) + drawn[cid],
+        )
+        for cid in blocks
+    }
+
+
+# ------------------------------------------------------------------------- explain
+
+
+@dataclass
+class RateExplanation:
+    """Which rules match an item and which one wins (for the explain view and API)."""
+
+    subject: str
+    context: RateContext
+    matches: list[RateRule]
+    winner: RateRule | None
+    rate: Decimal | None
+    source: str
+    explanation: str
+    facts: list[tuple[str, str]]
+    applied_note: str = ""
+
+
+def _explain(subject: str, context: RateContext, facts, book: RateBook) -> RateExplanation:
+    resolution = book.resolve(context)
+    return RateExplanation(
+        subject=subject,
+        context=context,
+        matches=list(resolution.matches),
+        winner=resolution.rule,
+        rate=resolution.rate,
+        source=resolution.source,
+        explanation=resolution.explanation,
+        facts=facts,
+    )
+
+
+def explain_time_entry(entry: TimeEntry, *, book: RateBook | None = None) -> RateExplanation:
+    """Matching rules and the winner for a time entry, in its contract's currency."""
+    book = book or load_rate_book()
+    contract = entry.contract
+    context = entry_rate_context(entry, contract, book)
+    teams = ", ".join(str(team) for team in entry.technician.teams.filter(pk__in=context.team_ids))
+    facts = [
+        ("Contract", str(contract)),
+        ("Organization", str(contract.customer)),
+        ("Technician", entry.technician.get_full_name() or entry.technician.username),
+        ("Teams", teams or "—"),
+        ("Service type", str(entry.service_type or "—")),
+        ("Currency", contract.currency),
+    ]
+    result = _explain(f"Time entry {entry.pk}", context, facts, book)
+    if contract.contract_type in (ContractType.RETAINER, ContractType.BLOCK_HOURS):
+        result.applied_note = (
+            f"This {contract.get_contract_type_display().lower()} contract bills time beyond its "
+            f"{'included hours' if contract.contract_type == ContractType.RETAINER else 'block'} "
+            f"at its overage rate {contract.overage_rate} {contract.currency}/h; rate rules "
+            "price hourly work."
+        )
+    return result
+
+
+def explain_session(session, *, book: RateBook | None = None) -> RateExplanation:
+    """Matching rules and the winner for a remote session (organization = the host's owner).
+
+    A session logged as a time entry is priced as that entry; otherwise it is priced in
+    the currency of the host's organization (else the tenant's).
+    """
+    book = book or load_rate_book()
+    linked = getattr(session, "time_entry", None)
+    if linked is not None:
+        result = explain_time_entry(linked, book=book)
+        result.subject = f"Session {session.pk} (logged as time entry {linked.pk})"
+        return result
+    organization = session.host.organization
+    currency = organization.currency if organization else book.default_currency
+    technician = session.technician
+    context = RateContext(
+        currency=currency,
+        organization_id=organization.pk if organization else None,
+        technician_id=technician.pk if technician else None,
+        team_ids=book.teams_of(technician.pk if technician else None),
+    )
+    facts = [
+        ("Host", str(session.host)),
+        ("Organization", str(organization or "—")),
+        ("Technician", (technician.get_full_name() or technician.username) if technician else "—"),
+        ("Currency", currency),
+    ]
+    return _explain(f"Session {session.pk}", context, facts, book)

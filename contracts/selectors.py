@@ -1,0 +1,619 @@
+"""Reads of the contracts app. Querysets are scoped to the current tenant by the default
+managers; each selector does its joins and aggregates so callers never query per row.
+
+The batch engine's entry point is ``contract_billing_state(contracts, as_of)``: every
+unbilled item of each contract (time entries, retainer fees, recurring products, block
+purchases), priced, each marked due or waiting, and the contract's state (selectable,
+locked, partial) — for any number of contracts in a constant number of queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+
+from billing_site.money import line_amount, quantize, quantize_unit_price
+from billing_site.tenancy import require_current_tenant
+from billing_site.timeutils import format_duration
+
+from .choices import (
+    BillingState,
+    ChargeKind,
+    ContractStatus,
+    ContractType,
+    ItemKind,
+    QuantityMode,
+    TicketStatus,
+    TimeEntryState,
+)
+from .models import (
+    BlockPurchase,
+    Contract,
+    ContractProductLine,
+    PeriodCharge,
+    Product,
+    RateRule,
+    ServiceType,
+    Team,
+    TeamMember,
+    Ticket,
+    TicketAttachment,
+    TimeEntry,
+)
+from .periods import Period, period_containing, period_index, periods_between
+from .pricing import (
+    PricedEntry,
+    RateBook,
+    device_counts,
+    load_rate_book,
+    price_time_entries,
+    product_line_price,
+    product_line_quantity,
+)
+
+# ------------------------------------------------------------------ catalog
+
+
+def service_type_list(*, active: bool | None = None) -> QuerySet[ServiceType]:
+    queryset = ServiceType.objects.all()
+    if active is not None:
+        queryset = queryset.filter(is_active=active)
+    return queryset.order_by("name", "id")
+
+
+def product_list(*, search: str = "", active: bool | None = None) -> QuerySet[Product]:
+    queryset = Product.objects.all()
+    if search:
+        queryset = queryset.filter(Q(sku__istartswith=search) | Q(name__icontains=search))
+    if active is not None:
+        queryset = queryset.filter(is_active=active)
+    return queryset.order_by("sku", "id")
+
+
+def team_list() -> QuerySet[Team]:
+    members = TeamMember.objects.select_related("user").order_by("user__username")
+    return (
+        Team.objects.annotate(member_count=Count("memberships"))
+        .prefetch_related(Prefetch("memberships", queryset=members))
+        .order_by("name", "id")
+    )
+
+
+def technician_choices():
+    """Users with a technician membership in the current tenant (team members, timers)."""
+    from billing_site.models import User
+    from billing_site.roles import Role
+
+    tenant = require_current_tenant()
+    return User.objects.filter(
+        memberships__tenant=tenant, memberships__role=Role.TECHNICIAN
+    ).order_by("first_name", "last_name", "username")
+
+
+def staff_choices():
+    """Staff users of the current tenant (assigned resource, time entry technician)."""
+    from billing_site.models import User
+    from billing_site.roles import STAFF_ROLES
+
+    tenant = require_current_tenant()
+    return (
+        User.objects.filter(memberships__tenant=tenant, memberships__role__in=STAFF_ROLES)
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+# ---------------------------------------------------------------- contracts
+
+
+def contract_list(
+    *,
+    search: str = "",
+    customer=None,
+    billing_organization=None,
+    contract_type: str = "",
+    status: str = "",
+) -> QuerySet[Contract]:
+    queryset = Contract.objects.select_related("customer", "billing_organization").annotate(
+        ticket_count=Count("tickets", distinct=True)
+    )
+    if search:
+        queryset = queryset.filter(
+            Q(name__icontains=search)
+            | Q(customer__name__icontains=search)
+            | Q(billing_organization__name__icontains=search)
+        )
+    if customer is not None:
+        queryset = queryset.filter(customer=customer)
+    if billing_organization is not None:
+        queryset = queryset.filter(billing_organization=billing_organization)
+    if contract_type:
+        queryset = queryset.filter(contract_type=contract_type)
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("customer__name", "name", "id")
+
+
+def contract_choices(*, organization=None) -> QuerySet[Contract]:
+    """Contracts work can be logged on: for an organization, those of which it is the
+    customer or the billing organization."""
+    queryset = Contract.objects.select_related("customer").exclude(status=ContractStatus.SUSPENDED)
+    if organization is not None:
+        queryset = queryset.filter(Q(customer=organization) | Q(billing_organization=organization))
+    return queryset.order_by("customer__name", "name")
+
+
+# ------------------------------------------------------------ billing state
+
+
+@dataclass
+class BillableItem:
+    """One unbilled item of a contract as of a batch date.
+
+    ``key`` is stable across requests ("time:12", "retainer_fee:2026-01-01",
+    "product:7:2026-01-01", "block:3") so a batch can store the admin's selection.
+    ``amount`` is None only when the item cannot be priced (see ``problem``).
+    """
+
+    kind: str
+    key: str
+    contract_id: int
+    due: bool
+    due_on: dt.date
+    description: str
+    quantity: Decimal
+    unit_price: Decimal | None
+    amount: Decimal | None
+    explanation: str
+    period: Period | None = None
+    time_entry_id: int | None = None
+    ticket_id: int | None = None
+    product_line_id: int | None = None
+    block_purchase_id: int | None = None
+    sku: str = ""
+    worked_seconds: int = 0
+    billed_seconds: int = 0
+    priced: PricedEntry | None = None
+    problem: str = ""
+
+
+@dataclass
+class ContractBillingState:
+    """A contract's unbilled items as of ``as_of`` and its batch state."""
+
+    contract: Contract
+    as_of: dt.date
+    items: list[BillableItem] = field(default_factory=list)
+    unposted_entries: int = 0  # submitted or approved, not billable until posted
+
+    @property
+    def due_items(self) -> list[BillableItem]:
+        return [item for item in self.items if item.due]
+
+    @property
+    def waiting_items(self) -> list[BillableItem]:
+        return [item for item in self.items if not item.due]
+
+    @property
+    def state(self) -> str:
+        due = any(item.due for item in self.items)
+        waiting = any(not item.due for item in self.items)
+        if not due:
+            return BillingState.LOCKED
+        return BillingState.PARTIAL if waiting else BillingState.SELECTABLE
+
+    def _sum(self, items: Iterable[BillableItem]) -> Decimal:
+        total = sum((item.amount or Decimal("0") for item in items), Decimal("0"))
+        return quantize(total, self.contract.currency)
+
+    @property
+    def total_amount(self) -> Decimal:
+        """Every unbilled amount (Atera's total balance)."""
+        return self._sum(self.items)
+
+    @property
+    def due_amount(self) -> Decimal:
+        """What is due now (pre-selected in a batch)."""
+        return self._sum(self.due_items)
+
+    @property
+    def problems(self) -> list[str]:
+        return [item.problem for item in self.items if item.problem]
+
+
+def _time_items(state, contract, entries, priced, as_of) -> None:
+    cutoff = period_containing(contract, as_of).start
+    for entry in entries:
+        item = priced[entry.pk]
+        ticket = f"{entry.ticket.reference} {entry.ticket.title} · " if entry.ticket_id else ""
+        who = entry.technician.get_full_name() or entry.technician.username
+        state.items.append(
+            BillableItem(
+                kind=ItemKind.TIME,
+                key=f"time:{entry.pk}",
+                contract_id=contract.pk,
+                # Usage is due once its period has ended before the batch date.
+                due=entry.work_date < cutoff,
+                due_on=item.period.end + dt.timedelta(days=1),
+                description=f"{ticket}{who}, {entry.work_date:%d %b %Y}, "
+                f"{format_duration(item.billed_seconds)}",
+                quantity=item.charged_quantity,
+                unit_price=item.rate,
+                amount=item.amount,
+                explanation=item.explanation,
+                period=item.period,
+                time_entry_id=entry.pk,
+                ticket_id=entry.ticket_id,
+                worked_seconds=item.worked_seconds,
+                billed_seconds=item.billed_seconds,
+                priced=item,
+                problem=item.problem,
+            )
+        )
+
+
+def _fee_periods(contract: Contract, as_of: dt.date, billed: dict) -> list[Period]:
+    """Fee periods due as of ``as_of`` (first day on or before it) that are not billed.
+
+    ``billed`` holds (count, last period start, exact starts or None) for this fee; when
+    the billed periods have no gap, only the periods after the last one are enumerated.
+    """
+    if contract.status == ContractStatus.SUSPENDED or contract.start_date > as_of:
+        return []
+    last_day = as_of if contract.end_date is None else min(as_of, contract.end_date)
+    count, last, starts = billed.get("count", 0), billed.get("last"), billed.get("starts")
+    if last is not None and starts is None and period_index(contract, last) + 1 == count:
+        following = period_containing(contract, last).end + dt.timedelta(days=1)
+        return periods_between(contract, following, last_day)
+    periods = periods_between(contract, contract.start_date, last_day)
+    taken = starts or set()
+    return [period for period in periods if period.start not in taken]
+
+
+def _billed_fee_index(contract_ids: set[int]) -> dict[tuple, dict]:
+    """Billed fee periods per (contract, kind, product line): 1 query, +1 when gaps exist."""
+    index: dict[tuple, dict] = {}
+    rows = (
+        PeriodCharge.objects.filter(contract_id__in=contract_ids, invoice_line__isnull=False)
+        .values("contract_id", "kind", "product_line_id")
+        .annotate(count=Count("id"), last=Max("period_start"))
+    )
+    for row in rows:
+        index[(row["contract_id"], row["kind"], row["product_line_id"])] = {
+            "count": row["count"],
+            "last": row["last"],
+        }
+    return index
+
+
+def _load_gap_starts(index: dict[tuple, dict], contracts: dict[int, Contract]) -> None:
+    gaps = [
+        key
+        for key, facts in index.items()
+        if period_index(contracts[key[0]], facts["last"]) + 1 != facts["count"]
+    ]
+    if not gaps:
+        return
+    for key in gaps:
+        index[key]["starts"] = set()
+    rows = PeriodCharge.objects.filter(
+        contract_id__in={key[0] for key in gaps}, invoice_line__isnull=False
+    ).values_list("contract_id", "kind", "product_line_id", "period_start")
+    for contract_id, kind, line_id, start in rows:
+        key = (contract_id, kind, line_id)
+        if key in index and "starts" in index[key]:
+            index[key]["starts"].add(start)
+
+
+def contract_billing_state(
+    contracts: Iterable[Contract], as_of: dt.date, *, book: RateBook | None = None
+) -> dict[int, ContractBillingState]:
+    """Unbilled items and batch state of each contract as of ``as_of`` (DESIGN.md).
+
+    Due: usage (posted billable time) once its period's last day is before ``as_of``;
+    a retainer fee or recurring product once its period's first day is on or before
+    ``as_of``; a block purchase from its purchase date. Only unbilled items; earlier
+    periods stay due until billed. Selectable: everything unbilled is due; locked:
+    nothing is due; partial: some due, some waiting. Suspended contracts accrue no fees.
+    A constant number of queries (about a dozen) whatever the number of contracts.
+    """
+    contracts = {contract.pk: contract for contract in contracts}
+    if not contracts:
+        return {}
+    tenant = require_current_tenant()
+    states = {cid: ContractBillingState(contract, as_of) for cid, contract in contracts.items()}
+    book = book or load_rate_book()
+
+    entries = list(
+        TimeEntry.objects.filter(
+            contract_id__in=contracts,
+            state=TimeEntryState.POSTED,
+            billable=True,
+            invoice_line__isnull=True,
+        )
+        .select_related("ticket", "technician")
+        .order_by("work_date", "started_at", "id")
+    )
+    for entry in entries:
+        entry.contract = contracts[entry.contract_id]
+    priced = price_time_entries(entries, book=book)
+    by_contract: dict[int, list[TimeEntry]] = defaultdict(list)
+    for entry in entries:
+        by_contract[entry.contract_id].append(entry)
+    for cid, contract_entries in by_contract.items():
+        _time_items(states[cid], contracts[cid], contract_entries, priced, as_of)
+
+    unposted = (
+        TimeEntry.objects.filter(contract_id__in=contracts)
+        .exclude(state=TimeEntryState.POSTED)
+        .values("contract_id")
+        .annotate(n=Count("id"))
+        .values_list("contract_id", "n")
+    )
+    for cid, count in unposted:
+        states[cid].unposted_entries = count
+
+    fee_contracts = {
+        cid: c
+        for cid, c in contracts.items()
+        if c.contract_type in (ContractType.RETAINER, ContractType.RECURRING)
+    }
+    if fee_contracts:
+        index = _billed_fee_index(set(fee_contracts))
+        _load_gap_starts(index, fee_contracts)
+        _fee_items(states, fee_contracts, index, as_of, tenant.currency)
+
+    blocks = [cid for cid, c in contracts.items() if c.contract_type == ContractType.BLOCK_HOURS]
+    if blocks:
+        for purchase in BlockPurchase.objects.filter(
+            contract_id__in=blocks, invoice_line__isnull=True
+        ).order_by("purchased_on", "id"):
+            contract = contracts[purchase.contract_id]
+            price = quantize_unit_price(purchase.price)
+            states[contract.pk].items.append(
+                BillableItem(
+                    kind=ItemKind.BLOCK,
+                    key=f"block:{purchase.pk}",
+                    contract_id=contract.pk,
+                    due=purchase.purchased_on <= as_of,
+                    due_on=purchase.purchased_on,
+                    description=f"Block of {purchase.hours} h bought {purchase.purchased_on:%d %b %Y}",
+                    quantity=Decimal("1"),
+                    unit_price=price,
+                    amount=line_amount(Decimal("1"), price, contract.currency),
+                    explanation=f"{purchase.hours} h prepaid, invoiced once when bought",
+                    period=period_containing(contract, purchase.purchased_on),
+                    block_purchase_id=purchase.pk,
+                )
+            )
+    for state in states.values():
+        state.items.sort(key=lambda item: (item.due_on, item.kind, item.key))
+    return states
+
+
+def _fee_items(states, fee_contracts, index, as_of, tenant_currency) -> None:
+    recurring = [c for c in fee_contracts.values() if c.contract_type == ContractType.RECURRING]
+    lines: dict[int, list[ContractProductLine]] = defaultdict(list)
+    if recurring:
+        for line in ContractProductLine.objects.filter(
+            contract_id__in=[c.pk for c in recurring]
+        ).select_related("product"):
+            lines[line.contract_id].append(line)
+    devices = device_counts(
+        c.customer_id
+        for c in recurring
+        if any(line.quantity_mode == QuantityMode.PER_DEVICE for line in lines[c.pk])
+    )
+    for cid, contract in fee_contracts.items():
+        state = states[cid]
+        if contract.contract_type == ContractType.RETAINER:
+            fee = quantize_unit_price(contract.retainer_fee or 0)
+            billed = index.get((cid, ChargeKind.RETAINER_FEE, None), {})
+            for period in _fee_periods(contract, as_of, billed):
+                state.items.append(
+                    BillableItem(
+                        kind=ItemKind.RETAINER_FEE,
+                        key=f"retainer_fee:{period.start.isoformat()}",
+                        contract_id=cid,
+                        due=True,
+                        due_on=period.start,
+                        description=f"Retainer fee {period.label}",
+                        quantity=Decimal("1"),
+                        unit_price=fee,
+                        amount=line_amount(Decimal("1"), fee, contract.currency),
+                        explanation=f"in advance; covers {contract.included_hours} h, "
+                        "unused hours do not roll over",
+                        period=period,
+                    )
+                )
+            continue
+        for line in lines[cid]:
+            price, problem = product_line_price(line, contract, tenant_currency)
+            quantity, how = product_line_quantity(line, devices, contract)
+            billed = index.get((cid, ChargeKind.PRODUCT, line.pk), {})
+            for period in _fee_periods(contract, as_of, billed):
+                state.items.append(
+                    BillableItem(
+                        kind=ItemKind.PRODUCT,
+                        key=f"product:{line.pk}:{period.start.isoformat()}",
+                        contract_id=cid,
+                        due=True,
+                        due_on=period.start,
+                        description=f"{line.product.name} {period.label}",
+                        quantity=quantity,
+                        unit_price=price,
+                        amount=None
+                        if price is None
+                        else line_amount(quantity, price, contract.currency),
+                        explanation=f"in advance; {quantity} × {price} ({how})",
+                        period=period,
+                        product_line_id=line.pk,
+                        sku=line.product.sku,
+                        problem=problem,
+                    )
+                )
+
+
+# ------------------------------------------------------------------ tickets
+
+
+def ticket_list(
+    *,
+    search: str = "",
+    status: str = "",
+    include_completed: bool = True,
+    organization=None,
+    contract=None,
+    assigned_to=None,
+) -> QuerySet[Ticket]:
+    queryset = Ticket.objects.select_related(
+        "organization", "contract", "contact", "assigned_to"
+    ).annotate(
+        worked_seconds=Coalesce(Sum("time_entries__worked_seconds"), 0),
+    )
+    if search:
+        term = search.lstrip("#")
+        condition = Q(title__icontains=search) | Q(organization__name__icontains=search)
+        if term.isdigit():
+            condition |= Q(number=int(term))
+        queryset = queryset.filter(condition)
+    if status:
+        queryset = queryset.filter(status=status)
+    elif not include_completed:
+        queryset = queryset.exclude(status=TicketStatus.COMPLETE)
+    if organization is not None:
+        queryset = queryset.filter(organization=organization)
+    if contract is not None:
+        queryset = queryset.filter(contract=contract)
+    if assigned_to is not None:
+        queryset = queryset.filter(assigned_to=assigned_to)
+    return queryset.order_by("-number")
+
+
+def ticket_work_history(ticket: Ticket) -> list[dict]:
+    """Time entries and attachments of a ticket, newest first, in two queries."""
+    entries = TimeEntry.objects.filter(ticket=ticket).select_related(
+        "technician", "service_type", "contract", "contract__billing_organization"
+    )
+    attachments = TicketAttachment.objects.filter(ticket=ticket).select_related("uploaded_by")
+    history = [{"kind": "time", "at": e.started_at or e.created_at, "entry": e} for e in entries]
+    history += [{"kind": "file", "at": a.uploaded_at, "attachment": a} for a in attachments]
+    history.sort(key=lambda item: item["at"], reverse=True)
+    return history
+
+
+# ------------------------------------------------------------- time entries
+
+
+def time_entry_list(
+    *,
+    state: str = "",
+    technician=None,
+    organization=None,
+    contract=None,
+    ticket=None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    billable: bool | None = None,
+) -> QuerySet[TimeEntry]:
+    queryset = TimeEntry.objects.select_related(
+        "technician", "service_type", "ticket", "contract", "contract__customer"
+    )
+    if state:
+        queryset = queryset.filter(state=state)
+    if technician is not None:
+        queryset = queryset.filter(technician=technician)
+    if organization is not None:
+        queryset = queryset.filter(contract__customer=organization)
+    if contract is not None:
+        queryset = queryset.filter(contract=contract)
+    if ticket is not None:
+        queryset = queryset.filter(ticket=ticket)
+    if date_from is not None:
+        queryset = queryset.filter(work_date__gte=date_from)
+    if date_to is not None:
+        queryset = queryset.filter(work_date__lte=date_to)
+    if billable is not None:
+        queryset = queryset.filter(billable=billable)
+    return queryset.order_by("-work_date", "-started_at", "-id")
+
+
+def running_timer(*, technician) -> TimeEntry | None:
+    return (
+        TimeEntry.objects.select_related("ticket", "contract", "service_type")
+        .filter(technician=technician, started_at__isnull=False, ended_at__isnull=True)
+        .first()
+    )
+
+
+def week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+@dataclass
+class TimesheetRow:
+    ticket: Ticket | None
+    contract: Contract
+    service_type: ServiceType | None
+    cells: list[dict]  # per day: {"seconds", "entry", "locked", "other_seconds"}
+
+    @property
+    def total_seconds(self) -> int:
+        return sum(cell["seconds"] + cell["other_seconds"] for cell in self.cells)
+
+
+def timesheet_week(*, technician, start: dt.date) -> list[TimesheetRow]:
+    """The technician's week as grid rows (ticket/contract + service type) × Mon–Sun.
+
+    A cell edits the technician's timesheet entry of that row and day; time from the
+    timer, sessions or manual entries shows beside it and is not edited here.
+    """
+    days = [start + dt.timedelta(days=i) for i in range(7)]
+    entries = TimeEntry.objects.filter(
+        technician=technician, work_date__gte=days[0], work_date__lte=days[-1]
+    ).select_related("ticket", "contract", "contract__customer", "service_type")
+    rows: dict[tuple, TimesheetRow] = {}
+    for entry in entries.order_by("work_date", "id"):
+        key = (entry.ticket_id, entry.contract_id, entry.service_type_id)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = TimesheetRow(
+                entry.ticket,
+                entry.contract,
+                entry.service_type,
+                [{"seconds": 0, "entry": None, "locked": False, "other_seconds": 0} for _ in days],
+            )
+        cell = row.cells[(entry.work_date - start).days]
+        if entry.source == "timesheet" and cell["entry"] is None:
+            cell["entry"] = entry
+            cell["seconds"] = entry.worked_seconds
+            cell["locked"] = entry.state != TimeEntryState.SUBMITTED
+        else:
+            cell["other_seconds"] += entry.worked_seconds
+    return sorted(
+        rows.values(),
+        key=lambda r: (str(r.contract.customer), r.ticket.number if r.ticket else 0),
+    )
+
+
+# ---------------------------------------------------------------- rate rules
+
+
+def rate_rule_list(*, currency: str = "") -> QuerySet[RateRule]:
+    queryset = RateRule.objects.select_related(
+        "contract", "contract__customer", "organization", "technician", "team", "service_type"
+    )
+    if currency:
+        queryset = queryset.filter(currency=currency)
+    return queryset.order_by("currency", "id")
+
+
+def rate_rules_by_specificity(rules: Iterable[RateRule]) -> list[RateRule]:
+    """Rules, most specific first (the precedence the resolver applies)."""
+    return sorted(rules, key=lambda r: (tuple(not f for f in r.scope_key), r.currency, r.pk))

@@ -1,0 +1,1032 @@
+"""Browser views of the contracts app. Thin: parse, authorize (StaffViewMixin), call one
+service or selector, render."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from django.views.generic import DetailView, FormView, TemplateView
+
+from billing_site.models import Organization
+from billing_site.roles import Cap
+from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
+from sessions.models import RemoteSession
+
+from . import pricing, selectors, services
+from .choices import (
+    BillingState,
+    ContractStatus,
+    ContractType,
+    TicketStatus,
+    TimeEntryState,
+)
+from .forms import (
+    AttachmentForm,
+    BlockPurchaseForm,
+    ContractForm,
+    LogSessionForm,
+    ProductForm,
+    ProductLineForm,
+    RateRuleForm,
+    ServiceTypeForm,
+    TeamForm,
+    TicketForm,
+    TicketStatusForm,
+    TimeEntryForm,
+    TimerStartForm,
+    TimerStopForm,
+)
+from .models import (
+    Contract,
+    ContractProductLine,
+    Product,
+    RateRule,
+    ServiceType,
+    Team,
+    Ticket,
+    TicketAttachment,
+    TimeEntry,
+)
+from .periods import contract_periods, period_containing
+
+PAGE_SIZE = 25
+
+
+def _today(request) -> dt.date:
+    return timezone.localdate(timezone=request.tenant.zone)
+
+
+def _date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _scoped(model, pk):
+    """An object of the current tenant by id from a query string, or None."""
+    try:
+        return model.objects.get(pk=int(pk)) if pk else None
+    except (ValueError, model.DoesNotExist):
+        return None
+
+
+def _page(request, queryset):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _safe_next(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return default
+
+
+# ------------------------------------------------------------------ contracts
+
+
+class ContractListView(StaffViewMixin, TemplateView):
+    template_name = "contracts/contract_list.html"
+    read_capability = Cap.VIEW_BILLING
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        get = self.request.GET
+        filters = {
+            "search": get.get("q", "").strip(),
+            "customer": _scoped(Organization, get.get("customer")),
+            "billing_organization": _scoped(Organization, get.get("billing_organization")),
+            "contract_type": get.get("type", "") if get.get("type") in ContractType.values else "",
+            "status": get.get("status", "active") if get.get("status") != "all" else "",
+        }
+        if filters["status"] and filters["status"] not in ContractStatus.values:
+            filters["status"] = ""
+        page = _page(self.request, selectors.contract_list(**filters))
+        as_of = _today(self.request)
+        states = selectors.contract_billing_state(list(page.object_list), as_of)
+        context.update(
+            page_obj=page,
+            rows=[(contract, states[contract.pk]) for contract in page.object_list],
+            filters=filters,
+            status_value=get.get("status", "active"),
+            organizations=Organization.objects.order_by("name").only("id", "name"),
+            contract_types=ContractType.choices,
+            statuses=ContractStatus.choices,
+            as_of=as_of,
+            can_manage=self.can(Cap.MANAGE_BILLING),
+        )
+        return context
+
+    def get_template_names(self):
+        if self.request.htmx:
+            return ["contracts/_contract_table.html"]
+        return [self.template_name]
+
+
+class ContractDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
+    model = Contract
+    template_name = "contracts/contract_detail.html"
+    read_capability = Cap.VIEW_BILLING
+
+    def get_queryset(self):
+        return Contract.objects.select_related("customer", "billing_organization")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        contract = self.object
+        as_of = _date(self.request.GET.get("as_of")) or _today(self.request)
+        book = pricing.load_rate_book()
+        state = selectors.contract_billing_state([contract], as_of, book=book)[contract.pk]
+        current = period_containing(contract, as_of)
+        periods = contract_periods(contract, current.end)[-6:]
+        if contract.end_date is None or current.end < contract.end_date:
+            periods.append(period_containing(contract, current.end + dt.timedelta(days=1)))
+        amounts = pricing.contract_period_amounts([(contract, p) for p in periods], book=book)
+        period_rows = []
+        for period, amount in zip(periods, amounts, strict=True):
+            status = "closed" if period.usage_due(as_of) else "open"
+            if period.start > as_of:
+                status = "upcoming"
+            period_rows.append({"period": period, "amount": amount, "status": status})
+        can_manage = self.can(Cap.MANAGE_BILLING)
+        context.update(
+            as_of=as_of,
+            state=state,
+            BillingState=BillingState,
+            period_rows=list(reversed(period_rows)),
+            balance=pricing.block_balances([contract], book=book).get(contract.pk),
+            product_lines=contract.product_lines.select_related("product"),
+            block_purchases=contract.block_purchases.all(),
+            tickets=contract.tickets.select_related("assigned_to").order_by("-number")[:10],
+            rate_rules=selectors.rate_rules_by_specificity(
+                selectors.rate_rule_list().filter(contract=contract)
+            ),
+            can_manage=can_manage,
+            line_form=ProductLineForm() if can_manage else None,
+            block_form=BlockPurchaseForm(initial={"purchased_on": as_of}) if can_manage else None,
+        )
+        return context
+
+
+class ContractFormView(StaffViewMixin, FormView):
+    template_name = "contracts/contract_form.html"
+    form_class = ContractForm
+    read_capability = write_capability = Cap.MANAGE_BILLING
+    object = None
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "instance": self.object or Contract()}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(object=self.object, **kwargs)
+
+    def form_valid(self, form):
+        data = {name: value for name, value in form.cleaned_data.items()}
+        try:
+            if self.object is None:
+                contract = services.contract_create(**data)
+                messages.success(self.request, f"Contract “{contract.name}” created.")
+            else:
+                data.pop("customer", None)
+                contract = services.contract_update(contract=self.object, **data)
+                messages.success(self.request, "Contract saved.")
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        return redirect("contracts:contract-detail", pk=contract.pk)
+
+
+class ContractCreateView(ContractFormView):
+    def get_initial(self):
+        customer = _scoped(Organization, self.request.GET.get("customer"))
+        return {"customer": customer, "start_date": _today(self.request)}
+
+
+class ContractUpdateView(ScopedObjectMixin, ContractFormView):
+    model = Contract
+
+    def get_queryset(self):
+        return Contract.objects.all()
+
+    def get_form_kwargs(self):
+        self.object = self.get_object()
+        return super().get_form_kwargs()
+
+
+class ContractLineAddView(StaffViewMixin, ScopedObjectMixin, View):
+    model = Contract
+    read_capability = write_capability = Cap.MANAGE_BILLING
+    http_method_names = ["post"]
+
+    def get_queryset(self):
+        return Contract.objects.all()
+
+    def post(self, request, pk):
+        contract = self.get_object()
+        form = ProductLineForm(request.POST)
+        if form.is_valid():
+            try:
+                services.contract_product_line_add(contract=contract, **form.cleaned_data)
+                messages.success(request, "Product line added.")
+            except ValidationError as error:
+                messages.error(request, "Product line not added: " + " ".join(error.messages))
+        else:
+            messages.error(request, "Product line not added: " + _form_errors(form))
+        return redirect("contracts:contract-detail", pk=contract.pk)
+
+
+class ContractLineRemoveView(StaffViewMixin, ScopedObjectMixin, View):
+    model = ContractProductLine
+    read_capability = write_capability = Cap.MANAGE_BILLING
+    http_method_names = ["post"]
+
+    def get_queryset(self):
+        return ContractProductLine.objects.all()
+
+    def post(self, request, pk):
+        line = self.get_object()
+        try:
+            services.contract_product_line_remove(line=line)
+            messages.success(request, "Product line removed.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect("contracts:contract-detail", pk=line.contract_id)
+
+
+class BlockPurchaseAddView(StaffViewMixin, ScopedObjectMixin, View):
+    model = Contract
+    read_capability = write_capability = Cap.MANAGE_BILLING
+    http_method_names = ["post"]
+
+    def get_queryset(self):
+        return Contract.objects.all()
+
+    def post(self, request, pk):
+        contract = self.get_object()
+        form = BlockPurchaseForm(request.POST)
+        if form.is_valid():
+            try:
+                services.block_purchase_create(contract=contract, **form.cleaned_data)
+                messages.success(request, "Block purchase recorded; it is due from its date.")
+            except ValidationError as error:
+                messages.error(request, "Block not recorded: " + " ".join(error.messages))
+        else:
+            messages.error(request, "Block not recorded: " + _form_errors(form))
+        return redirect("contracts:contract-detail", pk=contract.pk)
+
+
+def _form_errors(form) -> str:
+    return "; ".join(
+        f"{form.fields[name].label if name in form.fields else ''}: {' '.join(errors)}".strip(": ")
+        for name, errors in form.errors.items()
+    )
+
+
+# -------------------------------------------------------------------- catalog
+
+
+class CatalogView(StaffViewMixin, TemplateView):
+    template_name = "contracts/catalog.html"
+    read_capability = Cap.VIEW_BILLING
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        search = self.request.GET.get("q", "").strip()
+        context.update(
+            search=search,
+            page_obj=_page(self.request, selectors.product_list(search=search)),
+            service_types=selectors.service_type_list(),
+            teams=selectors.team_list(),
+            can_manage=self.can(Cap.MANAGE_BILLING),
+        )
+        return context
+
+
+class CatalogFormView(StaffViewMixin, FormView):
+    """Create or edit a catalog object (product, service type) through its services."""
+
+    template_name = "contracts/simple_form.html"
+    read_capability = write_capability = Cap.MANAGE_BILLING
+    model = None
+    title = ""
+    create_service = None
+    update_service = None
+    update_kwarg = ""
+    object = None
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.editing = "pk" in kwargs
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        if self.editing:
+            self.object = ScopedObjectMixin.get_object(self, self.model.objects.all())
+        kwargs["instance"] = self.object or self.model()
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        title = f"Edit {self.object}" if self.object else f"New {self.title}"
+        return super().get_context_data(
+            title=title, back_url=reverse("contracts:catalog"), **kwargs
+        )
+
+    def form_valid(self, form):
+        try:
+            if self.object is None:
+                type(self).create_service(**form.cleaned_data)
+            else:
+                type(self).update_service(**{self.update_kwarg: self.object}, **form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"{self.title.capitalize()} saved.")
+        return redirect("contracts:catalog")
+
+
+class ProductFormView(CatalogFormView):
+    model = Product
+    form_class = ProductForm
+    title = "product"
+    create_service = staticmethod(services.product_create)
+    update_service = staticmethod(services.product_update)
+    update_kwarg = "product"
+
+
+class ServiceTypeFormView(CatalogFormView):
+    model = ServiceType
+    form_class = ServiceTypeForm
+    title = "service type"
+    create_service = staticmethod(services.service_type_create)
+    update_service = staticmethod(services.service_type_update)
+    update_kwarg = "service_type"
+
+
+class TeamFormView(StaffViewMixin, FormView):
+    template_name = "contracts/simple_form.html"
+    form_class = TeamForm
+    read_capability = write_capability = Cap.MANAGE_BILLING
+    model = Team
+    object = None
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.editing = "pk" in kwargs
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        if self.editing:
+            self.object = ScopedObjectMixin.get_object(self, Team.objects.all())
+            kwargs["initial"] = {
+                "name": self.object.name,
+                "description": self.object.description,
+                "members": list(self.object.members.all()),
+            }
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        title = f"Edit team {self.object}" if self.object else "New team"
+        return super().get_context_data(
+            title=title, back_url=reverse("contracts:catalog"), **kwargs
+        )
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            if self.object is None:
+                services.team_create(
+                    name=data["name"], description=data["description"], members=data["members"]
+                )
+            else:
+                services.team_update(
+                    team=self.object,
+                    name=data["name"],
+                    description=data["description"],
+                    members=data["members"],
+                )
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "Team saved.")
+        return redirect("contracts:catalog")
+
+
+# -------------------------------------------------------------------- tickets
+
+
+class TicketListView(StaffViewMixin, TemplateView):
+    template_name = "contracts/ticket_list.html"
+    read_capability = Cap.VIEW_WORK
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        get = self.request.GET
+        status = get.get("status", "")
+        assigned = get.get("assigned", "")
+        filters = {
+            "search": get.get("q", "").strip(),
+            "status": status if status in TicketStatus.values else "",
+            "include_completed": get.get("completed") == "1",
+            "organization": _scoped(Organization, get.get("organization")),
+            "contract": _scoped(Contract, get.get("contract")),
+            "assigned_to": self.request.user if assigned == "me" else None,
+        }
+        context.update(
+            page_obj=_page(self.request, selectors.ticket_list(**filters)),
+            filters=filters,
+            assigned=assigned,
+            statuses=TicketStatus.choices,
+            organizations=Organization.objects.order_by("name").only("id", "name"),
+            can_log=self.can(Cap.LOG_WORK),
+        )
+        return context
+
+    def get_template_names(self):
+        if self.request.htmx:
+            return ["contracts/_ticket_table.html"]
+        return [self.template_name]
+
+
+class TicketDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
+    """A ticket and its work history; technicians log time, upload files, change status."""
+
+    model = Ticket
+    template_name = "contracts/ticket_detail.html"
+    read_capability = Cap.VIEW_WORK
+    write_capability = Cap.LOG_WORK
+
+    def get_queryset(self):
+        return Ticket.objects.select_related(
+            "organization", "contract", "contract__billing_organization", "contact", "assigned_to"
+        )
+
+    def _forms(self, bound: dict | None = None):
+        ticket = self.object
+        zone = self.request.tenant.zone
+        forms = {
+            "time_form": TimeEntryForm(
+                zone=zone,
+                organization=ticket.organization,
+                initial={"work_date": _today(self.request), "contract": ticket.contract},
+            ),
+            "attachment_form": AttachmentForm(),
+            "status_form": TicketStatusForm(initial={"status": ticket.status}),
+        }
+        forms.update(bound or {})
+        return forms
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        history = selectors.ticket_work_history(self.object)
+        entries = [item["entry"] for item in history if item["kind"] == "time"]
+        context.update(
+            history=history,
+            worked_seconds=sum(e.worked_seconds for e in entries),
+            billable_seconds=sum(e.worked_seconds for e in entries if e.billable),
+            can_log=self.can(Cap.LOG_WORK),
+            zone=self.request.tenant.time_zone,
+        )
+        if context["can_log"]:
+            context.update(self._forms(kwargs.get("bound")))
+        return context
+
+    def post(self, request, pk):
+        self.object = self.get_object()
+        ticket = self.object
+        action = request.POST.get("action")
+        if action == "time":
+            form = TimeEntryForm(
+                request.POST, zone=request.tenant.zone, organization=ticket.organization
+            )
+            if form.is_valid():
+                try:
+                    services.time_entry_create(
+                        technician=request.user, ticket=ticket, **form.entry_data()
+                    )
+                    messages.success(request, "Time logged; it awaits approval.")
+                    return redirect("contracts:ticket-detail", pk=ticket.pk)
+                except ValidationError as error:
+                    apply_errors(form, error)
+            return self._invalid(time_form=form)
+        if action == "attachment":
+            form = AttachmentForm(request.POST, request.FILES)
+            if form.is_valid():
+                try:
+                    services.ticket_attachment_add(
+                        ticket=ticket, file=form.cleaned_data["file"], uploaded_by=request.user
+                    )
+                    messages.success(request, "File attached.")
+                    return redirect("contracts:ticket-detail", pk=ticket.pk)
+                except ValidationError as error:
+                    apply_errors(form, error)
+            return self._invalid(attachment_form=form)
+        if action == "status":
+            form = TicketStatusForm(request.POST)
+            if form.is_valid():
+                services.ticket_update(ticket=ticket, status=form.cleaned_data["status"])
+                messages.success(request, f"Status: {ticket.get_status_display()}.")
+                return redirect("contracts:ticket-detail", pk=ticket.pk)
+            return self._invalid(status_form=form)
+        messages.error(request, "Unknown action.")
+        return redirect("contracts:ticket-detail", pk=ticket.pk)
+
+    def _invalid(self, **bound):
+        context = self.get_context_data(object=self.object, bound=bound)
+        return self.render_to_response(context, status=400)
+
+
+class TicketFormView(StaffViewMixin, FormView):
+    template_name = "contracts/simple_form.html"
+    form_class = TicketForm
+    read_capability = write_capability = Cap.LOG_WORK
+    object = None
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "instance": self.object or Ticket()}
+
+    def get_context_data(self, **kwargs):
+        title = f"Edit {self.object}" if self.object else "New ticket"
+        back = (
+            reverse("contracts:ticket-detail", args=[self.object.pk])
+            if self.object
+            else reverse("contracts:ticket-list")
+        )
+        return super().get_context_data(title=title, back_url=back, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            if self.object is None:
+                ticket = services.ticket_create(created_by=self.request.user, **form.cleaned_data)
+                messages.success(self.request, f"Ticket {ticket.reference} opened.")
+            else:
+                ticket = services.ticket_update(ticket=self.object, **form.cleaned_data)
+                messages.success(self.request, "Ticket saved.")
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        return redirect("contracts:ticket-detail", pk=ticket.pk)
+
+
+class TicketCreateView(TicketFormView):
+    def get_initial(self):
+        organization = _scoped(Organization, self.request.GET.get("organization"))
+        return {"organization": organization, "assigned_to": self.request.user}
+
+
+class TicketUpdateView(ScopedObjectMixin, TicketFormView):
+    model = Ticket
+
+    def get_queryset(self):
+        return Ticket.objects.all()
+
+    def get_form_kwargs(self):
+        self.object = self.get_object()
+        return super().get_form_kwargs()
+
+
+class AttachmentDownloadView(StaffViewMixin, ScopedObjectMixin, View):
+    """Serves a ticket attachment to staff of its tenant only (never a public media URL)."""
+
+    model = TicketAttachment
+    read_capability = Cap.VIEW_WORK
+    http_method_names = ["get"]
+
+    def get_queryset(self):
+        return TicketAttachment.objects.all()
+
+    def get(self, request, pk):
+        from .api.views import attachment_response
+
+        return attachment_response(self.get_object())
+
+
+# -------------------------------------------------------------- time tracking
+
+
+def _monday(day: dt.date) -> dt.date:
+    return selectors.week_start(day)
+
+
+class TimesheetView(StaffViewMixin, TemplateView):
+    """The technician's week (grid of rows × Mon–Sun) and the browser timer."""
+
+    template_name = "contracts/timesheet.html"
+    read_capability = write_capability = Cap.LOG_WORK
+    blank_rows = 3
+
+    def week(self) -> dt.date:
+        return _monday(_date(self.request.GET.get("week")) or _today(self.request))
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        start = kwargs.get("start") or self.week()
+        rows = selectors.timesheet_week(technician=self.request.user, start=start)
+        days = [start + dt.timedelta(days=i) for i in range(7)]
+        grid = [
+            {
+                "index": index,
+                "row": row,
+                "cells": [
+                    {
+                        "value": _hours_text(cell["seconds"]),
+                        "locked": cell["locked"],
+                        "other": cell["other_seconds"],
+                        "error": (kwargs.get("errors") or {}).get(f"row-{index}-d{day}"),
+                    }
+                    for day, cell in enumerate(row.cells)
+                ],
+            }
+            for index, row in enumerate(rows)
+        ]
+        totals = [
+            sum(row.cells[day]["seconds"] + row.cells[day]["other_seconds"] for row in rows)
+            for day in range(7)
+        ]
+        start_form = TimerStartForm()
+        context.update(
+            start=start,
+            days=days,
+            grid=grid,
+            blank_indexes=range(len(rows), len(rows) + self.blank_rows),
+            totals=totals,
+            week_total=sum(totals),
+            previous_week=start - dt.timedelta(days=7),
+            next_week=start + dt.timedelta(days=7),
+            running=selectors.running_timer(technician=self.request.user),
+            start_form=start_form,
+            stop_form=TimerStopForm(),
+            tickets=start_form.fields["ticket"].queryset,
+            contracts=start_form.fields["contract"].queryset,
+            service_types=start_form.fields["service_type"].queryset,
+            errors=kwargs.get("errors") or {},
+            today=_today(self.request),
+        )
+        return context
+
+    def post(self, request):
+        start = _monday(_date(request.POST.get("week")) or _today(request))
+        rows, errors = _parse_grid(request.POST)
+        if not errors:
+            try:
+                changed = services.timesheet_save(
+                    technician=request.user, week_start=start, rows=rows
+                )
+                messages.success(request, f"Timesheet saved ({changed} day(s) changed).")
+                return HttpResponseRedirect(
+                    f"{reverse('contracts:timesheet')}?week={start.isoformat()}"
+                )
+            except ValidationError as error:
+                errors = {key: " ".join(value) for key, value in error.message_dict.items()}
+        messages.error(request, "Nothing was saved: fix the highlighted cells.")
+        context = self.get_context_data(start=start, errors=errors)
+        context["row_errors"] = {k: v for k, v in errors.items() if "-d" not in k}
+        return self.render_to_response(context, status=400)
+
+
+def _hours_text(seconds: int) -> str:
+    if not seconds:
+        return ""
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}"
+
+
+def _parse_grid(post) -> tuple[list[dict], dict[str, str]]:
+    """Rows of the timesheet form: row-<n>-ticket / -contract / -service_type / -d0..d6."""
+    rows, errors = [], {}
+    count = int(post.get("row_count") or 0)
+    for index in range(min(count, 200)):
+        prefix = f"row-{index}-"
+        ticket = _scoped(Ticket, post.get(prefix + "ticket"))
+        contract = _scoped(Contract, post.get(prefix + "contract"))
+        service_type = _scoped(ServiceType, post.get(prefix + "service_type"))
+        seconds = []
+        for day in range(7):
+            try:
+                seconds.append(services.parse_hours(post.get(f"{prefix}d{day}", "")))
+            except ValueError as error:
+                errors[f"row-{index}-d{day}"] = str(error)
+                seconds.append(None)
+        rows.append(
+            {
+                "ticket": ticket,
+                "contract": contract,
+                "service_type": service_type,
+                "seconds": seconds,
+            }
+        )
+    return rows, errors
+
+
+class TimerStartView(StaffViewMixin, View):
+    read_capability = write_capability = Cap.LOG_WORK
+    http_method_names = ["post"]
+
+    def post(self, request):
+        form = TimerStartForm(request.POST)
+        if form.is_valid():
+            try:
+                services.timer_start(technician=request.user, **form.cleaned_data)
+                messages.success(request, "Timer started.")
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+        else:
+            messages.error(request, "Timer not started: " + _form_errors(form))
+        return redirect(_safe_next(request, reverse("contracts:timesheet")))
+
+
+class TimerStopView(StaffViewMixin, View):
+    read_capability = write_capability = Cap.LOG_WORK
+    http_method_names = ["post"]
+
+    def post(self, request):
+        form = TimerStopForm(request.POST)
+        summary = form.cleaned_data["summary_note"] if form.is_valid() else None
+        try:
+            entry = services.timer_stop(technician=request.user, summary_note=summary or None)
+            messages.success(request, f"Timer stopped: {entry.worked_seconds // 60} min logged.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect(_safe_next(request, reverse("contracts:timesheet")))
+
+
+class TimeEntryEditView(StaffViewMixin, ScopedObjectMixin, FormView):
+    model = TimeEntry
+    template_name = "contracts/time_entry_form.html"
+    form_class = TimeEntryForm
+    read_capability = write_capability = Cap.LOG_WORK
+
+    def get_queryset(self):
+        return TimeEntry.objects.select_related("ticket", "contract", "technician")
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.object = None
+
+    def get_form_kwargs(self):
+        self.object = self.object or self.get_object()
+        entry = self.object
+        zone = self.request.tenant.zone
+        kwargs = super().get_form_kwargs()
+        kwargs.update(zone=zone, organization=entry.ticket.organization if entry.ticket else None)
+        if self.request.method == "GET":
+            kwargs["initial"] = {
+                "contract": entry.contract,
+                "service_type": entry.service_type,
+                "work_date": entry.work_date,
+                "start_time": entry.started_at.astimezone(zone).time()
+                if entry.started_at
+                else None,
+                "end_time": entry.ended_at.astimezone(zone).time() if entry.ended_at else None,
+                "duration": "" if entry.started_at else _hours_text(entry.worked_seconds),
+                "billable": "yes" if entry.billable else "no",
+                "summary_note": entry.summary_note,
+                "internal_note": entry.internal_note,
+            }
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        self.object = self.object or self.get_object()
+        return super().get_context_data(entry=self.object, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        if request.POST.get("action") == "delete":
+            try:
+                services.time_entry_delete(entry=self.object, actor=request.user)
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+                return redirect("contracts:time-entry-edit", pk=self.object.pk)
+            messages.success(request, "Time entry deleted.")
+            return redirect(self._back())
+        return super().post(request, *args, **kwargs)
+
+    def _back(self) -> str:
+        if self.object.ticket_id:
+            return reverse("contracts:ticket-detail", args=[self.object.ticket_id])
+        return reverse("contracts:timesheet")
+
+    def form_valid(self, form):
+        data = form.entry_data()
+        if self.object.remote_session_id or self.object.is_running:
+            for name in ("started_at", "ended_at", "worked_seconds", "work_date"):
+                data.pop(name, None)
+        try:
+            services.time_entry_update(entry=self.object, actor=self.request.user, **data)
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "Time entry saved.")
+        return redirect(self._back())
+
+
+class ApprovalQueueView(StaffViewMixin, TemplateView):
+    """Time awaiting approval or posting; bulk approve / post (htmx)."""
+
+    template_name = "contracts/approvals.html"
+    read_capability = write_capability = Cap.MANAGE_WORK
+
+    def _filters(self, source) -> dict:
+        state = source.get("state", TimeEntryState.SUBMITTED)
+        return {
+            "state": state if state in TimeEntryState.values else "",
+            "technician": _staff(source.get("technician")),
+            "organization": _scoped(Organization, source.get("organization")),
+            "date_from": _date(source.get("from")),
+            "date_to": _date(source.get("to")),
+        }
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        source = kwargs.get("source") or self.request.GET
+        filters = self._filters(source)
+        page = _page(self.request, selectors.time_entry_list(**filters))
+        context.update(
+            page_obj=page,
+            filters=filters,
+            states=TimeEntryState.choices,
+            technicians=selectors.staff_choices(),
+            organizations=Organization.objects.order_by("name").only("id", "name"),
+            query=self.request.GET.urlencode(),
+        )
+        return context
+
+    def get_template_names(self):
+        if self.request.htmx:
+            return ["contracts/_approval_table.html"]
+        return [self.template_name]
+
+    def post(self, request):
+        ids = request.POST.getlist("ids")
+        action = request.POST.get("action")
+        try:
+            if action == "approve":
+                count = services.time_entries_approve(entry_ids=ids, actor=request.user)
+                messages.success(request, f"{count} entr{'y' if count == 1 else 'ies'} approved.")
+            elif action == "post":
+                count = services.time_entries_post(entry_ids=ids, actor=request.user)
+                messages.success(request, f"{count} entr{'y' if count == 1 else 'ies'} posted.")
+            else:
+                messages.error(request, "Choose approve or post.")
+        except (ValidationError, ValueError) as error:
+            text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            messages.error(request, text)
+        if request.htmx:
+            context = self.get_context_data()
+            context["flash"] = list(messages.get_messages(request))
+            return self.render_to_response(context)
+        return redirect(f"{reverse('contracts:approvals')}?{request.GET.urlencode()}")
+
+
+def _staff(pk):
+    from billing_site.models import User
+
+    try:
+        return selectors.staff_choices().get(pk=int(pk)) if pk else None
+    except (ValueError, User.DoesNotExist):
+        return None
+
+
+class LogSessionView(StaffViewMixin, FormView):
+    """Log a remote session as a time entry on a ticket or contract."""
+
+    template_name = "contracts/log_session.html"
+    form_class = LogSessionForm
+    read_capability = write_capability = Cap.LOG_WORK
+    url_kwarg_models = {"session_pk": RemoteSession}
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.session = None
+
+    def get_session(self):
+        if self.session is None:
+            try:
+                self.session = RemoteSession.objects.select_related(
+                    "host__organization", "technician"
+                ).get(pk=self.kwargs["session_pk"])
+            except RemoteSession.DoesNotExist as exc:
+                raise Http404("Session not found") from exc
+        return self.session
+
+    def get_form_kwargs(self):
+        session = self.get_session()
+        kwargs = super().get_form_kwargs()
+        kwargs["organization"] = session.host.organization
+        kwargs.setdefault("initial", {})["summary_note"] = session.comment
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        session = self.get_session()
+        return super().get_context_data(
+            session=session,
+            logged=TimeEntry.objects.filter(remote_session=session).first(),
+            **kwargs,
+        )
+
+    def form_valid(self, form):
+        data = dict(form.cleaned_data)
+        data["billable"] = {"yes": True, "no": False}.get(data.get("billable") or "")
+        try:
+            entry = services.time_entry_log_session(
+                session=self.get_session(), actor=self.request.user, **data
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "Session logged as time; it awaits approval.")
+        if entry.ticket_id:
+            return redirect("contracts:ticket-detail", pk=entry.ticket_id)
+        return redirect("contracts:timesheet")
+
+
+# ---------------------------------------------------------------- rate rules
+
+
+class RateRuleListView(StaffViewMixin, FormView):
+    template_name = "contracts/rate_rules.html"
+    form_class = RateRuleForm
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_BILLING
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "instance": RateRule()}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        rules = selectors.rate_rules_by_specificity(selectors.rate_rule_list())
+        paginator = Paginator(rules, PAGE_SIZE)
+        context.update(
+            page_obj=paginator.get_page(self.request.GET.get("page")),
+            default_rate=self.request.tenant.default_hourly_rate,
+            can_manage=self.can(Cap.MANAGE_BILLING),
+            scopes=RateRule.SCOPES,
+        )
+        return context
+
+    def form_valid(self, form):
+        try:
+            rule = services.rate_rule_create(**form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Rate rule #{rule.pk} added.")
+        return redirect("contracts:rate-rule-list")
+
+
+class RateRuleDeleteView(StaffViewMixin, ScopedObjectMixin, View):
+    model = RateRule
+    read_capability = write_capability = Cap.MANAGE_BILLING
+    http_method_names = ["post"]
+
+    def get_queryset(self):
+        return RateRule.objects.all()
+
+    def post(self, request, pk):
+        rule = self.get_object()
+        services.rate_rule_delete(rule=rule)
+        messages.success(request, f"Rate rule #{pk} deleted.")
+        return redirect("contracts:rate-rule-list")
+
+
+class RateRuleExplainView(StaffViewMixin, TemplateView):
+    """Which rules match a time entry or a session, and which one wins."""
+
+    template_name = "contracts/explain.html"
+    read_capability = Cap.VIEW_BILLING
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        entry_id = self.request.GET.get("time_entry", "").strip()
+        session_id = self.request.GET.get("session", "").strip()
+        result, missing, priced = None, False, None
+        if entry_id:
+            entry = _scoped(TimeEntry, entry_id)
+            if entry is None:
+                missing = True
+            else:
+                result = pricing.explain_time_entry(entry)
+                priced = pricing.price_time_entries([entry]).get(entry.pk)
+        elif session_id:
+            session = _scoped(RemoteSession, session_id)
+            if session is None:
+                missing = True
+            else:
+                result = pricing.explain_session(session)
+        context.update(
+            result=result,
+            priced=priced,
+            missing=missing,
+            entry_id=entry_id,
+            session_id=session_id,
+            scope_labels=["Contract", "Organization", "Technician", "Team", "Service type"],
+        )
+        return context
