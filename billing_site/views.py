@@ -21,6 +21,13 @@ from .views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
 class DashboardView(StaffViewMixin, TemplateView):
     template_name = "billing_site/dashboard.html"
 
+    def dispatch(self, request, *args, **kwargs):
+        # Everyone lands here after login; portal users belong in the portal.
+        membership = getattr(request, "membership", None)
+        if membership is not None and membership.is_portal:
+            return redirect("portal:home")
+        return super().dispatch(request, *args, **kwargs)
+
     def get_context_data(self, **kwargs):
         from .dashboard import dashboard_panels
 

@@ -638,6 +638,12 @@ class TimeEntry(TenantOwnedModel):
                 fields=["tenant", "contract", "state", "work_date"], name="te_contract_state"
             ),
             models.Index(fields=["tenant", "ticket"], name="te_tenant_ticket"),
+            # Portal end-client tickets: visibility and posted hours read from the index alone.
+            models.Index(
+                fields=["tenant", "contract", "ticket"],
+                include=["state", "billable", "worked_seconds"],
+                name="te_tenant_contract_ticket",
+            ),
             models.Index(fields=["tenant", "technician", "work_date"], name="te_tech_day"),
             models.Index(fields=["tenant", "invoice_line"], name="te_tenant_line"),
             models.Index(fields=["tenant", "state", "work_date"], name="te_tenant_state_day"),
