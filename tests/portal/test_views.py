@@ -352,8 +352,11 @@ def test_logo_is_served_to_portal_users(world, partner, client_as, staff_user):
 
 
 def test_portal_users_get_403_on_staff_pages(world, partner):
-    for name in ("dashboard", "customer-list", "portal:users"):
+    for name in ("customer-list", "portal:users"):
         assert partner.get(reverse(name)).status_code == 403
+    # The landing page after login sends portal users to the portal.
+    landing = partner.get(reverse("dashboard"))
+    assert (landing.status_code, landing["Location"]) == (302, reverse("portal:home"))
 
 
 def test_staff_get_403_on_portal_pages(world, client_as, staff_a):
