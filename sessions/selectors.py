@@ -74,7 +74,10 @@ class SessionFilters:
 
 
 def _session_base() -> QuerySet[RemoteSession]:
-    return RemoteSession.objects.select_related("host", "host__group", "technician", "invoice_line")
+    # time_entry: a session logged as contract time is billed by its contract, not directly.
+    return RemoteSession.objects.select_related(
+        "host", "host__group", "technician", "invoice_line", "time_entry"
+    )
 
 
 def session_list(*, filters: SessionFilters | None = None, **criteria) -> QuerySet[RemoteSession]:

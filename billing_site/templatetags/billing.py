@@ -60,3 +60,11 @@ def in_zone(value, zone):
     if not zone or value is None:
         return value
     return to_zone(value, zone).replace(tzinfo=None)
+
+
+@register.filter
+def person(user, empty: str = "—") -> str:
+    """A user's full name, else username; ``empty`` when there is nobody."""
+    if user is None or user == "":
+        return empty
+    return user.get_full_name() or user.username

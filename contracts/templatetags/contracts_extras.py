@@ -1,13 +1,8 @@
-"""Small template helpers of the contracts pages."""
+"""Template helpers of the contracts pages (the shared ``person`` filter, under this library too)."""
 
 from django import template
 
+from billing_site.templatetags.billing import person
+
 register = template.Library()
-
-
-@register.filter
-def person(user) -> str:
-    """A user's full name, else the username; a dash for nobody."""
-    if not user or not hasattr(user, "get_full_name"):
-        return "—"
-    return user.get_full_name() or user.username
+register.filter("person", person)

@@ -289,3 +289,18 @@ def test_now_is_fixed(frozen):
     from django.utils import timezone
 
     assert timezone.now() == NOW
+
+
+def test_dashboard_shows_running_session_without_technician(client_as, admin_a, tenant_a, frozen):
+    host = HostFactory(tenant=tenant_a, name="KIOSK-1")
+    RemoteSessionFactory(
+        tenant=tenant_a,
+        host=host,
+        technician=None,
+        started_at=NOW - dt.timedelta(minutes=5),
+        ended_at=None,
+        duration_seconds=0,
+    )
+    page = client_as(admin_a).get(reverse("dashboard"))
+    assert page.status_code == 200
+    assert "KIOSK-1" in page.content.decode() and "No technician" in page.content.decode()
