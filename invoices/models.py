@@ -43,6 +43,14 @@ class InvoiceSource(models.TextChoices):
     MANUAL = "manual", "Manual"
 
 
+class SourceScope(models.TextChoices):
+    """What a session invoice was generated from (the seed's three flows)."""
+
+    SESSION = "session", "One session"
+    HOST = "host", "All sessions of a host"
+    GROUP = "group", "All hosts of a group"
+
+
 class PdfStatus(models.TextChoices):
     NONE = "none", "Not rendered"
     PENDING = "pending", "Rendering"
@@ -74,6 +82,17 @@ class Invoice(TenantOwnedModel):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes"
     )
     currency = models.CharField(max_length=3, validators=[validate_currency_code])
+    locale = models.CharField(
+        max_length=16,
+        default="en_US",
+        help_text="Formats money and dates on this invoice (copied from the tenant).",
+    )
+    # Where a session invoice came from, kept for the detail page and re-generation.
+    source_scope = models.CharField(max_length=10, choices=SourceScope.choices, blank=True)
+    source_object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    source_label = models.CharField(
+        max_length=200, blank=True, help_text="Name of the session's host, the host or the group."
+    )
     # Seller block, pre-filled from the tenant, editable per invoice while draft.
     seller_name = models.CharField(max_length=200)
     seller_address = models.TextField(blank=True)
@@ -124,6 +143,7 @@ class Invoice(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "status"], name="invoice_tenant_status"),
             models.Index(fields=["tenant", "organization"], name="invoice_tenant_org"),
+            models.Index(fields=["tenant", "issue_date"], name="invoice_tenant_issue"),
         ]
 
     def __str__(self) -> str:
@@ -178,11 +198,16 @@ class InvoiceLine(TenantOwnedModel):
     tax_rate = models.DecimalField(
         max_digits=7, decimal_places=4, default=Decimal("0"), help_text="Percent, e.g. 20.0000"
     )
+    # When the billed work happened (a session's start and end), printed on the invoice.
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
     worked_seconds = models.PositiveIntegerField(null=True, blank=True)
     billed_seconds = models.PositiveIntegerField(null=True, blank=True)
     explanation = models.TextField(blank=True)
     group_label = models.CharField(
-        max_length=200, blank=True, help_text="Heading the line is printed under (contract, ticket)."
+        max_length=200,
+        blank=True,
+        help_text="Heading the line is printed under (contract, ticket).",
     )
     credited_line = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_lines"
@@ -226,3 +251,4 @@ class Payment(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.amount} on {self.received_on}"
+from .batch_models import *  # noqa: E402,F403

@@ -1,3 +1,42 @@
+from django.urls import include, path
+
+from . import views
+
 app_name = "invoices"
 
-urlpatterns = []
+urlpatterns = [
+    path("", views.InvoiceListView.as_view(), name="invoice-list"),
+    path("batches/", include("invoices.batch_urls")),
+    path(
+        "from-sessions/",
+        views.SessionInvoiceCreateView.as_view(),
+        name="session-invoice-new",
+    ),
+    path("<int:pk>/", views.InvoiceDetailView.as_view(), name="invoice-detail"),
+    path("<int:pk>/pdf/", views.InvoicePdfDownloadView.as_view(), name="invoice-pdf"),
+    path("<int:pk>/pdf/status/", views.InvoicePdfStatusView.as_view(), name="invoice-pdf-status"),
+    path("<int:pk>/pdf/render/", views.InvoicePdfRenderView.as_view(), name="invoice-pdf-render"),
+    path("<int:pk>/void/", views.InvoiceVoidView.as_view(), name="invoice-void"),
+    path("<int:pk>/delete/", views.InvoiceDeleteDraftView.as_view(), name="invoice-delete"),
+    path("<int:pk>/edit/", views.InvoiceDraftEditView.as_view(), name="invoice-edit"),
+    path("<int:pk>/lines/add/", views.InvoiceLineAddView.as_view(), name="invoice-line-add"),
+    path(
+        "<int:pk>/lines/<int:line_pk>/",
+        views.InvoiceLineEditView.as_view(),
+        name="invoice-line-edit",
+    ),
+    path(
+        "<int:pk>/lines/<int:line_pk>/delete/",
+        views.InvoiceLineDeleteView.as_view(),
+        name="invoice-line-delete",
+    ),
+    path("<int:pk>/finalize/", views.InvoiceFinalizeView.as_view(), name="invoice-finalize"),
+    path("<int:pk>/mark-sent/", views.InvoiceMarkSentView.as_view(), name="invoice-mark-sent"),
+    path("<int:pk>/payments/", views.PaymentCreateView.as_view(), name="payment-create"),
+    path(
+        "<int:pk>/payments/<int:payment_pk>/delete/",
+        views.PaymentDeleteView.as_view(),
+        name="payment-delete",
+    ),
+    path("<int:pk>/credit-note/", views.CreditNoteCreateView.as_view(), name="credit-note-new"),
+]

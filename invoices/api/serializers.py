@@ -1,0 +1,341 @@
+"""Invoice API serializers: output shapes, and the input of "invoice from sessions"."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from billing_site.api.serializers import StrictSerializerMixin
+from billing_site.money import quantize
+
+from ..models import Invoice, InvoiceLine, LineKind, Payment, PaymentMethod, PdfStatus, SourceScope
+from ..selectors import (
+    OPEN_STATUSES,
+    attach_credited,
+    invoice_balance_due,
+    invoice_credited_total,
+    invoice_tax_breakdown,
+    tenant_today,
+)
+from ..services import MANUAL_LINE_KINDS
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "120.50"})
+class AmountField(serializers.Field):
+    """A stored amount as a string with its currency's minor unit: "120.00", "2593", "2.592".
+
+    Amounts are stored with three places for every currency; the API shows what the
+    currency has, so 0- and 3-decimal currencies read right.
+    """
+
+    def __init__(self, *, currency_source: str = "currency", **kwargs):
+        self.currency_source = currency_source.split(".")
+        super().__init__(read_only=True, **kwargs)
+
+    def get_attribute(self, instance):
+        currency = instance
+        for part in self.currency_source:
+            currency = getattr(currency, part)
+        return super().get_attribute(instance), currency
+
+    def to_representation(self, value):
+        amount, currency = value
+        return str(quantize(Decimal(amount), currency))
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    amount = AmountField(currency_source="invoice.currency")
+
+    class Meta:
+        model = InvoiceLine
+        fields = [
+            "id",
+            "position",
+            "kind",
+            "group_label",
+            "description",
+            "sku",
+            "started_at",
+            "ended_at",
+            "worked_seconds",
+            "billed_seconds",
+            "quantity",
+            "unit",
+            "unit_price",
+            "amount",
+            "taxable",
+            "tax_rate",
+            "explanation",
+        ]
+        read_only_fields = fields
+
+
+class InvoiceListSerializer(serializers.ListSerializer):
+    """Loads the credited totals of a page of invoices in one query when the queryset
+    did not annotate them."""
+
+    def to_representation(self, data):
+        items = list(data.all() if hasattr(data, "all") else data)
+        attach_credited(items)
+        return super().to_representation(items)
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    """An invoice in lists: no lines."""
+
+    subtotal = AmountField()
+    tax_total = AmountField()
+    total = AmountField()
+    amount_paid = AmountField()
+    credited_total = serializers.SerializerMethodField(
+        help_text="Total of the issued credit notes of this invoice."
+    )
+    balance_due = serializers.SerializerMethodField(
+        help_text="Total − paid − credited (never below zero)."
+    )
+    credited_invoice = serializers.SerializerMethodField()
+    is_overdue = serializers.SerializerMethodField()
+    pdf_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invoice
+        list_serializer_class = InvoiceListSerializer
+        fields = [
+            "id",
+            "kind",
+            "number",
+            "status",
+            "is_overdue",
+            "source",
+            "source_scope",
+            "source_object_id",
+            "source_label",
+            "organization",
+            "currency",
+            "locale",
+            "bill_to_name",
+            "issue_date",
+            "due_date",
+            "period_start",
+            "period_end",
+            "subtotal",
+            "tax_total",
+            "total",
+            "amount_paid",
+            "credited_total",
+            "balance_due",
+            "credited_invoice",
+            "pdf_status",
+            "pdf_url",
+            "created_at",
+            "finalized_at",
+            "voided_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "format": "decimal", "example": "40.00"})
+    def get_credited_total(self, invoice: Invoice) -> str:
+        return str(quantize(invoice_credited_total(invoice=invoice), invoice.currency))
+
+    @extend_schema_field({"type": "string", "format": "decimal", "example": "60.00"})
+    def get_balance_due(self, invoice: Invoice) -> str:
+        return str(quantize(invoice_balance_due(invoice=invoice), invoice.currency))
+
+    @extend_schema_field(
+        {"type": "object", "nullable": True, "properties": {"id": {}, "number": {}}}
+    )
+    def get_credited_invoice(self, invoice: Invoice) -> dict | None:
+        """The invoice a credit note credits (id and number)."""
+        if invoice.credited_invoice_id is None:
+            return None
+        return {"id": invoice.credited_invoice_id, "number": invoice.credited_invoice.number}
+
+    def get_is_overdue(self, invoice: Invoice) -> bool:
+        if "today" not in self.context:
+            self.context["today"] = tenant_today()
+        return (
+            invoice.status in OPEN_STATUSES
+            and invoice.due_date is not None
+            and invoice.due_date < self.context["today"]
+        )
+
+    def get_pdf_url(self, invoice: Invoice) -> str | None:
+        if invoice.pdf_status != PdfStatus.READY or not invoice.pdf:
+            return None
+        url = reverse("invoice-pdf", kwargs={"pk": invoice.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+
+class TaxRowSerializer(serializers.Serializer):
+    """Tax of one rate: ``rate`` percent of ``base``, rounded once."""
+
+    rate = serializers.CharField()
+    base = serializers.CharField()
+    tax = serializers.CharField()
+
+
+class InvoiceDetailSerializer(InvoiceSerializer):
+    """One invoice with its seller and bill-to blocks, lines and tax per rate."""
+
+    lines = InvoiceLineSerializer(many=True, read_only=True)
+    tax_breakdown = serializers.SerializerMethodField()
+
+    class Meta(InvoiceSerializer.Meta):
+        fields = [
+            *InvoiceSerializer.Meta.fields,
+            "seller_name",
+            "seller_address",
+            "seller_tax_id",
+            "seller_email",
+            "seller_phone",
+            "bill_to_address",
+            "bill_to_email",
+            "bill_to_tax_id",
+            "payment_terms_days",
+            "payment_instructions",
+            "notes",
+            "void_reason",
+            "pdf_error",
+            "tax_breakdown",
+            "lines",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(TaxRowSerializer(many=True))
+    def get_tax_breakdown(self, invoice: Invoice) -> list[dict]:
+        return [
+            {
+                "rate": str(row.rate),
+                "base": str(quantize(row.base, invoice.currency)),
+                "tax": str(quantize(row.tax, invoice.currency)),
+            }
+            for row in invoice_tax_breakdown(invoice=invoice)
+        ]
+
+
+class InvoiceVoidSerializer(StrictSerializerMixin, serializers.Serializer):
+    reason = serializers.CharField(max_length=1000)
+
+
+class SessionInvoiceCreateSerializer(StrictSerializerMixin, serializers.Serializer):
+    """Invoice the billable, unbilled sessions of a session, a host or a group.
+
+    Details left out default from the tenant (seller, terms) and the billed
+    organization (bill-to); ``amount_due`` left out is the suggested amount.
+    """
+
+    scope = serializers.ChoiceField(choices=SourceScope.choices)
+    id = serializers.IntegerField(min_value=1)
+    date_from = serializers.DateField(required=False, allow_null=True)
+    date_to = serializers.DateField(required=False, allow_null=True)
+    session_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        allow_empty=False,
+        help_text="The sessions you expect; refused when the selection differs.",
+    )
+    seller_name = serializers.CharField(required=False, max_length=200)
+    seller_address = serializers.CharField(required=False, allow_blank=True)
+    seller_tax_id = serializers.CharField(required=False, allow_blank=True, max_length=60)
+    seller_email = serializers.EmailField(required=False, allow_blank=True)
+    seller_phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    bill_to_name = serializers.CharField(required=False, max_length=200)
+    bill_to_address = serializers.CharField(required=False, allow_blank=True)
+    bill_to_email = serializers.EmailField(required=False, allow_blank=True)
+    bill_to_tax_id = serializers.CharField(required=False, allow_blank=True, max_length=60)
+    payment_terms_days = serializers.IntegerField(required=False, min_value=0, max_value=365)
+    payment_instructions = serializers.CharField(required=False, allow_blank=True)
+    notes = serializers.CharField(required=False, allow_blank=True)
+    amount_due = serializers.DecimalField(
+        max_digits=15, decimal_places=3, min_value=Decimal("0"), required=False, allow_null=True
+    )
+
+
+class InvoiceDraftUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
+    """PATCH of a draft: any of its seller and bill-to blocks, notes, dates and terms."""
+
+    seller_name = serializers.CharField(required=False, max_length=200)
+    seller_address = serializers.CharField(required=False, allow_blank=True)
+    seller_tax_id = serializers.CharField(required=False, allow_blank=True, max_length=60)
+    seller_email = serializers.EmailField(required=False, allow_blank=True)
+    seller_phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    bill_to_name = serializers.CharField(required=False, max_length=200)
+    bill_to_address = serializers.CharField(required=False, allow_blank=True)
+    bill_to_email = serializers.EmailField(required=False, allow_blank=True)
+    bill_to_tax_id = serializers.CharField(required=False, allow_blank=True, max_length=60)
+    notes = serializers.CharField(required=False, allow_blank=True)
+    issue_date = serializers.DateField(required=False, allow_null=True)
+    due_date = serializers.DateField(required=False, allow_null=True)
+    payment_terms_days = serializers.IntegerField(required=False, min_value=0, max_value=365)
+    payment_instructions = serializers.CharField(required=False, allow_blank=True)
+
+
+class InvoiceLineWriteSerializer(StrictSerializerMixin, serializers.Serializer):
+    """A line to add or change on a draft. Decimals as strings (4 places); a discount's
+    unit price may be given positive or negative, it is stored negative."""
+
+    kind = serializers.ChoiceField(
+        choices=[(k, LineKind(k).label) for k in MANUAL_LINE_KINDS], required=False
+    )
+    description = serializers.CharField(required=False)
+    sku = serializers.CharField(required=False, allow_blank=True, max_length=60)
+    quantity = serializers.CharField(required=False)
+    unit = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    unit_price = serializers.CharField(required=False)
+    taxable = serializers.BooleanField(required=False)
+    tax_rate = serializers.CharField(required=False)
+    group_label = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class InvoiceLineCreateSerializer(InvoiceLineWriteSerializer):
+    description = serializers.CharField()
+    quantity = serializers.CharField()
+    unit_price = serializers.CharField()
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    amount = AmountField(currency_source="invoice.currency")
+    invoice_number = serializers.CharField(source="invoice.number", read_only=True)
+    currency = serializers.CharField(source="invoice.currency", read_only=True)
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "invoice",
+            "invoice_number",
+            "amount",
+            "currency",
+            "received_on",
+            "method",
+            "reference",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class PaymentCreateSerializer(StrictSerializerMixin, serializers.Serializer):
+    """Money received against a final, sent or partially paid invoice."""
+
+    invoice = serializers.PrimaryKeyRelatedField(queryset=Invoice.objects)
+    amount = serializers.CharField(help_text='In the invoice\'s currency, e.g. "120.50".')
+    received_on = serializers.DateField()
+    method = serializers.ChoiceField(choices=PaymentMethod.choices)
+    reference = serializers.CharField(required=False, allow_blank=True, max_length=120)
+
+
+class CreditLineSerializer(StrictSerializerMixin, serializers.Serializer):
+    line = serializers.IntegerField(min_value=1)
+    quantity = serializers.CharField()
+
+
+class CreditNoteCreateSerializer(StrictSerializerMixin, serializers.Serializer):
+    """Credit an invoice wholly (no ``lines``) or by lines with quantities."""
+
+    invoice = serializers.PrimaryKeyRelatedField(queryset=Invoice.objects)
+    reason = serializers.CharField(max_length=2000)
+    lines = CreditLineSerializer(many=True, required=False, allow_empty=False)

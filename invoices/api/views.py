@@ -1,0 +1,368 @@
+"""Invoice API: thin viewsets calling the invoices selectors and services."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+
+from billing_site.api.base import TenantFilterSet, TenantViewSetMixin
+from billing_site.models import Organization
+from billing_site.roles import Cap
+
+from .. import selectors, services
+from ..models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PdfStatus,
+    SourceScope,
+)
+from ..views import pdf_response
+from .serializers import (
+    CreditNoteCreateSerializer,
+    InvoiceDetailSerializer,
+    InvoiceDraftUpdateSerializer,
+    InvoiceLineCreateSerializer,
+    InvoiceLineSerializer,
+    InvoiceLineWriteSerializer,
+    InvoiceSerializer,
+    InvoiceVoidSerializer,
+    PaymentCreateSerializer,
+    PaymentSerializer,
+    SessionInvoiceCreateSerializer,
+)
+
+
+class PdfRenderer(BaseRenderer):
+    """Lets clients ask for ``Accept: application/pdf``; errors are still JSON."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, bytes):
+            return data
+        return JSONRenderer().render(data)
+
+
+class InvoiceFilter(TenantFilterSet):
+    status = filters.ChoiceFilter(
+        choices=[*InvoiceStatus.choices, (selectors.OVERDUE, "Overdue")], method="filter_status"
+    )
+    organization = filters.ModelChoiceFilter(queryset=Organization.objects.all())
+    number = filters.CharFilter(lookup_expr="iexact")
+    issued_after = filters.DateFilter(field_name="issue_date", lookup_expr="gte")
+    issued_before = filters.DateFilter(field_name="issue_date", lookup_expr="lte")
+    source_scope = filters.ChoiceFilter(choices=SourceScope.choices)
+
+    class Meta:
+        model = Invoice
+        fields = ["status", "organization", "number", "kind", "source", "currency"]
+
+    def filter_status(self, queryset, name, value):
+        if value == selectors.OVERDUE:
+            return queryset.filter(
+                status__in=selectors.OPEN_STATUSES, due_date__lt=selectors.tenant_today()
+            )
+        return queryset.filter(status=value)
+
+
+class InvoiceViewSet(
+    TenantViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Invoices: list, retrieve (lines, tax per rate, pdf_url), edit and delete drafts,
+    finalize, mark sent, void, PDF, from sessions."""
+
+    queryset = Invoice.objects.all()
+    filterset_class = InvoiceFilter
+    search_fields = ["number", "bill_to_name", "source_label"]
+    ordering_fields = ["created_at", "issue_date", "due_date", "number", "total"]
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_BILLING
+
+    def get_queryset(self):
+        if self.action == "list":
+            return selectors.invoice_list()
+        if self.action == "pdf":
+            return Invoice.objects.all()
+        return selectors.invoice_detail_queryset()
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return InvoiceSerializer
+        if self.action == "void":
+            return InvoiceVoidSerializer
+        if self.action == "from_sessions":
+            return SessionInvoiceCreateSerializer
+        if self.action == "partial_update":
+            return InvoiceDraftUpdateSerializer
+        return InvoiceDetailSerializer
+
+    def _detail(self, invoice: Invoice, status_code=status.HTTP_200_OK) -> Response:
+        invoice = selectors.invoice_get(pk=invoice.pk)
+        context = self.get_serializer_context()
+        return Response(InvoiceDetailSerializer(invoice, context=context).data, status=status_code)
+
+    @extend_schema(request=InvoiceDraftUpdateSerializer, responses=InvoiceDetailSerializer)
+    def partial_update(self, request, pk=None):
+        """Edit a draft's seller and bill-to blocks, notes, dates and payment terms
+        (400 for a final invoice: it is immutable)."""
+        invoice = self.get_object()
+        serializer = InvoiceDraftUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invoice = services.invoice_update_draft(invoice=invoice, **serializer.validated_data)
+        return self._detail(invoice)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None):
+        """Delete a draft; its items return to unbilled (a final invoice is voided)."""
+        services.invoice_delete_draft(invoice=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses=InvoiceDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def finalize(self, request, pk=None):
+        """Draft -> final: gapless number, dates, the PDF renders in the background."""
+        invoice = services.invoice_finalize(invoice=self.get_object())
+        return self._detail(invoice)
+
+    @extend_schema(request=None, responses=InvoiceDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="mark-sent")
+    def mark_sent(self, request, pk=None):
+        """Final -> sent."""
+        invoice = services.invoice_mark_sent(invoice=self.get_object())
+        return self._detail(invoice)
+
+    @extend_schema(request=InvoiceVoidSerializer, responses=InvoiceDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def void(self, request, pk=None):
+        """Void a final or sent invoice (with a reason); its items become unbilled."""
+        invoice = self.get_object()
+        serializer = InvoiceVoidSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invoice = services.invoice_void(invoice=invoice, reason=serializer.validated_data["reason"])
+        return self._detail(invoice)
+
+    @extend_schema(
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, "The invoice PDF"),
+            409: OpenApiResponse(description="The PDF is not rendered yet."),
+        }
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, PdfRenderer])
+    def pdf(self, request, pk=None):
+        """Stream the invoice's PDF (409 while it is being rendered)."""
+        invoice = self.get_object()
+        if invoice.pdf_status != PdfStatus.READY or not invoice.pdf:
+            return Response(
+                {
+                    "detail": f"The PDF is not ready (status: {invoice.pdf_status}).",
+                    "pdf_status": invoice.pdf_status,
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        try:
+            return pdf_response(invoice, as_attachment=True)
+        except Http404:
+            return Response(
+                {"detail": "The PDF file is missing; render it again."},
+                status=status.HTTP_409_CONFLICT,
+            )
+
+    @extend_schema(request=SessionInvoiceCreateSerializer, responses={201: InvoiceDetailSerializer})
+    @action(detail=False, methods=["post"], url_path="from-sessions")
+    def from_sessions(self, request):
+        """Invoice one session, all of a host's sessions or all hosts of a group (finalised;
+        the PDF renders in the background: poll the invoice until ``pdf_url`` is set)."""
+        serializer = SessionInvoiceCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        invoice = services.session_invoice_create(
+            scope=data.pop("scope"),
+            object_id=data.pop("id"),
+            created_by=request.user,
+            **data,
+        )
+        return self._detail(invoice, status.HTTP_201_CREATED)
+
+
+class InvoiceLineViewSet(TenantViewSetMixin, viewsets.GenericViewSet):
+    """Lines of one invoice (``/invoices/{invoice_pk}/lines/``): list them; add, change
+    and delete them while the invoice is a draft (totals are recomputed each time)."""
+
+    queryset = InvoiceLine.objects.all()
+    serializer_class = InvoiceLineSerializer
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_BILLING
+    url_kwarg_models = {"invoice_pk": Invoice}
+    pagination_class = None
+
+    def get_invoice(self) -> Invoice:
+        try:
+            return Invoice.objects.get(pk=self.kwargs["invoice_pk"])
+        except Invoice.DoesNotExist as exc:
+            raise Http404("Invoice not found.") from exc
+
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .filter(invoice_id=self.kwargs["invoice_pk"])
+            .select_related("invoice")
+            .order_by("position", "id")
+        )
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return InvoiceLineCreateSerializer
+        if self.action == "partial_update":
+            return InvoiceLineWriteSerializer
+        return InvoiceLineSerializer
+
+    def _line(self, line: InvoiceLine, status_code=status.HTTP_200_OK) -> Response:
+        line = InvoiceLine.objects.select_related("invoice").get(pk=line.pk)
+        return Response(InvoiceLineSerializer(line).data, status=status_code)
+
+    def list(self, request, invoice_pk=None):
+        self.get_invoice()
+        return Response(InvoiceLineSerializer(self.get_queryset(), many=True).data)
+
+    def retrieve(self, request, invoice_pk=None, pk=None):
+        return Response(InvoiceLineSerializer(self.get_object()).data)
+
+    @extend_schema(request=InvoiceLineCreateSerializer, responses={201: InvoiceLineSerializer})
+    def create(self, request, invoice_pk=None):
+        invoice = self.get_invoice()
+        serializer = InvoiceLineCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        line = services.invoice_line_add(invoice=invoice, **serializer.validated_data)
+        return self._line(line, status.HTTP_201_CREATED)
+
+    @extend_schema(request=InvoiceLineWriteSerializer, responses=InvoiceLineSerializer)
+    def partial_update(self, request, invoice_pk=None, pk=None):
+        line = self.get_object()
+        serializer = InvoiceLineWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        line = services.invoice_line_update(line=line, **serializer.validated_data)
+        return self._line(line)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, invoice_pk=None, pk=None):
+        services.invoice_line_delete(line=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PaymentFilter(TenantFilterSet):
+    invoice = filters.ModelChoiceFilter(queryset=Invoice.objects.all())
+    received_after = filters.DateFilter(field_name="received_on", lookup_expr="gte")
+    received_before = filters.DateFilter(field_name="received_on", lookup_expr="lte")
+    method = filters.ChoiceFilter(choices=PaymentMethod.choices)
+
+    class Meta:
+        model = Payment
+        fields = ["invoice", "method"]
+
+
+class PaymentViewSet(
+    TenantViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Payments: list (filter by invoice, date range, method), record, retrieve, delete.
+    Recording and deleting update the invoice's amount paid and status."""
+
+    queryset = Payment.objects.all()
+    serializer_class = PaymentSerializer
+    filterset_class = PaymentFilter
+    ordering_fields = ["received_on", "created_at", "amount"]
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_BILLING
+
+    def get_queryset(self):
+        return selectors.payment_list()
+
+    @extend_schema(request=PaymentCreateSerializer, responses={201: PaymentSerializer})
+    def create(self, request):
+        serializer = PaymentCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payment = services.payment_record(created_by=request.user, **serializer.validated_data)
+        payment = selectors.payment_list().get(pk=payment.pk)
+        return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None):
+        services.payment_delete(payment=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CreditNoteFilter(TenantFilterSet):
+    credited_invoice = filters.ModelChoiceFilter(queryset=Invoice.objects.all())
+    organization = filters.ModelChoiceFilter(queryset=Organization.objects.all())
+    issued_after = filters.DateFilter(field_name="issue_date", lookup_expr="gte")
+    issued_before = filters.DateFilter(field_name="issue_date", lookup_expr="lte")
+
+    class Meta:
+        model = Invoice
+        fields = ["credited_invoice", "organization", "status", "currency"]
+
+
+class CreditNoteViewSet(
+    TenantViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Credit notes: list, retrieve, issue one for an invoice (wholly, or by lines with
+    quantities). Issued notes are final at once, numbered CN-<year>-00001."""
+
+    queryset = Invoice.objects.filter(kind=InvoiceKind.CREDIT_NOTE)
+    filterset_class = CreditNoteFilter
+    search_fields = ["number", "bill_to_name", "credited_invoice__number"]
+    ordering_fields = ["created_at", "issue_date", "number", "total"]
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_BILLING
+
+    def get_queryset(self):
+        if self.action == "list":
+            return selectors.credit_note_list()
+        return selectors.invoice_detail_queryset().filter(kind=InvoiceKind.CREDIT_NOTE)
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return InvoiceSerializer
+        if self.action == "create":
+            return CreditNoteCreateSerializer
+        return InvoiceDetailSerializer
+
+    @extend_schema(request=CreditNoteCreateSerializer, responses={201: InvoiceDetailSerializer})
+    def create(self, request):
+        serializer = CreditNoteCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        lines = data.get("lines")
+        note = services.credit_note_create(
+            invoice=data["invoice"],
+            reason=data["reason"],
+            lines=None if lines is None else [(row["line"], row["quantity"]) for row in lines],
+            created_by=request.user,
+        )
+        note = selectors.invoice_get(pk=note.pk)
+        context = self.get_serializer_context()
+        return Response(
+            InvoiceDetailSerializer(note, context=context).data, status=status.HTTP_201_CREATED
+        )

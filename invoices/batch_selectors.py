@@ -1,0 +1,495 @@
+"""Reads of the invoice batch engine: what a batch would bill, set-wise.
+
+Everything here builds on ``contracts.selectors.contract_billing_state`` (unbilled items,
+priced, due or waiting, per contract) and never re-prices anything: it applies the
+batch's exclusions, turns the selected items into planned invoice lines and sums them.
+The same planner feeds the preview (batch details) and the run, so the details always
+equal the drafts a run creates, to the cent.
+
+Query count: a constant number of queries whatever the number of contracts and items
+(contracts, exclusions, tickets, plus the dozen of ``contract_billing_state``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, Q, QuerySet
+
+from billing_site.money import line_amount, quantize, quantize_unit_price
+from billing_site.timeutils import format_duration
+from contracts.choices import BillingState, ChargeKind, ContractStatus, ContractType, ItemKind
+from contracts.models import Contract, Ticket
+from contracts.periods import Period
+from contracts.pricing import PricedEntry, load_rate_book
+from contracts.selectors import BillableItem, ContractBillingState, contract_billing_state
+
+from .batch_models import BatchExclusion, BatchInvoice, InvoiceBatch
+from .models import Invoice, LineKind
+from .totals import compute_totals
+
+STATE_ICONS = {
+    BillingState.SELECTABLE: "check",
+    BillingState.LOCKED: "lock",
+    BillingState.PARTIAL: "half",
+}
+ZERO = Decimal("0")
+ITEM_LABELS = dict(ItemKind.choices)
+
+
+# ------------------------------------------------------------------ planned lines
+
+
+@dataclass
+class PlannedLine:
+    """An invoice line a run will create, with the items it claims."""
+
+    contract_id: int
+    kind: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    taxable: bool
+    tax_rate: Decimal
+    group_label: str
+    explanation: str
+    unit: str = ""
+    sku: str = ""
+    worked_seconds: int | None = None
+    billed_seconds: int | None = None
+    period: Period | None = None
+    entries: list[PricedEntry] = field(default_factory=list)
+    # (charge kind, period, product line id) of a periodic fee materialised as a PeriodCharge.
+    fee: tuple[str, Period, int | None] | None = None
+    block_purchase_id: int | None = None
+
+
+@dataclass
+class PlannedInvoice:
+    """One draft a run creates: one contract, or (consolidated) one billing organization
+    and currency."""
+
+    key: tuple
+    contract_ids: list[int]
+    organization_id: int
+    currency: str
+    lines: list[PlannedLine]
+
+    @property
+    def totals(self):
+        return compute_totals(self.lines, self.currency)
+
+
+def _tax(contract: Contract) -> tuple[bool, Decimal]:
+    """Tax only on taxable contracts, at the contract's rate (DESIGN.md, Money)."""
+    if contract.taxable and contract.tax_rate:
+        return True, Decimal(contract.tax_rate)
+    return False, ZERO
+
+
+def _ticket_label(ticket: tuple[int, str] | None) -> str:
+    return f"#{ticket[0]} {ticket[1]}" if ticket else "Work on the contract"
+
+
+def plan_contract_lines(
+    contract: Contract,
+    items: Iterable[BillableItem],
+    tickets: dict[int, tuple[int, str]],
+) -> list[PlannedLine]:
+    """Invoice lines for a contract's selected items, in print order: fees, blocks,
+    products, then time grouped by ticket (and rate).
+
+    A fee, product or block is one line. Time entries of one ticket at one rate are one
+    line whose quantity is their charged (billed minus included) hours, amount = hours ×
+    rate rounded half-up once; worked and billed time are kept on the line and each
+    entry's pricing is listed in the explanation. Time covered by included hours or a
+    block is on the line at no charge, so it is billed (and never reappears).
+    """
+    currency = contract.currency
+    taxable, tax_rate = _tax(contract)
+    common = {"contract_id": contract.pk, "taxable": taxable, "tax_rate": tax_rate}
+    fees: list[PlannedLine] = []
+    time_groups: dict[tuple, list[BillableItem]] = defaultdict(list)
+    for item in items:
+        if item.kind == ItemKind.TIME:
+            priced = item.priced
+            time_groups[(item.ticket_id or 0, priced.rate)].append(item)
+            continue
+        price = quantize_unit_price(item.unit_price or ZERO)
+        line = PlannedLine(
+            **common,
+            kind=LineKind.BLOCK,
+            description=item.description,
+            quantity=item.quantity,
+            unit_price=price,
+            amount=line_amount(item.quantity, price, currency),
+            group_label=contract.name,
+            explanation=item.explanation,
+            sku=item.sku,
+            period=item.period,
+        )
+        if item.kind == ItemKind.RETAINER_FEE:
+            line.kind, line.unit = LineKind.FEE, "period"
+            line.fee = (ChargeKind.RETAINER_FEE, item.period, None)
+        elif item.kind == ItemKind.PRODUCT:
+            line.kind = LineKind.PRODUCT
+            line.fee = (ChargeKind.PRODUCT, item.period, item.product_line_id)
+        else:
+            line.block_purchase_id = item.block_purchase_id
+        fees.append(line)
+    order = {LineKind.FEE: 0, LineKind.BLOCK: 1, LineKind.PRODUCT: 2}
+    fees.sort(
+        key=lambda line: (order[line.kind], line.period.start if line.period else dt.date.min)
+    )
+
+    pooled = contract.contract_type in (ContractType.RETAINER, ContractType.BLOCK_HOURS)
+    pool = "included hours" if contract.contract_type == ContractType.RETAINER else "the block"
+    time_lines = []
+    for (ticket_id, rate), group in sorted(
+        time_groups.items(), key=lambda kv: (tickets.get(kv[0][0], (0, ""))[0], kv[0][1] or 0)
+    ):
+        entries = [item.priced for item in group]
+        quantity = sum((p.charged_quantity for p in entries), Decimal("0.0000"))
+        price = quantize_unit_price(rate or ZERO)
+        worked = sum(p.worked_seconds for p in entries)
+        billed = sum(p.billed_seconds for p in entries)
+        included = sum(p.included_seconds for p in entries)
+        label = _ticket_label(tickets.get(ticket_id))
+        count = len(entries)
+        summary = (
+            f"{count} time entr{'y' if count == 1 else 'ies'}: {format_duration(worked)} worked, "
+            f"{format_duration(billed)} billed"
+        )
+        if pooled and included:
+            summary += f", {format_duration(included)} from {pool} (no extra charge)"
+        summary += f"; {quantity} h × {price} {currency}/h."
+        details = [
+            f"Entry {p.entry_id} ({item.period.label}): {p.explanation}"
+            for p, item in zip(entries, group, strict=True)
+        ]
+        time_lines.append(
+            PlannedLine(
+                **common,
+                kind=LineKind.OVERAGE if pooled else LineKind.TIME,
+                description=(f"{label} — time beyond {pool}" if pooled else f"{label} — time"),
+                quantity=quantity,
+                unit="h",
+                unit_price=price,
+                amount=line_amount(quantity, price, currency),
+                group_label=f"{contract.name} · {label}",
+                explanation="\n".join([summary, *details]),
+                worked_seconds=worked,
+                billed_seconds=billed,
+                period=min(item.period for item in group),
+                entries=entries,
+            )
+        )
+    return fees + time_lines
+
+
+# ---------------------------------------------------------------------- preview
+
+
+@dataclass
+class ItemRow:
+    item: BillableItem
+    selected: bool
+
+    @property
+    def selectable(self) -> bool:
+        return self.item.due
+
+    @property
+    def kind_label(self) -> str:
+        return ITEM_LABELS.get(self.item.kind, self.item.kind)
+
+
+@dataclass
+class ContractRow:
+    """One contract on the batch page."""
+
+    contract: Contract
+    state: str
+    items: list[ItemRow]
+    excluded: bool
+    total_balance: Decimal
+    selected_balance: Decimal
+    lines: list[PlannedLine]
+    unposted_entries: int = 0
+
+    @property
+    def icon(self) -> str:
+        return STATE_ICONS[self.state]
+
+    @property
+    def state_label(self) -> str:
+        return BillingState(self.state).label
+
+    @property
+    def selected_items(self) -> list[BillableItem]:
+        return [row.item for row in self.items if row.selected]
+
+    @property
+    def problems(self) -> list[str]:
+        return [row.item.problem for row in self.items if row.selected and row.item.problem]
+
+
+@dataclass
+class CurrencyDetails:
+    """Batch details of one currency (amounts in different currencies are never added)."""
+
+    currency: str
+    invoices: int = 0
+    billable: Decimal = ZERO
+    tax_rows: dict[Decimal, Decimal] = field(default_factory=dict)
+    tax: Decimal = ZERO
+    total: Decimal = ZERO
+
+
+@dataclass
+class BatchDetails:
+    invoices_to_create: int
+    unbilled_tickets: int
+    worked_seconds: int
+    currencies: list[CurrencyDetails]
+
+    @property
+    def hours_worked(self) -> str:
+        return format_duration(self.worked_seconds)
+
+
+@dataclass
+class BatchPreview:
+    batch: InvoiceBatch
+    rows: list[ContractRow]
+    invoices: list[PlannedInvoice]
+    details: BatchDetails
+
+    def row(self, contract_id: int) -> ContractRow | None:
+        return next((row for row in self.rows if row.contract.pk == contract_id), None)
+
+
+def batch_list() -> QuerySet[InvoiceBatch]:
+    return (
+        InvoiceBatch.objects.select_related("created_by")
+        .annotate(invoice_count=Count("links"))
+        .order_by("-as_of", "-created_at", "-id")
+    )
+
+
+def batch_contracts(*, contract_ids: Iterable[int] | None = None) -> QuerySet[Contract]:
+    """Contracts a batch bills: every active contract (with customer and bill-to)."""
+    queryset = Contract.objects.filter(status=ContractStatus.ACTIVE).select_related(
+        "customer", "billing_organization"
+    )
+    if contract_ids is not None:
+        queryset = queryset.filter(pk__in=list(contract_ids))
+    return queryset.order_by("customer__name", "name", "id")
+
+
+def batch_exclusions(batch: InvoiceBatch) -> tuple[set[int], set[tuple[int, str]]]:
+    """(contracts excluded whole, (contract, item key) excluded): one query."""
+    whole, items = set(), set()
+    for contract_id, key in BatchExclusion.objects.filter(batch=batch).values_list(
+        "contract_id", "item_key"
+    ):
+        if key:
+            items.add((contract_id, key))
+        else:
+            whole.add(contract_id)
+    return whole, items
+
+
+def _tickets(states: Iterable[ContractBillingState]) -> dict[int, tuple[int, str]]:
+    ids = {item.ticket_id for s in states for item in s.items if item.ticket_id}
+    if not ids:
+        return {}
+    return {
+        pk: (n, t)
+        for pk, n, t in Ticket.objects.filter(pk__in=ids).values_list("id", "number", "title")
+    }
+
+
+def plan_invoices(rows: Iterable[ContractRow], *, consolidate: bool) -> list[PlannedInvoice]:
+    """Group the contracts' planned lines into drafts: one per contract, or one per
+    billing organization and currency when consolidated. Stable order."""
+    invoices: dict[tuple, PlannedInvoice] = {}
+    for row in rows:
+        if not row.lines:
+            continue
+        contract = row.contract
+        if consolidate:
+            key = (contract.billing_organization_id, contract.currency)
+        else:
+            key = (contract.billing_organization_id, contract.currency, contract.pk)
+        planned = invoices.get(key)
+        if planned is None:
+            planned = invoices[key] = PlannedInvoice(
+                key, [], contract.billing_organization_id, contract.currency, []
+            )
+        planned.contract_ids.append(contract.pk)
+        planned.lines.extend(row.lines)
+    return list(invoices.values())
+
+
+def summarize(rows: list[ContractRow], invoices: list[PlannedInvoice]) -> BatchDetails:
+    """Batch details (Atera): invoices to create, unbilled tickets, hours worked, and per
+    currency the billable amount, tax per rate (per invoice, rounded once) and total."""
+    tickets, worked = set(), 0
+    for row in rows:
+        for item in row.selected_items:
+            if item.kind == ItemKind.TIME:
+                worked += item.worked_seconds
+                if item.ticket_id:
+                    tickets.add(item.ticket_id)
+    currencies: dict[str, CurrencyDetails] = {}
+    for planned in invoices:
+        details = currencies.setdefault(
+            planned.currency,
+            CurrencyDetails(planned.currency, billable=quantize(ZERO, planned.currency)),
+        )
+        totals = planned.totals
+        details.invoices += 1
+        details.billable += totals.subtotal
+        for tax_row in totals.tax_rows:
+            details.tax_rows[tax_row.rate] = details.tax_rows.get(tax_row.rate, ZERO) + tax_row.tax
+        details.tax += totals.tax_total
+        details.total += totals.total
+    for details in currencies.values():
+        details.tax = quantize(details.tax, details.currency)
+        details.total = quantize(details.total, details.currency)
+        details.tax_rows = dict(sorted(details.tax_rows.items()))
+    return BatchDetails(
+        invoices_to_create=len(invoices),
+        unbilled_tickets=len(tickets),
+        worked_seconds=worked,
+        currencies=[currencies[c] for c in sorted(currencies)],
+    )
+
+
+@contextmanager
+def _bulk_objects() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a preview builds its objects.
+
+    A full-size preview creates millions of small, acyclic, long-lived objects (priced
+    entries, items, rows); each time their count grows by a quarter Python's collector
+    walks all of them again, which costs about a third of the preview. Reference counting
+    still frees everything as usual; the collector resumes (if it was on) afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def batch_preview(
+    batch: InvoiceBatch,
+    *,
+    contract_ids: Iterable[int] | None = None,
+    consolidate: bool | None = None,
+) -> BatchPreview:
+    """Every active contract's unbilled items as of the batch date with the batch's
+    selection applied (everything due, minus exclusions), the drafts a run would create
+    and the batch details. Constant number of queries."""
+    with _bulk_objects():
+        return _batch_preview(batch, contract_ids=contract_ids, consolidate=consolidate)
+
+
+def _batch_preview(
+    batch: InvoiceBatch, *, contract_ids: Iterable[int] | None, consolidate: bool | None
+) -> BatchPreview:
+    contracts = list(batch_contracts(contract_ids=contract_ids))
+    states = contract_billing_state(contracts, batch.as_of, book=load_rate_book())
+    whole, excluded = batch_exclusions(batch)
+    tickets = _tickets(states.values())
+    rows = []
+    for contract in contracts:
+        state = states[contract.pk]
+        contract_out = contract.pk in whole
+        items = [
+            ItemRow(
+                item,
+                item.due and not contract_out and (contract.pk, item.key) not in excluded,
+            )
+            for item in state.items
+        ]
+        selected = [row.item for row in items if row.selected]
+        lines = plan_contract_lines(contract, selected, tickets)
+        rows.append(
+            ContractRow(
+                contract=contract,
+                state=state.state,
+                items=items,
+                excluded=contract_out,
+                total_balance=state.total_amount,
+                selected_balance=quantize(
+                    sum((line.amount for line in lines), ZERO), contract.currency
+                ),
+                lines=lines,
+                unposted_entries=state.unposted_entries,
+            )
+        )
+    invoices = plan_invoices(
+        rows, consolidate=batch.consolidate if consolidate is None else consolidate
+    )
+    return BatchPreview(
+        batch=batch, rows=rows, invoices=invoices, details=summarize(rows, invoices)
+    )
+
+
+def filter_rows(
+    rows: list[ContractRow],
+    *,
+    customer_id: int | None = None,
+    billing_organization_id: int | None = None,
+    contract_type: str = "",
+    state: str = "",
+) -> list[ContractRow]:
+    """The page's filters (the batch details always cover the whole selection)."""
+    out = rows
+    if customer_id:
+        out = [r for r in out if r.contract.customer_id == customer_id]
+    if billing_organization_id:
+        out = [r for r in out if r.contract.billing_organization_id == billing_organization_id]
+    if contract_type:
+        out = [r for r in out if r.contract.contract_type == contract_type]
+    if state:
+        out = [r for r in out if r.state == state]
+    return out
+
+
+def batch_invoices(batch: InvoiceBatch) -> QuerySet[Invoice]:
+    """The batch's invoices, in the order they are (or will be) numbered."""
+    return (
+        Invoice.objects.filter(batch_links__batch=batch)
+        .select_related("organization")
+        .annotate(line_count=Count("lines"))
+        .order_by("bill_to_name", "currency", "id")
+    )
+
+
+def invoices_for_export(*, batch: InvoiceBatch | None = None, ids: Iterable[int] = ()):
+    """Final invoices of a batch, or of an explicit id selection (scoped: unknown ids of
+    another tenant simply do not match)."""
+    queryset = Invoice.objects.all()
+    condition = Q()
+    if batch is not None:
+        condition &= Q(batch_links__batch=batch)
+    ids = list(ids)
+    if ids:
+        condition &= Q(pk__in=ids)
+    return queryset.filter(condition).order_by("number", "id")
+
+
+def batch_link_exists(batch: InvoiceBatch, invoice: Invoice) -> bool:
+    return BatchInvoice.objects.filter(batch=batch, invoice=invoice).exists()

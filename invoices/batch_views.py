@@ -1,0 +1,281 @@
+"""Invoice batch pages (Atera's billing page): thin views over the batch selectors and
+services. Billing admins change things; accountants read and export."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from billing_site.roles import Cap
+from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
+from contracts.models import Contract
+
+from . import batch_selectors, batch_services
+from .batch_forms import BatchFilterForm, BatchForm, ExportForm, GenerateForm, SelectionForm
+from .batch_models import BatchStatus, InvoiceBatch
+from .exports import EXPORT_FORMATS, export_invoices
+from .models import Invoice
+from .selectors import tenant_today
+
+
+def _error_text(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+class BatchBase(StaffViewMixin, ScopedObjectMixin):
+    model = InvoiceBatch
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_BILLING
+
+    def get_queryset(self):
+        return InvoiceBatch.objects.all()
+
+    @property
+    def batch(self) -> InvoiceBatch:
+        if not hasattr(self, "_batch"):
+            self._batch = self.get_object()
+        return self._batch
+
+    def detail_url(self) -> str:
+        return reverse("invoices:batch-detail", args=[self.batch.pk])
+
+
+class BatchListView(StaffViewMixin, TemplateView):
+    """Saved batches, and "New invoice batch" (Save as)."""
+
+    template_name = "invoices/batch/batch_list.html"
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_BILLING
+    paginate_by = 25
+
+    def get_context_data(self, form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        page = Paginator(batch_selectors.batch_list(), self.paginate_by).get_page(
+            self.request.GET.get("page")
+        )
+        today = tenant_today()
+        context.update(
+            page_obj=page,
+            form=form or BatchForm(initial={"as_of": today.replace(day=1)}),
+            can_manage=self.can(Cap.MANAGE_BILLING),
+        )
+        return context
+
+    def post(self, request):
+        form = BatchForm(request.POST)
+        if form.is_valid():
+            try:
+                batch = batch_services.batch_create(**form.cleaned_data, created_by=request.user)
+            except ValidationError as error:
+                apply_errors(form, error)
+            else:
+                messages.success(request, f"Batch “{batch.name}” saved.")
+                return redirect("invoices:batch-detail", pk=batch.pk)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class BatchDetailView(BatchBase, TemplateView):
+    """The billing page: contracts with state and balances (filters, paging), batch
+    details, and after the run the drafts to delete, consolidate and generate."""
+
+    template_name = "invoices/batch/batch_detail.html"
+    paginate_by = 50
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        batch = self.batch
+        context.update(
+            batch=batch,
+            can_manage=self.can(Cap.MANAGE_BILLING),
+            formats=EXPORT_FORMATS.values(),
+            invoices=batch_selectors.batch_invoices(batch),
+        )
+        if batch.status == BatchStatus.DRAFT:
+            form = BatchFilterForm(self.request.GET or None)
+            filters = form.cleaned_data if form.is_valid() else {}
+            preview = batch_selectors.batch_preview(batch)
+            rows = batch_selectors.filter_rows(
+                preview.rows,
+                customer_id=getattr(filters.get("customer"), "pk", None),
+                billing_organization_id=getattr(filters.get("billing_organization"), "pk", None),
+                contract_type=filters.get("contract_type") or "",
+                state=filters.get("state") or "",
+            )
+            page = Paginator(rows, self.paginate_by).get_page(self.request.GET.get("page"))
+            context.update(
+                filter_form=form,
+                filtered=any(filters.values()),
+                page_obj=page,
+                details=preview.details,
+                edit_form=BatchForm(initial={"name": batch.name, "as_of": batch.as_of}),
+            )
+        return context
+
+    def get_template_names(self):
+        if self.request.htmx and self.request.GET.get("partial") == "contracts":
+            return ["invoices/batch/_contracts.html"]
+        return [self.template_name]
+
+    def post(self, request, pk):
+        """Rename the batch or move its as-of date."""
+        form = BatchForm(request.POST)
+        if form.is_valid():
+            try:
+                batch_services.batch_update(batch=self.batch, **form.cleaned_data)
+            except ValidationError as error:
+                messages.error(request, _error_text(error))
+            else:
+                messages.success(request, "Batch saved.")
+        else:
+            messages.error(request, "Enter a name and an as-of date.")
+        return redirect(self.detail_url())
+
+
+class BatchContractView(BatchBase, TemplateView):
+    """One contract's row, expanded to its items (htmx)."""
+
+    template_name = "invoices/batch/_contract_row.html"
+    url_kwarg_models = {"contract_pk": Contract}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        try:
+            contract = Contract.objects.get(pk=self.kwargs["contract_pk"])
+        except Contract.DoesNotExist as exc:
+            raise Http404("Contract not found") from exc
+        preview = batch_selectors.batch_preview(self.batch, contract_ids=[contract.pk])
+        row = preview.row(contract.pk)
+        if row is None:
+            raise Http404("Not an active contract")
+        context.update(
+            batch=self.batch,
+            row=row,
+            expanded=self.request.GET.get("collapse") != "1",
+            can_manage=self.can(Cap.MANAGE_BILLING),
+        )
+        return context
+
+
+class BatchSelectionView(BatchBase, View):
+    """Include or exclude an item or a contract; answers (htmx) with the contract's row
+    and the batch details, recomputed set-wise, without a page reload."""
+
+    def post(self, request, pk):
+        batch = self.batch  # another tenant's batch is a 404 before anything else
+        form = SelectionForm(request.POST)
+        if not form.is_valid():
+            return HttpResponse("Choose an item to include or exclude.", status=400)
+        contract = form.cleaned_data["contract"]
+        try:
+            batch_services.batch_selection_set(
+                batch=batch,
+                contract=contract,
+                include=form.cleaned_data["include"],
+                item_key=form.cleaned_data["item"] or "",
+            )
+        except ValidationError as error:
+            if request.htmx:
+                return HttpResponse(_error_text(error), status=400)
+            messages.error(request, _error_text(error))
+            return redirect(self.detail_url())
+        if not request.htmx:
+            return redirect(self.detail_url())
+        preview = batch_selectors.batch_preview(self.batch)
+        context = {
+            "batch": self.batch,
+            "row": preview.row(contract.pk),
+            "expanded": bool(form.cleaned_data["item"]),
+            "details": preview.details,
+            "can_manage": True,
+            "oob": True,
+        }
+        html = render_to_string("invoices/batch/_contract_row.html", context, request=request)
+        html += render_to_string("invoices/batch/_details.html", context, request=request)
+        return HttpResponse(html)
+
+
+class BatchRunView(BatchBase, View):
+    def post(self, request, pk):
+        try:
+            invoices = batch_services.batch_run(batch=self.batch, created_by=request.user)
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+        else:
+            messages.success(request, f"{len(invoices)} draft invoice(s) created.")
+        return redirect(self.detail_url())
+
+
+class BatchInvoiceDeleteView(BatchBase, View):
+    url_kwarg_models = {"invoice_pk": Invoice}
+
+    def post(self, request, pk, invoice_pk):
+        try:
+            invoice = Invoice.objects.get(pk=invoice_pk)
+        except Invoice.DoesNotExist as exc:
+            raise Http404("Invoice not found") from exc
+        try:
+            released = batch_services.batch_invoice_delete(batch=self.batch, invoice=invoice)
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+        else:
+            messages.success(request, f"Draft deleted; {released} item(s) are unbilled again.")
+        return redirect(self.detail_url())
+
+
+class BatchGenerateView(BatchBase, View):
+    def post(self, request, pk):
+        batch = self.batch
+        form = GenerateForm(request.POST)
+        form.is_valid()
+        try:
+            invoices = batch_services.batch_generate(
+                batch=batch, consolidate=form.cleaned_data.get("consolidate", False)
+            )
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+        else:
+            messages.success(
+                request, f"{len(invoices)} invoice(s) generated; their PDFs are being rendered."
+            )
+        return redirect(self.detail_url())
+
+
+class BatchExportView(BatchBase, View):
+    """The batch's final invoices as csv, iif or xero."""
+
+    def get(self, request, pk):
+        return _export(request, batch=self.batch, basename=self.batch.name)
+
+
+class InvoiceSelectionExportView(StaffViewMixin, View):
+    """Any selection of final invoices: ``?ids=1,2,3&format=csv``."""
+
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_BILLING
+
+    def get(self, request):
+        return _export(request, batch=None, basename="invoices")
+
+
+def _export(request, *, batch, basename: str) -> HttpResponse:
+    form = ExportForm(request.GET)
+    if not form.is_valid():
+        return HttpResponse("Choose a format: csv, iif or xero.", status=400)
+    try:
+        ids = batch_services.invoice_ids(form.cleaned_data["ids"]) if batch is None else ()
+        invoices = batch_selectors.invoices_for_export(batch=batch, ids=ids)
+        filename, content_type, content = export_invoices(
+            invoices=invoices, fmt=form.cleaned_data["format"], basename=basename
+        )
+    except ValidationError as error:
+        return HttpResponse(_error_text(error), status=400, content_type="text/plain")
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

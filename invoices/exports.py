@@ -1,0 +1,724 @@
+"""Invoice export files: plain CSV, QuickBooks Desktop IIF and Xero sales-invoice CSV.
+
+Pure functions: each takes final invoices (a queryset or a list of ``Invoice``) and
+returns the file as bytes. Lines, organizations and credited invoices are fetched in a
+fixed number of queries whatever the number of invoices; nothing is written.
+
+Amounts in every file equal the invoices to the cent: they are the stored amounts,
+formatted with the currency's minor unit (0 for JPY, 2 for EUR, 3 for KWD), never
+floats. Tax per rate is recomputed from the stored lines with the Money rule of
+DESIGN.md (per invoice, per rate, rounded once) and must equal the stored tax total;
+an invoice whose stored totals disagree with its lines is refused rather than written.
+
+Credit notes. A credit note's face value (what it credits) is its stored amounts; if a
+credit note was stored with a negative total, its amounts are read back to face value
+first, so either storage gives the same file. Each format then expresses the credit in
+its own way (below).
+
+Published rules followed
+------------------------
+Plain CSV — Atera's "Create invoice batches" article (our seed 001): the CSV export
+carries a unique customer id (company number) and a product id (SKU) per line.
+Layout is ours: one row per invoice line, invoice fields repeated; RFC 4180 quoting
+and CRLF line ends; UTF-8 with a byte-order mark, which Excel needs to read accented
+customer names; ISO dates (YYYY-MM-DD). Credit notes have negative quantities,
+amounts, tax and totals, so a column sum is the net billed. Text cells that a
+spreadsheet would run as a formula (leading ``= + - @``, tab, CR) get a leading
+apostrophe (OWASP "CSV Injection").
+
+QuickBooks Desktop IIF — Intuit's QuickBooks Desktop help "IIF reference:
+transactions" and "Import transactions from an IIF file", with the invoice layout of
+Intuit's IIF import kit (as reproduced in the QuickBooks-for-WildApricot IIF notes and
+the riif examples):
+- tab-delimited text; the keyword rows ``!TRNS``, ``!SPL``, ``!ENDTRNS`` name the
+  columns once, then each transaction is one ``TRNS`` row, its ``SPL`` rows and
+  ``ENDTRNS``; TRNSTYPE, ACCNT and AMOUNT are required; debits positive, credits
+  negative; DATE is MM/DD/YY in Intuit's reference, written MM/DD/YYYY (as the
+  import-kit examples do) so the century is explicit.
+- invoice: TRNSTYPE ``INVOICE``; TRNS on the receivable account with the customer
+  (NAME), DOCNUM, AMOUNT = +total; one SPL per line on the income account with
+  AMOUNT = -line amount, QNTY = -quantity, PRICE = unit price, INVITEM, MEMO, TAXABLE
+  Y/N; one sales-tax SPL per rate (AMOUNT = -tax, PRICE = "rate%", sales-tax account,
+  tax agency, tax item). IIF does not compute anything: TRNS + all SPL = 0.
+- credit note: TRNSTYPE ``CREDIT MEMO`` with every sign reversed (TRNS -total, SPL
+  +amounts, +quantities).
+- QuickBooks puts only one automatic sales-tax line (EXTRA ``AUTOSTAX``) on an
+  invoice, so EXTRA=AUTOSTAX is set when the invoice has a single tax rate; with
+  several rates each rate is a sales-tax item line of its own.
+- no escape exists for tabs or line breaks inside a field: they become spaces; a
+  field holding a comma is wrapped in double quotes as QuickBooks' own IIF exports do,
+  so a double quote inside text becomes an apostrophe rather than be taken for a field
+  quote. CRLF line ends (QuickBooks Desktop is a Windows program).
+- QuickBooks Desktop is a Windows ANSI program: the file is Windows-1252; characters
+  outside it become "?". UNVERIFIED (no Intuit page on IIF encoding was found).
+- Intuit's SDK reference ("DocNumber") limits QuickBooks Desktop document numbers to
+  11 or 20 characters depending on the transaction; numbers are written unchanged,
+  never cut, so that they stay unique.
+
+Xero sales-invoice CSV — Xero's "Import invoices" help and its downloadable sales
+invoice template, as quoted by accounting guides and reproduced by public importers
+(the central.xero.com page itself could not be read here):
+- header names exactly as the template (case and spaces matter); ``*`` marks a
+  required column (*ContactName, *InvoiceNumber, *InvoiceDate, *DueDate,
+  *Description, *Quantity, *UnitAmount, *AccountCode, *TaxType);
+- one row per line item; rows sharing *InvoiceNumber form one invoice; at most 500
+  invoices per file (larger selections are refused with a message);
+- dates DD/MM/YYYY in most regions (US organisations read MM/DD/YYYY:
+  ``date_format``); UTF-8, written without a byte-order mark;
+- TaxType is the tax rate's display name as it appears in the organisation
+  (e.g. "20% (VAT on Income)"), mapped per rate with ``tax_types``;
+- Xero computes tax per line unless TaxAmount (optional in the template) gives it, so
+  each rate's tax is split across that rate's lines and their TaxAmounts add up to the
+  invoice's tax to the cent; Total repeats the invoice total for checking (both
+  columns are "calculated automatically" when left blank).
+- credit notes are imported from the same template as invoices whose total is
+  negative: their quantities, TaxAmount and Total are negative, Reference names the
+  credited invoice. UNVERIFIED against Xero's page (see above).
+- a 3-decimal currency (KWD) is written with its 3 decimals; whether Xero keeps them
+  or rounds to 2 is UNVERIFIED.
+
+Account codes. A line's income account is ``income_accounts[sku]`` when given (the
+product's income account, kept by the contracts app), else ``accounts["income"]``.
+Defaults: IIF ``{"receivable": "Accounts Receivable", "income": "Sales",
+"sales_tax": "Sales Tax Payable", "tax_agency": ""}``; Xero ``{"income": "200"}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.utils.text import slugify
+
+from billing_site.money import minor_units, quantize, quantize_unit_price
+from billing_site.tenancy import require_current_tenant
+from invoices.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
+
+HUNDRED = Decimal(100)
+
+IIF_DATE_FORMAT = "%m/%d/%Y"
+IIF_ACCOUNTS = {
+    "receivable": "Accounts Receivable",
+    "income": "Sales",
+    "sales_tax": "Sales Tax Payable",
+    "tax_agency": "",
+}
+IIF_TAX_ITEMS = {"default": "Sales Tax"}
+IIF_TRNS_COLUMNS = (
+    "TRNSID",
+    "TRNSTYPE",
+    "DATE",
+    "ACCNT",
+    "NAME",
+    "AMOUNT",
+    "DOCNUM",
+    "MEMO",
+    "CLEAR",
+    "TOPRINT",
+    "NAMEISTAXABLE",
+    "ADDR1",
+    "ADDR2",
+    "ADDR3",
+    "ADDR4",
+    "ADDR5",
+    "DUEDATE",
+    "TERMS",
+)
+IIF_SPL_COLUMNS = (
+    "SPLID",
+    "TRNSTYPE",
+    "DATE",
+    "ACCNT",
+    "NAME",
+    "AMOUNT",
+    "DOCNUM",
+    "MEMO",
+    "CLEAR",
+    "QNTY",
+    "PRICE",
+    "INVITEM",
+    "TAXABLE",
+    "EXTRA",
+)
+IIF_TRNSTYPE = {InvoiceKind.INVOICE: "INVOICE", InvoiceKind.CREDIT_NOTE: "CREDIT MEMO"}
+
+XERO_DATE_FORMAT = "%d/%m/%Y"
+XERO_MAX_INVOICES_PER_FILE = 500
+XERO_ACCOUNTS = {"income": "200"}
+XERO_TAX_TYPES = {"taxable": "Tax on Sales", "exempt": "Tax Exempt"}
+XERO_COLUMNS = (
+    "*ContactName",
+    "EmailAddress",
+    "POAddressLine1",
+    "POAddressLine2",
+    "POAddressLine3",
+    "POAddressLine4",
+    "POCity",
+    "PORegion",
+    "POPostalCode",
+    "POCountry",
+    "*InvoiceNumber",
+    "Reference",
+    "*InvoiceDate",
+    "*DueDate",
+    "Total",
+    "InventoryItemCode",
+    "*Description",
+    "*Quantity",
+    "*UnitAmount",
+    "Discount",
+    "*AccountCode",
+    "*TaxType",
+    "TaxAmount",
+    "TrackingName1",
+    "TrackingOption1",
+    "TrackingName2",
+    "TrackingOption2",
+    "Currency",
+    "BrandingTheme",
+)
+
+CSV_COLUMNS = (
+    "invoice_number",
+    "document_type",
+    "status",
+    "issue_date",
+    "due_date",
+    "currency",
+    "company_number",
+    "customer_name",
+    "customer_email",
+    "credited_invoice",
+    "line",
+    "sku",
+    "description",
+    "quantity",
+    "unit",
+    "unit_price",
+    "amount",
+    "taxable",
+    "tax_rate",
+    "tax",
+    "invoice_subtotal",
+    "invoice_tax",
+    "invoice_total",
+)
+# OWASP "CSV Injection": cells starting with these run as formulas in spreadsheets.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_IIF_BREAKS = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+# --- Reading the invoices (a fixed number of queries) ---------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    line: InvoiceLine
+    quantity: Decimal  # signed: negative on a credit note
+    unit_price: Decimal
+    amount: Decimal  # signed
+    tax: Decimal  # signed share of its rate's tax (0 when not taxable)
+    rate: Decimal | None  # None when the line is not taxable
+
+
+@dataclass(frozen=True)
+class _TaxRow:
+    rate: Decimal
+    tax: Decimal  # signed
+
+
+@dataclass(frozen=True)
+class _Invoice:
+    invoice: Invoice
+    sign: int  # +1 for an invoice, -1 for a credit note (what the customer owes)
+    lines: tuple[_Line, ...]
+    tax_rows: tuple[_TaxRow, ...]
+    subtotal: Decimal  # signed
+    tax_total: Decimal  # signed
+    total: Decimal  # signed
+    due_date: dt.date
+
+    @property
+    def currency(self) -> str:
+        return self.invoice.currency
+
+    @property
+    def is_credit(self) -> bool:
+        return self.invoice.kind == InvoiceKind.CREDIT_NOTE
+
+
+def _label(invoice: Invoice) -> str:
+    return invoice.number or f"draft #{invoice.pk}"
+
+
+def _load(invoices: Iterable[Invoice]) -> list[Invoice]:
+    """The invoices with organization, credited invoice and lines, in 2–4 queries.
+
+    A queryset is re-scoped to the current tenant; a list holding another tenant's
+    invoice is refused (exports never cross the tenant wall).
+    """
+    tenant = require_current_tenant()
+    lines = Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id"))
+    if isinstance(invoices, QuerySet) and not invoices.query.is_sliced:
+        rows = list(
+            invoices.filter(tenant_id=tenant.pk)
+            .select_related("organization", "credited_invoice")
+            .prefetch_related(None)
+            .prefetch_related(lines)
+        )
+    else:
+        rows = list(invoices)
+        if any(invoice.tenant_id != tenant.pk for invoice in rows):
+            raise ValidationError(
+                {"invoices": "Only the current tenant's invoices can be exported."}
+            )
+        prefetch_related_objects(rows, "organization", "credited_invoice", lines)
+    rows.sort(key=lambda inv: (inv.issue_date or dt.date.min, inv.kind, inv.number or "", inv.pk))
+    return rows
+
+
+def _refusals(rows: list[Invoice]) -> list[str]:
+    drafts = [inv for inv in rows if inv.status == InvoiceStatus.DRAFT or not inv.number]
+    void = [inv for inv in rows if inv.status == InvoiceStatus.VOID]
+    undated = [inv for inv in rows if inv.number and inv.issue_date is None]
+    empty = [inv for inv in rows if not inv.lines.all()]
+    messages = []
+    if not rows:
+        messages.append("Select at least one final invoice to export.")
+    if drafts:
+        messages.append(
+            "Draft invoices have no number yet and cannot be exported; finalize them or "
+            f"leave them out ({', '.join(_label(inv) for inv in drafts)})."
+        )
+    if void:
+        messages.append(
+            "Void invoices are not exported to accounting; leave them out "
+            f"({', '.join(_label(inv) for inv in void)})."
+        )
+    if undated:
+        messages.append(f"Invoices without an issue date: {', '.join(map(_label, undated))}.")
+    if empty:
+        messages.append(f"Invoices without lines: {', '.join(map(_label, empty))}.")
+    return messages
+
+
+def _prepare_one(invoice: Invoice) -> _Invoice:
+    currency = invoice.currency
+    sign = -1 if invoice.kind == InvoiceKind.CREDIT_NOTE else 1
+    # A credit note stored with negative amounts is read back to its face value.
+    face = -1 if sign == -1 and invoice.total < 0 else 1
+    stored = list(invoice.lines.all())
+    zero = quantize(Decimal(0), currency)
+
+    # Face values first (as printed on the document), signed at the end.
+    subtotal = sum((line.amount * face for line in stored), zero)
+    by_rate: dict[Decimal, list[InvoiceLine]] = {}
+    for line in stored:
+        if line.taxable:
+            by_rate.setdefault(Decimal(line.tax_rate).normalize(), []).append(line)
+    line_tax: dict[int, Decimal] = {}
+    rate_tax: dict[Decimal, Decimal] = {}
+    for rate, rate_lines in sorted(by_rate.items()):
+        base = sum((line.amount * face for line in rate_lines), zero)
+        rate_tax[rate] = quantize(base * rate / HUNDRED, currency)  # once per rate (DESIGN.md)
+        shares = {
+            line.pk: quantize(line.amount * face * rate / HUNDRED, currency) for line in rate_lines
+        }
+        # Per-line shares may not add up to the rate's tax: the largest line takes the
+        # rounding difference, so line taxes always sum to the invoice's tax.
+        largest = max(rate_lines, key=lambda line: abs(line.amount))
+        shares[largest.pk] += rate_tax[rate] - sum(shares.values(), zero)
+        line_tax.update(shares)
+    tax_total = sum(rate_tax.values(), zero)
+
+    expected = (invoice.subtotal * face, invoice.tax_total * face, invoice.total * face)
+    if (subtotal, tax_total, subtotal + tax_total) != expected:
+        raise ValidationError(
+            {
+                "invoices": (
+                    f"{_label(invoice)}: its stored totals ({expected[0]} + {expected[1]} = "
+                    f"{expected[2]} {currency}) do not match its lines ({subtotal} + {tax_total}); "
+                    "it cannot be exported until they agree."
+                )
+            }
+        )
+
+    lines = tuple(
+        _Line(
+            line=line,
+            quantity=line.quantity * face * sign,
+            unit_price=line.unit_price,
+            amount=line.amount * face * sign,
+            tax=line_tax.get(line.pk, zero) * sign,
+            rate=Decimal(line.tax_rate).normalize() if line.taxable else None,
+        )
+        for line in stored
+    )
+    # Xero needs a due date on every row; a credit note without one is due when issued.
+    due = invoice.due_date or invoice.issue_date
+    if invoice.due_date is None and sign == 1:
+        due += dt.timedelta(days=invoice.payment_terms_days)
+    return _Invoice(
+        invoice=invoice,
+        sign=sign,
+        lines=lines,
+        tax_rows=tuple(_TaxRow(rate=rate, tax=tax * sign) for rate, tax in rate_tax.items()),
+        subtotal=subtotal * sign,
+        tax_total=tax_total * sign,
+        total=(subtotal + tax_total) * sign,
+        due_date=due,
+    )
+
+
+def _prepare(invoices: Iterable[Invoice]) -> list[_Invoice]:
+    rows = _load(invoices)
+    messages = _refusals(rows)
+    if messages:
+        raise ValidationError({"invoices": messages})
+    return [_prepare_one(invoice) for invoice in rows]
+
+
+# --- Formatting ------------------------------------------------------------------------
+
+
+def _plain(value: Decimal) -> str:
+    """Fixed-point text, never '-0.00' (a zero keeps no sign)."""
+    return f"{value if value else abs(value):f}"
+
+
+def _number(value: Decimal, min_places: int = 0) -> str:
+    """Shortest plain decimal with at least ``min_places`` decimals: 2.5000 -> '2.5'."""
+    value = Decimal(value).normalize()
+    places = max(-value.as_tuple().exponent, min_places, 0)
+    value = value.quantize(Decimal(1).scaleb(-places))
+    return _plain(value)
+
+
+def _amount(value: Decimal, currency: str) -> str:
+    """An amount with exactly the currency's minor unit: '1500' JPY, '12.345' KWD."""
+    value = quantize(value, currency)
+    return _plain(value)
+
+
+def _unit_price(value: Decimal, currency: str) -> str:
+    """Unit prices keep up to four places, and at least the currency's minor unit."""
+    return _number(quantize_unit_price(value), minor_units(currency))
+
+
+def _rate_key(rate: Decimal) -> str:
+    return _number(rate)
+
+
+def _by_rate(mapping: Mapping | None) -> dict[str, str]:
+    """A mapping keyed by tax rate, accepting Decimal, number or string keys."""
+    result = {}
+    for key, value in (mapping or {}).items():
+        try:
+            result[_rate_key(Decimal(str(key)))] = value
+        except ArithmeticError:
+            result[str(key)] = value
+    return result
+
+
+def _address_lines(invoice: Invoice) -> list[str]:
+    return [part.strip() for part in invoice.bill_to_address.splitlines() if part.strip()]
+
+
+def _fit(parts: list[str], slots: int) -> list[str]:
+    """``parts`` in ``slots`` fields: the overflow joins the last one."""
+    if len(parts) > slots:
+        parts = [*parts[: slots - 1], ", ".join(parts[slots - 1 :])]
+    return parts + [""] * (slots - len(parts))
+
+
+def _income_account(line: InvoiceLine, accounts: Mapping, income_accounts: Mapping) -> str:
+    return (income_accounts.get(line.sku) if line.sku else None) or accounts["income"]
+
+
+def _spreadsheet_safe(value: str) -> str:
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
+def _iif_text(value: object) -> str:
+    text = _IIF_BREAKS.sub(" ", str(value or "")).strip().replace('"', "'")
+    return f'"{text}"' if "," in text else text
+
+
+# --- Plain CSV -------------------------------------------------------------------------
+
+
+def export_csv(invoices: Iterable[Invoice]) -> bytes:
+    """Plain CSV, one row per line, with the customer's company number and each SKU.
+
+    Credit notes carry negative quantities and amounts. Each row's ``tax`` is the line's
+    share of its rate's tax, so per invoice ``sum(amount) + sum(tax) == invoice_total``.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for doc in _prepare(invoices):
+        invoice, currency = doc.invoice, doc.currency
+        organization = invoice.organization
+        head = {
+            "invoice_number": invoice.number,
+            "document_type": invoice.kind,
+            "status": invoice.status,
+            "issue_date": invoice.issue_date.isoformat(),
+            "due_date": doc.due_date.isoformat(),
+            "currency": currency,
+            "company_number": organization.company_number if organization else "",
+            "customer_name": _spreadsheet_safe(invoice.bill_to_name),
+            "customer_email": invoice.bill_to_email,
+            "credited_invoice": invoice.credited_invoice.number if invoice.credited_invoice else "",
+            "invoice_subtotal": _amount(doc.subtotal, currency),
+            "invoice_tax": _amount(doc.tax_total, currency),
+            "invoice_total": _amount(doc.total, currency),
+        }
+        for position, item in enumerate(doc.lines, start=1):
+            line = item.line
+            row = {
+                **head,
+                "line": position,
+                "sku": _spreadsheet_safe(line.sku),
+                "description": _spreadsheet_safe(line.description),
+                "quantity": _number(item.quantity),
+                "unit": line.unit,
+                "unit_price": _unit_price(item.unit_price, currency),
+                "amount": _amount(item.amount, currency),
+                "taxable": "yes" if line.taxable else "no",
+                "tax_rate": _number(item.rate) if item.rate is not None else "",
+                "tax": _amount(item.tax, currency),
+            }
+            writer.writerow([row[column] for column in CSV_COLUMNS])
+    # The byte-order mark lets Excel read the UTF-8 text (accents in customer names).
+    return out.getvalue().encode("utf-8-sig")
+
+
+# --- QuickBooks Desktop IIF ------------------------------------------------------------
+
+
+def export_iif(
+    invoices: Iterable[Invoice],
+    *,
+    accounts: Mapping[str, str] | None = None,
+    income_accounts: Mapping[str, str] | None = None,
+    tax_items: Mapping | None = None,
+) -> bytes:
+    """QuickBooks Desktop IIF: one TRNS/SPL…/ENDTRNS transaction per invoice or credit note.
+
+    ``accounts`` overrides IIF_ACCOUNTS (receivable, income, sales_tax, tax_agency);
+    ``income_accounts`` maps a SKU to its income account; ``tax_items`` maps a tax rate
+    (e.g. ``"8.25"``) to the QuickBooks sales-tax item, ``"default"`` for the others.
+    Every transaction balances: TRNS AMOUNT + the SPL AMOUNTs == 0.
+    """
+    accounts = {**IIF_ACCOUNTS, **(accounts or {})}
+    income_accounts = income_accounts or {}
+    tax_items = {**IIF_TAX_ITEMS, **_by_rate(tax_items)}
+    rows: list[list[str]] = [
+        ["!TRNS", *IIF_TRNS_COLUMNS],
+        ["!SPL", *IIF_SPL_COLUMNS],
+        ["!ENDTRNS"],
+    ]
+    for doc in _prepare(invoices):
+        invoice, currency = doc.invoice, doc.currency
+        trnstype = IIF_TRNSTYPE[invoice.kind]
+        date = invoice.issue_date.strftime(IIF_DATE_FORMAT)
+        memo = invoice.notes
+        if invoice.credited_invoice:
+            memo = " - ".join(filter(None, [f"Credit for {invoice.credited_invoice.number}", memo]))
+        terms = ""
+        if not doc.is_credit:
+            days = invoice.payment_terms_days
+            terms = f"Net {days}" if days else "Due on receipt"
+        addr = _fit([invoice.bill_to_name, *_address_lines(invoice)], 5)
+        trns = {
+            "TRNSTYPE": trnstype,
+            "DATE": date,
+            "ACCNT": accounts["receivable"],
+            "NAME": invoice.bill_to_name,
+            "AMOUNT": _amount(doc.total, currency),
+            "DOCNUM": invoice.number,
+            "MEMO": memo,
+            "CLEAR": "N",
+            "TOPRINT": "N",
+            "NAMEISTAXABLE": "Y" if doc.tax_rows else "N",
+            **{f"ADDR{n}": value for n, value in enumerate(addr, start=1)},
+            "DUEDATE": "" if doc.is_credit else doc.due_date.strftime(IIF_DATE_FORMAT),
+            "TERMS": terms,
+        }
+        rows.append(["TRNS", *(_iif_text(trns.get(col, "")) for col in IIF_TRNS_COLUMNS)])
+        for item in doc.lines:
+            line = item.line
+            spl = {
+                "TRNSTYPE": trnstype,
+                "DATE": date,
+                "ACCNT": _income_account(line, accounts, income_accounts),
+                "AMOUNT": _amount(-item.amount, currency),
+                "MEMO": line.description,
+                "CLEAR": "N",
+                "QNTY": _number(-item.quantity),
+                "PRICE": _unit_price(item.unit_price, currency),
+                "INVITEM": line.sku,
+                "TAXABLE": "Y" if line.taxable else "N",
+            }
+            rows.append(["SPL", *(_iif_text(spl.get(col, "")) for col in IIF_SPL_COLUMNS)])
+        single_rate = len(doc.tax_rows) == 1
+        for tax_row in doc.tax_rows:
+            key = _rate_key(tax_row.rate)
+            spl = {
+                "TRNSTYPE": trnstype,
+                "DATE": date,
+                "ACCNT": accounts["sales_tax"],
+                "NAME": accounts["tax_agency"],
+                "AMOUNT": _amount(-tax_row.tax, currency),
+                "MEMO": f"Tax {key}%",
+                "CLEAR": "N",
+                "PRICE": f"{key}%",
+                "INVITEM": tax_items.get(key, tax_items["default"]),
+                "TAXABLE": "N",
+                "EXTRA": "AUTOSTAX" if single_rate else "",
+            }
+            rows.append(["SPL", *(_iif_text(spl.get(col, "")) for col in IIF_SPL_COLUMNS)])
+        rows.append(["ENDTRNS"])
+    text = "".join("\t".join(row) + "\r\n" for row in rows)
+    return text.encode("cp1252", errors="replace")
+
+
+# --- Xero sales-invoice CSV ------------------------------------------------------------
+
+
+def export_xero_csv(
+    invoices: Iterable[Invoice],
+    *,
+    accounts: Mapping[str, str] | None = None,
+    income_accounts: Mapping[str, str] | None = None,
+    tax_types: Mapping | None = None,
+    date_format: str = XERO_DATE_FORMAT,
+) -> bytes:
+    """Xero's sales-invoice import template, one row per line item.
+
+    ``accounts["income"]`` is the default account code (``income_accounts`` maps a SKU
+    to its own); ``tax_types`` maps a tax rate (e.g. ``"20"``) to the Xero tax rate's
+    display name, with ``"taxable"`` and ``"exempt"`` as fallbacks (XERO_TAX_TYPES).
+    ``date_format`` is the organisation's (DD/MM/YYYY by default; US: ``"%m/%d/%Y"``).
+    Per invoice, ``sum(round(Quantity × UnitAmount)) + sum(TaxAmount) == Total``.
+    """
+    accounts = {**XERO_ACCOUNTS, **(accounts or {})}
+    income_accounts = income_accounts or {}
+    tax_types = {**XERO_TAX_TYPES, **_by_rate(tax_types)}
+    docs = _prepare(invoices)
+    if len(docs) > XERO_MAX_INVOICES_PER_FILE:
+        raise ValidationError(
+            {
+                "invoices": (
+                    f"Xero imports at most {XERO_MAX_INVOICES_PER_FILE} invoices per file; "
+                    f"this selection has {len(docs)}. Export it in smaller parts."
+                )
+            }
+        )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(XERO_COLUMNS)
+    for doc in docs:
+        invoice, currency = doc.invoice, doc.currency
+        address = _fit(_address_lines(invoice), 4)
+        head = {
+            "*ContactName": invoice.bill_to_name,
+            "EmailAddress": invoice.bill_to_email,
+            **{f"POAddressLine{n}": value for n, value in enumerate(address, start=1)},
+            "*InvoiceNumber": invoice.number,
+            "Reference": invoice.credited_invoice.number if invoice.credited_invoice else "",
+            "*InvoiceDate": invoice.issue_date.strftime(date_format),
+            "*DueDate": doc.due_date.strftime(date_format),
+            "Total": _amount(doc.total, currency),
+            "Currency": currency,
+        }
+        for item in doc.lines:
+            line = item.line
+            if item.rate is None:
+                tax_type = tax_types["exempt"]
+            else:
+                tax_type = tax_types.get(_rate_key(item.rate), tax_types["taxable"])
+            row = {
+                **head,
+                "InventoryItemCode": line.sku,
+                "*Description": line.description or line.sku or invoice.number,
+                "*Quantity": _number(item.quantity),
+                "*UnitAmount": _unit_price(item.unit_price, currency),
+                "*AccountCode": _income_account(line, accounts, income_accounts),
+                "*TaxType": tax_type,
+                "TaxAmount": _amount(item.tax, currency),
+            }
+            writer.writerow([row.get(column, "") for column in XERO_COLUMNS])
+    return out.getvalue().encode("utf-8")
+
+
+# --- Formats ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    key: str
+    label: str
+    extension: str
+    content_type: str
+    render: Callable[..., bytes]
+    filename_suffix: str = ""
+
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    "csv": ExportFormat(
+        key="csv",
+        label="CSV (company number and SKU)",
+        extension="csv",
+        content_type="text/csv; charset=utf-8",
+        render=export_csv,
+    ),
+    "iif": ExportFormat(
+        key="iif",
+        label="QuickBooks Desktop (IIF)",
+        extension="iif",
+        content_type="application/x-iif",
+        render=export_iif,
+    ),
+    "xero": ExportFormat(
+        key="xero",
+        label="Xero (sales invoice CSV)",
+        extension="csv",
+        content_type="text/csv; charset=utf-8",
+        render=export_xero_csv,
+        filename_suffix="-xero",
+    ),
+}
+
+
+def export_invoices(
+    *,
+    invoices: Iterable[Invoice],
+    fmt: str,
+    basename: str = "invoices",
+    options: Mapping[str, Mapping] | None = None,
+) -> tuple[str, str, bytes]:
+    """The export file of ``invoices`` in format ``fmt``: (filename, content type, bytes).
+
+    ``options`` holds keyword arguments per format, e.g. ``{"iif": {"accounts": {...}},
+    "xero": {"tax_types": {...}}}``; only the chosen format's are used. Raises
+    ValidationError on ``format`` for an unknown format, and on ``invoices`` for drafts
+    (no number yet), void invoices, an empty selection or totals that disagree.
+    """
+    spec = EXPORT_FORMATS.get(fmt)
+    if spec is None:
+        choices = ", ".join(EXPORT_FORMATS)
+        raise ValidationError(
+            {"format": f"Unknown export format '{fmt}'; choose one of: {choices}."}
+        )
+    content = spec.render(invoices, **dict((options or {}).get(fmt, {})))
+    filename = f"{slugify(basename) or 'invoices'}{spec.filename_suffix}.{spec.extension}"
+    return filename, spec.content_type, content

@@ -1,0 +1,252 @@
+"""Browser forms of the invoices app. They parse; services validate and save."""
+
+from __future__ import annotations
+
+from django import forms
+
+from billing_site.forms import TenantForm
+from billing_site.models import Organization
+
+from .models import InvoiceStatus, PaymentMethod, SourceScope
+from .selectors import OVERDUE
+
+TEXTAREA = {"rows": 3}
+
+
+class SessionScopeForm(forms.Form):
+    """What to invoice: ``scope`` (session, host, group), ``id`` and the date range."""
+
+    scope = forms.ChoiceField(choices=SourceScope.choices, widget=forms.HiddenInput)
+    id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    date_from = forms.DateField(required=False, widget=forms.HiddenInput)
+    date_to = forms.DateField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        cleaned = super().clean()
+        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            self.add_error("date_to", "The end of the date range is before its start.")
+        return cleaned
+
+
+class SessionInvoiceForm(SessionScopeForm):
+    """The "Generate invoice" form: details pre-filled, editable for this invoice."""
+
+    session_ids = forms.CharField(widget=forms.HiddenInput)
+    seller_name = forms.CharField(label="Company name", max_length=200)
+    seller_address = forms.CharField(
+        label="Address", required=False, widget=forms.Textarea(attrs=TEXTAREA)
+    )
+    seller_tax_id = forms.CharField(label="VAT / tax id", max_length=60, required=False)
+    seller_email = forms.EmailField(label="E-mail", required=False)
+    seller_phone = forms.CharField(label="Phone", max_length=40, required=False)
+    bill_to_name = forms.CharField(label="Bill to", max_length=200)
+    bill_to_address = forms.CharField(
+        label="Address", required=False, widget=forms.Textarea(attrs=TEXTAREA)
+    )
+    bill_to_email = forms.EmailField(label="E-mail", required=False)
+    bill_to_tax_id = forms.CharField(label="VAT / tax id", max_length=60, required=False)
+    payment_terms_days = forms.IntegerField(
+        label="Payment terms (days)", min_value=0, max_value=365
+    )
+    payment_instructions = forms.CharField(
+        label="Payment instructions", required=False, widget=forms.Textarea(attrs=TEXTAREA)
+    )
+    notes = forms.CharField(
+        label="Notes on the invoice", required=False, widget=forms.Textarea(attrs=TEXTAREA)
+    )
+    amount_due = forms.DecimalField(
+        label="Total amount due",
+        min_value=0,
+        max_digits=15,
+        decimal_places=3,
+        help_text="Suggested: billable duration × hourly rate. A different amount adds an "
+        "adjustment line so the invoice still adds up.",
+    )
+
+    SELLER_FIELDS = (
+        "seller_name",
+        "seller_address",
+        "seller_tax_id",
+        "seller_email",
+        "seller_phone",
+    )
+    BILL_TO_FIELDS = ("bill_to_name", "bill_to_address", "bill_to_email", "bill_to_tax_id")
+    TERMS_FIELDS = ("payment_terms_days", "payment_instructions", "notes")
+
+    def clean_session_ids(self) -> list[int]:
+        raw = self.cleaned_data["session_ids"]
+        try:
+            return [int(value) for value in raw.split(",") if value.strip()]
+        except ValueError as exc:
+            raise forms.ValidationError("Invalid session list; reload the page.") from exc
+
+    def fields_of(self, names):
+        return [self[name] for name in names]
+
+    def seller_fields(self):
+        return self.fields_of(self.SELLER_FIELDS)
+
+    def bill_to_fields(self):
+        return self.fields_of(self.BILL_TO_FIELDS)
+
+    def terms_fields(self):
+        return self.fields_of(self.TERMS_FIELDS)
+
+
+class InvoiceFilterForm(TenantForm):
+    STATUS_CHOICES = [("", "Any status"), *InvoiceStatus.choices, (OVERDUE, "Overdue")]
+
+    q = forms.CharField(label="Search", required=False)
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
+    organization = forms.ModelChoiceField(
+        queryset=Organization.objects.order_by("name"), required=False, empty_label="Any customer"
+    )
+    issued_from = forms.DateField(
+        label="Issued from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    issued_to = forms.DateField(
+        label="Issued to", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class InvoiceVoidForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why is this invoice voided?"}),
+    )
+
+
+class InvoiceDraftForm(forms.Form):
+    """A draft's header: seller and bill-to blocks, dates, terms and notes."""
+
+    seller_name = forms.CharField(label="Company name", max_length=200)
+    seller_address = forms.CharField(
+        label="Address", required=False, widget=forms.Textarea(attrs=TEXTAREA)
+    )
+    seller_tax_id = forms.CharField(label="VAT / tax id", max_length=60, required=False)
+    seller_email = forms.EmailField(label="E-mail", required=False)
+    seller_phone = forms.CharField(label="Phone", max_length=40, required=False)
+    bill_to_name = forms.CharField(label="Bill to", max_length=200)
+    bill_to_address = forms.CharField(
+        label="Address", required=False, widget=forms.Textarea(attrs=TEXTAREA)
+    )
+    bill_to_email = forms.EmailField(label="E-mail", required=False)
+    bill_to_tax_id = forms.CharField(label="VAT / tax id", max_length=60, required=False)
+    issue_date = forms.DateField(
+        label="Issue date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Empty: the day it is finalised.",
+    )
+    due_date = forms.DateField(
+        label="Due date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Empty: issue date + payment terms.",
+    )
+    payment_terms_days = forms.IntegerField(
+        label="Payment terms (days)", min_value=0, max_value=365
+    )
+    payment_instructions = forms.CharField(
+        label="Payment instructions", required=False, widget=forms.Textarea(attrs=TEXTAREA)
+    )
+    notes = forms.CharField(
+        label="Notes on the invoice", required=False, widget=forms.Textarea(attrs=TEXTAREA)
+    )
+
+    SELLER_FIELDS = SessionInvoiceForm.SELLER_FIELDS
+    BILL_TO_FIELDS = SessionInvoiceForm.BILL_TO_FIELDS
+    TERMS_FIELDS = ("issue_date", "due_date", "payment_terms_days", "payment_instructions", "notes")
+
+    def groups(self):
+        return [
+            ("From", [self[name] for name in self.SELLER_FIELDS]),
+            ("Bill to", [self[name] for name in self.BILL_TO_FIELDS]),
+            ("Dates, terms and notes", [self[name] for name in self.TERMS_FIELDS]),
+        ]
+
+
+class InvoiceLineForm(forms.Form):
+    """One line of a draft. Decimals stay strings: the service checks places and signs."""
+
+    KIND_CHOICES = [
+        ("product", "Product / service"),
+        ("fee", "Fee"),
+        ("time", "Time"),
+        ("discount", "Discount"),
+        ("adjustment", "Adjustment"),
+    ]
+
+    kind = forms.ChoiceField(choices=KIND_CHOICES, initial="product")
+    description = forms.CharField(widget=forms.TextInput(attrs={"placeholder": "Description"}))
+    sku = forms.CharField(label="SKU", max_length=60, required=False)
+    quantity = forms.CharField(initial="1", widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    unit = forms.CharField(max_length=20, required=False)
+    unit_price = forms.CharField(
+        label="Unit price", widget=forms.TextInput(attrs={"inputmode": "decimal"})
+    )
+    taxable = forms.BooleanField(required=False)
+    tax_rate = forms.CharField(
+        label="Tax %", initial="0", widget=forms.TextInput(attrs={"inputmode": "decimal"})
+    )
+
+    def __init__(self, *args, line=None, **kwargs):
+        self.line = line
+        super().__init__(*args, **kwargs)
+        if line is not None and line.kind not in dict(self.KIND_CHOICES):
+            # A line made from billed items keeps its kind.
+            self.fields["kind"].choices = [(line.kind, line.get_kind_display())]
+
+
+class PaymentForm(forms.Form):
+    amount = forms.CharField(widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    received_on = forms.DateField(
+        label="Received on", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    method = forms.ChoiceField(choices=PaymentMethod.choices)
+    reference = forms.CharField(max_length=120, required=False)
+
+
+class CreditNoteForm(forms.Form):
+    """Credit the whole invoice, or the quantities given per line (``qty_<line id>``)."""
+
+    SCOPE_CHOICES = [("whole", "The whole invoice"), ("lines", "Chosen lines")]
+
+    scope = forms.ChoiceField(choices=SCOPE_CHOICES, initial="whole", widget=forms.RadioSelect)
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why is this invoice credited?"}),
+    )
+
+    def __init__(self, *args, creditable=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.creditable = list(creditable)
+        for line, remaining in self.creditable:
+            self.fields[f"qty_{line.pk}"] = forms.DecimalField(
+                label=line.description[:60],
+                required=False,
+                min_value=0,
+                max_digits=14,
+                decimal_places=4,
+                disabled=remaining <= 0,
+            )
+
+    def rows(self):
+        return [(line, remaining, self[f"qty_{line.pk}"]) for line, remaining in self.creditable]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("scope") == "lines" and not self.chosen_lines():
+            raise forms.ValidationError("Give a quantity for at least one line.")
+        return cleaned
+
+    def chosen_lines(self):
+        if self.cleaned_data.get("scope") != "lines":
+            return None
+        return [
+            (line.pk, self.cleaned_data[f"qty_{line.pk}"])
+            for line, _remaining in self.creditable
+            if self.cleaned_data.get(f"qty_{line.pk}")
+        ]

@@ -1,0 +1,379 @@
+"""Reads of the invoices app, scoped to the current tenant through the default managers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db.models import DecimalField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from billing_site.models import Organization
+from billing_site.tenancy import require_current_tenant
+from sessions import selectors as session_selectors
+from sessions.models import Host, HostGroup, RemoteSession
+
+from .models import (
+    AMOUNT,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+    Payment,
+    SourceScope,
+)
+from .pricing import PlannedSessionLine, plan_session_lines
+from .totals import TaxRow, compute_totals
+
+OPEN_STATUSES = (InvoiceStatus.FINAL, InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID)
+OVERDUE = "overdue"
+# A credit note counts once it is numbered; a void one credits nothing.
+ISSUED_NOTE = Q(kind=InvoiceKind.CREDIT_NOTE) & ~Q(
+    status__in=[InvoiceStatus.DRAFT, InvoiceStatus.VOID]
+)
+
+
+def with_credited(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Annotate ``credited_amount``: the total of the issued credit notes of each invoice
+    (one subquery, no query per row)."""
+    notes = (
+        Invoice.objects.filter(ISSUED_NOTE, credited_invoice=OuterRef("pk"))
+        .order_by()
+        .values("credited_invoice")
+        .annotate(amount=Sum("total"))
+        .values("amount")
+    )
+    return queryset.annotate(
+        credited_amount=Coalesce(
+            Subquery(notes, output_field=DecimalField(**AMOUNT)),
+            Value(Decimal("0")),
+            output_field=DecimalField(**AMOUNT),
+        )
+    )
+
+
+def attach_credited(invoices: list[Invoice]) -> None:
+    """Set ``credited_amount`` on invoices that lack it, in one query for all of them."""
+    missing = {
+        invoice.pk: invoice
+        for invoice in invoices
+        if getattr(invoice, "credited_amount", None) is None
+        and invoice.kind == InvoiceKind.INVOICE
+        and invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.VOID)
+    }
+    if not missing:
+        return
+    rows = (
+        Invoice.objects.filter(ISSUED_NOTE, credited_invoice__in=list(missing))
+        .order_by()
+        .values("credited_invoice")
+        .annotate(amount=Sum("total"))
+    )
+    found = {row["credited_invoice"]: row["amount"] for row in rows}
+    for pk, invoice in missing.items():
+        invoice.credited_amount = found.get(pk, Decimal("0"))
+
+
+def invoice_credited_total(*, invoice: Invoice) -> Decimal:
+    """What issued credit notes took off ``invoice`` (annotation when present; a draft
+    or a credit note has none, without a query)."""
+    if invoice.kind != InvoiceKind.INVOICE or invoice.status == InvoiceStatus.DRAFT:
+        return Decimal("0")
+    annotated = getattr(invoice, "credited_amount", None)
+    if annotated is not None:
+        return annotated
+    total = Invoice.objects.filter(ISSUED_NOTE, credited_invoice=invoice).aggregate(
+        amount=Sum("total")
+    )["amount"]
+    return total or Decimal("0")
+
+
+def invoice_balance_due(*, invoice: Invoice) -> Decimal:
+    """What the customer still owes: total − paid − credited, never below zero; nothing
+    for a draft-less void invoice or a credit note."""
+    if invoice.kind != InvoiceKind.INVOICE or invoice.status == InvoiceStatus.VOID:
+        return Decimal("0")
+    balance = invoice.total - invoice.amount_paid - invoice_credited_total(invoice=invoice)
+    return max(balance, Decimal("0"))
+
+
+def invoice_is_credited(*, invoice: Invoice) -> bool:
+    """Derived: an unpaid invoice whose credit notes cover its total."""
+    credited = invoice_credited_total(invoice=invoice)
+    return bool(credited) and invoice.amount_paid == 0 and credited >= invoice.total
+
+
+def invoice_credited_quantities(*, invoice: Invoice) -> dict[int, Decimal]:
+    """Quantity already credited per line of ``invoice`` by its issued credit notes."""
+    rows = (
+        InvoiceLine.objects.filter(credited_line__invoice=invoice)
+        .exclude(invoice__status__in=[InvoiceStatus.DRAFT, InvoiceStatus.VOID])
+        .values("credited_line")
+        .annotate(quantity=Sum("quantity"))
+        .order_by()
+    )
+    return {row["credited_line"]: row["quantity"] for row in rows}
+
+
+def tenant_today() -> dt.date:
+    """Today in the current tenant's zone (issue dates, overdue)."""
+    return timezone.localdate(timezone=require_current_tenant().zone)
+
+
+def invoice_list(
+    *,
+    status: str = "",
+    organization: Organization | int | None = None,
+    search: str = "",
+    number: str = "",
+    issued_from: dt.date | None = None,
+    issued_to: dt.date | None = None,
+) -> QuerySet[Invoice]:
+    """Invoices of the tenant, newest first. ``status`` may also be "overdue" (derived).
+    Each row carries ``credited_amount`` (its issued credit notes' total)."""
+    queryset = with_credited(Invoice.objects.select_related("organization", "credited_invoice"))
+    if status == OVERDUE:
+        queryset = queryset.filter(status__in=OPEN_STATUSES, due_date__lt=tenant_today())
+    elif status:
+        queryset = queryset.filter(status=status)
+    if organization:
+        queryset = queryset.filter(organization=organization)
+    if number:
+        queryset = queryset.filter(number__iexact=number.strip())
+    if search:
+        queryset = queryset.filter(
+            Q(number__icontains=search)
+            | Q(bill_to_name__icontains=search)
+            | Q(source_label__icontains=search)
+        )
+    if issued_from:
+        queryset = queryset.filter(issue_date__gte=issued_from)
+    if issued_to:
+        queryset = queryset.filter(issue_date__lte=issued_to)
+    return queryset.order_by("-created_at", "-id")
+
+
+def invoice_detail_queryset() -> QuerySet[Invoice]:
+    """Invoices with what the detail page, the API and the PDF print, in three queries."""
+    return with_credited(
+        Invoice.objects.select_related("tenant", "organization", "created_by", "credited_invoice")
+    ).prefetch_related(
+        Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id")),
+        "payments",
+        Prefetch(
+            "credit_notes",
+            queryset=Invoice.objects.filter(ISSUED_NOTE).order_by("finalized_at", "id"),
+            to_attr="issued_credit_notes",
+        ),
+    )
+
+
+def invoice_get(*, pk: int) -> Invoice:
+    """The invoice ``pk`` of the current tenant, lines and payments loaded; DoesNotExist else."""
+    return invoice_detail_queryset().get(pk=pk)
+
+
+def invoice_tax_breakdown(*, invoice: Invoice) -> tuple[TaxRow, ...]:
+    """Tax per rate of ``invoice`` (uses prefetched lines when present)."""
+    return compute_totals(invoice.lines.all(), invoice.currency).tax_rows
+
+
+def invoice_overall_seconds(*, invoice: Invoice) -> int:
+    """Worked time of the invoice's session lines (uses prefetched lines)."""
+    return sum(
+        line.worked_seconds or 0 for line in invoice.lines.all() if line.kind == LineKind.SESSION
+    )
+
+
+# --- Sessions to invoice -------------------------------------------------------------
+
+
+@dataclass
+class SessionScope:
+    """The session, host or group an invoice is generated for, and who it bills."""
+
+    scope: str
+    object: RemoteSession | Host | HostGroup
+    label: str
+    organization: Organization | None
+
+
+def session_scope_get(*, scope: str, object_id: int) -> SessionScope:
+    """Resolve ``scope``/``object_id`` in the current tenant (DoesNotExist when unknown).
+
+    Bill-to comes from the group's organization for a group, and from the host's
+    organization (else its group's) for a host or one session.
+    """
+    if scope == SourceScope.SESSION:
+        session = RemoteSession.objects.select_related(
+            "host__organization", "host__group__organization"
+        ).get(pk=object_id)
+        host = session.host
+        return SessionScope(scope, session, host.name, _host_organization(host))
+    if scope == SourceScope.HOST:
+        host = Host.objects.select_related("organization", "group__organization").get(pk=object_id)
+        return SessionScope(scope, host, host.name, _host_organization(host))
+    if scope == SourceScope.GROUP:
+        group = HostGroup.objects.select_related("organization").get(pk=object_id)
+        return SessionScope(scope, group, group.name, group.organization)
+    raise ValueError(f"Unknown scope {scope!r}")
+
+
+def _host_organization(host: Host) -> Organization | None:
+    if host.organization is not None:
+        return host.organization
+    return host.group.organization if host.group is not None else None
+
+
+def sessions_to_invoice(
+    *,
+    scope: str,
+    object_id: int,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> QuerySet[RemoteSession]:
+    """Sessions a session invoice may bill: ended, billable, unbilled, not logged as time.
+
+    The sessions app's selector chooses the scope and the date range (calendar days in
+    the tenant's zone, on the session start); ordered by host name, then start. A
+    session logged as contract time (``time_entry``) is billed through its contract,
+    never directly (DESIGN.md: a session reaches contract billing only as time).
+    """
+    return session_selectors.sessions_billable_for_scope(
+        scope=scope, object_id=object_id, date_from=date_from, date_to=date_to
+    ).filter(time_entry__isnull=True)
+
+
+def session_not_billable_reason(*, session: RemoteSession) -> str:
+    """Why one session cannot be put on a session invoice (empty when it can)."""
+    if session.ended_at is None:
+        return "This session is still running; stop it before invoicing it."
+    if not session.billable:
+        return "This session is marked non-billable."
+    if session.invoice_line_id is not None:
+        return "This session is already billed."
+    if RemoteSession.objects.filter(pk=session.pk, time_entry__isnull=False).exists():
+        return "This session is logged as contract time and is billed through its contract."
+    return ""
+
+
+@dataclass
+class SessionInvoicePreview:
+    """What "Generate invoice" will bill: the sessions, their lines and the suggestion."""
+
+    target: SessionScope
+    currency: str
+    sessions: list[RemoteSession]
+    lines: list[PlannedSessionLine] = field(default_factory=list)
+    error: ValidationError | None = None  # why the sessions could not be priced
+
+    @property
+    def total_seconds(self) -> int:
+        return sum(session.duration_seconds for session in self.sessions)
+
+    @property
+    def suggested_amount(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal("0"))
+
+    @property
+    def hourly_rates(self) -> list[Decimal]:
+        return sorted({line.rate.amount for line in self.lines})
+
+
+def session_invoice_currency(*, target: SessionScope) -> str:
+    """The invoice's currency: the billed organization's, else the tenant's.
+
+    Customers are invoiced in their own currency (as contracts will be); a rate in
+    another currency is refused by the pricing rather than silently relabelled.
+    """
+    if target.organization is not None:
+        return target.organization.currency
+    return require_current_tenant().currency
+
+
+def session_invoice_preview(
+    *,
+    scope: str,
+    object_id: int,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> SessionInvoicePreview:
+    """The sessions and priced lines of a session invoice, without writing anything.
+
+    Raises DoesNotExist for an unknown session/host/group; a pricing problem (no rate
+    in the invoice's currency) is returned in ``error`` so the form can show it.
+    """
+    target = session_scope_get(scope=scope, object_id=object_id)
+    currency = session_invoice_currency(target=target)
+    sessions = list(
+        sessions_to_invoice(scope=scope, object_id=object_id, date_from=date_from, date_to=date_to)
+    )
+    preview = SessionInvoicePreview(target=target, currency=currency, sessions=sessions)
+    try:
+        preview.lines = plan_session_lines(sessions, currency=currency)
+    except ValidationError as error:
+        preview.error = error
+    return preview
+
+
+def session_invoice_defaults(*, target: SessionScope) -> dict[str, object]:
+    """Seller block from the tenant, bill-to from the organization, terms from the tenant."""
+    tenant = require_current_tenant()
+    organization = target.organization
+    return {
+        "seller_name": tenant.company_name,
+        "seller_address": tenant.address,
+        "seller_tax_id": tenant.tax_id,
+        "seller_email": tenant.email,
+        "seller_phone": tenant.phone,
+        "bill_to_name": organization.name if organization else target.label,
+        "bill_to_address": organization.address if organization else "",
+        "bill_to_email": organization.billing_contact_email if organization else "",
+        "bill_to_tax_id": organization.tax_id if organization else "",
+        "payment_terms_days": tenant.default_payment_terms_days,
+        "payment_instructions": tenant.default_payment_instructions,
+    }
+
+
+# --- Payments and credit notes -------------------------------------------------------
+
+
+def payment_list(
+    *,
+    invoice: Invoice | int | None = None,
+    received_from: dt.date | None = None,
+    received_to: dt.date | None = None,
+    method: str = "",
+) -> QuerySet[Payment]:
+    """Payments of the tenant, newest first, with their invoice (one query)."""
+    queryset = Payment.objects.select_related("invoice")
+    if invoice:
+        queryset = queryset.filter(invoice=invoice)
+    if received_from:
+        queryset = queryset.filter(received_on__gte=received_from)
+    if received_to:
+        queryset = queryset.filter(received_on__lte=received_to)
+    if method:
+        queryset = queryset.filter(method=method)
+    return queryset.order_by("-received_on", "-id")
+
+
+def credit_note_list() -> QuerySet[Invoice]:
+    """Credit notes of the tenant with the invoice each credits, newest first."""
+    return (
+        Invoice.objects.filter(kind=InvoiceKind.CREDIT_NOTE)
+        .select_related("organization", "credited_invoice")
+        .order_by("-created_at", "-id")
+    )
+
+
+def invoice_creditable_lines(*, invoice: Invoice) -> list[tuple[InvoiceLine, Decimal]]:
+    """Each line of ``invoice`` with the quantity still open to credit (prefetched lines)."""
+    credited = invoice_credited_quantities(invoice=invoice)
+    return [
+        (line, line.quantity - credited.get(line.pk, Decimal("0"))) for line in invoice.lines.all()
+    ]

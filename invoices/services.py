@@ -1,0 +1,1051 @@
+"""Invoice operations. Each is one transaction, keyword-only, and raises ValidationError
+with field names, leaving nothing half-written.
+
+Life (DESIGN.md, Invoice life): draft (editable, no number) -> final (numbered,
+immutable, PDF) -> sent -> partially paid / paid; void. Items are billed through
+their ``invoice_line`` column (see ``billables``) and released on void or draft delete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Collection
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import BigIntegerField, Case, Value, When
+from django.utils import timezone
+
+from billing_site.models import User
+from billing_site.money import minor_units, quantize, quantize_unit_price
+from billing_site.services import sequence_next
+from billing_site.tenancy import require_current_tenant
+from billing_site.timeutils import format_duration, to_zone
+from sessions.models import RemoteSession
+
+from . import billables, selectors
+from .models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceSource,
+    InvoiceStatus,
+    LineKind,
+    Payment,
+    PaymentMethod,
+    PdfStatus,
+    SourceScope,
+)
+from .pricing import plan_session_lines
+from .totals import compute_totals, line_total
+
+logger = logging.getLogger(__name__)
+
+# Counter key and tenant prefix field per kind: credit notes have their own sequence.
+NUMBERING = {
+    InvoiceKind.INVOICE: ("invoice", "invoice_prefix"),
+    InvoiceKind.CREDIT_NOTE: ("credit-note", "credit_note_prefix"),
+}
+VOIDABLE = (InvoiceStatus.FINAL, InvoiceStatus.SENT)
+PAID_STATUSES = (InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.PAID)
+
+
+def _locked(invoice: Invoice) -> Invoice:
+    """The invoice re-read under a row lock: status checks see the committed state."""
+    try:
+        return Invoice.objects.select_for_update().get(pk=invoice.pk)
+    except Invoice.DoesNotExist as exc:
+        raise ValidationError({"invoice": "Invoice not found."}) from exc
+
+
+def _enqueue_pdf(invoice: Invoice) -> None:
+    from .tasks import invoice_render_pdf_task
+
+    tenant_id, invoice_id = invoice.tenant_id, invoice.pk
+    # robust: a broker hiccup after commit must not turn a saved invoice into an error
+    # page; the invoice shows "failed"/"rendering" and can be re-rendered.
+    transaction.on_commit(lambda: invoice_render_pdf_task.delay(tenant_id, invoice_id), robust=True)
+
+
+# --- Totals and numbering ------------------------------------------------------------
+
+
+@transaction.atomic
+def invoice_totals_recompute(*, invoice: Invoice) -> Invoice:
+    """Re-price a draft: each line amount = quantity × unit price (half-up to the
+    currency), tax per rate on that rate's taxable lines rounded once, total = lines + tax.
+    A final invoice is immutable, so its totals are never recomputed."""
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise ValidationError({"status": "A final invoice is immutable; its totals are fixed."})
+    lines = list(InvoiceLine.objects.filter(invoice=invoice).order_by("position", "id"))
+    changed = []
+    for line in lines:
+        amount = line_total(line, invoice.currency)
+        if line.amount != amount:
+            line.amount = amount
+            changed.append(line)
+    if changed:
+        InvoiceLine.objects.bulk_update(changed, ["amount"])
+    totals = compute_totals(lines, invoice.currency)
+    invoice.subtotal = totals.subtotal
+    invoice.tax_total = totals.tax_total
+    invoice.total = totals.total
+    invoice.save(update_fields=["subtotal", "tax_total", "total"])
+    return invoice
+
+
+@transaction.atomic
+def invoice_finalize(*, invoice: Invoice) -> Invoice:
+    """Draft -> final: totals fixed, a gapless number per tenant and year taken from the
+    tenant's counter row in this same transaction (a rollback gives it back), issue date
+    as set on the draft or today in the tenant's zone, due date as set or after the
+    payment terms; the PDF is rendered after commit. Credit notes count on their own
+    counter (``credit-note-<year>``, the tenant's credit note prefix)."""
+    invoice = _locked(invoice)
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise ValidationError({"status": f"Invoice {invoice} is already {invoice.status}."})
+    if not InvoiceLine.objects.filter(invoice=invoice).exists():
+        raise ValidationError({"lines": "An invoice without lines cannot be finalised."})
+    invoice_totals_recompute(invoice=invoice)
+    tenant = require_current_tenant()
+    today = timezone.localdate(timezone=tenant.zone)
+    key, prefix_field = NUMBERING[invoice.kind]
+    value = sequence_next(key=f"{key}-{today.year}", tenant=tenant)
+    invoice.number = f"{getattr(tenant, prefix_field)}{today.year}-{value:05d}"
+    # Dates chosen on the draft are kept; otherwise issued today, due after the terms.
+    issue_date = invoice.issue_date or today
+    due_date = invoice.due_date or issue_date + dt.timedelta(days=invoice.payment_terms_days)
+    if due_date < issue_date:
+        raise ValidationError({"due_date": "The due date is before the issue date."})
+    invoice.status = InvoiceStatus.FINAL
+    invoice.issue_date = issue_date
+    invoice.due_date = due_date
+    invoice.finalized_at = timezone.now()
+    invoice.pdf_status = PdfStatus.PENDING
+    invoice.pdf_error = ""
+    invoice.save(
+        update_fields=[
+            "number",
+            "status",
+            "issue_date",
+            "due_date",
+            "finalized_at",
+            "pdf_status",
+            "pdf_error",
+        ]
+    )
+    _enqueue_pdf(invoice)
+    return invoice
+
+
+# --- Void and delete -----------------------------------------------------------------
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice, reason: str) -> Invoice:
+    """Final/sent -> void, with a reason; every item it billed becomes unbilled again.
+
+    An invoice with payments cannot be voided (refund them or issue a credit note);
+    a draft has no number and is deleted instead. The PDF is re-rendered marked VOID.
+    """
+    invoice = _locked(invoice)
+    reason = (reason or "").strip()
+    if invoice.status == InvoiceStatus.VOID:
+        raise ValidationError({"status": f"Invoice {invoice} is already void."})
+    if invoice.status == InvoiceStatus.DRAFT:
+        raise ValidationError({"status": "A draft has no number: delete it instead of voiding."})
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        # Its credited items were released; voiding it would leave them billable twice.
+        raise ValidationError({"status": "A credit note cannot be voided once issued."})
+    if invoice.status in PAID_STATUSES or invoice.payments.exists():
+        raise ValidationError(
+            {
+                "status": (
+                    f"Invoice {invoice} has payments recorded, so it cannot be voided. "
+                    "Refund the payments or issue a credit note instead."
+                )
+            }
+        )
+    if invoice.status not in VOIDABLE:
+        raise ValidationError({"status": f"A {invoice.status} invoice cannot be voided."})
+    if not reason:
+        raise ValidationError({"reason": "Say why the invoice is voided."})
+    billables.release_items(lines=InvoiceLine.objects.filter(invoice=invoice))
+    invoice.status = InvoiceStatus.VOID
+    invoice.voided_at = timezone.now()
+    invoice.void_reason = reason
+    invoice.pdf_status = PdfStatus.PENDING
+    invoice.pdf_error = ""
+    invoice.save(update_fields=["status", "voided_at", "void_reason", "pdf_status", "pdf_error"])
+    _enqueue_pdf(invoice)
+    return invoice
+
+
+@transaction.atomic
+def invoice_delete_draft(*, invoice: Invoice) -> int:
+    """Delete a draft and its lines; the items it held return to unbilled.
+
+    Returns how many items were released. Final invoices are never deleted (void them).
+    """
+    invoice = _locked(invoice)
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise ValidationError({"status": "Only drafts can be deleted; void a final invoice."})
+    released = billables.release_items(lines=InvoiceLine.objects.filter(invoice=invoice))
+    InvoiceLine.objects.filter(invoice=invoice).delete()
+    invoice.delete()
+    return released
+
+
+# --- Session invoices ----------------------------------------------------------------
+
+
+def _parse_amount_due(value, currency: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValidationError({"amount_due": "Enter an amount such as 120.50."}) from exc
+    if not amount.is_finite() or amount < 0:
+        raise ValidationError({"amount_due": "The amount due cannot be negative."})
+    if quantize(amount, currency) != amount:
+        places = minor_units(currency)
+        raise ValidationError(
+            {"amount_due": f"{currency} amounts have {places} decimal place(s) at most."}
+        )
+    return quantize(amount, currency)
+
+
+def _validate_range(date_from: dt.date | None, date_to: dt.date | None) -> None:
+    if date_from and date_to and date_from > date_to:
+        raise ValidationError({"date_to": "The end of the date range is before its start."})
+
+
+def _session_line(*, invoice, position, planned, zone) -> InvoiceLine:
+    session = planned.session
+    start, end = to_zone(session.started_at, zone), to_zone(session.ended_at, zone)
+    duration = format_duration(session.duration_seconds)
+    return InvoiceLine(
+        tenant=invoice.tenant,
+        invoice=invoice,
+        position=position,
+        kind=LineKind.SESSION,
+        description=session.comment.strip() or "Remote support session",
+        group_label=session.host.name,
+        quantity=planned.hours,
+        unit="h",
+        unit_price=planned.rate.amount,
+        amount=planned.amount,
+        started_at=session.started_at,
+        ended_at=session.ended_at,
+        worked_seconds=session.duration_seconds,
+        billed_seconds=session.duration_seconds,
+        explanation=(
+            f"Session #{session.pk} on {session.host.name}, "
+            f"{start:%Y-%m-%d %H:%M:%S} – {end:%Y-%m-%d %H:%M:%S} ({zone.key}), {duration}; "
+            f"{planned.hours} h × {planned.rate.amount} {planned.rate.currency}/h "
+            f"({planned.rate.source}), rounded half-up to {planned.amount}."
+        ),
+    )
+
+
+@transaction.atomic
+def session_invoice_create(
+    *,
+    scope: str,
+    object_id: int,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    session_ids: Collection[int] | None = None,
+    seller_name: str | None = None,
+    seller_address: str | None = None,
+    seller_tax_id: str | None = None,
+    seller_email: str | None = None,
+    seller_phone: str | None = None,
+    bill_to_name: str | None = None,
+    bill_to_address: str | None = None,
+    bill_to_email: str | None = None,
+    bill_to_tax_id: str | None = None,
+    payment_terms_days: int | None = None,
+    payment_instructions: str | None = None,
+    notes: str = "",
+    amount_due: Decimal | str | None = None,
+    created_by: User | None = None,
+) -> Invoice:
+    """Invoice the billable, unbilled sessions of one session, a host or a group, and
+    finalise it (numbered; the PDF renders after commit).
+
+    Guarantees: every session is billed at most once, also when two requests race —
+    the sessions are locked (SELECT ... FOR UPDATE) and claimed with a conditional
+    UPDATE ... WHERE invoice_line IS NULL; if fewer rows are claimed than selected,
+    nothing is saved. With ``session_ids`` (the sessions the user saw) the selection
+    must still be exactly those. One line per session; when ``amount_due`` differs from
+    the suggested total, an adjustment line records the difference, so the lines
+    always add up to the total. Details left as None default from the tenant (seller,
+    payment terms) and the billed organization (bill-to).
+    """
+    if scope not in SourceScope.values:
+        raise ValidationError({"scope": "Choose session, host or group."})
+    _validate_range(date_from, date_to)
+    tenant = require_current_tenant()
+    try:
+        target = selectors.session_scope_get(scope=scope, object_id=object_id)
+    except (ObjectDoesNotExist, ValueError, TypeError) as exc:
+        raise ValidationError({"id": f"No such {scope} in this account."}) from exc
+
+    candidates = selectors.sessions_to_invoice(
+        scope=scope, object_id=object_id, date_from=date_from, date_to=date_to
+    )
+    # Lock the rows (PostgreSQL): a concurrent invoice waits here, then sees them billed.
+    sessions = list(candidates.select_for_update(of=("self",)))
+    if not sessions:
+        if scope == SourceScope.SESSION:
+            reason = selectors.session_not_billable_reason(session=target.object)
+        else:
+            reason = f"{target.label} has no billable, unbilled sessions in this date range."
+        raise ValidationError({"sessions": reason or "Nothing to invoice."})
+    if session_ids is not None and {int(pk) for pk in session_ids} != {s.pk for s in sessions}:
+        raise ValidationError(
+            {
+                "sessions": (
+                    "The sessions changed since the form was shown (some were billed "
+                    "meanwhile or added). Review the list and try again."
+                )
+            }
+        )
+
+    currency = selectors.session_invoice_currency(target=target)
+    planned = plan_session_lines(sessions, currency=currency)
+    suggested = sum((line.amount for line in planned), quantize(Decimal("0"), currency))
+    agreed = _parse_amount_due(amount_due, currency)
+
+    defaults = selectors.session_invoice_defaults(target=target)
+    given = {
+        "seller_name": seller_name,
+        "seller_address": seller_address,
+        "seller_tax_id": seller_tax_id,
+        "seller_email": seller_email,
+        "seller_phone": seller_phone,
+        "bill_to_name": bill_to_name,
+        "bill_to_address": bill_to_address,
+        "bill_to_email": bill_to_email,
+        "bill_to_tax_id": bill_to_tax_id,
+        "payment_terms_days": payment_terms_days,
+        "payment_instructions": payment_instructions,
+    }
+    details = {name: defaults[name] if value is None else value for name, value in given.items()}
+    for name in ("seller_name", "bill_to_name"):
+        details[name] = (details[name] or "").strip()
+    local_days = [to_zone(s.started_at, tenant.zone).date() for s in sessions]
+    invoice = Invoice(
+        tenant=tenant,
+        kind=InvoiceKind.INVOICE,
+        status=InvoiceStatus.DRAFT,
+        source=InvoiceSource.SESSIONS,
+        organization=target.organization,
+        currency=currency,
+        locale=tenant.locale,
+        source_scope=scope,
+        source_object_id=target.object.pk,
+        source_label=target.label,
+        period_start=date_from or min(local_days),
+        period_end=date_to or max(local_days),
+        notes=notes,
+        created_by=created_by,
+        **details,
+    )
+    invoice.full_clean(
+        exclude=["tenant", "organization", "created_by", "credited_invoice", "pdf"],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+    invoice.save()
+
+    lines = [
+        _session_line(invoice=invoice, position=index, planned=line, zone=tenant.zone)
+        for index, line in enumerate(planned, start=1)
+    ]
+    if agreed is not None and agreed != suggested:
+        difference = agreed - suggested
+        lines.append(
+            InvoiceLine(
+                tenant=tenant,
+                invoice=invoice,
+                position=len(lines) + 1,
+                kind=LineKind.ADJUSTMENT,
+                description="Adjustment to the agreed amount due",
+                quantity=Decimal("1"),
+                unit_price=quantize_unit_price(difference),
+                amount=difference,
+                explanation=(
+                    f"Suggested {suggested} {currency} (billable "
+                    f"{format_duration(sum(s.duration_seconds for s in sessions))} at the "
+                    f"hourly rate, rounded per session); amount due set to {agreed} "
+                    f"{currency}; difference {difference:+} {currency}."
+                ),
+            )
+        )
+    lines = InvoiceLine.objects.bulk_create(lines)
+
+    # Compare-and-set: claim only sessions still unbilled. The row locks make this
+    # succeed on PostgreSQL; it is the guard wherever locks are not available.
+    line_of = {
+        planned_line.session.pk: line.pk
+        for line, planned_line in zip(lines[: len(planned)], planned, strict=True)
+    }
+    claimed = RemoteSession.objects.filter(pk__in=line_of, invoice_line__isnull=True).update(
+        invoice_line=Case(
+            *[When(pk=session_pk, then=Value(line_pk)) for session_pk, line_pk in line_of.items()],
+            output_field=BigIntegerField(),
+        ),
+        updated_at=timezone.now(),
+    )
+    if claimed != len(sessions):
+        raise ValidationError(
+            {
+                "sessions": (
+                    "Some of these sessions were billed meanwhile by another invoice; "
+                    "nothing was saved. Review the list and try again."
+                )
+            }
+        )
+    return invoice_finalize(invoice=invoice)
+
+
+# --- PDF -----------------------------------------------------------------------------
+
+
+def invoice_pdf_render(*, invoice_id: int) -> str:
+    """Render the invoice's PDF and store it; returns the resulting pdf_status.
+
+    Idempotent: a READY PDF is not rendered again, and a result rendered for a state
+    the invoice has since left (e.g. voided meanwhile) is discarded. A rendering error
+    is recorded on the invoice (FAILED) rather than retried: it would fail again.
+    Storage errors (OSError) propagate so the task can retry them.
+    """
+    from . import pdf
+
+    invoice = selectors.invoice_detail_queryset().get(pk=invoice_id)
+    if invoice.status == InvoiceStatus.DRAFT:
+        return invoice.pdf_status
+    if invoice.pdf_status == PdfStatus.READY and invoice.pdf:
+        return PdfStatus.READY
+    rendered_status = invoice.status
+    try:
+        content = pdf.render_invoice_pdf(invoice)
+    except OSError:
+        raise
+    except Exception as exc:  # any rendering bug: show it on the invoice, don't loop
+        logger.exception("Rendering the PDF of invoice %s failed", invoice_id)
+        invoice_pdf_mark_failed(invoice_id=invoice_id, error=f"{exc.__class__.__name__}: {exc}")
+        return PdfStatus.FAILED
+    return _invoice_pdf_store(invoice_id=invoice_id, content=content, rendered=rendered_status)
+
+
+@transaction.atomic
+def _invoice_pdf_store(*, invoice_id: int, content: bytes, rendered: str) -> str:
+    invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+    if invoice.pdf_status == PdfStatus.READY and invoice.pdf:
+        return PdfStatus.READY
+    if invoice.status != rendered:
+        return invoice.pdf_status  # a newer render is queued for the new state
+    old_name = invoice.pdf.name
+    # Unguessable name: the file is only ever served through the permission-checked view.
+    invoice.pdf.save(
+        f"{invoice.number}-{secrets.token_hex(8)}.pdf", ContentFile(content), save=False
+    )
+    invoice.pdf_status = PdfStatus.READY
+    invoice.pdf_error = ""
+    invoice.save(update_fields=["pdf", "pdf_status", "pdf_error"])
+    if old_name and old_name != invoice.pdf.name:
+        storage = invoice.pdf.storage
+        transaction.on_commit(lambda: storage.delete(old_name))
+    return PdfStatus.READY
+
+
+@transaction.atomic
+def invoice_pdf_mark_failed(*, invoice_id: int, error: str) -> None:
+    """Record a final rendering failure where users see it (the invoice page)."""
+    Invoice.objects.filter(pk=invoice_id).exclude(pdf_status=PdfStatus.READY).update(
+        pdf_status=PdfStatus.FAILED, pdf_error=error[:2000]
+    )
+
+
+@transaction.atomic
+def invoice_pdf_request(*, invoice: Invoice) -> Invoice:
+    """Queue a fresh rendering of a numbered invoice's PDF (after a failure)."""
+    invoice = _locked(invoice)
+    if invoice.status == InvoiceStatus.DRAFT:
+        raise ValidationError({"status": "Drafts have no PDF; finalise the invoice first."})
+    invoice.pdf_status = PdfStatus.PENDING
+    invoice.pdf_error = ""
+    invoice.save(update_fields=["pdf_status", "pdf_error"])
+    _enqueue_pdf(invoice)
+    return invoice
+
+
+# --- Draft editing -------------------------------------------------------------------
+
+IMMUTABLE = "A final invoice is immutable — issue a credit note or void it."
+# Kinds a user may add by hand; the others are made by billing from items.
+MANUAL_LINE_KINDS = (
+    LineKind.PRODUCT,
+    LineKind.FEE,
+    LineKind.TIME,
+    LineKind.DISCOUNT,
+    LineKind.ADJUSTMENT,
+)
+DRAFT_FIELDS = (
+    "seller_name",
+    "seller_address",
+    "seller_tax_id",
+    "seller_email",
+    "seller_phone",
+    "bill_to_name",
+    "bill_to_address",
+    "bill_to_email",
+    "bill_to_tax_id",
+    "notes",
+    "issue_date",
+    "due_date",
+    "payment_terms_days",
+    "payment_instructions",
+)
+MAX_QUANTITY = Decimal("1e10")
+MAX_UNIT_PRICE = Decimal("1e14")
+HUNDRED = Decimal("100")
+UNSET = object()
+
+
+def _locked_draft(invoice: Invoice) -> Invoice:
+    invoice = _locked(invoice)
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise ValidationError({"status": IMMUTABLE})
+    return invoice
+
+
+def _decimal(value, field: str, *, places: int, maximum: Decimal, label: str) -> Decimal:
+    """``value`` as a Decimal with at most ``places`` decimals and below ``maximum``."""
+    if isinstance(value, float):
+        raise ValidationError({field: f"Give the {label} as a decimal string, not a float."})
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({field: f"Enter a number for the {label}."}) from exc
+    if not number.is_finite():
+        raise ValidationError({field: f"Enter a number for the {label}."})
+    if number != number.quantize(Decimal(1).scaleb(-places)):
+        raise ValidationError({field: f"The {label} has {places} decimal places at most."})
+    if abs(number) >= maximum:
+        raise ValidationError({field: f"The {label} is too large."})
+    return number
+
+
+@transaction.atomic
+def invoice_update_draft(
+    *,
+    invoice: Invoice,
+    seller_name: str | None = None,
+    seller_address: str | None = None,
+    seller_tax_id: str | None = None,
+    seller_email: str | None = None,
+    seller_phone: str | None = None,
+    bill_to_name: str | None = None,
+    bill_to_address: str | None = None,
+    bill_to_email: str | None = None,
+    bill_to_tax_id: str | None = None,
+    notes: str | None = None,
+    issue_date: dt.date | object | None = UNSET,
+    due_date: dt.date | object | None = UNSET,
+    payment_terms_days: int | None = None,
+    payment_instructions: str | None = None,
+) -> Invoice:
+    """Change a draft's seller and bill-to blocks, notes, dates and payment terms.
+
+    Arguments left as None (dates: left out) keep their value; dates may be cleared
+    with None (then finalisation sets them). Refuses anything but a draft, a blank
+    seller or bill-to name, a due date before the issue date, and invalid values;
+    on any error nothing is saved.
+    """
+    invoice = _locked_draft(invoice)
+    given = {
+        "seller_name": seller_name,
+        "seller_address": seller_address,
+        "seller_tax_id": seller_tax_id,
+        "seller_email": seller_email,
+        "seller_phone": seller_phone,
+        "bill_to_name": bill_to_name,
+        "bill_to_address": bill_to_address,
+        "bill_to_email": bill_to_email,
+        "bill_to_tax_id": bill_to_tax_id,
+        "notes": notes,
+        "payment_terms_days": payment_terms_days,
+        "payment_instructions": payment_instructions,
+    }
+    changed = [name for name, value in given.items() if value is not None]
+    for name in changed:
+        value = given[name]
+        setattr(invoice, name, value.strip() if isinstance(value, str) else value)
+    for name, value in (("issue_date", issue_date), ("due_date", due_date)):
+        if value is not UNSET:
+            setattr(invoice, name, value)
+            changed.append(name)
+    errors: dict[str, str] = {}
+    for name in ("seller_name", "bill_to_name"):
+        if not getattr(invoice, name):
+            errors[name] = "This name is printed on the invoice; it cannot be blank."
+    if not 0 <= int(invoice.payment_terms_days) <= 365:
+        errors["payment_terms_days"] = "Payment terms are between 0 and 365 days."
+    if invoice.issue_date and invoice.due_date and invoice.due_date < invoice.issue_date:
+        errors["due_date"] = "The due date is before the issue date."
+    if errors:
+        raise ValidationError(errors)
+    invoice.full_clean(
+        exclude=[f.name for f in Invoice._meta.fields if f.name not in DRAFT_FIELDS],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+    if changed:
+        invoice.save(update_fields=sorted(set(changed)))
+    return invoice
+
+
+def _line_values(
+    *,
+    currency: str,
+    kind: str,
+    description: str,
+    quantity,
+    unit_price,
+    taxable: bool,
+    tax_rate,
+) -> dict:
+    """Validated line values. A discount is a negative amount: its unit price is stored
+    negative whichever sign it was given as."""
+    errors = {}
+    values: dict = {}
+    if kind not in LineKind.values:
+        errors["kind"] = "Unknown line kind."
+    values["description"] = (description or "").strip()
+    if not values["description"]:
+        errors["description"] = "Describe the line; it is printed on the invoice."
+    for field, raw, places, maximum, label in (
+        ("quantity", quantity, 4, MAX_QUANTITY, "quantity"),
+        ("unit_price", unit_price, 4, MAX_UNIT_PRICE, "unit price"),
+        ("tax_rate", tax_rate, 4, Decimal("1000"), "tax rate"),
+    ):
+        try:
+            values[field] = _decimal(raw, field, places=places, maximum=maximum, label=label)
+        except ValidationError as error:
+            errors.update({field: error.message_dict[field][0]})
+    if errors:
+        raise ValidationError(errors)
+    if values["quantity"] <= 0:
+        errors["quantity"] = "The quantity must be more than zero."
+    if not 0 <= values["tax_rate"] <= HUNDRED:
+        errors["tax_rate"] = "The tax rate is a percentage between 0 and 100."
+    if kind == LineKind.DISCOUNT:
+        values["unit_price"] = -abs(values["unit_price"])
+        if values["unit_price"] == 0:
+            errors["unit_price"] = "A discount needs an amount."
+    elif kind != LineKind.ADJUSTMENT and values["unit_price"] < 0:
+        errors["unit_price"] = "Use a discount or adjustment line for a negative amount."
+    if errors:
+        raise ValidationError(errors)
+    values["kind"] = kind
+    values["taxable"] = bool(taxable)
+    values["unit_price"] = quantize_unit_price(values["unit_price"])
+    values["amount"] = line_total(
+        InvoiceLine(quantity=values["quantity"], unit_price=values["unit_price"]), currency
+    )
+    return values
+
+
+@transaction.atomic
+def invoice_line_add(
+    *,
+    invoice: Invoice,
+    description: str,
+    quantity: Decimal | str,
+    unit_price: Decimal | str,
+    kind: str = LineKind.PRODUCT,
+    sku: str = "",
+    unit: str = "",
+    taxable: bool = False,
+    tax_rate: Decimal | str = "0",
+    group_label: str = "",
+) -> InvoiceLine:
+    """Add a line (product, fee, time, discount, adjustment) at the end of a draft and
+    re-price it: amount = quantity × unit price (4 decimals) rounded half-up to the
+    currency; totals recomputed. A discount is stored as a negative amount."""
+    invoice = _locked_draft(invoice)
+    if kind not in MANUAL_LINE_KINDS:
+        raise ValidationError({"kind": "Choose product, fee, time, discount or adjustment."})
+    values = _line_values(
+        currency=invoice.currency,
+        kind=kind,
+        description=description,
+        quantity=quantity,
+        unit_price=unit_price,
+        taxable=taxable,
+        tax_rate=tax_rate,
+    )
+    last = InvoiceLine.objects.filter(invoice=invoice).order_by("-position").first()
+    line = InvoiceLine(
+        tenant=invoice.tenant,
+        invoice=invoice,
+        position=(last.position + 1) if last else 1,
+        sku=(sku or "").strip(),
+        unit=(unit or "").strip(),
+        group_label=(group_label or "").strip(),
+        explanation="Added by hand.",
+        **values,
+    )
+    line.full_clean(exclude=["tenant", "invoice", "credited_line"], validate_constraints=False)
+    line.save()
+    invoice_totals_recompute(invoice=invoice)
+    return line
+
+
+def _locked_line(line: InvoiceLine) -> tuple[Invoice, InvoiceLine]:
+    invoice = _locked_draft(Invoice(pk=line.invoice_id))
+    try:
+        line = InvoiceLine.objects.get(pk=line.pk, invoice=invoice)
+    except InvoiceLine.DoesNotExist as exc:
+        raise ValidationError({"line": "This line is not on the invoice any more."}) from exc
+    return invoice, line
+
+
+@transaction.atomic
+def invoice_line_update(
+    *,
+    line: InvoiceLine,
+    description: str | None = None,
+    quantity: Decimal | str | None = None,
+    unit_price: Decimal | str | None = None,
+    kind: str | None = None,
+    sku: str | None = None,
+    unit: str | None = None,
+    taxable: bool | None = None,
+    tax_rate: Decimal | str | None = None,
+    group_label: str | None = None,
+) -> InvoiceLine:
+    """Change a line of a draft (arguments left as None keep their value) and re-price
+    the invoice. A line made from billed items keeps its kind (its items stay on it)."""
+    invoice, line = _locked_line(line)
+    new_kind = line.kind if kind is None else kind
+    if new_kind != line.kind and (
+        new_kind not in MANUAL_LINE_KINDS or line.kind not in MANUAL_LINE_KINDS
+    ):
+        raise ValidationError({"kind": "Only hand-made lines change kind."})
+    values = _line_values(
+        currency=invoice.currency,
+        kind=new_kind,
+        description=line.description if description is None else description,
+        quantity=line.quantity if quantity is None else quantity,
+        unit_price=line.unit_price if unit_price is None else unit_price,
+        taxable=line.taxable if taxable is None else taxable,
+        tax_rate=line.tax_rate if tax_rate is None else tax_rate,
+    )
+    for name, value in values.items():
+        setattr(line, name, value)
+    for name, value in (("sku", sku), ("unit", unit), ("group_label", group_label)):
+        if value is not None:
+            setattr(line, name, value.strip())
+    line.full_clean(exclude=["tenant", "invoice", "credited_line"], validate_constraints=False)
+    line.save()
+    invoice_totals_recompute(invoice=invoice)
+    return line
+
+
+@transaction.atomic
+def invoice_line_delete(*, line: InvoiceLine) -> int:
+    """Remove a line from a draft; the items it billed return to unbilled and the totals
+    are recomputed. Returns how many items were released."""
+    invoice, line = _locked_line(line)
+    released = billables.release_items(lines=InvoiceLine.objects.filter(pk=line.pk))
+    line.delete()
+    invoice_totals_recompute(invoice=invoice)
+    return released
+
+
+# --- Status --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def invoice_mark_sent(*, invoice: Invoice) -> Invoice:
+    """Final -> sent (delivered to the customer). Nothing else about it changes."""
+    invoice = _locked(invoice)
+    if invoice.kind != InvoiceKind.INVOICE:
+        raise ValidationError({"status": "Credit notes are not sent for payment."})
+    if invoice.status == InvoiceStatus.DRAFT:
+        raise ValidationError({"status": "Finalise the draft before sending it."})
+    if invoice.status != InvoiceStatus.FINAL:
+        raise ValidationError({"status": f"Invoice {invoice} is already {invoice.status}."})
+    invoice.status = InvoiceStatus.SENT
+    invoice.save(update_fields=["status"])
+    return invoice
+
+
+# --- Payments ------------------------------------------------------------------------
+
+PAYABLE = (InvoiceStatus.FINAL, InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID)
+
+
+def _settle(invoice: Invoice) -> None:
+    """Status from what was paid and credited: paid when nothing is left to pay,
+    partially paid when something was paid; an unpaid invoice is sent (a payment or
+    its reversal only happens to an invoice the customer has)."""
+    credited = selectors.invoice_credited_total(invoice=invoice)
+    if invoice.amount_paid <= 0:
+        if invoice.status in PAID_STATUSES:
+            invoice.status = InvoiceStatus.SENT
+    elif invoice.amount_paid + credited >= invoice.total:
+        invoice.status = InvoiceStatus.PAID
+    else:
+        invoice.status = InvoiceStatus.PARTIALLY_PAID
+
+
+@transaction.atomic
+def payment_record(
+    *,
+    invoice: Invoice,
+    amount: Decimal | str,
+    received_on: dt.date,
+    method: str,
+    reference: str = "",
+    created_by: User | None = None,
+) -> Payment:
+    """Record money received against a final, sent or partially paid invoice.
+
+    The amount is more than zero, in the currency's minor unit (2 places for EUR, 0 for
+    JPY, 3 for KWD) and at most the balance due (total − paid − credited). The
+    invoice's amount paid and status follow: partially paid, then paid.
+    """
+    invoice = _locked(invoice)
+    if invoice.kind != InvoiceKind.INVOICE:
+        raise ValidationError({"invoice": "Payments are recorded on invoices, not credit notes."})
+    if invoice.status not in PAYABLE:
+        reason = {
+            InvoiceStatus.DRAFT: "Finalise the draft before recording a payment.",
+            InvoiceStatus.VOID: "A void invoice takes no payments.",
+            InvoiceStatus.PAID: f"Invoice {invoice} is already paid in full.",
+        }.get(invoice.status, f"A {invoice.status} invoice takes no payments.")
+        raise ValidationError({"invoice": reason})
+    errors = {}
+    try:
+        value = _decimal(amount, "amount", places=3, maximum=MAX_UNIT_PRICE, label="amount")
+    except ValidationError as error:
+        errors.update(error.message_dict)
+        value = None
+    currency = invoice.currency
+    balance = selectors.invoice_balance_due(invoice=invoice)
+    if value is not None:
+        if quantize(value, currency) != value:
+            places = minor_units(currency)
+            errors["amount"] = f"{currency} amounts have {places} decimal place(s) at most."
+        elif value <= 0:
+            errors["amount"] = "The amount must be more than zero."
+        elif value > balance:
+            errors["amount"] = (
+                f"The amount is more than the balance due ({quantize(balance, currency)} "
+                f"{currency})."
+            )
+    if method not in PaymentMethod.values:
+        errors["method"] = "Choose how the payment was received."
+    if not isinstance(received_on, dt.date):
+        errors["received_on"] = "Enter the day the payment was received."
+    if errors:
+        raise ValidationError(errors)
+    payment = Payment(
+        tenant=invoice.tenant,
+        invoice=invoice,
+        amount=quantize(value, currency),
+        received_on=received_on,
+        method=method,
+        reference=(reference or "").strip(),
+        created_by=created_by,
+    )
+    payment.full_clean(exclude=["tenant", "invoice", "created_by"], validate_constraints=False)
+    payment.save()
+    invoice.amount_paid += payment.amount
+    _settle(invoice)
+    invoice.save(update_fields=["amount_paid", "status"])
+    return payment
+
+
+@transaction.atomic
+def payment_delete(*, payment: Payment) -> Invoice:
+    """Remove a payment recorded by mistake: the invoice's amount paid and status go back
+    (paid -> partially paid -> sent)."""
+    invoice = _locked(Invoice(pk=payment.invoice_id))
+    try:
+        payment = Payment.objects.get(pk=payment.pk, invoice=invoice)
+    except Payment.DoesNotExist as exc:
+        raise ValidationError({"payment": "This payment was already removed."}) from exc
+    payment.delete()
+    invoice.amount_paid -= payment.amount
+    _settle(invoice)
+    invoice.save(update_fields=["amount_paid", "status"])
+    return invoice
+
+
+# --- Credit notes --------------------------------------------------------------------
+
+CREDITABLE = (
+    InvoiceStatus.FINAL,
+    InvoiceStatus.SENT,
+    InvoiceStatus.PARTIALLY_PAID,
+    InvoiceStatus.PAID,
+)
+
+
+@transaction.atomic
+def credit_note_create(
+    *,
+    invoice: Invoice,
+    reason: str,
+    lines: Collection[tuple[int, Decimal | str]] | None = None,
+    created_by: User | None = None,
+) -> Invoice:
+    """Issue a credit note for a numbered invoice, wholly (``lines=None``: what is left
+    of every line) or by lines (``[(line_id, quantity), ...]``).
+
+    Guarantees: a line is never credited beyond its quantity (earlier credit notes
+    count); the credit note copies the credited lines (same unit price, so its amounts
+    are positive face values and a credited discount is negative), links them through
+    ``credited_line`` and the note through ``credited_invoice``; the items of lines
+    credited in full are released to be billed again; the note is finalised at once
+    with its own gapless number (``CN-<year>-00001``) and its PDF renders after commit.
+    A draft or void invoice, or a credit note, cannot be credited.
+    """
+    invoice = _locked(invoice)
+    if invoice.kind != InvoiceKind.INVOICE:
+        raise ValidationError({"invoice": "A credit note cannot itself be credited."})
+    if invoice.status == InvoiceStatus.DRAFT:
+        raise ValidationError({"invoice": "A draft is edited or deleted, not credited."})
+    if invoice.status not in CREDITABLE:
+        raise ValidationError({"invoice": f"A {invoice.status} invoice cannot be credited."})
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the invoice is credited."})
+
+    invoice_lines = {line.pk: line for line in InvoiceLine.objects.filter(invoice=invoice)}
+    credited = selectors.invoice_credited_quantities(invoice=invoice)
+
+    def remaining(line: InvoiceLine) -> Decimal:
+        return line.quantity - credited.get(line.pk, Decimal("0"))
+
+    wanted: list[tuple[InvoiceLine, Decimal]] = []
+    if lines is None:
+        wanted = [
+            (line, remaining(line))
+            for line in sorted(invoice_lines.values(), key=lambda x: (x.position, x.pk))
+            if remaining(line) > 0
+        ]
+        if not wanted:
+            raise ValidationError({"lines": f"Invoice {invoice} is already credited in full."})
+    else:
+        seen = set()
+        for raw_id, raw_quantity in lines:
+            try:
+                line = invoice_lines[int(raw_id)]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValidationError({"lines": f"Line {raw_id} is not on {invoice}."}) from exc
+            if line.pk in seen:
+                raise ValidationError({"lines": f"Line {line.pk} is listed twice."})
+            seen.add(line.pk)
+            quantity = _decimal(
+                raw_quantity, "lines", places=4, maximum=MAX_QUANTITY, label="quantity"
+            )
+            if quantity <= 0:
+                raise ValidationError({"lines": "Credit a quantity of more than zero."})
+            if quantity > remaining(line):
+                raise ValidationError(
+                    {
+                        "lines": (
+                            f"“{line.description[:60]}”: {remaining(line).normalize()} of "
+                            f"{line.quantity.normalize()} can still be credited, not "
+                            f"{quantity.normalize()}."
+                        )
+                    }
+                )
+            wanted.append((line, quantity))
+        if not wanted:
+            raise ValidationError({"lines": "Choose at least one line to credit."})
+
+    note = Invoice(
+        tenant=invoice.tenant,
+        kind=InvoiceKind.CREDIT_NOTE,
+        status=InvoiceStatus.DRAFT,
+        source=invoice.source,
+        organization=invoice.organization,
+        credited_invoice=invoice,
+        currency=invoice.currency,
+        locale=invoice.locale,
+        seller_name=invoice.seller_name,
+        seller_address=invoice.seller_address,
+        seller_tax_id=invoice.seller_tax_id,
+        seller_email=invoice.seller_email,
+        seller_phone=invoice.seller_phone,
+        bill_to_name=invoice.bill_to_name,
+        bill_to_address=invoice.bill_to_address,
+        bill_to_email=invoice.bill_to_email,
+        bill_to_tax_id=invoice.bill_to_tax_id,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        payment_terms_days=0,
+        notes=reason,
+        created_by=created_by,
+    )
+    note.save()
+    copies = []
+    for position, (line, quantity) in enumerate(wanted, start=1):
+        whole = quantity == line.quantity
+        copies.append(
+            InvoiceLine(
+                tenant=invoice.tenant,
+                invoice=note,
+                position=position,
+                kind=line.kind,
+                description=line.description,
+                sku=line.sku,
+                quantity=quantity,
+                unit=line.unit,
+                unit_price=line.unit_price,
+                amount=line_amount_of(quantity, line.unit_price, invoice.currency),
+                taxable=line.taxable,
+                tax_rate=line.tax_rate,
+                started_at=line.started_at,
+                ended_at=line.ended_at,
+                worked_seconds=line.worked_seconds if whole else None,
+                billed_seconds=line.billed_seconds if whole else None,
+                group_label=line.group_label,
+                credited_line=line,
+                explanation=(
+                    f"Credits {quantity.normalize()} of {line.quantity.normalize()} "
+                    f"{line.unit or 'unit(s)'} of invoice {invoice.number}."
+                ),
+            )
+        )
+    InvoiceLine.objects.bulk_create(copies)
+    fully_credited = [
+        line.pk
+        for line, quantity in wanted
+        if credited.get(line.pk, Decimal("0")) + quantity >= line.quantity
+    ]
+    if fully_credited:
+        billables.release_items(lines=InvoiceLine.objects.filter(pk__in=fully_credited))
+    note = invoice_finalize(invoice=note)
+    if invoice.amount_paid > 0:
+        _settle(invoice)
+        invoice.save(update_fields=["status"])
+    return note
+
+
+def line_amount_of(quantity: Decimal, unit_price: Decimal, currency: str) -> Decimal:
+    return line_total(InvoiceLine(quantity=quantity, unit_price=unit_price), currency)
