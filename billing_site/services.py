@@ -236,3 +236,19 @@ def staff_user_add(
     return membership_create(
         tenant=tenant, username=username, email=email, password=password, role=role, **names
     )
+
+
+def reject_unknown_fields(data: dict[str, Any], allowed: tuple[str, ...] | set[str]) -> None:
+    """Refuse any key of ``data`` not in ``allowed`` with "Unknown field." under its name.
+
+    Public so every app's services answer an unknown field the same way.
+    """
+    _reject_unknown(data, tuple(allowed))
+
+
+def assign_fields(instance, data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """Set ``data`` on ``instance`` (an update service's input). An unknown field is refused
+    before anything is set, so the instance is left as it was."""
+    _reject_unknown(data, allowed)
+    for name, value in data.items():
+        setattr(instance, name, value)

@@ -22,7 +22,13 @@ from .models import (
     Ticket,
 )
 from .selectors import staff_choices, technician_choices
-from .services import parse_hours
+from .services import (
+    CONTRACT_FIELDS,
+    PRODUCT_FIELDS,
+    RULE_FIELDS,
+    SERVICE_TYPE_FIELDS,
+    parse_hours,
+)
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -52,29 +58,7 @@ class ContractForm(ServiceModelForm):
 
     class Meta:
         model = Contract
-        fields = [
-            "customer",
-            "billing_organization",
-            "name",
-            "contract_type",
-            "status",
-            "start_date",
-            "end_date",
-            "billing_cycle",
-            "anchor_day",
-            "currency",
-            "taxable",
-            "tax_rate",
-            "rounding_increment_minutes",
-            "rounding_minimum_minutes",
-            "rounding_scope",
-            "retainer_fee",
-            "included_hours",
-            "overage_rate",
-            "block_hours",
-            "block_price",
-            "notes",
-        ]
+        fields = list(CONTRACT_FIELDS)
         widgets = {"start_date": DATE, "end_date": DATE, "notes": TEXTAREA}
         help_texts = {
             "billing_organization": "Who is invoiced; leave empty to invoice the customer.",
@@ -119,23 +103,14 @@ class BlockPurchaseForm(ServiceModelForm):
 class ProductForm(ServiceModelForm):
     class Meta:
         model = Product
-        fields = [
-            "sku",
-            "name",
-            "description",
-            "unit",
-            "unit_price",
-            "taxable",
-            "income_account_code",
-            "is_active",
-        ]
+        fields = list(PRODUCT_FIELDS)
         widgets = {"description": TEXTAREA}
 
 
 class ServiceTypeForm(ServiceModelForm):
     class Meta:
         model = ServiceType
-        fields = ["name", "description", "default_billable", "is_active"]
+        fields = list(SERVICE_TYPE_FIELDS)
 
 
 class TeamForm(TenantForm):
@@ -161,16 +136,7 @@ class RateRuleForm(ServiceModelForm):
 
     class Meta:
         model = RateRule
-        fields = [
-            "rate",
-            "currency",
-            "contract",
-            "organization",
-            "technician",
-            "team",
-            "service_type",
-            "description",
-        ]
+        fields = list(RULE_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

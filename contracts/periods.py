@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from functools import cached_property, lru_cache
+from typing import NamedTuple, Protocol
 
 from billing_site.timeutils import add_months, clamp_day
 
@@ -41,8 +42,10 @@ class Period:
     def __contains__(self, day: dt.date) -> bool:
         return self.start <= day <= self.end
 
-    @property
+    @cached_property
     def label(self) -> str:
+        # Cached on the instance (outside the dataclass fields, so equality is unchanged):
+        # memoised periods are shared by every entry of the period.
         return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
 
     def usage_due(self, as_of: dt.date) -> bool:
@@ -86,10 +89,28 @@ def _period(contract: HasCycle, base: dt.date, index: int) -> Period:
     return Period(_boundary(contract, base, index), _boundary(contract, base, index + 1) - ONE_DAY)
 
 
+class _Cycle(NamedTuple):
+    """The terms a period depends on (a hashable stand-in for the contract)."""
+
+    start_date: dt.date
+    billing_cycle: str
+    anchor_day: int
+
+
+@lru_cache(maxsize=65536)
+def _period_containing(cycle: _Cycle, day: dt.date) -> Period:
+    base = _base(cycle)
+    return _period(cycle, base, _index_of(cycle, base, day))
+
+
 def period_containing(contract: HasCycle, day: dt.date) -> Period:
-    """The period of ``contract``'s cycle that contains ``day`` (any day, even off-term)."""
-    base = _base(contract)
-    return _period(contract, base, _index_of(contract, base, day))
+    """The period of ``contract``'s cycle that contains ``day`` (any day, even off-term).
+
+    Memoised on (start date, cycle, anchor day, day): pricing asks this for every time
+    entry, and contracts on the same terms share the answer. ``Period`` is immutable.
+    """
+    cycle = _Cycle(contract.start_date, contract.billing_cycle, contract.anchor_day)
+    return _period_containing(cycle, day)
 
 
 def periods_between(contract: HasCycle, first: dt.date, last: dt.date) -> list[Period]:

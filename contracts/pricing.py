@@ -32,10 +32,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from django.db.models import Count, Q, Sum
 
-from billing_site.money import line_amount, quantize, quantize_unit_price
+from billing_site.money import line_amount, minor_units, quantize, quantize_unit_price
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import format_duration
 
@@ -54,9 +55,26 @@ SCOPE_LABELS = {
 }
 
 
+@lru_cache(maxsize=65536)
 def hours(seconds: int) -> Decimal:
-    """Seconds as hours to 4 places (half-up): the quantity printed on a line."""
+    """Seconds as hours to 4 places (half-up): the quantity printed on a line.
+
+    Memoised: rounded time takes few distinct values (Decimals are immutable)."""
     return (Decimal(seconds) / HOUR).quantize(QUANTITY_EXPONENT, rounding=ROUND_HALF_UP)
+
+
+# Pure text of a number of seconds, asked for several times per priced entry.
+_duration = lru_cache(maxsize=65536)(format_duration)
+
+
+@lru_cache(maxsize=256)
+def _minor_exponent(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
+def _amount(quantity: Decimal, unit_price: Decimal, currency: str) -> Decimal:
+    """``money.line_amount`` with the currency's exponent looked up once (same rounding)."""
+    return (quantity * unit_price).quantize(_minor_exponent(currency), rounding=ROUND_HALF_UP)
 
 
 def round_seconds(seconds: int, increment_minutes: int, minimum_minutes: int = 0) -> int:
@@ -141,17 +159,45 @@ class RateBook:
         self.teams_by_user = teams_by_user
         self.default_rate = tenant.default_hourly_rate
         self.default_currency = tenant.currency
+        # Most specific first once (ties, which saving refuses, by id): matching keeps order.
+        self._ordered = sorted(
+            self.rules, key=lambda rule: (tuple(not flag for flag in specificity(rule)), rule.pk)
+        )
+        # Resolutions per distinct context: a batch resolves the same few thousand contexts
+        # for hundreds of thousands of entries. The book is read-only once loaded.
+        self._resolved: dict[RateContext, RateResolution] = {}
+        self._by_entry: dict[tuple, RateResolution] = {}
 
     def teams_of(self, user_id: int | None) -> frozenset[int]:
         return self.teams_by_user.get(user_id, frozenset()) if user_id else frozenset()
 
     def matching(self, context: RateContext) -> list[RateRule]:
         """Matching rules, most specific first (ties, which saving refuses, by id)."""
-        found = [rule for rule in self.rules if rule_matches(rule, context)]
-        found.sort(key=lambda rule: (tuple(not flag for flag in specificity(rule)), rule.pk))
-        return found
+        return [rule for rule in self._ordered if rule_matches(rule, context)]
 
     def resolve(self, context: RateContext) -> RateResolution:
+        resolution = self._resolved.get(context)
+        if resolution is None:
+            resolution = self._resolved[context] = self._resolve(context)
+        return resolution
+
+    def resolve_entry(self, entry, contract: Contract) -> RateResolution:
+        """``resolve`` for a time entry on ``contract``, memoised on the fields the
+        context is made of (teams follow from the technician)."""
+        key = (
+            contract.currency,
+            entry.contract_id,
+            contract.customer_id,
+            entry.technician_id,
+            entry.service_type_id,
+        )
+        resolution = self._by_entry.get(key)
+        if resolution is None:
+            context = entry_rate_context(entry, contract, self)
+            resolution = self._by_entry[key] = self.resolve(context)
+        return resolution
+
+    def _resolve(self, context: RateContext) -> RateResolution:
         matches = self.matching(context)
         if matches:
             winner = matches[0]
@@ -237,19 +283,63 @@ class PricedEntry:
     problem: str = ""
 
 
-@dataclass
+# Columns of a time entry that pricing reads, in ``EntryFacts`` order.
+ENTRY_FACT_FIELDS = (
+    "id",
+    "contract_id",
+    "ticket_id",
+    "technician_id",
+    "service_type_id",
+    "work_date",
+    "started_at",
+    "worked_seconds",
+    "billable",
+    "invoice_line_id",
+    "billed_seconds",
+    "included_seconds",
+)
+
+
+@dataclass(slots=True)
+class EntryFacts:
+    """A time entry as pricing reads it, from ``values_list(*ENTRY_FACT_FIELDS)``.
+
+    A batch prices hundreds of thousands of entries; building a model instance per row
+    costs several times what the pricing itself does. ``price_time_entries`` accepts these
+    and ``TimeEntry`` instances alike (same attribute names).
+    """
+
+    pk: int
+    contract_id: int
+    ticket_id: int | None
+    technician_id: int
+    service_type_id: int | None
+    work_date: dt.date
+    started_at: dt.datetime | None
+    worked_seconds: int
+    billable: bool
+    invoice_line_id: int | None
+    billed_seconds: int | None
+    included_seconds: int | None
+
+
+def entry_facts(queryset) -> list[EntryFacts]:
+    """The queryset's entries as ``EntryFacts`` (its ordering is the caller's choice)."""
+    return [EntryFacts(*row) for row in queryset.values_list(*ENTRY_FACT_FIELDS)]
+
+
 class _Row:
     """A time entry as the pricing needs it (from the caller or from the context query)."""
 
-    entry: TimeEntry
-    period: Period
-    billed: int = 0
-    included: int = 0
-    group_note: str = ""
+    __slots__ = ("billed", "entry", "frozen", "group_note", "included", "period")
 
-    @property
-    def frozen(self) -> bool:
-        return self.entry.invoice_line_id is not None
+    def __init__(self, entry, period: Period):
+        self.entry = entry
+        self.period = period
+        self.billed = 0
+        self.included = 0
+        self.group_note = ""
+        self.frozen = entry.invoice_line_id is not None
 
     @property
     def sort_key(self):
@@ -311,7 +401,7 @@ def _round_rows(rows: list[_Row], contract: Contract) -> None:
         what = f"ticket per day {key[1]:%d %b}" if scope == RoundingScope.TICKET_DAY else "period"
         note = (
             f"{what}: {len(group)} entr{'y' if len(group) == 1 else 'ies'}, "
-            f"{format_duration(worked)} worked -> {format_duration(total)} billed"
+            f"{_duration(worked)} worked -> {_duration(total)} billed"
         )
         _allocate(group, total, contract, note)
 
@@ -327,7 +417,11 @@ def _allocate_included(rows: list[_Row], available: int) -> None:
 
 
 def price_time_entries(
-    entries: Iterable[TimeEntry], *, book: RateBook | None = None
+    entries: Iterable[TimeEntry | EntryFacts],
+    *,
+    book: RateBook | None = None,
+    contracts: dict[int, Contract] | None = None,
+    complete: bool = False,
 ) -> dict[int, PricedEntry]:
     """Price a set of time entries under their contracts. Constant number of queries.
 
@@ -335,12 +429,18 @@ def price_time_entries(
     balances are computed over every posted billable entry they involve — not just the
     ones passed — so an entry's price does not depend on which others are selected.
     Entries passed that are not posted are priced as if posted (previews).
+
+    ``entries`` may be ``TimeEntry`` instances or ``EntryFacts`` rows. ``contracts``
+    (id -> Contract) spares looking them up. ``complete=True`` promises that the entries
+    include every unbilled posted billable entry of their contracts (as
+    ``contract_billing_state`` reads them): the context query then reads only billed
+    entries, instead of reading the unbilled ones a second time.
     """
     entries = [entry for entry in entries if entry.pk is not None]
     if not entries:
         return {}
     book = book or load_rate_book()
-    contracts = _contracts_for(entries)
+    contracts = _contracts_for(entries, contracts)
 
     # Context: posted billable entries sharing a period, group or block with those passed.
     periods = {
@@ -359,24 +459,19 @@ def price_time_entries(
         first = min(periods[e.pk].start for e in entries if e.contract_id in needs_context)
         last = max(periods[e.pk].end for e in entries if e.contract_id in needs_context)
         condition = Q(contract_id__in=needs_context, work_date__gte=first, work_date__lte=last)
-        if block_ids:
+        if complete:
+            # Every unbilled row is among those passed: only billed (frozen) rows can be
+            # missing from the groups, periods and blocks.
+            condition &= Q(invoice_line__isnull=False)
+        elif block_ids:
             condition |= Q(
                 contract_id__in=block_ids, invoice_line__isnull=True, work_date__lte=last
             )
-        context = TimeEntry.objects.filter(
-            condition, state=TimeEntryState.POSTED, billable=True
-        ).only(
-            "id",
-            "contract_id",
-            "ticket_id",
-            "work_date",
-            "started_at",
-            "worked_seconds",
-            "invoice_line_id",
-            "billed_seconds",
-            "included_seconds",
-            "billable",
-            "state",
+        # Results do not depend on row order (groups are sorted by date): no ORDER BY.
+        context = entry_facts(
+            TimeEntry.objects.filter(
+                condition, state=TimeEntryState.POSTED, billable=True
+            ).order_by()
         )
         for other in context:
             contract = contracts[other.contract_id]
@@ -410,21 +505,27 @@ def price_time_entries(
             _draw_block(all_rows, block_purchases.get(cid, []), block_used.get(cid, 0))
 
     result = {}
+    memo: dict = {}  # texts and amounts shared by many entries (see ``_priced``)
     for entry in entries:
         contract = contracts[entry.contract_id]
         row = rows_by_contract.get(entry.contract_id, {}).get(entry.pk)
-        result[entry.pk] = _priced(entry, contract, periods[entry.pk], row, book)
+        result[entry.pk] = _priced(entry, contract, periods[entry.pk], row, book, memo)
     return result
 
 
-def _contracts_for(entries: list[TimeEntry]) -> dict[int, Contract]:
+def _contracts_for(entries: list, known: dict[int, Contract] | None = None) -> dict[int, Contract]:
     contracts: dict[int, Contract] = {}
     missing = set()
     for entry in entries:
-        if TimeEntry.contract.is_cached(entry):
-            contracts[entry.contract_id] = entry.contract
+        cid = entry.contract_id
+        if cid in contracts:
+            continue
+        if known is not None and cid in known:
+            contracts[cid] = known[cid]
+        elif isinstance(entry, TimeEntry) and TimeEntry.contract.is_cached(entry):
+            contracts[cid] = entry.contract
         else:
-            missing.add(entry.contract_id)
+            missing.add(cid)
     missing -= set(contracts)
     if missing:
         contracts.update(Contract.objects.in_bulk(missing))
@@ -442,8 +543,12 @@ def _block_facts(
         "contract_id", "purchased_on", "hours"
     ):
         purchases[cid].append((day, int(purchased * HOUR)))
+    # Billed entries are posted (a check constraint): naming the state lets PostgreSQL
+    # read the (tenant, contract, state) index instead of every billed row of the tenant.
     used = dict(
-        TimeEntry.objects.filter(contract_id__in=block_ids, invoice_line__isnull=False)
+        TimeEntry.objects.filter(
+            contract_id__in=block_ids, state=TimeEntryState.POSTED, invoice_line__isnull=False
+        )
         .values("contract_id")
         .annotate(seconds=Sum("included_seconds"))
         .values_list("contract_id", "seconds")
@@ -465,20 +570,32 @@ def _draw_block(rows: list[_Row], purchases: list[tuple[dt.date, int]], used: in
 
 
 def _priced(
-    entry: TimeEntry, contract: Contract, period: Period, row: _Row | None, book: RateBook
+    entry,
+    contract: Contract,
+    period: Period,
+    row: _Row | None,
+    book: RateBook,
+    memo: dict | None = None,
 ) -> PricedEntry:
+    """One entry's price from its row (billed and included seconds already set).
+
+    ``memo`` (one dict per ``price_time_entries`` call) keeps the contract's rounding
+    label and the part of the price that depends only on the contract's terms, the rate
+    and the billed/included seconds — rate, amount and the explanation after the worked
+    time — which thousands of entries share. Runs once per entry of a batch.
+    """
     currency = contract.currency
-    base = {
-        "entry_id": entry.pk,
-        "contract_id": contract.pk,
-        "period": period,
-        "currency": currency,
-        "worked_seconds": entry.worked_seconds,
-        "is_billed": entry.invoice_line_id is not None,
-    }
+    contract_id = entry.contract_id
+    worked = entry.worked_seconds
+    is_billed = entry.invoice_line_id is not None
     if not entry.billable or row is None:
         return PricedEntry(
-            **base,
+            entry_id=entry.pk,
+            contract_id=contract_id,
+            period=period,
+            currency=currency,
+            worked_seconds=worked,
+            is_billed=is_billed,
             billable=False,
             billed_seconds=0,
             included_seconds=0,
@@ -489,26 +606,72 @@ def _priced(
             amount=quantize(Decimal("0"), currency),
             rule_id=None,
             rate_source="non_billable",
-            explanation=f"{format_duration(entry.worked_seconds)} worked, non-billable: not charged",
+            explanation=f"{format_duration(worked)} worked, non-billable: not charged",
         )
-    billed, included = row.billed, min(row.included, row.billed)
+    if memo is None:
+        memo = {}
+    billed = row.billed
+    included = min(row.included, billed)
     charged = billed - included
-    quantity, charged_quantity = hours(billed), hours(charged)
-    parts = [f"{format_duration(entry.worked_seconds)} worked -> {format_duration(billed)} billed"]
-    parts.append(row.group_note or rounding_label(contract))
+    label = row.group_note
+    if not label:
+        label = memo.get(contract_id)
+        if label is None:
+            label = memo[contract_id] = rounding_label(contract)
+    kind = contract.contract_type
+    pooled = kind == ContractType.RETAINER or kind == ContractType.BLOCK_HOURS
+    resolution = None if pooled else book.resolve_entry(entry, contract)
+    # The resolution is held by the book for the whole call, so its id is a stable key.
+    key = (label, kind, currency, contract.overage_rate, id(resolution), included, charged)
+    tail = memo.get(key)
+    if tail is None:
+        tail = memo[key] = _price_tail(
+            label, kind, currency, contract.overage_rate, resolution, included, charged
+        )
+    text, rate, amount, source, rule_id, problem = tail
+    return PricedEntry(
+        entry_id=entry.pk,
+        contract_id=contract_id,
+        period=period,
+        currency=currency,
+        worked_seconds=worked,
+        is_billed=is_billed,
+        billable=True,
+        billed_seconds=billed,
+        included_seconds=included,
+        charged_seconds=charged,
+        quantity=hours(billed),
+        charged_quantity=hours(charged),
+        rate=rate,
+        amount=amount,
+        rule_id=rule_id,
+        rate_source=source,
+        explanation=f"{_duration(worked)} worked -> {_duration(billed)} billed; {text}",
+        problem=problem,
+    )
+
+
+def _price_tail(label, kind, currency, overage_rate, resolution, included, charged) -> tuple:
+    """(explanation after the worked/billed time, rate, amount, source, rule id, problem)
+    of a billable entry: retainers and blocks charge time beyond the pool at the overage
+    rate; other contracts at the resolved rate rule."""
+    charged_quantity = hours(charged)
+    parts = [label]
     problem = ""
     rule_id = None
-    if contract.contract_type in (ContractType.RETAINER, ContractType.BLOCK_HOURS):
-        rate = contract.overage_rate or Decimal("0")
+    if resolution is None:
+        rate = overage_rate or Decimal("0")
         source = "overage"
-        retainer = contract.contract_type == ContractType.RETAINER
         if included:
-            pool, line = ("included hours", "fee") if retainer else ("the block", "block")
-            parts.append(f"{format_duration(included)} from {pool} (charged by the {line} line)")
+            pool, line = (
+                ("included hours", "fee")
+                if kind == ContractType.RETAINER
+                else ("the block", "block")
+            )
+            parts.append(f"{_duration(included)} from {pool} (charged by the {line} line)")
         if charged:
-            parts.append(f"{format_duration(charged)} overage at {rate} {currency}/h")
+            parts.append(f"{_duration(charged)} overage at {rate} {currency}/h")
     else:
-        resolution = book.resolve(entry_rate_context(entry, contract, book))
         rate, source = resolution.rate, resolution.source
         rule_id = resolution.rule.pk if resolution.rule else None
         parts.append(resolution.explanation)
@@ -517,24 +680,10 @@ def _priced(
     amount = None
     if rate is not None:
         rate = quantize_unit_price(rate)
-        amount = line_amount(charged_quantity, rate, currency)
+        amount = _amount(charged_quantity, rate, currency)
         if charged or not included:
             parts.append(f"{charged_quantity} h × {rate} = {amount} {currency}")
-    return PricedEntry(
-        **base,
-        billable=True,
-        billed_seconds=billed,
-        included_seconds=included,
-        charged_seconds=charged,
-        quantity=quantity,
-        charged_quantity=charged_quantity,
-        rate=rate,
-        amount=amount,
-        rule_id=rule_id,
-        rate_source=source,
-        explanation="; ".join(parts),
-        problem=problem,
-    )
+    return "; ".join(parts), rate, amount, source, rule_id, problem
 
 
 # --------------------------------------------------------------- period amounts

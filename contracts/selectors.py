@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
@@ -48,6 +49,8 @@ from .models import (
 )
 from .periods import Period, period_containing, period_index, periods_between
 from .pricing import (
+    ENTRY_FACT_FIELDS,
+    EntryFacts,
     PricedEntry,
     RateBook,
     device_counts,
@@ -227,22 +230,74 @@ class ContractBillingState:
         return [item.problem for item in self.items if item.problem]
 
 
-def _time_items(state, contract, entries, priced, as_of) -> None:
+# Pure text of a number of seconds: one per item description.
+_duration = lru_cache(maxsize=65536)(format_duration)
+
+# Display columns read with each unbilled entry (after ``ENTRY_FACT_FIELDS``).
+_LABEL_FIELDS = (
+    "ticket__number",
+    "ticket__title",
+    "technician__first_name",
+    "technician__last_name",
+    "technician__username",
+)
+
+
+def _unbilled_entries(contract_ids) -> tuple[list[EntryFacts], dict, dict]:
+    """Unbilled posted billable entries of the contracts as ``EntryFacts``, with the
+    ticket label (``#12 Title · ``) and technician name of each, in one query.
+
+    Plain rows rather than model instances (with their ticket and technician): a batch
+    reads every unbilled entry, and instances cost several times the pricing itself.
+    """
+    width = len(ENTRY_FACT_FIELDS)
+    entries, tickets, technicians = [], {}, {}
+    rows = (
+        TimeEntry.objects.filter(
+            contract_id__in=contract_ids,
+            state=TimeEntryState.POSTED,
+            billable=True,
+            invoice_line__isnull=True,
+        )
+        .order_by()  # items are sorted per contract afterwards
+        .values_list(*ENTRY_FACT_FIELDS, *_LABEL_FIELDS)
+    )
+    for row in rows:
+        entry = EntryFacts(*row[:width])
+        entries.append(entry)
+        number, title, first_name, last_name, username = row[width:]
+        if entry.ticket_id and entry.ticket_id not in tickets:
+            # Same text as ``Ticket.reference`` and the title.
+            tickets[entry.ticket_id] = f"#{number} {title} · "
+        if entry.technician_id not in technicians:
+            # Same text as ``get_full_name() or username``.
+            technicians[entry.technician_id] = f"{first_name} {last_name}".strip() or username
+    return entries, tickets, technicians
+
+
+def _time_items(state, contract, entries, priced, as_of, tickets, technicians) -> None:
     cutoff = period_containing(contract, as_of).start
+    days: dict[dt.date, str] = {}  # texts memoised per call: many entries share a day
+    one_day = dt.timedelta(days=1)
+    append = state.items.append
+    cid = contract.pk
     for entry in entries:
         item = priced[entry.pk]
-        ticket = f"{entry.ticket.reference} {entry.ticket.title} · " if entry.ticket_id else ""
-        who = entry.technician.get_full_name() or entry.technician.username
-        state.items.append(
+        ticket = tickets[entry.ticket_id] if entry.ticket_id else ""
+        who = technicians[entry.technician_id]
+        work_date = entry.work_date
+        day = days.get(work_date)
+        if day is None:
+            day = days[work_date] = f"{work_date:%d %b %Y}"
+        append(
             BillableItem(
                 kind=ItemKind.TIME,
                 key=f"time:{entry.pk}",
-                contract_id=contract.pk,
+                contract_id=cid,
                 # Usage is due once its period has ended before the batch date.
-                due=entry.work_date < cutoff,
-                due_on=item.period.end + dt.timedelta(days=1),
-                description=f"{ticket}{who}, {entry.work_date:%d %b %Y}, "
-                f"{format_duration(item.billed_seconds)}",
+                due=work_date < cutoff,
+                due_on=item.period.end + one_day,
+                description=f"{ticket}{who}, {day}, {_duration(item.billed_seconds)}",
                 quantity=item.charged_quantity,
                 unit_price=item.rate,
                 amount=item.amount,
@@ -330,24 +385,16 @@ def contract_billing_state(
     states = {cid: ContractBillingState(contract, as_of) for cid, contract in contracts.items()}
     book = book or load_rate_book()
 
-    entries = list(
-        TimeEntry.objects.filter(
-            contract_id__in=contracts,
-            state=TimeEntryState.POSTED,
-            billable=True,
-            invoice_line__isnull=True,
-        )
-        .select_related("ticket", "technician")
-        .order_by("work_date", "started_at", "id")
-    )
-    for entry in entries:
-        entry.contract = contracts[entry.contract_id]
-    priced = price_time_entries(entries, book=book)
-    by_contract: dict[int, list[TimeEntry]] = defaultdict(list)
+    entries, tickets, technicians = _unbilled_entries(list(contracts))
+    # ``complete``: these are all the unbilled posted billable entries of the contracts.
+    priced = price_time_entries(entries, book=book, contracts=contracts, complete=True)
+    by_contract: dict[int, list[EntryFacts]] = defaultdict(list)
     for entry in entries:
         by_contract[entry.contract_id].append(entry)
     for cid, contract_entries in by_contract.items():
-        _time_items(states[cid], contracts[cid], contract_entries, priced, as_of)
+        _time_items(
+            states[cid], contracts[cid], contract_entries, priced, as_of, tickets, technicians
+        )
 
     unposted = (
         TimeEntry.objects.filter(contract_id__in=contracts)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from billing_site.models import Membership, Tenant
 from billing_site.roles import STAFF_ROLES, Cap, Role, role_can
-from billing_site.services import sequence_next
+from billing_site.services import assign_fields, reject_unknown_fields, sequence_next
 from billing_site.tenancy import require_current_tenant
 
 from .choices import (
@@ -50,12 +50,6 @@ MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
-def _reject_unknown(data: dict[str, Any], allowed: Iterable[str]) -> None:
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise ValidationError({name: "Unknown field." for name in unknown})
-
-
 def _clean(instance, exclude: list[str] | None = None) -> None:
     """Field validation (choices, max lengths, validators) before anything is written."""
     instance.full_clean(
@@ -87,6 +81,8 @@ def _name(user) -> str:
 
 # ------------------------------------------------------------------ catalog
 
+# The ``*_FIELDS`` tuples are the fields each service accepts; the browser forms and the API
+# serializers take their field lists from them, so a field is added in one place.
 SERVICE_TYPE_FIELDS = ("name", "description", "default_billable", "is_active")
 
 
@@ -98,14 +94,20 @@ def _unique_name(model, field: str, value: str, exclude_pk=None, label: str = "n
         raise ValidationError({field: f"{label} “{value}” is already used."})
 
 
+def _check_service_type(service_type: ServiceType) -> None:
+    _clean(service_type)
+    _unique_name(
+        ServiceType, "name", service_type.name, exclude_pk=service_type.pk, label="Service type"
+    )
+
+
 @transaction.atomic
 def service_type_create(**data: Any) -> ServiceType:
     """Add a service type; names are unique per tenant."""
     tenant = require_current_tenant()
-    _reject_unknown(data, SERVICE_TYPE_FIELDS)
+    reject_unknown_fields(data, SERVICE_TYPE_FIELDS)
     service_type = ServiceType(tenant=tenant, **data)
-    _clean(service_type)
-    _unique_name(ServiceType, "name", service_type.name, label="Service type")
+    _check_service_type(service_type)
     service_type.save()
     return service_type
 
@@ -113,13 +115,8 @@ def service_type_create(**data: Any) -> ServiceType:
 @transaction.atomic
 def service_type_update(*, service_type: ServiceType, **data: Any) -> ServiceType:
     """Change a service type (existing entries keep their billable flag)."""
-    _reject_unknown(data, SERVICE_TYPE_FIELDS)
-    for name, value in data.items():
-        setattr(service_type, name, value)
-    _clean(service_type)
-    _unique_name(
-        ServiceType, "name", service_type.name, exclude_pk=service_type.pk, label="Service type"
-    )
+    assign_fields(service_type, data, SERVICE_TYPE_FIELDS)
+    _check_service_type(service_type)
     service_type.save()
     return service_type
 
@@ -147,7 +144,7 @@ def _check_product(product: Product) -> None:
 def product_create(**data: Any) -> Product:
     """Add a catalog product; the SKU is unique per tenant. Prices are in the tenant currency."""
     tenant = require_current_tenant()
-    _reject_unknown(data, PRODUCT_FIELDS)
+    reject_unknown_fields(data, PRODUCT_FIELDS)
     product = Product(tenant=tenant, **data)
     _check_product(product)
     product.save()
@@ -157,9 +154,7 @@ def product_create(**data: Any) -> Product:
 @transaction.atomic
 def product_update(*, product: Product, **data: Any) -> Product:
     """Change a catalog product; contract lines without a price override follow the new price."""
-    _reject_unknown(data, PRODUCT_FIELDS)
-    for name, value in data.items():
-        setattr(product, name, value)
+    assign_fields(product, data, PRODUCT_FIELDS)
     _check_product(product)
     product.save()
     return product
@@ -329,7 +324,7 @@ def contract_create(**data: Any) -> Contract:
     to the billing organization's, the anchor day to the start date's day. A block-hours
     contract gets its first block purchase on the start date."""
     tenant = require_current_tenant()
-    _reject_unknown(data, CONTRACT_FIELDS)
+    reject_unknown_fields(data, CONTRACT_FIELDS)
     if data.get("customer") is None:
         raise ValidationError({"customer": "Choose the customer the work is for."})
     data["billing_organization"] = data.get("billing_organization") or data["customer"]
@@ -357,7 +352,7 @@ def contract_update(*, contract: Contract, **data: Any) -> Contract:
     """Change a contract. Its billing terms (type, currency, cycle, anchor, start) are frozen
     once anything of it is billed; its currency must stay that of its rate rules."""
     tenant = require_current_tenant()
-    _reject_unknown(data, CONTRACT_FIELDS)
+    reject_unknown_fields(data, CONTRACT_FIELDS)
     before = {name: getattr(contract, name) for name in BILLING_TERMS}
     for name in ("anchor_day", "currency"):
         if name in data and not data[name]:
@@ -443,7 +438,7 @@ def _check_line(line: ContractProductLine, tenant) -> None:
 def contract_product_line_add(*, contract: Contract, **data: Any) -> ContractProductLine:
     """Add a product billed every period (fixed quantity or per device)."""
     tenant = require_current_tenant()
-    _reject_unknown(data, LINE_FIELDS)
+    reject_unknown_fields(data, LINE_FIELDS)
     if data.get("product") is None:
         raise ValidationError({"product": "Choose a product."})
     line = ContractProductLine(tenant=tenant, contract=contract, **data)
@@ -456,9 +451,7 @@ def contract_product_line_add(*, contract: Contract, **data: Any) -> ContractPro
 def contract_product_line_update(*, line: ContractProductLine, **data: Any) -> ContractProductLine:
     """Change a product line; periods already billed keep what they were billed."""
     tenant = require_current_tenant()
-    _reject_unknown(data, LINE_FIELDS)
-    for name, value in data.items():
-        setattr(line, name, value)
+    assign_fields(line, data, LINE_FIELDS)
     _check_line(line, tenant)
     line.save()
     return line
@@ -630,7 +623,7 @@ def rate_rule_create(**data: Any) -> RateRule:
     """Add a rate rule. The currency defaults to the contract's, else the organization's,
     else the tenant's. A rule that could tie with an existing one is refused."""
     tenant = require_current_tenant()
-    _reject_unknown(data, RULE_FIELDS)
+    reject_unknown_fields(data, RULE_FIELDS)
     if not data.get("currency"):
         scope = data.get("contract") or data.get("organization")
         data["currency"] = scope.currency if scope is not None else tenant.currency
@@ -643,9 +636,7 @@ def rate_rule_create(**data: Any) -> RateRule:
 def rate_rule_update(*, rule: RateRule, **data: Any) -> RateRule:
     """Change a rate rule (same checks as creating one). Billed lines keep their prices."""
     tenant = require_current_tenant()
-    _reject_unknown(data, RULE_FIELDS)
-    for name, value in data.items():
-        setattr(rule, name, value)
+    assign_fields(rule, data, RULE_FIELDS)
     _validate_rule(rule, tenant)
     return _save_rule(rule, tenant)
 
@@ -699,7 +690,7 @@ def _validate_ticket(ticket: Ticket, tenant) -> None:
 def ticket_create(*, created_by=None, **data: Any) -> Ticket:
     """Open a ticket with the next gapless number of the tenant."""
     tenant = require_current_tenant()
-    _reject_unknown(data, TICKET_FIELDS)
+    reject_unknown_fields(data, TICKET_FIELDS)
     if data.get("organization") is None:
         raise ValidationError({"organization": "Choose the customer organization."})
     ticket = Ticket(tenant=tenant, number=0, created_by=created_by, **data)
@@ -715,7 +706,7 @@ def ticket_create(*, created_by=None, **data: Any) -> Ticket:
 def ticket_update(*, ticket: Ticket, **data: Any) -> Ticket:
     """Change a ticket. Its organization stays once time is logged on it."""
     tenant = require_current_tenant()
-    _reject_unknown(data, TICKET_FIELDS)
+    reject_unknown_fields(data, TICKET_FIELDS)
     if (
         "organization" in data
         and data["organization"] != ticket.organization
@@ -913,7 +904,7 @@ def time_entry_create(
     """Log time: start and end, or a day and a duration. The contract defaults to the
     ticket's, billable to the service type's flag. Submitted, awaiting approval."""
     tenant = require_current_tenant()
-    _reject_unknown(data, set(ENTRY_FIELDS) - {"technician"})
+    reject_unknown_fields(data, set(ENTRY_FIELDS) - {"technician"})
     data.setdefault("billable", None)
     entry = TimeEntry(tenant=tenant, technician=technician, source=source, **data)
     _prepare_entry(entry, tenant)
@@ -926,7 +917,7 @@ def time_entry_update(*, entry: TimeEntry, actor, **data: Any) -> TimeEntry:
     """Change a submitted entry (its technician or a manager) or an approved one (a
     manager). Posted entries are frozen; times of a logged session stay the session's."""
     tenant = require_current_tenant()
-    _reject_unknown(data, ENTRY_FIELDS)
+    reject_unknown_fields(data, ENTRY_FIELDS)
     entry = TimeEntry.objects.select_for_update().get(pk=entry.pk)
     _check_editable(entry, actor, tenant)
     if (

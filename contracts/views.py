@@ -91,11 +91,38 @@ def _safe_next(request, default: str) -> str:
     return default
 
 
+class HtmxPartialMixin:
+    """An htmx request (filters, paging, bulk actions) gets only the table, not the page."""
+
+    partial_template_name = ""
+
+    def get_template_names(self):
+        if self.request.htmx:
+            return [self.partial_template_name]
+        return [self.template_name]
+
+
+class ModelObjectMixin(ScopedObjectMixin):
+    """The URL's ``pk`` of ``model`` through its scoped manager: another tenant's id is a 404."""
+
+    def get_queryset(self):
+        return self.model.objects.all()
+
+
+class EditObjectMixin(ModelObjectMixin):
+    """A create form view turned into the edit form of the URL's object."""
+
+    def get_form_kwargs(self):
+        self.object = self.get_object()
+        return super().get_form_kwargs()
+
+
 # ------------------------------------------------------------------ contracts
 
 
-class ContractListView(StaffViewMixin, TemplateView):
+class ContractListView(StaffViewMixin, HtmxPartialMixin, TemplateView):
     template_name = "contracts/contract_list.html"
+    partial_template_name = "contracts/_contract_table.html"
     read_capability = Cap.VIEW_BILLING
 
     def get_context_data(self, **kwargs):
@@ -125,11 +152,6 @@ class ContractListView(StaffViewMixin, TemplateView):
             can_manage=self.can(Cap.MANAGE_BILLING),
         )
         return context
-
-    def get_template_names(self):
-        if self.request.htmx:
-            return ["contracts/_contract_table.html"]
-        return [self.template_name]
 
 
 class ContractDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
@@ -211,46 +233,53 @@ class ContractCreateView(ContractFormView):
         return {"customer": customer, "start_date": _today(self.request)}
 
 
-class ContractUpdateView(ScopedObjectMixin, ContractFormView):
+class ContractUpdateView(EditObjectMixin, ContractFormView):
     model = Contract
 
-    def get_queryset(self):
-        return Contract.objects.all()
 
-    def get_form_kwargs(self):
-        self.object = self.get_object()
-        return super().get_form_kwargs()
+class ScopedPostView(StaffViewMixin, ModelObjectMixin, View):
+    """A POST-only action on one object of the current tenant."""
 
-
-class ContractLineAddView(StaffViewMixin, ScopedObjectMixin, View):
-    model = Contract
     read_capability = write_capability = Cap.MANAGE_BILLING
     http_method_names = ["post"]
 
-    def get_queryset(self):
-        return Contract.objects.all()
+
+class ContractFormPostView(ScopedPostView):
+    """POST a small form for a contract (from its detail page) to one service.
+
+    Errors go to a flash message, not a page of their own, and the user is always sent back
+    to the contract.
+    """
+
+    model = Contract
+    form_class = None
+    service = None
+    success_message = ""
+    error_prefix = ""
 
     def post(self, request, pk):
         contract = self.get_object()
-        form = ProductLineForm(request.POST)
+        form = self.form_class(request.POST)
         if form.is_valid():
             try:
-                services.contract_product_line_add(contract=contract, **form.cleaned_data)
-                messages.success(request, "Product line added.")
+                type(self).service(contract=contract, **form.cleaned_data)
+                messages.success(request, self.success_message)
             except ValidationError as error:
-                messages.error(request, "Product line not added: " + " ".join(error.messages))
+                messages.error(request, self.error_prefix + " ".join(error.messages))
         else:
-            messages.error(request, "Product line not added: " + _form_errors(form))
+            messages.error(request, self.error_prefix + _form_errors(form))
         return redirect("contracts:contract-detail", pk=contract.pk)
 
 
-class ContractLineRemoveView(StaffViewMixin, ScopedObjectMixin, View):
-    model = ContractProductLine
-    read_capability = write_capability = Cap.MANAGE_BILLING
-    http_method_names = ["post"]
+class ContractLineAddView(ContractFormPostView):
+    form_class = ProductLineForm
+    service = staticmethod(services.contract_product_line_add)
+    success_message = "Product line added."
+    error_prefix = "Product line not added: "
 
-    def get_queryset(self):
-        return ContractProductLine.objects.all()
+
+class ContractLineRemoveView(ScopedPostView):
+    model = ContractProductLine
 
     def post(self, request, pk):
         line = self.get_object()
@@ -262,26 +291,11 @@ class ContractLineRemoveView(StaffViewMixin, ScopedObjectMixin, View):
         return redirect("contracts:contract-detail", pk=line.contract_id)
 
 
-class BlockPurchaseAddView(StaffViewMixin, ScopedObjectMixin, View):
-    model = Contract
-    read_capability = write_capability = Cap.MANAGE_BILLING
-    http_method_names = ["post"]
-
-    def get_queryset(self):
-        return Contract.objects.all()
-
-    def post(self, request, pk):
-        contract = self.get_object()
-        form = BlockPurchaseForm(request.POST)
-        if form.is_valid():
-            try:
-                services.block_purchase_create(contract=contract, **form.cleaned_data)
-                messages.success(request, "Block purchase recorded; it is due from its date.")
-            except ValidationError as error:
-                messages.error(request, "Block not recorded: " + " ".join(error.messages))
-        else:
-            messages.error(request, "Block not recorded: " + _form_errors(form))
-        return redirect("contracts:contract-detail", pk=contract.pk)
+class BlockPurchaseAddView(ContractFormPostView):
+    form_class = BlockPurchaseForm
+    service = staticmethod(services.block_purchase_create)
+    success_message = "Block purchase recorded; it is due from its date."
+    error_prefix = "Block not recorded: "
 
 
 def _form_errors(form) -> str:
@@ -423,8 +437,9 @@ class TeamFormView(StaffViewMixin, FormView):
 # -------------------------------------------------------------------- tickets
 
 
-class TicketListView(StaffViewMixin, TemplateView):
+class TicketListView(StaffViewMixin, HtmxPartialMixin, TemplateView):
     template_name = "contracts/ticket_list.html"
+    partial_template_name = "contracts/_ticket_table.html"
     read_capability = Cap.VIEW_WORK
 
     def get_context_data(self, **kwargs):
@@ -449,11 +464,6 @@ class TicketListView(StaffViewMixin, TemplateView):
             can_log=self.can(Cap.LOG_WORK),
         )
         return context
-
-    def get_template_names(self):
-        if self.request.htmx:
-            return ["contracts/_ticket_table.html"]
-        return [self.template_name]
 
 
 class TicketDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
@@ -582,26 +592,16 @@ class TicketCreateView(TicketFormView):
         return {"organization": organization, "assigned_to": self.request.user}
 
 
-class TicketUpdateView(ScopedObjectMixin, TicketFormView):
+class TicketUpdateView(EditObjectMixin, TicketFormView):
     model = Ticket
 
-    def get_queryset(self):
-        return Ticket.objects.all()
 
-    def get_form_kwargs(self):
-        self.object = self.get_object()
-        return super().get_form_kwargs()
-
-
-class AttachmentDownloadView(StaffViewMixin, ScopedObjectMixin, View):
+class AttachmentDownloadView(StaffViewMixin, ModelObjectMixin, View):
     """Serves a ticket attachment to staff of its tenant only (never a public media URL)."""
 
     model = TicketAttachment
     read_capability = Cap.VIEW_WORK
     http_method_names = ["get"]
-
-    def get_queryset(self):
-        return TicketAttachment.objects.all()
 
     def get(self, request, pk):
         from .api.views import attachment_response
@@ -828,10 +828,11 @@ class TimeEntryEditView(StaffViewMixin, ScopedObjectMixin, FormView):
         return redirect(self._back())
 
 
-class ApprovalQueueView(StaffViewMixin, TemplateView):
+class ApprovalQueueView(StaffViewMixin, HtmxPartialMixin, TemplateView):
     """Time awaiting approval or posting; bulk approve / post (htmx)."""
 
     template_name = "contracts/approvals.html"
+    partial_template_name = "contracts/_approval_table.html"
     read_capability = write_capability = Cap.MANAGE_WORK
 
     def _filters(self, source) -> dict:
@@ -858,11 +859,6 @@ class ApprovalQueueView(StaffViewMixin, TemplateView):
             query=self.request.GET.urlencode(),
         )
         return context
-
-    def get_template_names(self):
-        if self.request.htmx:
-            return ["contracts/_approval_table.html"]
-        return [self.template_name]
 
     def post(self, request):
         ids = request.POST.getlist("ids")
@@ -982,13 +978,8 @@ class RateRuleListView(StaffViewMixin, FormView):
         return redirect("contracts:rate-rule-list")
 
 
-class RateRuleDeleteView(StaffViewMixin, ScopedObjectMixin, View):
+class RateRuleDeleteView(ScopedPostView):
     model = RateRule
-    read_capability = write_capability = Cap.MANAGE_BILLING
-    http_method_names = ["post"]
-
-    def get_queryset(self):
-        return RateRule.objects.all()
 
     def post(self, request, pk):
         rule = self.get_object()

@@ -255,29 +255,20 @@ def ungrouped_summary(
     return GroupNode(group=None, **totals)
 
 
-def host_tree(
-    *,
-    groups: list[HostGroup],
-    ungrouped: GroupNode | None = None,
-    filters: SessionFilters | None = None,
-    search: str = "",
-) -> list[GroupNode]:
-    """Clients & Computers: the given (annotated) groups with their hosts, one query."""
-    filters = filters or SessionFilters()
-    group_ids = [group.pk for group in groups]
-    hosts = host_summaries(filters=filters, search="")
-    where = Q(group_id__in=group_ids)
+def _in_groups(groups: list[HostGroup], ungrouped: GroupNode | None) -> Q:
+    """Hosts of the given groups, and the ungrouped hosts when their node is shown."""
+    where = Q(group_id__in=[group.pk for group in groups])
     if ungrouped is not None:
         where |= Q(group__isnull=True)
-    hosts = hosts.filter(where)
-    if search:
-        # Hosts of a group whose name matches are all shown; otherwise only matching hosts.
-        hosts = hosts.filter(_search_hosts(search))
-    by_group: dict[int | None, list[HostNode]] = {}
-    for host in hosts:
-        by_group.setdefault(host.group_id, []).append(
-            HostNode(host=host, session_count=host.session_count, total_seconds=host.total_seconds)
-        )
+    return where
+
+
+def _group_nodes(
+    groups: list[HostGroup],
+    ungrouped: GroupNode | None,
+    by_group: dict[int | None, list[HostNode]],
+) -> list[GroupNode]:
+    """One node per (annotated) group with its hosts; the ungrouped node last."""
     nodes = [
         GroupNode(
             group=group,
@@ -291,6 +282,27 @@ def host_tree(
     if ungrouped is not None:
         nodes.append(replace(ungrouped, hosts=by_group.get(None, [])))
     return nodes
+
+
+def host_tree(
+    *,
+    groups: list[HostGroup],
+    ungrouped: GroupNode | None = None,
+    filters: SessionFilters | None = None,
+    search: str = "",
+) -> list[GroupNode]:
+    """Clients & Computers: the given (annotated) groups with their hosts, one query."""
+    filters = filters or SessionFilters()
+    hosts = host_summaries(filters=filters, search="").filter(_in_groups(groups, ungrouped))
+    if search:
+        # Hosts of a group whose name matches are all shown; otherwise only matching hosts.
+        hosts = hosts.filter(_search_hosts(search))
+    by_group: dict[int | None, list[HostNode]] = {}
+    for host in hosts:
+        by_group.setdefault(host.group_id, []).append(
+            HostNode(host=host, session_count=host.session_count, total_seconds=host.total_seconds)
+        )
+    return _group_nodes(groups, ungrouped, by_group)
 
 
 def client_group_summaries(*, filters: SessionFilters) -> QuerySet[HostGroup]:
@@ -315,11 +327,11 @@ def client_tree(
 
     Two queries whatever the size: hosts with their totals, then the sessions.
     """
-    group_ids = [group.pk for group in groups]
-    where = Q(group_id__in=group_ids)
-    if ungrouped is not None:
-        where |= Q(group__isnull=True)
-    host_rows = host_summaries(filters=filters).filter(where).filter(session_count__gt=0)
+    host_rows = (
+        host_summaries(filters=filters)
+        .filter(_in_groups(groups, ungrouped))
+        .filter(session_count__gt=0)
+    )
     host_nodes: dict[int, HostNode] = {}
     by_group: dict[int | None, list[HostNode]] = {}
     for host in host_rows:
@@ -335,19 +347,7 @@ def client_tree(
     )
     for session in sessions:
         host_nodes[session.host_id].sessions.append(session)
-    nodes = [
-        GroupNode(
-            group=group,
-            host_count=group.host_count,
-            session_count=group.session_count,
-            total_seconds=group.total_seconds,
-            hosts=by_group.get(group.pk, []),
-        )
-        for group in groups
-    ]
-    if ungrouped is not None:
-        nodes.append(replace(ungrouped, hosts=by_group.get(None, [])))
-    return nodes
+    return _group_nodes(groups, ungrouped, by_group)
 
 
 def client_ungrouped_summary(*, filters: SessionFilters) -> GroupNode | None:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from billing_site.models import Membership, Organization, Tenant, User
 from billing_site.roles import STAFF_ROLES, Cap, role_can
+from billing_site.services import assign_fields, reject_unknown_fields
 from billing_site.tenancy import require_current_tenant, tenant_context
 from billing_site.timeutils import format_duration
 
@@ -28,12 +29,6 @@ from . import importers
 from .models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport, SessionSource
 
 BILLED_MESSAGE = "This session is on an invoice and can no longer be changed or deleted."
-
-
-def _reject_unknown(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise ValidationError({name: "Unknown field." for name in unknown})
 
 
 def _now() -> dt.datetime:
@@ -97,10 +92,8 @@ def host_group_create(*, name: str, organization: Organization | None = None) ->
 @transaction.atomic
 def host_group_update(*, group: HostGroup, **data: Any) -> HostGroup:
     """Rename a group or change its customer."""
-    _reject_unknown(data, HOST_GROUP_FIELDS)
+    assign_fields(group, data, HOST_GROUP_FIELDS)
     tenant = require_current_tenant()
-    for name, value in data.items():
-        setattr(group, name, value)
     _check_group(group, tenant)
     _save_unique(group, "name", "A group with this name already exists.")
     return group
@@ -163,10 +156,8 @@ def host_create(
 @transaction.atomic
 def host_update(*, host: Host, **data: Any) -> Host:
     """Change a computer's name, group, customer, external id, notes or active flag."""
-    _reject_unknown(data, HOST_FIELDS)
+    assign_fields(host, data, HOST_FIELDS)
     tenant = require_current_tenant()
-    for name, value in data.items():
-        setattr(host, name, value)
     _check_host(host, tenant)
     _save_unique(host, "name", "A computer with this name already exists.")
     return host
@@ -402,7 +393,7 @@ def session_update(*, session: RemoteSession, actor: User, **data: Any) -> Remot
     The row is locked first, so an invoice claiming the session at the same moment
     either sees the change or makes this call fail; a billed session is never edited.
     """
-    _reject_unknown(data, SESSION_UPDATE_FIELDS)
+    reject_unknown_fields(data, SESSION_UPDATE_FIELDS)
     tenant = require_current_tenant()
     session = RemoteSession.objects.select_for_update().get(pk=session.pk)
     _require_may_change(session, actor, tenant)

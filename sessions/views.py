@@ -167,36 +167,49 @@ class HostCreateView(SessionsViewMixin, FormView):
         return redirect("sessions:host-detail", pk=host.pk)
 
 
-class HostUpdateView(SessionsViewMixin, ScopedObjectMixin, FormView):
-    model = Host
+class ObjectUpdateView(SessionsViewMixin, ScopedObjectMixin, FormView):
+    """Edit form of one host or group: its update service writes, then back to its page."""
+
     template_name = "sessions/form_page.html"
-    form_class = HostForm
-    read_capability = write_capability = Cap.LOG_WORK
+    detail_url_name = ""
+    update_service = None
+    update_kwarg = ""
+    saved_message = ""
 
     def get_queryset(self):
-        return Host.objects.all()
+        return self.model.objects.all()
 
     def get_form_kwargs(self):
         self.object = self.get_object()
         return {**super().get_form_kwargs(), "instance": self.object}
 
     def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)  # builds the form, which loads the host
+        context = super().get_context_data(**kwargs)  # builds the form, which loads the object
         context.update(
             title=f"Edit {self.object.name}",
             object=self.object,
-            cancel_url=reverse("sessions:host-detail", args=[self.object.pk]),
+            cancel_url=reverse(self.detail_url_name, args=[self.object.pk]),
         )
         return context
 
     def form_valid(self, form):
         try:
-            services.host_update(host=self.object, **form.cleaned_data)
+            type(self).update_service(**{self.update_kwarg: self.object}, **form.cleaned_data)
         except ValidationError as error:
             apply_errors(form, error)
             return self.form_invalid(form)
-        messages.success(self.request, "Computer saved.")
-        return redirect("sessions:host-detail", pk=self.object.pk)
+        messages.success(self.request, self.saved_message)
+        return redirect(self.detail_url_name, pk=self.object.pk)
+
+
+class HostUpdateView(ObjectUpdateView):
+    model = Host
+    form_class = HostForm
+    read_capability = write_capability = Cap.LOG_WORK
+    detail_url_name = "sessions:host-detail"
+    update_service = staticmethod(services.host_update)
+    update_kwarg = "host"
+    saved_message = "Computer saved."
 
 
 class HostGroupDetailView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
@@ -247,36 +260,14 @@ class HostGroupCreateView(SessionsViewMixin, FormView):
         return redirect("sessions:group-detail", pk=group.pk)
 
 
-class HostGroupUpdateView(SessionsViewMixin, ScopedObjectMixin, FormView):
+class HostGroupUpdateView(ObjectUpdateView):
     model = HostGroup
-    template_name = "sessions/form_page.html"
     form_class = HostGroupForm
     read_capability = write_capability = Cap.MANAGE_WORK
-
-    def get_queryset(self):
-        return HostGroup.objects.all()
-
-    def get_form_kwargs(self):
-        self.object = self.get_object()
-        return {**super().get_form_kwargs(), "instance": self.object}
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)  # builds the form, which loads the group
-        context.update(
-            title=f"Edit {self.object.name}",
-            object=self.object,
-            cancel_url=reverse("sessions:group-detail", args=[self.object.pk]),
-        )
-        return context
-
-    def form_valid(self, form):
-        try:
-            services.host_group_update(group=self.object, **form.cleaned_data)
-        except ValidationError as error:
-            apply_errors(form, error)
-            return self.form_invalid(form)
-        messages.success(self.request, "Group saved.")
-        return redirect("sessions:group-detail", pk=self.object.pk)
+    detail_url_name = "sessions:group-detail"
+    update_service = staticmethod(services.host_group_update)
+    update_kwarg = "group"
+    saved_message = "Group saved."
 
 
 # Logs ------------------------------------------------------------------------------------------

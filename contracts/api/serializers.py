@@ -22,30 +22,26 @@ from contracts.models import (
     TicketAttachment,
     TimeEntry,
 )
+from contracts.services import (
+    CONTRACT_FIELDS,
+    ENTRY_FIELDS,
+    PRODUCT_FIELDS,
+    RULE_FIELDS,
+    SERVICE_TYPE_FIELDS,
+)
 
 
 class ServiceTypeSerializer(StrictModelSerializer):
     class Meta:
         model = ServiceType
-        fields = ["id", "name", "description", "default_billable", "is_active"]
+        fields = ["id", *SERVICE_TYPE_FIELDS]
         read_only_fields = ["id"]
 
 
 class ProductSerializer(StrictModelSerializer):
     class Meta:
         model = Product
-        fields = [
-            "id",
-            "sku",
-            "name",
-            "description",
-            "unit",
-            "unit_price",
-            "taxable",
-            "income_account_code",
-            "is_active",
-            "created_at",
-        ]
+        fields = ["id", *PRODUCT_FIELDS, "created_at"]
         read_only_fields = ["id", "created_at"]
 
 
@@ -121,29 +117,9 @@ class ContractSerializer(StrictModelSerializer):
         model = Contract
         fields = [
             "id",
-            "customer",
+            *CONTRACT_FIELDS,
             "customer_name",
-            "billing_organization",
             "billing_organization_name",
-            "name",
-            "contract_type",
-            "status",
-            "start_date",
-            "end_date",
-            "billing_cycle",
-            "anchor_day",
-            "currency",
-            "taxable",
-            "tax_rate",
-            "rounding_increment_minutes",
-            "rounding_minimum_minutes",
-            "rounding_scope",
-            "retainer_fee",
-            "included_hours",
-            "overage_rate",
-            "block_hours",
-            "block_price",
-            "notes",
             "created_at",
             "updated_at",
         ]
@@ -175,19 +151,7 @@ class RateRuleSerializer(StrictModelSerializer):
 
     class Meta:
         model = RateRule
-        fields = [
-            "id",
-            "rate",
-            "currency",
-            "contract",
-            "organization",
-            "technician",
-            "team",
-            "service_type",
-            "description",
-            "scopes",
-            "created_at",
-        ]
+        fields = ["id", *RULE_FIELDS, "scopes", "created_at"]
         read_only_fields = ["id", "created_at"]
 
 
@@ -284,17 +248,7 @@ class TimeEntrySerializer(StrictModelSerializer):
         model = TimeEntry
         fields = [
             "id",
-            "ticket",
-            "contract",
-            "technician",
-            "service_type",
-            "started_at",
-            "ended_at",
-            "work_date",
-            "worked_seconds",
-            "billable",
-            "summary_note",
-            "internal_note",
+            *ENTRY_FIELDS,
             "state",
             "source",
             "remote_session",
