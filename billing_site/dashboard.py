@@ -9,6 +9,9 @@ from .roles import Cap, role_can
 
 PANEL_PROVIDERS: list[str] = [
     "billing_site.dashboard.customers_panel",
+    "sessions.dashboard.timer_panel",
+    "invoices.dashboard.invoices_panel",
+    "contracts.dashboard.time_panel",
 ]
 
 

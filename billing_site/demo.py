@@ -17,7 +17,12 @@ from .tenancy import tenant_context
 
 DEMO_PASSWORD = "billing-demo-2026"
 
-DEMO_BUILDERS: list[str] = []
+DEMO_BUILDERS: list[str] = [
+    "sessions.demo.build",
+    "contracts.demo.build",
+    "portal.demo.build",
+    "invoices.batch_demo.build",
+]
 
 
 @dataclass

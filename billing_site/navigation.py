@@ -25,6 +25,18 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Customers", "customer-list", Cap.VIEW_CUSTOMERS, "building", "Customers"),
     NavItem("Company settings", "tenant-settings", Cap.MANAGE_TENANT, "gear", "Settings"),
     NavItem("Users", "staff-users", Cap.MANAGE_TENANT, "users", "Settings"),
+    NavItem("Invoices", "invoices:invoice-list", Cap.VIEW_BILLING, "file", "Billing"),
+    NavItem("Clients & Computers", "sessions:host-list", Cap.VIEW_WORK, "monitor", "Work"),
+    NavItem("Session logs", "sessions:session-list", Cap.VIEW_WORK, "list", "Work"),
+    NavItem("Import sessions", "sessions:session-import", Cap.LOG_WORK, "layers", "Work"),
+    NavItem("Portal users", "portal:users", Cap.MANAGE_CUSTOMERS, "users", "Customers"),
+    NavItem("Contracts", "contracts:contract-list", Cap.VIEW_BILLING, "layers", "Billing"),
+    NavItem("Tickets", "contracts:ticket-list", Cap.VIEW_WORK, "ticket", "Work"),
+    NavItem("Timesheet", "contracts:timesheet", Cap.LOG_WORK, "clock", "Work"),
+    NavItem("Approvals", "contracts:approvals", Cap.MANAGE_WORK, "check", "Work"),
+    NavItem("Rate rules", "contracts:rate-rule-list", Cap.VIEW_BILLING, "rate", "Billing"),
+    NavItem("Catalog", "contracts:catalog", Cap.VIEW_BILLING, "box", "Billing"),
+    NavItem("Invoice batches", "invoices:batch-list", Cap.VIEW_BILLING, "layers", "Billing"),
 ]
 
 
