@@ -19,8 +19,8 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from django.db import models
-from django.utils import timezone
 from django.db.models.sql import Query
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from .models import Tenant

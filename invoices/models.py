@@ -251,4 +251,29 @@ class Payment(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.amount} on {self.received_on}"
-from .batch_models import *  # noqa: E402,F403
+
+
+# Batch models live in their own module; importing them here registers them with the app.
+from .batch_models import (  # noqa: E402
+    BatchExclusion,
+    BatchInvoice,
+    BatchStatus,
+    InvoiceBatch,
+)
+
+__all__ = [
+    "BatchExclusion",
+    "BatchInvoice",
+    "BatchStatus",
+    "Invoice",
+    "InvoiceBatch",
+    "InvoiceKind",
+    "InvoiceLine",
+    "InvoiceSource",
+    "InvoiceStatus",
+    "LineKind",
+    "Payment",
+    "PaymentMethod",
+    "PdfStatus",
+    "SourceScope",
+]

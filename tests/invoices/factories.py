@@ -73,4 +73,11 @@ class PaymentFactory(TenantOwnedFactory):
     received_on = dt.date(2026, 3, 10)
     method = PaymentMethod.BANK_TRANSFER
     reference = factory.Sequence(lambda n: f"TRX-{n}")
-from .batch_factories import *  # noqa: E402,F403  (batch models register their factories)
+
+
+# Imported for its @register_factory side effect (the route walker builds batch objects).
+from .batch_factories import (  # noqa: E402, F401
+    BatchExclusionFactory,
+    BatchInvoiceFactory,
+    InvoiceBatchFactory,
+)
