@@ -42,6 +42,7 @@ NAV_ITEMS: list[NavItem] = [
 
 def nav_for(role: str | None, current_path: str) -> list[dict]:
     sections: dict[str, list[dict]] = {}
+    entries = []
     for item in NAV_ITEMS:
         if not role_can(role, item.capability):
             continue
@@ -49,10 +50,17 @@ def nav_for(role: str | None, current_path: str) -> list[dict]:
             url = reverse(item.url_name)
         except NoReverseMatch:
             continue
-        active = current_path == url or (url != "/" and current_path.startswith(url))
-        sections.setdefault(item.section, []).append(
-            {"label": item.label, "url": url, "icon": item.icon, "active": active}
-        )
+        entry = {"label": item.label, "url": url, "icon": item.icon, "active": False}
+        entries.append(entry)
+        sections.setdefault(item.section, []).append(entry)
+    # Only the deepest matching entry is active (/invoices/batches/ is not also /invoices/).
+    matching = [
+        e
+        for e in entries
+        if current_path == e["url"] or (e["url"] != "/" and current_path.startswith(e["url"]))
+    ]
+    if matching:
+        max(matching, key=lambda e: len(e["url"]))["active"] = True
     ordered = sorted(
         sections.items(),
         key=lambda kv: SECTION_ORDER.index(kv[0]) if kv[0] in SECTION_ORDER else len(SECTION_ORDER),

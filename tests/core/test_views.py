@@ -149,3 +149,11 @@ def test_owner_adds_staff_user(client_as, staff_a, tenant_a):
     assert ok.status_code == 302
     membership = Membership.objects.get(user__username="newtech")
     assert (membership.tenant, membership.role) == (tenant_a, Role.TECHNICIAN)
+
+
+def test_only_the_deepest_navigation_entry_is_active():
+    from billing_site.navigation import nav_for
+
+    sections = nav_for(Role.OWNER, "/invoices/batches/3/")
+    active = [i["label"] for s in sections for i in s["items"] if i["active"]]
+    assert active == ["Invoice batches"]
