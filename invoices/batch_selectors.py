@@ -70,6 +70,15 @@ class PlannedLine:
     fee: tuple[str, Period, int | None] | None = None
     block_purchase_id: int | None = None
 
+    @property
+    def full_explanation(self) -> str:
+        """The explanation a run stores on the invoice line: for time, the summary then
+        each entry's pricing. Built on demand: a preview (batch details) never reads it."""
+        if not self.entries:
+            return self.explanation
+        details = [f"Entry {p.entry_id} ({p.period.label}): {p.explanation}" for p in self.entries]
+        return "\n".join([self.explanation, *details])
+
 
 @dataclass
 class PlannedInvoice:
@@ -156,11 +165,14 @@ def plan_contract_lines(
         time_groups.items(), key=lambda kv: (tickets.get(kv[0][0], (0, ""))[0], kv[0][1] or 0)
     ):
         entries = [item.priced for item in group]
-        quantity = sum((p.charged_quantity for p in entries), Decimal("0.0000"))
+        quantity = Decimal("0.0000")
+        worked = billed = included = 0
+        for p in entries:
+            quantity += p.charged_quantity
+            worked += p.worked_seconds
+            billed += p.billed_seconds
+            included += p.included_seconds
         price = quantize_unit_price(rate or ZERO)
-        worked = sum(p.worked_seconds for p in entries)
-        billed = sum(p.billed_seconds for p in entries)
-        included = sum(p.included_seconds for p in entries)
         label = _ticket_label(tickets.get(ticket_id))
         count = len(entries)
         summary = (
@@ -170,10 +182,6 @@ def plan_contract_lines(
         if pooled and included:
             summary += f", {format_duration(included)} from {pool} (no extra charge)"
         summary += f"; {quantity} h × {price} {currency}/h."
-        details = [
-            f"Entry {p.entry_id} ({item.period.label}): {p.explanation}"
-            for p, item in zip(entries, group, strict=True)
-        ]
         time_lines.append(
             PlannedLine(
                 **common,
@@ -184,7 +192,8 @@ def plan_contract_lines(
                 unit_price=price,
                 amount=line_amount(quantity, price, currency),
                 group_label=f"{contract.name} · {label}",
-                explanation="\n".join([summary, *details]),
+                # Each entry's pricing follows in ``full_explanation`` (stored by a run).
+                explanation=summary,
                 worked_seconds=worked,
                 billed_seconds=billed,
                 period=min(item.period for item in group),

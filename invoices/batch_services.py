@@ -163,7 +163,7 @@ def _claim(
             "unit_price": "numeric",
             "amount": "numeric",
         }
-        ids = list(rows)
+        ids = sorted(rows)  # in table order: the join reads the heap and index in sequence
         arrays = [ids] + [[rows[pk][col] for pk in ids] for col in columns]
         unnest = ", ".join(
             f"%s::{'bigint' if i == 0 else types[col]}[]" for i, col in enumerate(["id", *columns])
@@ -259,7 +259,7 @@ def _line_for(planned_line, invoice: Invoice, position: int, tenant) -> InvoiceL
         tax_rate=planned_line.tax_rate,
         worked_seconds=planned_line.worked_seconds,
         billed_seconds=planned_line.billed_seconds,
-        explanation=planned_line.explanation,
+        explanation=planned_line.full_explanation,
         group_label=planned_line.group_label[:200],
     )
 
@@ -635,8 +635,13 @@ def batch_generate(*, batch: InvoiceBatch, consolidate: bool | None = None) -> l
             raise ValidationError({"status": f"Batch “{batch.name}” is already generated."})
         raise ValidationError({"status": "Run the batch before generating its invoices."})
     batch.refresh_from_db()
+    # The batch's drafts, read plainly: the page's selector also counts lines per invoice
+    # (a GROUP BY over every line), which generating does not need.
     drafts = list(
-        batch_selectors.batch_invoices(batch).filter(status=InvoiceStatus.DRAFT).order_by("id")
+        Invoice.objects.filter(
+            pk__in=BatchInvoice.objects.filter(batch=batch).values("invoice_id"),
+            status=InvoiceStatus.DRAFT,
+        ).order_by("id")
     )
     if not drafts:
         raise ValidationError({"invoices": "The batch has no draft invoices left to generate."})

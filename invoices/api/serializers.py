@@ -274,13 +274,15 @@ class InvoiceDraftUpdateSerializer(StrictSerializerMixin, serializers.Serializer
     payment_instructions = serializers.CharField(required=False, allow_blank=True)
 
 
+# Kinds a user may add by hand; named in settings.SPECTACULAR_SETTINGS for the schema.
+MANUAL_LINE_KIND_CHOICES = [(k, LineKind(k).label) for k in MANUAL_LINE_KINDS]
+
+
 class InvoiceLineWriteSerializer(StrictSerializerMixin, serializers.Serializer):
     """A line to add or change on a draft. Decimals as strings (4 places); a discount's
     unit price may be given positive or negative, it is stored negative."""
 
-    kind = serializers.ChoiceField(
-        choices=[(k, LineKind(k).label) for k in MANUAL_LINE_KINDS], required=False
-    )
+    kind = serializers.ChoiceField(choices=MANUAL_LINE_KIND_CHOICES, required=False)
     description = serializers.CharField(required=False)
     sku = serializers.CharField(required=False, allow_blank=True, max_length=60)
     quantity = serializers.CharField(required=False)
