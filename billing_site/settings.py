@@ -181,6 +181,8 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStatusEnum": "invoices.models.InvoiceStatus",
         "InvoiceSourceEnum": "invoices.models.InvoiceSource",
         "InvoiceSourceScopeEnum": "invoices.models.SourceScope",
+        "InvoiceLineKindEnum": "invoices.models.LineKind",
+        "ManualLineKindEnum": "invoices.api.serializers.MANUAL_LINE_KIND_CHOICES",
     },
 }
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
@@ -93,6 +95,10 @@ class EndClientTicketExportView(PortalAPIMixin, TenantAPIView):
             request.accepted_media_type = request.accepted_renderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
 
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["csv", "xlsx", "pdf"], required=True)],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
     def get(self, request):
         self.require_billing_partner()
         export_format = request.query_params.get("format", "")
@@ -144,6 +150,7 @@ class TicketDetailView(PortalAPIMixin, TenantAPIView):
 
     url_kwarg_models = {"pk": Ticket}
 
+    @extend_schema(responses=TicketDetailSerializer)
     def get(self, request, pk):
         try:
             portal_ticket = selectors.portal_ticket_get(organization=self.organization, pk=pk)
@@ -167,6 +174,7 @@ class AttachmentDownloadView(PortalAPIMixin, TenantAPIView):
 
     url_kwarg_models = {"pk": TicketAttachment}
 
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, pk):
         try:
             attachment = selectors.portal_attachment_get(organization=self.organization, pk=pk)
