@@ -22,8 +22,9 @@ from billing_site.testing.factories import (
 
 # Tests run tasks in-process even when REDIS_URL names a broker; the one test about the
 # queue (tests/core/test_health.py) starts a real worker and sends through Redis itself.
-celery_app.conf.task_always_eager = True
-celery_app.conf.task_eager_propagates = True
+# The app reads Django settings under the CELERY_ namespace, so override those keys.
+celery_app.conf.update(CELERY_TASK_ALWAYS_EAGER=True, CELERY_TASK_EAGER_PROPAGATES=True)
+assert celery_app.conf.task_always_eager
 
 # Every app's factories register themselves for the route-walking tests.
 for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
