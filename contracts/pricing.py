@@ -252,7 +252,6 @@ def entry_rate_context(entry: TimeEntry, contract: Contract, book: RateBook) -> 
 # ------------------------------------------------------------------- time entries
 
 
-@dataclass(frozen=True)
 class PricedEntry:
     """One time entry, priced. ``amount`` is what the entry adds to an invoice.
 
@@ -260,27 +259,93 @@ class PricedEntry:
     of it is covered by retainer included hours or a block (charged by the fee or block
     line, at no extra charge here); ``charged_seconds`` = billed − included is charged at
     ``rate`` (rate rule for hourly work, overage rate for retainers and blocks).
-    ``rate``/``amount`` are None when no rate exists (see ``problem``).
+    ``rate``/``amount`` are None when no rate exists (see ``problem``). Read-only.
+
+    A slotted class rather than a frozen dataclass: a batch builds one per unbilled entry
+    (hundreds of thousands), and the explanation text — which only a run or a detail view
+    reads — is built on first access from the worked/billed time and the shared tail.
     """
 
-    entry_id: int
-    contract_id: int
-    period: Period
-    currency: str
-    billable: bool
-    worked_seconds: int
-    billed_seconds: int
-    included_seconds: int
-    charged_seconds: int
-    quantity: Decimal
-    charged_quantity: Decimal
-    rate: Decimal | None
-    amount: Decimal | None
-    rule_id: int | None
-    rate_source: str  # rule, tenant_default, overage, missing, non_billable
-    explanation: str
-    is_billed: bool = False
-    problem: str = ""
+    __slots__ = (
+        "_explanation",
+        "_tail",
+        "amount",
+        "billable",
+        "billed_seconds",
+        "charged_quantity",
+        "charged_seconds",
+        "contract_id",
+        "currency",
+        "entry_id",
+        "included_seconds",
+        "is_billed",
+        "period",
+        "problem",
+        "quantity",
+        "rate",
+        "rate_source",
+        "rule_id",
+        "worked_seconds",
+    )
+
+    def __init__(
+        self,
+        entry_id: int,
+        contract_id: int,
+        period: Period,
+        currency: str,
+        billable: bool,
+        worked_seconds: int,
+        billed_seconds: int,
+        included_seconds: int,
+        charged_seconds: int,
+        quantity: Decimal,
+        charged_quantity: Decimal,
+        rate: Decimal | None,
+        amount: Decimal | None,
+        rule_id: int | None,
+        rate_source: str,  # rule, tenant_default, overage, missing, non_billable
+        explanation: str | None = None,
+        is_billed: bool = False,
+        problem: str = "",
+        tail: str = "",
+    ):
+        self.entry_id = entry_id
+        self.contract_id = contract_id
+        self.period = period
+        self.currency = currency
+        self.billable = billable
+        self.worked_seconds = worked_seconds
+        self.billed_seconds = billed_seconds
+        self.included_seconds = included_seconds
+        self.charged_seconds = charged_seconds
+        self.quantity = quantity
+        self.charged_quantity = charged_quantity
+        self.rate = rate
+        self.amount = amount
+        self.rule_id = rule_id
+        self.rate_source = rate_source
+        self._explanation = explanation
+        self.is_billed = is_billed
+        self.problem = problem
+        self._tail = tail
+
+    @property
+    def explanation(self) -> str:
+        """How the entry was priced (worked -> billed time, then rule, pool and amount)."""
+        text = self._explanation
+        if text is None:
+            text = self._explanation = (
+                f"{_duration(self.worked_seconds)} worked -> "
+                f"{_duration(self.billed_seconds)} billed; {self._tail}"
+            )
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"PricedEntry(entry_id={self.entry_id}, billed_seconds={self.billed_seconds}, "
+            f"included_seconds={self.included_seconds}, amount={self.amount})"
+        )
 
 
 # Columns of a time entry that pricing reads, in ``EntryFacts`` order.
@@ -443,10 +508,16 @@ def price_time_entries(
     contracts = _contracts_for(entries, contracts)
 
     # Context: posted billable entries sharing a period, group or block with those passed.
-    periods = {
-        entry.pk: period_containing(contracts[entry.contract_id], entry.work_date)
-        for entry in entries
-    }
+    periods = {}
+    by_day: dict[tuple[int, dt.date], Period] = {}  # many entries share a contract and day
+    for entry in entries:
+        day_key = (entry.contract_id, entry.work_date)
+        period = by_day.get(day_key)
+        if period is None:
+            period = by_day[day_key] = period_containing(
+                contracts[entry.contract_id], entry.work_date
+            )
+        periods[entry.pk] = period
     needs_context = {
         cid
         for cid, contract in contracts.items()
@@ -506,10 +577,12 @@ def price_time_entries(
 
     result = {}
     memo: dict = {}  # texts and amounts shared by many entries (see ``_priced``)
+    no_rows: dict[int, _Row] = {}
     for entry in entries:
-        contract = contracts[entry.contract_id]
-        row = rows_by_contract.get(entry.contract_id, {}).get(entry.pk)
-        result[entry.pk] = _priced(entry, contract, periods[entry.pk], row, book, memo)
+        pk = entry.pk
+        cid = entry.contract_id
+        row = rows_by_contract.get(cid, no_rows).get(pk)
+        result[pk] = _priced(entry, contracts[cid], periods[pk], row, book, memo)
     return result
 
 
@@ -611,7 +684,9 @@ def _priced(
     if memo is None:
         memo = {}
     billed = row.billed
-    included = min(row.included, billed)
+    included = row.included
+    if included > billed:
+        included = billed
     charged = billed - included
     label = row.group_note
     if not label:
@@ -625,29 +700,34 @@ def _priced(
     key = (label, kind, currency, contract.overage_rate, id(resolution), included, charged)
     tail = memo.get(key)
     if tail is None:
-        tail = memo[key] = _price_tail(
-            label, kind, currency, contract.overage_rate, resolution, included, charged
+        tail = memo[key] = (
+            *_price_tail(
+                label, kind, currency, contract.overage_rate, resolution, included, charged
+            ),
+            hours(billed),
+            hours(charged),
         )
-    text, rate, amount, source, rule_id, problem = tail
+    text, rate, amount, source, rule_id, problem, quantity, charged_quantity = tail
     return PricedEntry(
-        entry_id=entry.pk,
-        contract_id=contract_id,
-        period=period,
-        currency=currency,
-        worked_seconds=worked,
-        is_billed=is_billed,
-        billable=True,
-        billed_seconds=billed,
-        included_seconds=included,
-        charged_seconds=charged,
-        quantity=hours(billed),
-        charged_quantity=hours(charged),
-        rate=rate,
-        amount=amount,
-        rule_id=rule_id,
-        rate_source=source,
-        explanation=f"{_duration(worked)} worked -> {_duration(billed)} billed; {text}",
-        problem=problem,
+        entry.pk,
+        contract_id,
+        period,
+        currency,
+        True,
+        worked,
+        billed,
+        included,
+        charged,
+        quantity,
+        charged_quantity,
+        rate,
+        amount,
+        rule_id,
+        source,
+        None,
+        is_billed,
+        problem,
+        text,
     )
 
 

@@ -155,7 +155,7 @@ def contract_choices(*, organization=None) -> QuerySet[Contract]:
 # ------------------------------------------------------------ billing state
 
 
-@dataclass
+@dataclass(slots=True)
 class BillableItem:
     """One unbilled item of a contract as of a batch date.
 
@@ -184,6 +184,47 @@ class BillableItem:
     billed_seconds: int = 0
     priced: PricedEntry | None = None
     problem: str = ""
+
+
+class TimeItem(BillableItem):
+    """A time entry's item. Its key, description and explanation are built on first read:
+    a batch holds one per unbilled entry (hundreds of thousands) and its page and details
+    read only the amounts, while the texts are shown for the few contracts expanded."""
+
+    __slots__ = ("_label", "_work_date")
+
+    def __init__(self, contract_id, due, due_on, priced, ticket_id, label, work_date):
+        self.kind = ItemKind.TIME
+        self.contract_id = contract_id
+        self.due = due
+        self.due_on = due_on
+        self.quantity = priced.charged_quantity
+        self.unit_price = priced.rate
+        self.amount = priced.amount
+        self.period = priced.period
+        self.time_entry_id = priced.entry_id
+        self.ticket_id = ticket_id
+        self.product_line_id = None
+        self.block_purchase_id = None
+        self.sku = ""
+        self.worked_seconds = priced.worked_seconds
+        self.billed_seconds = priced.billed_seconds
+        self.priced = priced
+        self.problem = priced.problem
+        self._label = label
+        self._work_date = work_date
+
+    @property
+    def key(self) -> str:
+        return f"time:{self.time_entry_id}"
+
+    @property
+    def description(self) -> str:
+        return f"{self._label}, {self._work_date:%d %b %Y}, {_duration(self.billed_seconds)}"
+
+    @property
+    def explanation(self) -> str:
+        return self.priced.explanation
 
 
 @dataclass
@@ -277,38 +318,23 @@ def _unbilled_entries(contract_ids) -> tuple[list[EntryFacts], dict, dict]:
 
 def _time_items(state, contract, entries, priced, as_of, tickets, technicians) -> None:
     cutoff = period_containing(contract, as_of).start
-    days: dict[dt.date, str] = {}  # texts memoised per call: many entries share a day
     one_day = dt.timedelta(days=1)
     append = state.items.append
     cid = contract.pk
     for entry in entries:
         item = priced[entry.pk]
         ticket = tickets[entry.ticket_id] if entry.ticket_id else ""
-        who = technicians[entry.technician_id]
         work_date = entry.work_date
-        day = days.get(work_date)
-        if day is None:
-            day = days[work_date] = f"{work_date:%d %b %Y}"
         append(
-            BillableItem(
-                kind=ItemKind.TIME,
-                key=f"time:{entry.pk}",
-                contract_id=cid,
+            TimeItem(
+                cid,
                 # Usage is due once its period has ended before the batch date.
-                due=work_date < cutoff,
-                due_on=item.period.end + one_day,
-                description=f"{ticket}{who}, {day}, {_duration(item.billed_seconds)}",
-                quantity=item.charged_quantity,
-                unit_price=item.rate,
-                amount=item.amount,
-                explanation=item.explanation,
-                period=item.period,
-                time_entry_id=entry.pk,
-                ticket_id=entry.ticket_id,
-                worked_seconds=item.worked_seconds,
-                billed_seconds=item.billed_seconds,
-                priced=item,
-                problem=item.problem,
+                work_date < cutoff,
+                item.period.end + one_day,
+                item,
+                entry.ticket_id,
+                f"{ticket}{technicians[entry.technician_id]}",
+                work_date,
             )
         )
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 
 from django.db.models import Count, Q, QuerySet
 
@@ -125,11 +126,11 @@ def plan_contract_lines(
     taxable, tax_rate = _tax(contract)
     common = {"contract_id": contract.pk, "taxable": taxable, "tax_rate": tax_rate}
     fees: list[PlannedLine] = []
-    time_groups: dict[tuple, list[BillableItem]] = defaultdict(list)
+    time_groups: dict[tuple, list[PricedEntry]] = defaultdict(list)
     for item in items:
         if item.kind == ItemKind.TIME:
             priced = item.priced
-            time_groups[(item.ticket_id or 0, priced.rate)].append(item)
+            time_groups[(item.ticket_id or 0, priced.rate)].append(priced)
             continue
         price = quantize_unit_price(item.unit_price or ZERO)
         line = PlannedLine(
@@ -164,7 +165,7 @@ def plan_contract_lines(
     for (ticket_id, rate), group in sorted(
         time_groups.items(), key=lambda kv: (tickets.get(kv[0][0], (0, ""))[0], kv[0][1] or 0)
     ):
-        entries = [item.priced for item in group]
+        entries = group
         quantity = Decimal("0.0000")
         worked = billed = included = 0
         for p in entries:
@@ -196,7 +197,7 @@ def plan_contract_lines(
                 explanation=summary,
                 worked_seconds=worked,
                 billed_seconds=billed,
-                period=min(item.period for item in group),
+                period=min(p.period for p in entries),
                 entries=entries,
             )
         )
@@ -206,7 +207,7 @@ def plan_contract_lines(
 # ---------------------------------------------------------------------- preview
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemRow:
     item: BillableItem
     selected: bool
@@ -222,16 +223,22 @@ class ItemRow:
 
 @dataclass
 class ContractRow:
-    """One contract on the batch page."""
+    """One contract on the batch page.
+
+    ``all_items`` are the contract's unbilled items, ``selected_items`` those the batch
+    bills; the per-item rows (``items``) are built only when read — for a contract shown
+    expanded — since the page and the details need only the per-contract figures.
+    """
 
     contract: Contract
     state: str
-    items: list[ItemRow]
     excluded: bool
     total_balance: Decimal
     selected_balance: Decimal
     lines: list[PlannedLine]
     unposted_entries: int = 0
+    all_items: list[BillableItem] = field(default_factory=list, repr=False)
+    selected_items: list[BillableItem] = field(default_factory=list, repr=False)
 
     @property
     def icon(self) -> str:
@@ -241,13 +248,14 @@ class ContractRow:
     def state_label(self) -> str:
         return BillingState(self.state).label
 
-    @property
-    def selected_items(self) -> list[BillableItem]:
-        return [row.item for row in self.items if row.selected]
+    @cached_property
+    def items(self) -> list[ItemRow]:
+        selected = {id(item) for item in self.selected_items}
+        return [ItemRow(item, id(item) in selected) for item in self.all_items]
 
     @property
     def problems(self) -> list[str]:
-        return [row.item.problem for row in self.items if row.selected and row.item.problem]
+        return [item.problem for item in self.selected_items if item.problem]
 
 
 @dataclass
@@ -425,20 +433,20 @@ def _batch_preview(
     for contract in contracts:
         state = states[contract.pk]
         contract_out = contract.pk in whole
-        items = [
-            ItemRow(
-                item,
-                item.due and not contract_out and (contract.pk, item.key) not in excluded,
-            )
-            for item in state.items
-        ]
-        selected = [row.item for row in items if row.selected]
+        if contract_out:
+            selected = []
+        elif excluded:
+            selected = [
+                item for item in state.items if item.due and (contract.pk, item.key) not in excluded
+            ]
+        else:
+            # No item is excluded (the usual case): spare building each item's key.
+            selected = [item for item in state.items if item.due]
         lines = plan_contract_lines(contract, selected, tickets)
         rows.append(
             ContractRow(
                 contract=contract,
                 state=state.state,
-                items=items,
                 excluded=contract_out,
                 total_balance=state.total_amount,
                 selected_balance=quantize(
@@ -446,6 +454,8 @@ def _batch_preview(
                 ),
                 lines=lines,
                 unposted_entries=state.unposted_entries,
+                all_items=state.items,
+                selected_items=selected,
             )
         )
     invoices = plan_invoices(
