@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.db.models import Count, Q, Sum
 
@@ -252,6 +253,49 @@ def entry_rate_context(entry: TimeEntry, contract: Contract, book: RateBook) -> 
 # ------------------------------------------------------------------- time entries
 
 
+class EntryPrice:
+    """The part of an entry's price that depends only on the contract's terms, the rate
+    and the billed/included seconds: thousands of entries share one instance."""
+
+    __slots__ = (
+        "amount",
+        "billable",
+        "charged_quantity",
+        "currency",
+        "problem",
+        "quantity",
+        "rate",
+        "rate_source",
+        "rule_id",
+        "text",
+    )
+
+    def __init__(
+        self,
+        *,
+        currency: str,
+        billable: bool,
+        quantity: Decimal,
+        charged_quantity: Decimal,
+        rate: Decimal | None,
+        amount: Decimal | None,
+        rule_id: int | None,
+        rate_source: str,  # rule, tenant_default, overage, missing, non_billable
+        problem: str = "",
+        text: str = "",
+    ):
+        self.currency = currency
+        self.billable = billable
+        self.quantity = quantity
+        self.charged_quantity = charged_quantity
+        self.rate = rate
+        self.amount = amount
+        self.rule_id = rule_id
+        self.rate_source = rate_source
+        self.problem = problem
+        self.text = text
+
+
 class PricedEntry:
     """One time entry, priced. ``amount`` is what the entry adds to an invoice.
 
@@ -261,30 +305,20 @@ class PricedEntry:
     ``rate`` (rate rule for hourly work, overage rate for retainers and blocks).
     ``rate``/``amount`` are None when no rate exists (see ``problem``). Read-only.
 
-    A slotted class rather than a frozen dataclass: a batch builds one per unbilled entry
-    (hundreds of thousands), and the explanation text — which only a run or a detail view
-    reads — is built on first access from the worked/billed time and the shared tail.
+    A batch builds one per unbilled entry (hundreds of thousands): the entry's own
+    figures are slots, the rest is read from the shared ``EntryPrice``, and the
+    explanation — which only a run or a detail view reads — is built on first access.
     """
 
     __slots__ = (
         "_explanation",
-        "_tail",
-        "amount",
-        "billable",
         "billed_seconds",
-        "charged_quantity",
-        "charged_seconds",
         "contract_id",
-        "currency",
         "entry_id",
         "included_seconds",
         "is_billed",
         "period",
-        "problem",
-        "quantity",
-        "rate",
-        "rate_source",
-        "rule_id",
+        "price",
         "worked_seconds",
     )
 
@@ -293,42 +327,62 @@ class PricedEntry:
         entry_id: int,
         contract_id: int,
         period: Period,
-        currency: str,
-        billable: bool,
         worked_seconds: int,
         billed_seconds: int,
         included_seconds: int,
-        charged_seconds: int,
-        quantity: Decimal,
-        charged_quantity: Decimal,
-        rate: Decimal | None,
-        amount: Decimal | None,
-        rule_id: int | None,
-        rate_source: str,  # rule, tenant_default, overage, missing, non_billable
-        explanation: str | None = None,
+        price: EntryPrice,
         is_billed: bool = False,
-        problem: str = "",
-        tail: str = "",
+        explanation: str | None = None,
     ):
         self.entry_id = entry_id
         self.contract_id = contract_id
         self.period = period
-        self.currency = currency
-        self.billable = billable
         self.worked_seconds = worked_seconds
         self.billed_seconds = billed_seconds
         self.included_seconds = included_seconds
-        self.charged_seconds = charged_seconds
-        self.quantity = quantity
-        self.charged_quantity = charged_quantity
-        self.rate = rate
-        self.amount = amount
-        self.rule_id = rule_id
-        self.rate_source = rate_source
-        self._explanation = explanation
+        self.price = price
         self.is_billed = is_billed
-        self.problem = problem
-        self._tail = tail
+        self._explanation = explanation
+
+    @property
+    def charged_seconds(self) -> int:
+        return self.billed_seconds - self.included_seconds
+
+    @property
+    def currency(self) -> str:
+        return self.price.currency
+
+    @property
+    def billable(self) -> bool:
+        return self.price.billable
+
+    @property
+    def quantity(self) -> Decimal:
+        return self.price.quantity
+
+    @property
+    def charged_quantity(self) -> Decimal:
+        return self.price.charged_quantity
+
+    @property
+    def rate(self) -> Decimal | None:
+        return self.price.rate
+
+    @property
+    def amount(self) -> Decimal | None:
+        return self.price.amount
+
+    @property
+    def rule_id(self) -> int | None:
+        return self.price.rule_id
+
+    @property
+    def rate_source(self) -> str:
+        return self.price.rate_source
+
+    @property
+    def problem(self) -> str:
+        return self.price.problem
 
     @property
     def explanation(self) -> str:
@@ -337,7 +391,7 @@ class PricedEntry:
         if text is None:
             text = self._explanation = (
                 f"{_duration(self.worked_seconds)} worked -> "
-                f"{_duration(self.billed_seconds)} billed; {self._tail}"
+                f"{_duration(self.billed_seconds)} billed; {self.price.text}"
             )
         return text
 
@@ -365,13 +419,13 @@ ENTRY_FACT_FIELDS = (
 )
 
 
-@dataclass(slots=True)
-class EntryFacts:
+class EntryFacts(NamedTuple):
     """A time entry as pricing reads it, from ``values_list(*ENTRY_FACT_FIELDS)``.
 
     A batch prices hundreds of thousands of entries; building a model instance per row
-    costs several times what the pricing itself does. ``price_time_entries`` accepts these
-    and ``TimeEntry`` instances alike (same attribute names).
+    costs several times what the pricing itself does, and a named tuple is built from a
+    row at C speed. ``price_time_entries`` accepts these and ``TimeEntry`` instances
+    alike (same attribute names).
     """
 
     pk: int
@@ -388,9 +442,19 @@ class EntryFacts:
     included_seconds: int | None
 
 
-def entry_facts(queryset) -> list[EntryFacts]:
-    """The queryset's entries as ``EntryFacts`` (its ordering is the caller's choice)."""
-    return [EntryFacts(*row) for row in queryset.values_list(*ENTRY_FACT_FIELDS)]
+# The columns that vary among unbilled posted billable entries: reading fewer columns of
+# every unbilled entry is most of what a batch preview's fetch costs.
+UNBILLED_FACT_FIELDS = ENTRY_FACT_FIELDS[:8]
+
+
+def entry_facts(queryset, *, unbilled: bool = False) -> list[EntryFacts]:
+    """The queryset's entries as ``EntryFacts`` (its ordering is the caller's choice).
+    ``unbilled=True`` promises every row is posted, billable and unbilled."""
+    make = EntryFacts._make
+    if unbilled:
+        rest = (True, None, None, None)
+        return [make(row + rest) for row in queryset.values_list(*UNBILLED_FACT_FIELDS)]
+    return [make(row) for row in queryset.values_list(*ENTRY_FACT_FIELDS)]
 
 
 class _Row:
@@ -506,29 +570,34 @@ def price_time_entries(
         return {}
     book = book or load_rate_book()
     contracts = _contracts_for(entries, contracts)
+    by_contract: dict[int, list] = defaultdict(list)
+    for entry in entries:
+        by_contract[entry.contract_id].append(entry)
+    # Each entry's period, in the order of ``by_contract[cid]``.
+    periods: dict[int, list[Period]] = {}
+    for cid, group in by_contract.items():
+        contract = contracts[cid]
+        days: dict[dt.date, Period] = {}  # many entries share a contract and day
+        for day in {entry.work_date for entry in group}:
+            days[day] = period_containing(contract, day)
+        periods[cid] = [days[entry.work_date] for entry in group]
 
     # Context: posted billable entries sharing a period, group or block with those passed.
-    periods = {}
-    by_day: dict[tuple[int, dt.date], Period] = {}  # many entries share a contract and day
-    for entry in entries:
-        day_key = (entry.contract_id, entry.work_date)
-        period = by_day.get(day_key)
-        if period is None:
-            period = by_day[day_key] = period_containing(
-                contracts[entry.contract_id], entry.work_date
-            )
-        periods[entry.pk] = period
+    # Contracts rounding per entry with no pool price each entry on its own.
     needs_context = {
         cid
-        for cid, contract in contracts.items()
-        if contract.rounding_scope != RoundingScope.ENTRY
-        or contract.contract_type in (ContractType.RETAINER, ContractType.BLOCK_HOURS)
+        for cid in by_contract
+        if contracts[cid].rounding_scope != RoundingScope.ENTRY
+        or contracts[cid].contract_type in (ContractType.RETAINER, ContractType.BLOCK_HOURS)
     }
     rows_by_contract: dict[int, dict[int, _Row]] = defaultdict(dict)
-    block_ids = {cid for cid, c in contracts.items() if c.contract_type == ContractType.BLOCK_HOURS}
+    block_ids = {
+        cid for cid in needs_context if contracts[cid].contract_type == ContractType.BLOCK_HOURS
+    }
     if needs_context:
-        first = min(periods[e.pk].start for e in entries if e.contract_id in needs_context)
-        last = max(periods[e.pk].end for e in entries if e.contract_id in needs_context)
+        context_periods = {period for cid in needs_context for period in periods[cid]}
+        first = min(period.start for period in context_periods)
+        last = max(period.end for period in context_periods)
         condition = Q(contract_id__in=needs_context, work_date__gte=first, work_date__lte=last)
         if complete:
             # Every unbilled row is among those passed: only billed (frozen) rows can be
@@ -549,12 +618,14 @@ def price_time_entries(
             rows_by_contract[other.contract_id][other.pk] = _Row(
                 other, period_containing(contract, other.work_date)
             )
-    for entry in entries:
-        # The caller's instance wins (it may carry unsaved previews of its own fields).
-        if entry.billable:
-            rows_by_contract[entry.contract_id][entry.pk] = _Row(entry, periods[entry.pk])
-        else:
-            rows_by_contract[entry.contract_id].pop(entry.pk, None)
+        for cid in needs_context:
+            rows = rows_by_contract[cid]
+            for entry, period in zip(by_contract[cid], periods[cid], strict=True):
+                # The caller's instance wins (it may carry unsaved previews of its fields).
+                if entry.billable:
+                    rows[entry.pk] = _Row(entry, period)
+                else:
+                    rows.pop(entry.pk, None)
 
     block_purchases, block_used = _block_facts(block_ids)
     for cid, rows in rows_by_contract.items():
@@ -575,15 +646,94 @@ def price_time_entries(
         elif contract.contract_type == ContractType.BLOCK_HOURS:
             _draw_block(all_rows, block_purchases.get(cid, []), block_used.get(cid, 0))
 
-    result = {}
-    memo: dict = {}  # texts and amounts shared by many entries (see ``_priced``)
-    no_rows: dict[int, _Row] = {}
-    for entry in entries:
-        pk = entry.pk
-        cid = entry.contract_id
-        row = rows_by_contract.get(cid, no_rows).get(pk)
-        result[pk] = _priced(entry, contracts[cid], periods[pk], row, book, memo)
+    result: dict[int, PricedEntry] = {}
+    prices: dict[tuple, EntryPrice] = {}  # shared by the entries of one call
+    for cid, group in by_contract.items():
+        contract = contracts[cid]
+        if cid in needs_context:
+            rows = rows_by_contract[cid]
+            for entry, period in zip(group, periods[cid], strict=True):
+                pk = entry.pk
+                row = rows.get(pk)
+                if row is None:
+                    result[pk] = _not_billable(entry, contract, period)
+                    continue
+                billed = row.billed
+                included = min(row.included, billed)
+                resolution = None  # retainers and blocks charge the overage rate
+                if contract.contract_type not in (ContractType.RETAINER, ContractType.BLOCK_HOURS):
+                    resolution = book.resolve_entry(entry, contract)
+                price = _entry_price(contract, resolution, row.group_note, included, billed, prices)
+                result[pk] = PricedEntry(
+                    pk,
+                    cid,
+                    period,
+                    entry.worked_seconds,
+                    billed,
+                    included,
+                    price,
+                    row.frozen,
+                )
+        else:
+            _price_each_entry(group, periods[cid], contract, book, prices, result)
     return result
+
+
+def _price_each_entry(group, periods, contract, book, prices, result) -> None:
+    """Entries of a contract that rounds each entry on its own and has no pool: an
+    entry's price depends on its worked time and rate context alone (memoised)."""
+    inc, minimum = contract.rounding_increment_minutes, contract.rounding_minimum_minutes
+    cid = contract.pk
+    billed_of: dict[int, int] = {}
+    resolutions: dict[tuple, RateResolution] = {}
+    own_prices: dict[tuple, EntryPrice] = {}  # this contract's, by (rate, billed seconds)
+    for entry, period in zip(group, periods, strict=True):
+        pk = entry.pk
+        if not entry.billable:
+            result[pk] = _not_billable(entry, contract, period)
+            continue
+        worked = entry.worked_seconds
+        frozen = entry.invoice_line_id is not None
+        if frozen:
+            billed = _frozen_billed(entry, contract)
+        else:
+            billed = billed_of.get(worked)
+            if billed is None:
+                billed = billed_of[worked] = round_seconds(worked, inc, minimum)
+        context = (entry.technician_id, entry.service_type_id)
+        resolution = resolutions.get(context)
+        if resolution is None:
+            resolution = resolutions[context] = book.resolve_entry(entry, contract)
+        price = own_prices.get((id(resolution), billed))
+        if price is None:
+            price = own_prices[id(resolution), billed] = _entry_price(
+                contract, resolution, "", 0, billed, prices
+            )
+        result[pk] = PricedEntry(pk, cid, period, worked, billed, 0, price, frozen)
+
+
+def _not_billable(entry, contract: Contract, period: Period) -> PricedEntry:
+    currency = contract.currency
+    return PricedEntry(
+        entry.pk,
+        entry.contract_id,
+        period,
+        entry.worked_seconds,
+        0,
+        0,
+        EntryPrice(
+            currency=currency,
+            billable=False,
+            quantity=Decimal("0.0000"),
+            charged_quantity=Decimal("0.0000"),
+            rate=Decimal("0"),
+            amount=quantize(Decimal("0"), currency),
+            rule_id=None,
+            rate_source="non_billable",
+        ),
+        entry.invoice_line_id is not None,
+        f"{format_duration(entry.worked_seconds)} worked, non-billable: not charged",
+    )
 
 
 def _contracts_for(entries: list, known: dict[int, Contract] | None = None) -> dict[int, Contract]:
@@ -642,93 +792,58 @@ def _draw_block(rows: list[_Row], purchases: list[tuple[dt.date, int]], used: in
         drawn += row.included
 
 
-def _priced(
-    entry,
-    contract: Contract,
-    period: Period,
-    row: _Row | None,
-    book: RateBook,
-    memo: dict | None = None,
-) -> PricedEntry:
-    """One entry's price from its row (billed and included seconds already set).
-
-    ``memo`` (one dict per ``price_time_entries`` call) keeps the contract's rounding
-    label and the part of the price that depends only on the contract's terms, the rate
-    and the billed/included seconds — rate, amount and the explanation after the worked
-    time — which thousands of entries share. Runs once per entry of a batch.
-    """
-    currency = contract.currency
-    contract_id = entry.contract_id
-    worked = entry.worked_seconds
-    is_billed = entry.invoice_line_id is not None
-    if not entry.billable or row is None:
-        return PricedEntry(
-            entry_id=entry.pk,
-            contract_id=contract_id,
-            period=period,
-            currency=currency,
-            worked_seconds=worked,
-            is_billed=is_billed,
-            billable=False,
-            billed_seconds=0,
-            included_seconds=0,
-            charged_seconds=0,
-            quantity=Decimal("0.0000"),
-            charged_quantity=Decimal("0.0000"),
-            rate=Decimal("0"),
-            amount=quantize(Decimal("0"), currency),
-            rule_id=None,
-            rate_source="non_billable",
-            explanation=f"{format_duration(worked)} worked, non-billable: not charged",
-        )
-    if memo is None:
-        memo = {}
-    billed = row.billed
-    included = row.included
-    if included > billed:
-        included = billed
-    charged = billed - included
-    label = row.group_note
-    if not label:
-        label = memo.get(contract_id)
-        if label is None:
-            label = memo[contract_id] = rounding_label(contract)
-    kind = contract.contract_type
-    pooled = kind == ContractType.RETAINER or kind == ContractType.BLOCK_HOURS
-    resolution = None if pooled else book.resolve_entry(entry, contract)
-    # The resolution is held by the book for the whole call, so its id is a stable key.
-    key = (label, kind, currency, contract.overage_rate, id(resolution), included, charged)
-    tail = memo.get(key)
-    if tail is None:
-        tail = memo[key] = (
-            *_price_tail(
-                label, kind, currency, contract.overage_rate, resolution, included, charged
-            ),
-            hours(billed),
-            hours(charged),
-        )
-    text, rate, amount, source, rule_id, problem, quantity, charged_quantity = tail
-    return PricedEntry(
-        entry.pk,
-        contract_id,
-        period,
-        currency,
-        True,
-        worked,
-        billed,
-        included,
-        charged,
-        quantity,
-        charged_quantity,
-        rate,
-        amount,
-        rule_id,
-        source,
-        None,
-        is_billed,
-        problem,
-        text,
+def _terms(contract: Contract) -> tuple:
+    """What an entry's price text and amount read from its contract."""
+    return (
+        contract.contract_type,
+        contract.currency,
+        contract.overage_rate,
+        contract.rounding_increment_minutes,
+        contract.rounding_minimum_minutes,
+        contract.rounding_scope,
     )
+
+
+def _entry_price(
+    contract: Contract,
+    resolution: RateResolution | None,
+    group_note: str,
+    included: int,
+    billed: int,
+    prices: dict,
+) -> EntryPrice:
+    """The shared part of an entry's price (memoised in ``prices``, one dict per
+    ``price_time_entries`` call): it depends only on the contract's terms, the rate
+    resolution (None for the overage rate of a pool) and the billed/included seconds."""
+    # Contracts on the same terms and rate share prices (a resolution's text names its rule).
+    rate_key = None if resolution is None else (resolution.rate, resolution.explanation)
+    key = (_terms(contract), group_note, rate_key, included, billed)
+    price = prices.get(key)
+    if price is None:
+        charged = billed - included
+        label = group_note or rounding_label(contract)
+        text, rate, amount, source, rule_id, problem = _price_tail(
+            label,
+            contract.contract_type,
+            contract.currency,
+            contract.overage_rate,
+            resolution,
+            included,
+            charged,
+        )
+        price = prices[key] = EntryPrice(
+            currency=contract.currency,
+            billable=True,
+            quantity=hours(billed),
+            charged_quantity=hours(charged),
+            rate=rate,
+            amount=amount,
+            rule_id=rule_id,
+            rate_source=source,
+            problem=problem,
+            text=text,
+        )
+    return price
 
 
 def _price_tail(label, kind, currency, overage_rate, resolution, included, charged) -> tuple:

@@ -14,8 +14,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
@@ -49,16 +50,18 @@ from .models import (
 )
 from .periods import Period, period_containing, period_index, periods_between
 from .pricing import (
-    ENTRY_FACT_FIELDS,
     EntryFacts,
     PricedEntry,
     RateBook,
     device_counts,
+    entry_facts,
     load_rate_book,
     price_time_entries,
     product_line_price,
     product_line_quantity,
 )
+
+ZERO = Decimal("0")
 
 # ------------------------------------------------------------------ catalog
 
@@ -227,14 +230,50 @@ class TimeItem(BillableItem):
         return self.priced.explanation
 
 
-@dataclass
+@dataclass(eq=False)
 class ContractBillingState:
-    """A contract's unbilled items as of ``as_of`` and its batch state."""
+    """A contract's unbilled items as of ``as_of`` and its batch state.
+
+    Time entries are kept as (entry, priced entry) pairs and become ``TimeItem`` rows only
+    when ``items`` is read (a contract shown expanded, the API, a selection by key): a
+    batch holds every unbilled entry of the tenant, and its page, details and run need
+    only the priced figures. Fees, products and block purchases are in ``other_items``.
+    """
 
     contract: Contract
     as_of: dt.date
-    items: list[BillableItem] = field(default_factory=list)
+    other_items: list[BillableItem] = field(default_factory=list)
+    time_entries: list[tuple[EntryFacts, PricedEntry]] = field(default_factory=list)
+    # Usage of entries worked before this day is due (their period has ended).
+    usage_cutoff: dt.date = dt.date.min
     unposted_entries: int = 0  # submitted or approved, not billable until posted
+    labels: EntryLabels | None = field(default=None, repr=False)
+
+    def time_due(self, entry: EntryFacts) -> bool:
+        return entry.work_date < self.usage_cutoff
+
+    @cached_property
+    def items(self) -> list[BillableItem]:
+        """Every unbilled item, in due order (then kind and key)."""
+        tickets, technicians = self.labels.get() if self.labels else ({}, {})
+        one_day = dt.timedelta(days=1)
+        cid, cutoff = self.contract.pk, self.usage_cutoff
+        items = list(self.other_items)
+        for entry, priced in self.time_entries:
+            ticket = tickets[entry.ticket_id] if entry.ticket_id else ""
+            items.append(
+                TimeItem(
+                    cid,
+                    entry.work_date < cutoff,
+                    priced.period.end + one_day,
+                    priced,
+                    entry.ticket_id,
+                    f"{ticket}{technicians[entry.technician_id]}",
+                    entry.work_date,
+                )
+            )
+        items.sort(key=lambda item: (item.due_on, item.kind, item.key))
+        return items
 
     @property
     def due_items(self) -> list[BillableItem]:
@@ -245,98 +284,105 @@ class ContractBillingState:
         return [item for item in self.items if not item.due]
 
     @property
+    def item_count(self) -> int:
+        return len(self.other_items) + len(self.time_entries)
+
+    @cached_property
     def state(self) -> str:
-        due = any(item.due for item in self.items)
-        waiting = any(not item.due for item in self.items)
+        cutoff = self.usage_cutoff
+        due = waiting = False
+        for item in self.other_items:
+            if item.due:
+                due = True
+            else:
+                waiting = True
+        for entry, _priced in self.time_entries:
+            if entry.work_date < cutoff:
+                due = True
+            else:
+                waiting = True
+            if due and waiting:
+                break
         if not due:
             return BillingState.LOCKED
         return BillingState.PARTIAL if waiting else BillingState.SELECTABLE
 
-    def _sum(self, items: Iterable[BillableItem]) -> Decimal:
-        total = sum((item.amount or Decimal("0") for item in items), Decimal("0"))
+    def _sum(self, amounts: Iterable[Decimal | None]) -> Decimal:
+        total = sum((amount or ZERO for amount in amounts), ZERO)
         return quantize(total, self.contract.currency)
 
-    @property
+    @cached_property
     def total_amount(self) -> Decimal:
         """Every unbilled amount (Atera's total balance)."""
-        return self._sum(self.items)
+        return self._sum(
+            [item.amount for item in self.other_items]
+            + [priced.amount for _entry, priced in self.time_entries]
+        )
 
     @property
     def due_amount(self) -> Decimal:
         """What is due now (pre-selected in a batch)."""
-        return self._sum(self.due_items)
+        cutoff = self.usage_cutoff
+        return self._sum(
+            [item.amount for item in self.other_items if item.due]
+            + [p.amount for e, p in self.time_entries if e.work_date < cutoff]
+        )
 
     @property
     def problems(self) -> list[str]:
-        return [item.problem for item in self.items if item.problem]
+        return [item.problem for item in self.other_items if item.problem] + [
+            priced.problem for _entry, priced in self.time_entries if priced.problem
+        ]
 
 
 # Pure text of a number of seconds: one per item description.
 _duration = lru_cache(maxsize=65536)(format_duration)
 
-# Display columns read with each unbilled entry (after ``ENTRY_FACT_FIELDS``).
-_LABEL_FIELDS = (
-    "ticket__number",
-    "ticket__title",
-    "technician__first_name",
-    "technician__last_name",
-    "technician__username",
-)
+
+class EntryLabels:
+    """Ticket labels (``#12 Title · ``) and technician names of a set of entries, read
+    (2 queries) the first time an item text needs them: a batch page shows the items of
+    a few contracts, while its figures need no text at all."""
+
+    def __init__(self, entries: list[EntryFacts]):
+        self._entries = entries
+        self._loaded: tuple[dict, dict] | None = None
+
+    def get(self) -> tuple[dict[int, str], dict[int, str]]:
+        if self._loaded is None:
+            ticket_ids = {e.ticket_id for e in self._entries if e.ticket_id}
+            user_ids = {e.technician_id for e in self._entries}
+            tickets = {
+                pk: f"#{number} {title} · "  # same text as ``Ticket.reference`` and title
+                for pk, number, title in Ticket.objects.filter(pk__in=ticket_ids).values_list(
+                    "id", "number", "title"
+                )
+            }
+            technicians = {
+                user.pk: user.get_full_name() or user.username
+                for user in get_user_model()
+                .objects.filter(pk__in=user_ids)
+                .only("id", "first_name", "last_name", "username")
+            }
+            self._loaded = (tickets, technicians)
+        return self._loaded
 
 
-def _unbilled_entries(contract_ids) -> tuple[list[EntryFacts], dict, dict]:
-    """Unbilled posted billable entries of the contracts as ``EntryFacts``, with the
-    ticket label (``#12 Title · ``) and technician name of each, in one query.
-
-    Plain rows rather than model instances (with their ticket and technician): a batch
-    reads every unbilled entry, and instances cost several times the pricing itself.
-    """
-    width = len(ENTRY_FACT_FIELDS)
-    entries, tickets, technicians = [], {}, {}
-    rows = (
-        TimeEntry.objects.filter(
-            contract_id__in=contract_ids,
-            state=TimeEntryState.POSTED,
-            billable=True,
-            invoice_line__isnull=True,
-        )
-        .order_by()  # items are sorted per contract afterwards
-        .values_list(*ENTRY_FACT_FIELDS, *_LABEL_FIELDS)
-    )
-    for row in rows:
-        entry = EntryFacts(*row[:width])
-        entries.append(entry)
-        number, title, first_name, last_name, username = row[width:]
-        if entry.ticket_id and entry.ticket_id not in tickets:
-            # Same text as ``Ticket.reference`` and the title.
-            tickets[entry.ticket_id] = f"#{number} {title} · "
-        if entry.technician_id not in technicians:
-            # Same text as ``get_full_name() or username``.
-            technicians[entry.technician_id] = f"{first_name} {last_name}".strip() or username
-    return entries, tickets, technicians
+def unbilled_time_entries(contract_ids: Iterable[int]) -> QuerySet[TimeEntry]:
+    """The entries a batch bills: posted, billable, unbilled, on these contracts."""
+    return TimeEntry.objects.filter(
+        contract_id__in=list(contract_ids),
+        state=TimeEntryState.POSTED,
+        billable=True,
+        invoice_line__isnull=True,
+    ).order_by()
 
 
-def _time_items(state, contract, entries, priced, as_of, tickets, technicians) -> None:
-    cutoff = period_containing(contract, as_of).start
-    one_day = dt.timedelta(days=1)
-    append = state.items.append
-    cid = contract.pk
-    for entry in entries:
-        item = priced[entry.pk]
-        ticket = tickets[entry.ticket_id] if entry.ticket_id else ""
-        work_date = entry.work_date
-        append(
-            TimeItem(
-                cid,
-                # Usage is due once its period has ended before the batch date.
-                work_date < cutoff,
-                item.period.end + one_day,
-                item,
-                entry.ticket_id,
-                f"{ticket}{technicians[entry.technician_id]}",
-                work_date,
-            )
-        )
+def _unbilled_entries(contract_ids) -> list[EntryFacts]:
+    """Unbilled posted billable entries of the contracts as ``EntryFacts``: plain rows
+    rather than model instances, since a batch reads every unbilled entry and instances
+    cost several times the pricing itself. Unordered: items are sorted when built."""
+    return entry_facts(unbilled_time_entries(contract_ids), unbilled=True)
 
 
 def _fee_periods(contract: Contract, as_of: dt.date, billed: dict) -> list[Period]:
@@ -411,16 +457,17 @@ def contract_billing_state(
     states = {cid: ContractBillingState(contract, as_of) for cid, contract in contracts.items()}
     book = book or load_rate_book()
 
-    entries, tickets, technicians = _unbilled_entries(list(contracts))
+    entries = _unbilled_entries(list(contracts))
     # ``complete``: these are all the unbilled posted billable entries of the contracts.
     priced = price_time_entries(entries, book=book, contracts=contracts, complete=True)
-    by_contract: dict[int, list[EntryFacts]] = defaultdict(list)
+    labels = EntryLabels(entries)
     for entry in entries:
-        by_contract[entry.contract_id].append(entry)
-    for cid, contract_entries in by_contract.items():
-        _time_items(
-            states[cid], contracts[cid], contract_entries, priced, as_of, tickets, technicians
-        )
+        state = states[entry.contract_id]
+        if not state.time_entries:
+            # Usage is due once its period has ended before the batch date.
+            state.usage_cutoff = period_containing(state.contract, as_of).start
+            state.labels = labels
+        state.time_entries.append((entry, priced[entry.pk]))
 
     unposted = (
         TimeEntry.objects.filter(contract_id__in=contracts)
@@ -449,7 +496,7 @@ def contract_billing_state(
         ).order_by("purchased_on", "id"):
             contract = contracts[purchase.contract_id]
             price = quantize_unit_price(purchase.price)
-            states[contract.pk].items.append(
+            states[contract.pk].other_items.append(
                 BillableItem(
                     kind=ItemKind.BLOCK,
                     key=f"block:{purchase.pk}",
@@ -465,8 +512,6 @@ def contract_billing_state(
                     block_purchase_id=purchase.pk,
                 )
             )
-    for state in states.values():
-        state.items.sort(key=lambda item: (item.due_on, item.kind, item.key))
     return states
 
 
@@ -489,7 +534,7 @@ def _fee_items(states, fee_contracts, index, as_of, tenant_currency) -> None:
             fee = quantize_unit_price(contract.retainer_fee or 0)
             billed = index.get((cid, ChargeKind.RETAINER_FEE, None), {})
             for period in _fee_periods(contract, as_of, billed):
-                state.items.append(
+                state.other_items.append(
                     BillableItem(
                         kind=ItemKind.RETAINER_FEE,
                         key=f"retainer_fee:{period.start.isoformat()}",
@@ -511,7 +556,7 @@ def _fee_items(states, fee_contracts, index, as_of, tenant_currency) -> None:
             quantity, how = product_line_quantity(line, devices, contract)
             billed = index.get((cid, ChargeKind.PRODUCT, line.pk), {})
             for period in _fee_periods(contract, as_of, billed):
-                state.items.append(
+                state.other_items.append(
                     BillableItem(
                         kind=ItemKind.PRODUCT,
                         key=f"product:{line.pk}:{period.start.isoformat()}",

@@ -29,7 +29,12 @@ from contracts.choices import BillingState, ChargeKind, ContractStatus, Contract
 from contracts.models import Contract, Ticket
 from contracts.periods import Period
 from contracts.pricing import PricedEntry, load_rate_book
-from contracts.selectors import BillableItem, ContractBillingState, contract_billing_state
+from contracts.selectors import (
+    BillableItem,
+    ContractBillingState,
+    contract_billing_state,
+    unbilled_time_entries,
+)
 
 from .batch_models import BatchExclusion, BatchInvoice, InvoiceBatch
 from .models import Invoice, LineKind
@@ -65,11 +70,14 @@ class PlannedLine:
     sku: str = ""
     worked_seconds: int | None = None
     billed_seconds: int | None = None
+    ticket_id: int | None = None
     period: Period | None = None
     entries: list[PricedEntry] = field(default_factory=list)
     # (charge kind, period, product line id) of a periodic fee materialised as a PeriodCharge.
     fee: tuple[str, Period, int | None] | None = None
     block_purchase_id: int | None = None
+    # Why an item of the line cannot be priced (a run refuses to bill it).
+    problems: list[str] = field(default_factory=list)
 
     @property
     def full_explanation(self) -> str:
@@ -111,10 +119,12 @@ def _ticket_label(ticket: tuple[int, str] | None) -> str:
 def plan_contract_lines(
     contract: Contract,
     items: Iterable[BillableItem],
+    time: Iterable[tuple[int | None, PricedEntry]],
     tickets: dict[int, tuple[int, str]],
 ) -> list[PlannedLine]:
     """Invoice lines for a contract's selected items, in print order: fees, blocks,
-    products, then time grouped by ticket (and rate).
+    products, then time grouped by ticket (and rate). ``items`` are the selected fees,
+    products and blocks; ``time`` the selected time entries as (ticket id, priced entry).
 
     A fee, product or block is one line. Time entries of one ticket at one rate are one
     line whose quantity is their charged (billed minus included) hours, amount = hours ×
@@ -127,11 +137,9 @@ def plan_contract_lines(
     common = {"contract_id": contract.pk, "taxable": taxable, "tax_rate": tax_rate}
     fees: list[PlannedLine] = []
     time_groups: dict[tuple, list[PricedEntry]] = defaultdict(list)
+    for ticket_id, priced in time:
+        time_groups[(ticket_id or 0, priced.price.rate)].append(priced)
     for item in items:
-        if item.kind == ItemKind.TIME:
-            priced = item.priced
-            time_groups[(item.ticket_id or 0, priced.rate)].append(priced)
-            continue
         price = quantize_unit_price(item.unit_price or ZERO)
         line = PlannedLine(
             **common,
@@ -144,6 +152,7 @@ def plan_contract_lines(
             explanation=item.explanation,
             sku=item.sku,
             period=item.period,
+            problems=[item.problem] if item.problem else [],
         )
         if item.kind == ItemKind.RETAINER_FEE:
             line.kind, line.unit = LineKind.FEE, "period"
@@ -168,11 +177,14 @@ def plan_contract_lines(
         entries = group
         quantity = Decimal("0.0000")
         worked = billed = included = 0
+        first = entries[0].period
         for p in entries:
-            quantity += p.charged_quantity
+            quantity += p.price.charged_quantity
             worked += p.worked_seconds
             billed += p.billed_seconds
             included += p.included_seconds
+            if p.period is not first and p.period.start < first.start:
+                first = p.period
         price = quantize_unit_price(rate or ZERO)
         label = _ticket_label(tickets.get(ticket_id))
         count = len(entries)
@@ -197,8 +209,10 @@ def plan_contract_lines(
                 explanation=summary,
                 worked_seconds=worked,
                 billed_seconds=billed,
-                period=min(p.period for p in entries),
+                ticket_id=ticket_id or None,
+                period=first,
                 entries=entries,
+                problems=[] if rate is not None else [p.problem for p in entries if p.problem],
             )
         )
     return fees + time_lines
@@ -221,24 +235,34 @@ class ItemRow:
         return ITEM_LABELS.get(self.item.kind, self.item.kind)
 
 
-@dataclass
+@dataclass(eq=False)
 class ContractRow:
     """One contract on the batch page.
 
-    ``all_items`` are the contract's unbilled items, ``selected_items`` those the batch
-    bills; the per-item rows (``items``) are built only when read — for a contract shown
-    expanded — since the page and the details need only the per-contract figures.
+    The page, the details and a run need only the per-contract figures and the planned
+    lines; the per-item rows (``items``) are built only when read — for a contract shown
+    expanded — from the contract's billing state.
     """
 
     contract: Contract
-    state: str
+    billing_state: ContractBillingState = field(repr=False)
     excluded: bool
-    total_balance: Decimal
+    excluded_keys: frozenset[str]
     selected_balance: Decimal
     lines: list[PlannedLine]
-    unposted_entries: int = 0
-    all_items: list[BillableItem] = field(default_factory=list, repr=False)
-    selected_items: list[BillableItem] = field(default_factory=list, repr=False)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        return self.billing_state.state
+
+    @property
+    def total_balance(self) -> Decimal:
+        return self.billing_state.total_amount
+
+    @property
+    def unposted_entries(self) -> int:
+        return self.billing_state.unposted_entries
 
     @property
     def icon(self) -> str:
@@ -248,14 +272,24 @@ class ContractRow:
     def state_label(self) -> str:
         return BillingState(self.state).label
 
-    @cached_property
-    def items(self) -> list[ItemRow]:
-        selected = {id(item) for item in self.selected_items}
-        return [ItemRow(item, id(item) in selected) for item in self.all_items]
+    @property
+    def item_count(self) -> int:
+        return self.billing_state.item_count
 
     @property
-    def problems(self) -> list[str]:
-        return [item.problem for item in self.selected_items if item.problem]
+    def all_items(self) -> list[BillableItem]:
+        return self.billing_state.items
+
+    def is_selected(self, item: BillableItem) -> bool:
+        return not self.excluded and item.due and item.key not in self.excluded_keys
+
+    @property
+    def selected_items(self) -> list[BillableItem]:
+        return [item for item in self.all_items if self.is_selected(item)]
+
+    @cached_property
+    def items(self) -> list[ItemRow]:
+        return [ItemRow(item, self.is_selected(item)) for item in self.all_items]
 
 
 @dataclass
@@ -311,26 +345,26 @@ def batch_contracts(*, contract_ids: Iterable[int] | None = None) -> QuerySet[Co
     return queryset.order_by("customer__name", "name", "id")
 
 
-def batch_exclusions(batch: InvoiceBatch) -> tuple[set[int], set[tuple[int, str]]]:
-    """(contracts excluded whole, (contract, item key) excluded): one query."""
-    whole, items = set(), set()
+def batch_exclusions(batch: InvoiceBatch) -> tuple[set[int], dict[int, frozenset[str]]]:
+    """(contracts excluded whole, contract -> item keys excluded): one query."""
+    whole, items = set(), defaultdict(set)
     for contract_id, key in BatchExclusion.objects.filter(batch=batch).values_list(
         "contract_id", "item_key"
     ):
         if key:
-            items.add((contract_id, key))
+            items[contract_id].add(key)
         else:
             whole.add(contract_id)
-    return whole, items
+    return whole, {cid: frozenset(keys) for cid, keys in items.items()}
 
 
-def _tickets(states: Iterable[ContractBillingState]) -> dict[int, tuple[int, str]]:
-    ids = {item.ticket_id for s in states for item in s.items if item.ticket_id}
-    if not ids:
-        return {}
+def _tickets(contract_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """(number, title) of the tickets the contracts' unbilled time is on: one query (the
+    database finds the tickets, rather than a set built over every entry)."""
+    entries = unbilled_time_entries(contract_ids).values("ticket_id")
     return {
         pk: (n, t)
-        for pk, n, t in Ticket.objects.filter(pk__in=ids).values_list("id", "number", "title")
+        for pk, n, t in Ticket.objects.filter(pk__in=entries).values_list("id", "number", "title")
     }
 
 
@@ -361,11 +395,11 @@ def summarize(rows: list[ContractRow], invoices: list[PlannedInvoice]) -> BatchD
     currency the billable amount, tax per rate (per invoice, rounded once) and total."""
     tickets, worked = set(), 0
     for row in rows:
-        for item in row.selected_items:
-            if item.kind == ItemKind.TIME:
-                worked += item.worked_seconds
-                if item.ticket_id:
-                    tickets.add(item.ticket_id)
+        for line in row.lines:
+            if line.worked_seconds is not None:
+                worked += line.worked_seconds
+                if line.ticket_id:
+                    tickets.add(line.ticket_id)
     currencies: dict[str, CurrencyDetails] = {}
     for planned in invoices:
         details = currencies.setdefault(
@@ -428,34 +462,37 @@ def _batch_preview(
     contracts = list(batch_contracts(contract_ids=contract_ids))
     states = contract_billing_state(contracts, batch.as_of, book=load_rate_book())
     whole, excluded = batch_exclusions(batch)
-    tickets = _tickets(states.values())
+    tickets = _tickets(states)
     rows = []
+    no_keys: frozenset[str] = frozenset()
     for contract in contracts:
         state = states[contract.pk]
         contract_out = contract.pk in whole
+        keys = excluded.get(contract.pk, no_keys)
         if contract_out:
-            selected = []
-        elif excluded:
-            selected = [
-                item for item in state.items if item.due and (contract.pk, item.key) not in excluded
-            ]
+            others, time = [], ()
+        elif keys:
+            selected = [item for item in state.items if item.due and item.key not in keys]
+            others = [item for item in selected if item.kind != ItemKind.TIME]
+            time = ((i.ticket_id, i.priced) for i in selected if i.kind == ItemKind.TIME)
         else:
-            # No item is excluded (the usual case): spare building each item's key.
-            selected = [item for item in state.items if item.due]
-        lines = plan_contract_lines(contract, selected, tickets)
+            # No item is excluded (the usual case): read the compact time entries, with
+            # no item built.
+            others = [item for item in state.other_items if item.due]
+            cutoff = state.usage_cutoff
+            time = ((e.ticket_id, p) for e, p in state.time_entries if e.work_date < cutoff)
+        lines = plan_contract_lines(contract, others, time, tickets)
         rows.append(
             ContractRow(
                 contract=contract,
-                state=state.state,
+                billing_state=state,
                 excluded=contract_out,
-                total_balance=state.total_amount,
+                excluded_keys=keys,
                 selected_balance=quantize(
                     sum((line.amount for line in lines), ZERO), contract.currency
                 ),
                 lines=lines,
-                unposted_entries=state.unposted_entries,
-                all_items=state.items,
-                selected_items=selected,
+                problems=[problem for line in lines for problem in line.problems],
             )
         )
     invoices = plan_invoices(
