@@ -98,9 +98,19 @@ class _Cycle(NamedTuple):
 
 
 @lru_cache(maxsize=65536)
+def _cycle_period(cycle: _Cycle, index: int) -> Period:
+    # One instance per period of a cycle: the days of a period share it.
+    return _period(cycle, _base(cycle), index)
+
+
+@lru_cache(maxsize=65536)
 def _period_containing(cycle: _Cycle, day: dt.date) -> Period:
-    base = _base(cycle)
-    return _period(cycle, base, _index_of(cycle, base, day))
+    return _cycle_period(cycle, _index_of(cycle, _base(cycle), day))
+
+
+def cycle_key(contract: HasCycle) -> _Cycle:
+    """What a contract's periods depend on: contracts with equal keys share periods."""
+    return _Cycle(contract.start_date, contract.billing_cycle, contract.anchor_day)
 
 
 def period_containing(contract: HasCycle, day: dt.date) -> Period:
@@ -109,8 +119,7 @@ def period_containing(contract: HasCycle, day: dt.date) -> Period:
     Memoised on (start date, cycle, anchor day, day): pricing asks this for every time
     entry, and contracts on the same terms share the answer. ``Period`` is immutable.
     """
-    cycle = _Cycle(contract.start_date, contract.billing_cycle, contract.anchor_day)
-    return _period_containing(cycle, day)
+    return _period_containing(cycle_key(contract), day)
 
 
 def periods_between(contract: HasCycle, first: dt.date, last: dt.date) -> list[Period]:

@@ -43,7 +43,7 @@ from billing_site.timeutils import format_duration
 
 from .choices import ContractType, ItemKind, QuantityMode, RoundingScope, TimeEntryState
 from .models import BlockPurchase, Contract, ContractProductLine, RateRule, TeamMember, TimeEntry
-from .periods import Period, period_containing
+from .periods import Period, cycle_key, period_containing
 
 HOUR = Decimal(3600)
 QUANTITY_EXPONENT = Decimal("0.0001")
@@ -388,6 +388,10 @@ class PricedEntry:
     def explanation(self) -> str:
         """How the entry was priced (worked -> billed time, then rule, pool and amount)."""
         text = self._explanation
+        if text is None and not self.price.billable:
+            text = self._explanation = (
+                f"{_duration(self.worked_seconds)} worked, non-billable: not charged"
+            )
         if text is None:
             text = self._explanation = (
                 f"{_duration(self.worked_seconds)} worked -> "
@@ -399,6 +403,43 @@ class PricedEntry:
         return (
             f"PricedEntry(entry_id={self.entry_id}, billed_seconds={self.billed_seconds}, "
             f"included_seconds={self.included_seconds}, amount={self.amount})"
+        )
+
+
+class ContractTime:
+    """A contract's priced time entries as columns: ``entries[i]`` worked in
+    ``periods[i]`` is billed ``billed[i]`` seconds, ``included[i]`` of them from a pool,
+    at ``prices[i]``.
+
+    A batch prices every unbilled entry of the tenant and its figures need only sums of
+    these columns; a ``PricedEntry`` is built for an entry only when asked (``priced``),
+    for the contracts shown item by item and for a run.
+    """
+
+    __slots__ = ("billed", "contract", "entries", "included", "periods", "prices")
+
+    def __init__(self, contract: Contract, entries: list, periods: list[Period]):
+        self.contract = contract
+        self.entries = entries
+        self.periods = periods
+        self.billed: list[int] = []
+        self.included: list[int] = []
+        self.prices: list[EntryPrice] = []
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def priced(self, index: int) -> PricedEntry:
+        entry = self.entries[index]
+        return PricedEntry(
+            entry.pk,
+            entry.contract_id,
+            self.periods[index],
+            entry.worked_seconds,
+            self.billed[index],
+            self.included[index],
+            self.prices[index],
+            entry.invoice_line_id is not None,
         )
 
 
@@ -552,6 +593,24 @@ def price_time_entries(
     contracts: dict[int, Contract] | None = None,
     complete: bool = False,
 ) -> dict[int, PricedEntry]:
+    """Price a set of time entries under their contracts (see ``price_contract_time``):
+    one ``PricedEntry`` per entry, by entry id. Constant number of queries."""
+    return {
+        entry.pk: time.priced(index)
+        for time in price_contract_time(
+            entries, book=book, contracts=contracts, complete=complete
+        ).values()
+        for index, entry in enumerate(time.entries)
+    }
+
+
+def price_contract_time(
+    entries: Iterable[TimeEntry | EntryFacts],
+    *,
+    book: RateBook | None = None,
+    contracts: dict[int, Contract] | None = None,
+    complete: bool = False,
+) -> dict[int, ContractTime]:
     """Price a set of time entries under their contracts. Constant number of queries.
 
     Rounding groups (ticket per day, period), retainer included hours and block
@@ -573,14 +632,17 @@ def price_time_entries(
     by_contract: dict[int, list] = defaultdict(list)
     for entry in entries:
         by_contract[entry.contract_id].append(entry)
-    # Each entry's period, in the order of ``by_contract[cid]``.
+    # Each entry's period, in the order of ``by_contract[cid]``; contracts on the same
+    # cycle share the day -> period map (many entries share a day).
     periods: dict[int, list[Period]] = {}
+    cycle_days: dict[tuple, dict[dt.date, Period]] = defaultdict(dict)
     for cid, group in by_contract.items():
         contract = contracts[cid]
-        days: dict[dt.date, Period] = {}  # many entries share a contract and day
-        for day in {entry.work_date for entry in group}:
+        days = cycle_days[cycle_key(contract)]
+        day_list = [entry.work_date for entry in group]
+        for day in set(day_list).difference(days):
             days[day] = period_containing(contract, day)
-        periods[cid] = [days[entry.work_date] for entry in group]
+        periods[cid] = [days[day] for day in day_list]
 
     # Context: posted billable entries sharing a period, group or block with those passed.
     # Contracts rounding per entry with no pool price each entry on its own.
@@ -646,93 +708,101 @@ def price_time_entries(
         elif contract.contract_type == ContractType.BLOCK_HOURS:
             _draw_block(all_rows, block_purchases.get(cid, []), block_used.get(cid, 0))
 
-    result: dict[int, PricedEntry] = {}
+    result: dict[int, ContractTime] = {}
     prices: dict[tuple, EntryPrice] = {}  # shared by the entries of one call
     for cid, group in by_contract.items():
         contract = contracts[cid]
+        time = result[cid] = ContractTime(contract, group, periods[cid])
         if cid in needs_context:
-            rows = rows_by_contract[cid]
-            for entry, period in zip(group, periods[cid], strict=True):
-                pk = entry.pk
-                row = rows.get(pk)
-                if row is None:
-                    result[pk] = _not_billable(entry, contract, period)
-                    continue
-                billed = row.billed
-                included = min(row.included, billed)
-                resolution = None  # retainers and blocks charge the overage rate
-                if contract.contract_type not in (ContractType.RETAINER, ContractType.BLOCK_HOURS):
-                    resolution = book.resolve_entry(entry, contract)
-                price = _entry_price(contract, resolution, row.group_note, included, billed, prices)
-                result[pk] = PricedEntry(
-                    pk,
-                    cid,
-                    period,
-                    entry.worked_seconds,
-                    billed,
-                    included,
-                    price,
-                    row.frozen,
-                )
+            _price_rows(time, rows_by_contract[cid], book, prices)
         else:
-            _price_each_entry(group, periods[cid], contract, book, prices, result)
+            _price_each_entry(time, book, prices)
     return result
 
 
-def _price_each_entry(group, periods, contract, book, prices, result) -> None:
+def _price_rows(time: ContractTime, rows: dict[int, _Row], book, prices) -> None:
+    """Entries whose billed and included time the rows hold (rounding groups, pools)."""
+    contract = time.contract
+    pooled = contract.contract_type in (ContractType.RETAINER, ContractType.BLOCK_HOURS)
+    not_billable = _not_billable_price(contract)
+    own: dict[tuple, EntryPrice] = {}
+    billed_column, included_column, price_column = time.billed, time.included, time.prices
+    for entry in time.entries:
+        row = rows.get(entry.pk)
+        if row is None:
+            billed_column.append(0)
+            included_column.append(0)
+            price_column.append(not_billable)
+            continue
+        billed = row.billed
+        included = min(row.included, billed)
+        # Retainers and blocks charge time beyond the pool at the overage rate.
+        resolution = None if pooled else book.resolve_entry(entry, contract)
+        key = (id(resolution), row.group_note, included, billed)
+        price = own.get(key)
+        if price is None:
+            price = own[key] = _entry_price(
+                contract, resolution, row.group_note, included, billed, prices
+            )
+        billed_column.append(billed)
+        included_column.append(included)
+        price_column.append(price)
+
+
+def _price_each_entry(time: ContractTime, book, prices) -> None:
     """Entries of a contract that rounds each entry on its own and has no pool: an
     entry's price depends on its worked time and rate context alone (memoised)."""
-    inc, minimum = contract.rounding_increment_minutes, contract.rounding_minimum_minutes
-    cid = contract.pk
-    billed_of: dict[int, int] = {}
-    resolutions: dict[tuple, RateResolution] = {}
-    own_prices: dict[tuple, EntryPrice] = {}  # this contract's, by (rate, billed seconds)
-    for entry, period in zip(group, periods, strict=True):
-        pk = entry.pk
+    contract = time.contract
+    step = int(contract.rounding_increment_minutes or 0) * 60
+    minimum = int(contract.rounding_minimum_minutes or 0) * 60
+    not_billable = None
+    billed_column, price_column = time.billed, time.prices
+    # Prices by rate context, then billed seconds; most entries of a contract share the
+    # technician and service type of the one before, so that lookup is skipped.
+    by_context: dict[tuple, tuple[RateResolution, dict[int, EntryPrice]]] = {}
+    last_context = own = resolution = None
+    for entry in time.entries:
         if not entry.billable:
-            result[pk] = _not_billable(entry, contract, period)
+            not_billable = not_billable or _not_billable_price(contract)
+            billed_column.append(0)
+            price_column.append(not_billable)
             continue
         worked = entry.worked_seconds
-        frozen = entry.invoice_line_id is not None
-        if frozen:
+        if entry.invoice_line_id is not None:
             billed = _frozen_billed(entry, contract)
+        elif worked <= 0:
+            billed = 0
         else:
-            billed = billed_of.get(worked)
-            if billed is None:
-                billed = billed_of[worked] = round_seconds(worked, inc, minimum)
+            # ``round_seconds``, inlined: this runs for every unbilled entry of a batch.
+            billed = -(-worked // step) * step if step else worked
+            if billed < minimum:
+                billed = minimum
         context = (entry.technician_id, entry.service_type_id)
-        resolution = resolutions.get(context)
-        if resolution is None:
-            resolution = resolutions[context] = book.resolve_entry(entry, contract)
-        price = own_prices.get((id(resolution), billed))
+        if context != last_context:
+            known = by_context.get(context)
+            if known is None:
+                known = by_context[context] = (book.resolve_entry(entry, contract), {})
+            resolution, own = known
+            last_context = context
+        price = own.get(billed)
         if price is None:
-            price = own_prices[id(resolution), billed] = _entry_price(
-                contract, resolution, "", 0, billed, prices
-            )
-        result[pk] = PricedEntry(pk, cid, period, worked, billed, 0, price, frozen)
+            price = own[billed] = _entry_price(contract, resolution, "", 0, billed, prices)
+        billed_column.append(billed)
+        price_column.append(price)
+    time.included = [0] * len(billed_column)
 
 
-def _not_billable(entry, contract: Contract, period: Period) -> PricedEntry:
+def _not_billable_price(contract: Contract) -> EntryPrice:
     currency = contract.currency
-    return PricedEntry(
-        entry.pk,
-        entry.contract_id,
-        period,
-        entry.worked_seconds,
-        0,
-        0,
-        EntryPrice(
-            currency=currency,
-            billable=False,
-            quantity=Decimal("0.0000"),
-            charged_quantity=Decimal("0.0000"),
-            rate=Decimal("0"),
-            amount=quantize(Decimal("0"), currency),
-            rule_id=None,
-            rate_source="non_billable",
-        ),
-        entry.invoice_line_id is not None,
-        f"{format_duration(entry.worked_seconds)} worked, non-billable: not charged",
+    return EntryPrice(
+        currency=currency,
+        billable=False,
+        quantity=Decimal("0.0000"),
+        charged_quantity=Decimal("0.0000"),
+        rate=Decimal("0"),
+        amount=quantize(Decimal("0"), currency),
+        rule_id=None,
+        rate_source="non_billable",
     )
 
 

@@ -50,13 +50,14 @@ from .models import (
 )
 from .periods import Period, period_containing, period_index, periods_between
 from .pricing import (
+    ContractTime,
     EntryFacts,
     PricedEntry,
     RateBook,
     device_counts,
     entry_facts,
     load_rate_book,
-    price_time_entries,
+    price_contract_time,
     product_line_price,
     product_line_quantity,
 )
@@ -243,7 +244,7 @@ class ContractBillingState:
     contract: Contract
     as_of: dt.date
     other_items: list[BillableItem] = field(default_factory=list)
-    time_entries: list[tuple[EntryFacts, PricedEntry]] = field(default_factory=list)
+    time: ContractTime | None = None
     # Usage of entries worked before this day is due (their period has ended).
     usage_cutoff: dt.date = dt.date.min
     unposted_entries: int = 0  # submitted or approved, not billable until posted
@@ -251,6 +252,14 @@ class ContractBillingState:
 
     def time_due(self, entry: EntryFacts) -> bool:
         return entry.work_date < self.usage_cutoff
+
+    @cached_property
+    def time_entries(self) -> list[tuple[EntryFacts, PricedEntry]]:
+        """(entry, priced entry) of each unbilled time entry."""
+        time = self.time
+        if time is None:
+            return []
+        return [(entry, time.priced(index)) for index, entry in enumerate(time.entries)]
 
     @cached_property
     def items(self) -> list[BillableItem]:
@@ -285,7 +294,7 @@ class ContractBillingState:
 
     @property
     def item_count(self) -> int:
-        return len(self.other_items) + len(self.time_entries)
+        return len(self.other_items) + (len(self.time) if self.time else 0)
 
     @cached_property
     def state(self) -> str:
@@ -296,7 +305,7 @@ class ContractBillingState:
                 due = True
             else:
                 waiting = True
-        for entry, _priced in self.time_entries:
+        for entry in self.time.entries if self.time else ():
             if entry.work_date < cutoff:
                 due = True
             else:
@@ -316,7 +325,7 @@ class ContractBillingState:
         """Every unbilled amount (Atera's total balance)."""
         return self._sum(
             [item.amount for item in self.other_items]
-            + [priced.amount for _entry, priced in self.time_entries]
+            + [price.amount for price in (self.time.prices if self.time else ())]
         )
 
     @property
@@ -331,7 +340,7 @@ class ContractBillingState:
     @property
     def problems(self) -> list[str]:
         return [item.problem for item in self.other_items if item.problem] + [
-            priced.problem for _entry, priced in self.time_entries if priced.problem
+            price.problem for price in (self.time.prices if self.time else ()) if price.problem
         ]
 
 
@@ -459,15 +468,14 @@ def contract_billing_state(
 
     entries = _unbilled_entries(list(contracts))
     # ``complete``: these are all the unbilled posted billable entries of the contracts.
-    priced = price_time_entries(entries, book=book, contracts=contracts, complete=True)
+    priced = price_contract_time(entries, book=book, contracts=contracts, complete=True)
     labels = EntryLabels(entries)
-    for entry in entries:
-        state = states[entry.contract_id]
-        if not state.time_entries:
-            # Usage is due once its period has ended before the batch date.
-            state.usage_cutoff = period_containing(state.contract, as_of).start
-            state.labels = labels
-        state.time_entries.append((entry, priced[entry.pk]))
+    for cid, time in priced.items():
+        state = states[cid]
+        state.time = time
+        # Usage is due once its period has ended before the batch date.
+        state.usage_cutoff = period_containing(state.contract, as_of).start
+        state.labels = labels
 
     unposted = (
         TimeEntry.objects.filter(contract_id__in=contracts)

@@ -28,7 +28,7 @@ from billing_site.timeutils import format_duration
 from contracts.choices import BillingState, ChargeKind, ContractStatus, ContractType, ItemKind
 from contracts.models import Contract, Ticket
 from contracts.periods import Period
-from contracts.pricing import PricedEntry, load_rate_book
+from contracts.pricing import ContractTime, PricedEntry, load_rate_book
 from contracts.selectors import (
     BillableItem,
     ContractBillingState,
@@ -72,12 +72,17 @@ class PlannedLine:
     billed_seconds: int | None = None
     ticket_id: int | None = None
     period: Period | None = None
-    entries: list[PricedEntry] = field(default_factory=list)
+    time: TimeGroup | None = field(default=None, repr=False)
     # (charge kind, period, product line id) of a periodic fee materialised as a PeriodCharge.
     fee: tuple[str, Period, int | None] | None = None
     block_purchase_id: int | None = None
     # Why an item of the line cannot be priced (a run refuses to bill it).
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def entries(self) -> list[PricedEntry]:
+        """The time entries the line bills, priced (built when a run claims them)."""
+        return self.time.entries if self.time is not None else []
 
     @property
     def full_explanation(self) -> str:
@@ -105,6 +110,99 @@ class PlannedInvoice:
         return compute_totals(self.lines, self.currency)
 
 
+class TimeGroup:
+    """The selected time entries of one invoice line (one ticket at one rate): their
+    sums, and the entries themselves built only when read (a run claims them).
+
+    Made from a contract's priced columns (``from_columns``, the usual case: no entry is
+    built) or from priced entries (``from_priced``, when items are excluded one by one).
+    """
+
+    __slots__ = (
+        "_entries",
+        "_indices",
+        "_time",
+        "billed",
+        "count",
+        "first_period",
+        "included",
+        "quantity",
+        "worked",
+    )
+
+    def __init__(self, count, worked, billed, included, quantity, first_period):
+        self.count = count
+        self.worked = worked
+        self.billed = billed
+        self.included = included
+        self.quantity = quantity
+        self.first_period = first_period
+        self._entries: list[PricedEntry] | None = None
+        self._time: ContractTime | None = None
+        self._indices: list[int] = []
+
+    @property
+    def entries(self) -> list[PricedEntry]:
+        if self._entries is None:
+            time = self._time
+            self._entries = [time.priced(index) for index in self._indices]
+        return self._entries
+
+    def problems(self) -> list[str]:
+        return [p.problem for p in self.entries if p.problem]
+
+    @staticmethod
+    def from_columns(time: ContractTime, cutoff: dt.date) -> dict[tuple, TimeGroup]:
+        """Groups of the contract's entries worked before ``cutoff`` (due), by ticket
+        and rate. Sums straight from the columns: no per-entry object is built."""
+        entries, prices = time.entries, time.prices
+        by_key: dict[tuple, list[int]] = {}
+        for index, entry in enumerate(entries):
+            if entry.work_date < cutoff:
+                key = (entry.ticket_id or 0, prices[index].rate)
+                indices = by_key.get(key)
+                if indices is None:
+                    by_key[key] = [index]
+                else:
+                    indices.append(index)
+        billed, included, periods = time.billed, time.included, time.periods
+        groups = {}
+        for key, indices in by_key.items():
+            group = groups[key] = TimeGroup(
+                len(indices),
+                sum(entries[i].worked_seconds for i in indices),
+                sum(billed[i] for i in indices),
+                sum(included[i] for i in indices),
+                sum((prices[i].charged_quantity for i in indices), Decimal("0.0000")),
+                min({periods[i] for i in indices}, key=_period_start),
+            )
+            group._time, group._indices = time, indices
+        return groups
+
+    @staticmethod
+    def from_priced(time: Iterable[tuple[int | None, PricedEntry]]) -> dict[tuple, TimeGroup]:
+        """Groups of explicitly selected (ticket id, priced entry) pairs."""
+        by_key: dict[tuple, list[PricedEntry]] = defaultdict(list)
+        for ticket_id, priced in time:
+            by_key[(ticket_id or 0, priced.rate)].append(priced)
+        groups = {}
+        for key, entries in by_key.items():
+            group = groups[key] = TimeGroup(
+                len(entries),
+                sum(p.worked_seconds for p in entries),
+                sum(p.billed_seconds for p in entries),
+                sum(p.included_seconds for p in entries),
+                sum((p.charged_quantity for p in entries), Decimal("0.0000")),
+                min({p.period for p in entries}, key=_period_start),
+            )
+            group._entries = entries
+        return groups
+
+
+def _period_start(period: Period) -> dt.date:
+    return period.start
+
+
 def _tax(contract: Contract) -> tuple[bool, Decimal]:
     """Tax only on taxable contracts, at the contract's rate (DESIGN.md, Money)."""
     if contract.taxable and contract.tax_rate:
@@ -119,12 +217,12 @@ def _ticket_label(ticket: tuple[int, str] | None) -> str:
 def plan_contract_lines(
     contract: Contract,
     items: Iterable[BillableItem],
-    time: Iterable[tuple[int | None, PricedEntry]],
+    time_groups: dict[tuple[int, Decimal | None], TimeGroup],
     tickets: dict[int, tuple[int, str]],
 ) -> list[PlannedLine]:
     """Invoice lines for a contract's selected items, in print order: fees, blocks,
     products, then time grouped by ticket (and rate). ``items`` are the selected fees,
-    products and blocks; ``time`` the selected time entries as (ticket id, priced entry).
+    products and blocks; ``time_groups`` the selected time entries by (ticket, rate).
 
     A fee, product or block is one line. Time entries of one ticket at one rate are one
     line whose quantity is their charged (billed minus included) hours, amount = hours ×
@@ -136,9 +234,6 @@ def plan_contract_lines(
     taxable, tax_rate = _tax(contract)
     common = {"contract_id": contract.pk, "taxable": taxable, "tax_rate": tax_rate}
     fees: list[PlannedLine] = []
-    time_groups: dict[tuple, list[PricedEntry]] = defaultdict(list)
-    for ticket_id, priced in time:
-        time_groups[(ticket_id or 0, priced.price.rate)].append(priced)
     for item in items:
         price = quantize_unit_price(item.unit_price or ZERO)
         line = PlannedLine(
@@ -174,20 +269,15 @@ def plan_contract_lines(
     for (ticket_id, rate), group in sorted(
         time_groups.items(), key=lambda kv: (tickets.get(kv[0][0], (0, ""))[0], kv[0][1] or 0)
     ):
-        entries = group
-        quantity = Decimal("0.0000")
-        worked = billed = included = 0
-        first = entries[0].period
-        for p in entries:
-            quantity += p.price.charged_quantity
-            worked += p.worked_seconds
-            billed += p.billed_seconds
-            included += p.included_seconds
-            if p.period is not first and p.period.start < first.start:
-                first = p.period
+        quantity, worked, billed, included = (
+            group.quantity,
+            group.worked,
+            group.billed,
+            group.included,
+        )
         price = quantize_unit_price(rate or ZERO)
         label = _ticket_label(tickets.get(ticket_id))
-        count = len(entries)
+        count = group.count
         summary = (
             f"{count} time entr{'y' if count == 1 else 'ies'}: {format_duration(worked)} worked, "
             f"{format_duration(billed)} billed"
@@ -210,9 +300,9 @@ def plan_contract_lines(
                 worked_seconds=worked,
                 billed_seconds=billed,
                 ticket_id=ticket_id or None,
-                period=first,
-                entries=entries,
-                problems=[] if rate is not None else [p.problem for p in entries if p.problem],
+                period=group.first_period,
+                time=group,
+                problems=[] if rate is not None else group.problems(),
             )
         )
     return fees + time_lines
@@ -470,17 +560,18 @@ def _batch_preview(
         contract_out = contract.pk in whole
         keys = excluded.get(contract.pk, no_keys)
         if contract_out:
-            others, time = [], ()
+            others, time = [], {}
         elif keys:
             selected = [item for item in state.items if item.due and item.key not in keys]
             others = [item for item in selected if item.kind != ItemKind.TIME]
-            time = ((i.ticket_id, i.priced) for i in selected if i.kind == ItemKind.TIME)
+            time = TimeGroup.from_priced(
+                (i.ticket_id, i.priced) for i in selected if i.kind == ItemKind.TIME
+            )
         else:
-            # No item is excluded (the usual case): read the compact time entries, with
-            # no item built.
+            # No item is excluded (the usual case): sum the priced columns, with no item
+            # or priced entry built.
             others = [item for item in state.other_items if item.due]
-            cutoff = state.usage_cutoff
-            time = ((e.ticket_id, p) for e, p in state.time_entries if e.work_date < cutoff)
+            time = TimeGroup.from_columns(state.time, state.usage_cutoff) if state.time else {}
         lines = plan_contract_lines(contract, others, time, tickets)
         rows.append(
             ContractRow(
