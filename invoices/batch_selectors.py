@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
+from operator import attrgetter, itemgetter
 
 from django.db.models import Count, Q, QuerySet
 
@@ -168,13 +169,15 @@ class TimeGroup:
         billed, included, periods = time.billed, time.included, time.periods
         groups = {}
         for key, indices in by_key.items():
+            # C-level picking and summing: this runs over every unbilled entry of a batch.
+            pick = itemgetter(*indices) if len(indices) > 1 else _single(indices[0])
             group = groups[key] = TimeGroup(
                 len(indices),
-                sum(entries[i].worked_seconds for i in indices),
-                sum(billed[i] for i in indices),
-                sum(included[i] for i in indices),
-                sum((prices[i].charged_quantity for i in indices), Decimal("0.0000")),
-                min({periods[i] for i in indices}, key=_period_start),
+                sum(map(_WORKED, pick(entries))),
+                sum(pick(billed)),
+                sum(pick(included)),
+                sum(map(_CHARGED_QUANTITY, pick(prices)), Decimal("0.0000")),
+                min(pick(periods), key=_START),
             )
             group._time, group._indices = time, indices
         return groups
@@ -193,14 +196,20 @@ class TimeGroup:
                 sum(p.billed_seconds for p in entries),
                 sum(p.included_seconds for p in entries),
                 sum((p.charged_quantity for p in entries), Decimal("0.0000")),
-                min({p.period for p in entries}, key=_period_start),
+                min((p.period for p in entries), key=_START),
             )
             group._entries = entries
         return groups
 
 
-def _period_start(period: Period) -> dt.date:
-    return period.start
+_WORKED = attrgetter("worked_seconds")
+_CHARGED_QUANTITY = attrgetter("charged_quantity")
+_START = attrgetter("start")
+
+
+def _single(index: int):
+    """``itemgetter`` of one index, returning a 1-tuple like that of several does."""
+    return lambda sequence: (sequence[index],)
 
 
 def _tax(contract: Contract) -> tuple[bool, Decimal]:
