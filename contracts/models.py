@@ -551,12 +551,35 @@ class TimeEntry(TenantOwnedModel):
     ticket = models.ForeignKey(
         Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="time_entries"
     )
-    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="time_entries")
+    contract = models.ForeignKey(
+        Contract,
+        on_delete=models.PROTECT,
+        related_name="time_entries",
+        db_index=False,  # te_contract_state starts with it
+    )
+    # Time entries carry few single-column indexes: a batch run rewrites every billed
+    # entry (invoice line, billed and included time), and each index costs as much again
+    # (see docs/decisions/0006). Tenant-scoped reads use the composite indexes below.
+    tenant = models.ForeignKey(
+        "billing_site.Tenant",
+        on_delete=models.CASCADE,
+        related_name="+",
+        editable=False,
+        db_index=False,  # every composite index starts with it
+    )
     technician = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="time_entries"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="time_entries",
+        db_index=False,  # te_tech_day
     )
     service_type = models.ForeignKey(
-        ServiceType, on_delete=models.PROTECT, null=True, blank=True, related_name="time_entries"
+        ServiceType,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="time_entries",
+        db_index=False,  # read through the entry; a service type is rarely deleted
     )
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -596,11 +619,21 @@ class TimeEntry(TenantOwnedModel):
         null=True, blank=True, help_text="Part covered by included hours or a block (frozen)."
     )
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # an audit field: never searched
     )
     approved_at = models.DateTimeField(null=True, blank=True)
     posted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # an audit field: never searched
     )
     posted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -634,10 +667,8 @@ class TimeEntry(TenantOwnedModel):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["tenant", "contract", "state", "work_date"], name="te_contract_state"
-            ),
-            models.Index(fields=["tenant", "ticket"], name="te_tenant_ticket"),
+            # Contract ids are unique across tenants: no tenant column needed in front.
+            models.Index(fields=["contract", "state", "work_date"], name="te_contract_state"),
             # Portal end-client tickets: visibility and posted hours read from the index alone.
             models.Index(
                 fields=["tenant", "contract", "ticket"],
@@ -645,7 +676,6 @@ class TimeEntry(TenantOwnedModel):
                 name="te_tenant_contract_ticket",
             ),
             models.Index(fields=["tenant", "technician", "work_date"], name="te_tech_day"),
-            models.Index(fields=["tenant", "invoice_line"], name="te_tenant_line"),
             models.Index(fields=["tenant", "state", "work_date"], name="te_tenant_state_day"),
         ]
 
