@@ -371,3 +371,71 @@ def test_concurrent_generation_numbers_unique_and_gapless(tenant_a):
     with tenant_context(tenant_a):
         numbers = sorted(Invoice.objects.values_list("number", flat=True))
     assert numbers == [f"INV-2026-{n:05d}" for n in range(1, 6)]
+
+
+def test_item_texts_are_read_once_for_every_contract(
+    in_tenant_a, world, django_assert_num_queries
+):
+    preview = batch_selectors.batch_preview(new_batch())
+    # The figures need no text: ticket labels and technician names are read with two
+    # queries when the first item is shown, however many contracts are expanded.
+    with django_assert_num_queries(2):
+        items = [item_row.item for row in preview.rows for item_row in row.items]
+    acme = [i for i in items if i.kind == "time" and i.contract_id == world.acme.pk]
+    ticket = world.entries["acme1"].ticket
+    technician = world.entries["acme1"].technician
+    name = technician.get_full_name() or technician.username
+    assert all(i.description.startswith("#") for i in acme)
+    assert any(
+        i.description.startswith(f"{ticket.reference} {ticket.title} · {name}, ") for i in acme
+    )
+
+
+def test_run_refuses_time_without_a_rate_and_writes_nothing(in_tenant_a, world):
+    from tests.contracts.factories import ContractFactory, TicketFactory
+
+    from .batch_factories import posted
+
+    pounds = ContractFactory(
+        tenant=in_tenant_a,
+        customer=world.acme.customer,
+        name="ACME UK desk",
+        currency="GBP",
+        start_date=dt.date(2026, 1, 1),
+    )
+    entry = posted(
+        TicketFactory(tenant=in_tenant_a, organization=pounds.customer, contract=pounds),
+        dt.date(2026, 2, 10),
+        "2",
+    )
+    batch = new_batch()
+    row = batch_selectors.batch_preview(batch).row(pounds.pk)
+    assert row.problems and "add a rate rule in GBP" in row.problems[0]
+    with pytest.raises(ValidationError) as error:
+        batch_services.batch_run(batch=batch)
+    assert "add a rate rule in GBP" in str(error.value)
+    assert not Invoice.objects.exists()
+    entry.refresh_from_db()
+    assert entry.invoice_line_id is None
+    assert InvoiceBatch.objects.get(pk=batch.pk).status == BatchStatus.DRAFT
+
+
+def test_run_bills_exactly_what_the_preview_showed(in_tenant_a, world):
+    batch = new_batch()
+    exclude(batch, world.acme, f"time:{world.entries['acme2'].pk}")  # one contract item by item
+    preview = batch_selectors.batch_preview(batch)
+    planned = sorted(
+        (line.description, line.quantity, line.amount, len(line.entries))
+        for invoice in preview.invoices
+        for line in invoice.lines
+    )
+    drafts = batch_services.batch_run(batch=batch)
+    billed = sorted(
+        (line.description, line.quantity, line.amount, line.time_entries.count())
+        for invoice in drafts
+        for line in invoice.lines.all()
+    )
+    assert billed == planned
+    assert sum(c.total for c in preview.details.currencies) == sum(
+        invoice.total for invoice in Invoice.objects.all()
+    )
