@@ -250,9 +250,6 @@ class ContractBillingState:
     unposted_entries: int = 0  # submitted or approved, not billable until posted
     labels: EntryLabels | None = field(default=None, repr=False)
 
-    def time_due(self, entry: EntryFacts) -> bool:
-        return entry.work_date < self.usage_cutoff
-
     @cached_property
     def time_entries(self) -> list[tuple[EntryFacts, PricedEntry]]:
         """(entry, priced entry) of each unbilled time entry."""
@@ -332,10 +329,17 @@ class ContractBillingState:
     def due_amount(self) -> Decimal:
         """What is due now (pre-selected in a batch)."""
         cutoff = self.usage_cutoff
-        return self._sum(
-            [item.amount for item in self.other_items if item.due]
-            + [p.amount for e, p in self.time_entries if e.work_date < cutoff]
+        time = self.time
+        due_time = (
+            [
+                price.amount
+                for entry, price in zip(time.entries, time.prices, strict=True)
+                if entry.work_date < cutoff
+            ]
+            if time
+            else []
         )
+        return self._sum([item.amount for item in self.other_items if item.due] + due_time)
 
     @property
     def problems(self) -> list[str]:
