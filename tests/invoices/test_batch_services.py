@@ -373,9 +373,7 @@ def test_concurrent_generation_numbers_unique_and_gapless(tenant_a):
     assert numbers == [f"INV-2026-{n:05d}" for n in range(1, 6)]
 
 
-def test_item_texts_are_read_once_for_every_contract(
-    in_tenant_a, world, django_assert_num_queries
-):
+def test_item_texts_are_read_once_for_every_contract(in_tenant_a, world, django_assert_num_queries):
     preview = batch_selectors.batch_preview(new_batch())
     # The figures need no text: ticket labels and technician names are read with two
     # queries when the first item is shown, however many contracts are expanded.
