@@ -95,8 +95,12 @@ class BatchDetailView(BatchBase, TemplateView):
             batch=batch,
             can_manage=self.can(Cap.MANAGE_BILLING),
             formats=EXPORT_FORMATS.values(),
-            invoices=batch_selectors.batch_invoices(batch),
         )
+        if batch.status != BatchStatus.DRAFT:
+            # After the run: the batch's invoices, a page at a time (a batch has thousands).
+            context["page_obj"] = Paginator(
+                batch_selectors.batch_invoices(batch), self.paginate_by
+            ).get_page(self.request.GET.get("page"))
         if batch.status == BatchStatus.DRAFT:
             form = BatchFilterForm(self.request.GET or None)
             filters = form.cleaned_data if form.is_valid() else {}

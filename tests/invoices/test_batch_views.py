@@ -11,7 +11,7 @@ from contracts.models import TimeEntry
 from invoices.batch_models import InvoiceBatch
 from invoices.models import Invoice, InvoiceStatus
 
-from .batch_factories import build_world
+from .batch_factories import AS_OF, build_world
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -149,3 +149,19 @@ def test_page_queries_do_not_grow_with_contracts(
     with django_assert_max_num_queries(60) as many:
         browser.get(detail(batch))
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_batch_invoices_are_paged(client_as, admin_a, world, tenant_a, monkeypatch):
+    from invoices import batch_services
+    from invoices.batch_views import BatchDetailView
+
+    with tenant_context(tenant_a):
+        batch = batch_services.batch_create(name="March 2026", as_of=AS_OF)
+        batch_services.batch_run(batch=batch)
+    monkeypatch.setattr(BatchDetailView, "paginate_by", 2)
+    browser = client_as(admin_a)
+    first = browser.get(detail(batch)).content.decode()
+    assert "1–2 of 5" in first and first.count('class="btn btn-sm btn-danger"') == 2
+    last = browser.get(detail(batch), {"page": 3}).content.decode()
+    assert "5–5 of 5" in last and last.count('class="btn btn-sm btn-danger"') == 1
+    assert "Generate invoices" in last
