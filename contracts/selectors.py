@@ -266,7 +266,7 @@ class ContractBillingState:
         cid, cutoff = self.contract.pk, self.usage_cutoff
         items = list(self.other_items)
         for entry, priced in self.time_entries:
-            ticket = tickets[entry.ticket_id] if entry.ticket_id else ""
+            ticket = tickets.get(entry.ticket_id, "") if entry.ticket_id else ""
             items.append(
                 TimeItem(
                     cid,
@@ -274,7 +274,7 @@ class ContractBillingState:
                     priced.period.end + one_day,
                     priced,
                     entry.ticket_id,
-                    f"{ticket}{technicians[entry.technician_id]}",
+                    f"{ticket}{technicians.get(entry.technician_id, '')}",
                     entry.work_date,
                 )
             )
@@ -343,9 +343,10 @@ class ContractBillingState:
 
     @property
     def problems(self) -> list[str]:
-        return [item.problem for item in self.other_items if item.problem] + [
-            price.problem for price in (self.time.prices if self.time else ()) if price.problem
-        ]
+        time_problem = any(price.problem for price in (self.time.prices if self.time else ()))
+        if not time_problem:  # the usual case: spare building the items
+            return [item.problem for item in self.other_items if item.problem]
+        return [item.problem for item in self.items if item.problem]
 
 
 # Pure text of a number of seconds: one per item description.
@@ -353,28 +354,28 @@ _duration = lru_cache(maxsize=65536)(format_duration)
 
 
 class EntryLabels:
-    """Ticket labels (``#12 Title · ``) and technician names of a set of entries, read
-    (2 queries) the first time an item text needs them: a batch page shows the items of
-    a few contracts, while its figures need no text at all."""
+    """Ticket labels (``#12 Title · ``) and technician names of the time entries of a set
+    of contracts, read (2 queries) the first time an item text needs them: a batch page
+    shows the items of a few contracts, while its figures need no text at all. The
+    database picks the tickets and technicians (subqueries), so no id list is sent."""
 
-    def __init__(self, entries: list[EntryFacts]):
-        self._entries = entries
+    def __init__(self, contract_ids: list[int]):
+        self._contract_ids = contract_ids
         self._loaded: tuple[dict, dict] | None = None
 
     def get(self) -> tuple[dict[int, str], dict[int, str]]:
         if self._loaded is None:
-            ticket_ids = {e.ticket_id for e in self._entries if e.ticket_id}
-            user_ids = {e.technician_id for e in self._entries}
+            entries = TimeEntry.objects.filter(contract_id__in=self._contract_ids).order_by()
             tickets = {
                 pk: f"#{number} {title} · "  # same text as ``Ticket.reference`` and title
-                for pk, number, title in Ticket.objects.filter(pk__in=ticket_ids).values_list(
-                    "id", "number", "title"
-                )
+                for pk, number, title in Ticket.objects.filter(
+                    pk__in=entries.values("ticket_id")
+                ).values_list("id", "number", "title")
             }
             technicians = {
                 user.pk: user.get_full_name() or user.username
                 for user in get_user_model()
-                .objects.filter(pk__in=user_ids)
+                .objects.filter(pk__in=entries.values("technician_id"))
                 .only("id", "first_name", "last_name", "username")
             }
             self._loaded = (tickets, technicians)
@@ -394,7 +395,8 @@ def unbilled_time_entries(contract_ids: Iterable[int]) -> QuerySet[TimeEntry]:
 def _unbilled_entries(contract_ids) -> list[EntryFacts]:
     """Unbilled posted billable entries of the contracts as ``EntryFacts``: plain rows
     rather than model instances, since a batch reads every unbilled entry and instances
-    cost several times the pricing itself. Unordered: items are sorted when built."""
+    cost several times the pricing itself. Unordered: items are sorted when built, and
+    an invoice line's entries when it lists them."""
     return entry_facts(unbilled_time_entries(contract_ids), unbilled=True)
 
 
@@ -473,7 +475,7 @@ def contract_billing_state(
     entries = _unbilled_entries(list(contracts))
     # ``complete``: these are all the unbilled posted billable entries of the contracts.
     priced = price_contract_time(entries, book=book, contracts=contracts, complete=True)
-    labels = EntryLabels(entries)
+    labels = EntryLabels(list(contracts))
     for cid, time in priced.items():
         state = states[cid]
         state.time = time

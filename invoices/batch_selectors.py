@@ -122,6 +122,7 @@ class TimeGroup:
     __slots__ = (
         "_entries",
         "_indices",
+        "_sorted",
         "_time",
         "billed",
         "count",
@@ -141,12 +142,18 @@ class TimeGroup:
         self._entries: list[PricedEntry] | None = None
         self._time: ContractTime | None = None
         self._indices: list[int] = []
+        self._sorted = False
 
     @property
     def entries(self) -> list[PricedEntry]:
+        """The line's entries in a stable order (period, then entry id), whichever way
+        the group was made: a run lists them in this order in the line's explanation."""
         if self._entries is None:
             time = self._time
             self._entries = [time.priced(index) for index in self._indices]
+        if not self._sorted:
+            self._entries.sort(key=_period_and_id)
+            self._sorted = True
         return self._entries
 
     def problems(self) -> list[str]:
@@ -205,6 +212,10 @@ class TimeGroup:
 _WORKED = attrgetter("worked_seconds")
 _CHARGED_QUANTITY = attrgetter("charged_quantity")
 _START = attrgetter("start")
+
+
+def _period_and_id(priced: PricedEntry) -> tuple:
+    return (priced.period.start, priced.entry_id)
 
 
 def _single(index: int):

@@ -437,3 +437,23 @@ def test_run_bills_exactly_what_the_preview_showed(in_tenant_a, world):
     assert sum(c.total for c in preview.details.currencies) == sum(
         invoice.total for invoice in Invoice.objects.all()
     )
+
+
+def test_a_lines_entries_come_in_a_stable_order(in_tenant_a, world):
+    from .batch_factories import posted
+
+    # A third February entry on the Bistro ticket, created last but worked first.
+    early = posted(world.entries["bistro1"].ticket, dt.date(2026, 2, 1), "1")
+    batch = new_batch()
+
+    def bistro_time_line():
+        row = batch_selectors.batch_preview(batch).row(world.bistro.pk)
+        (line,) = [line for line in row.lines if line.kind == "overage"]
+        return [p.entry_id for p in line.entries]
+
+    # By period, then entry id — the same whether the contract's figures come from its
+    # priced columns or, once an item is excluded, item by item.
+    expected = [world.entries["bistro1"].pk, world.entries["bistro2"].pk, early.pk]
+    assert bistro_time_line() == expected
+    exclude(batch, world.bistro, "retainer_fee:2026-03-01")
+    assert bistro_time_line() == expected
