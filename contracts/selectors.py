@@ -235,10 +235,12 @@ class TimeItem(BillableItem):
 class ContractBillingState:
     """A contract's unbilled items as of ``as_of`` and its batch state.
 
-    Time entries are kept as (entry, priced entry) pairs and become ``TimeItem`` rows only
-    when ``items`` is read (a contract shown expanded, the API, a selection by key): a
-    batch holds every unbilled entry of the tenant, and its page, details and run need
-    only the priced figures. Fees, products and block purchases are in ``other_items``.
+    Time entries are kept as the contract's priced columns (``time``) and become
+    ``TimeItem`` rows only when ``items`` is read (a contract shown expanded, the API, a
+    selection by key): a batch holds every unbilled entry of the tenant, and its page,
+    details and run need only the priced figures. Fees, products and block purchases are
+    in ``other_items``. The cached figures are read once ``contract_billing_state`` has
+    returned the state complete.
     """
 
     contract: Contract
@@ -250,12 +252,14 @@ class ContractBillingState:
     unposted_entries: int = 0  # submitted or approved, not billable until posted
     labels: EntryLabels | None = field(default=None, repr=False)
 
+    def __post_init__(self):
+        if self.time is None:
+            self.time = ContractTime(self.contract, [], [])
+
     @cached_property
     def time_entries(self) -> list[tuple[EntryFacts, PricedEntry]]:
         """(entry, priced entry) of each unbilled time entry."""
         time = self.time
-        if time is None:
-            return []
         return [(entry, time.priced(index)) for index, entry in enumerate(time.entries)]
 
     @cached_property
@@ -291,7 +295,7 @@ class ContractBillingState:
 
     @property
     def item_count(self) -> int:
-        return len(self.other_items) + (len(self.time) if self.time else 0)
+        return len(self.other_items) + len(self.time)
 
     @cached_property
     def state(self) -> str:
@@ -302,7 +306,7 @@ class ContractBillingState:
                 due = True
             else:
                 waiting = True
-        for entry in self.time.entries if self.time else ():
+        for entry in self.time.entries:
             if entry.work_date < cutoff:
                 due = True
             else:
@@ -322,29 +326,25 @@ class ContractBillingState:
         """Every unbilled amount (Atera's total balance)."""
         return self._sum(
             [item.amount for item in self.other_items]
-            + [price.amount for price in (self.time.prices if self.time else ())]
+            + [price.amount for price in self.time.prices]
         )
 
     @property
     def due_amount(self) -> Decimal:
         """What is due now (pre-selected in a batch)."""
         cutoff = self.usage_cutoff
-        time = self.time
-        due_time = (
-            [
-                price.amount
-                for entry, price in zip(time.entries, time.prices, strict=True)
-                if entry.work_date < cutoff
-            ]
-            if time
-            else []
-        )
+        due_time = [
+            price.amount
+            for entry, price in zip(self.time.entries, self.time.prices, strict=True)
+            if entry.work_date < cutoff
+        ]
         return self._sum([item.amount for item in self.other_items if item.due] + due_time)
 
     @property
     def problems(self) -> list[str]:
-        time_problem = any(price.problem for price in (self.time.prices if self.time else ()))
-        if not time_problem:  # the usual case: spare building the items
+        if not any(
+            price.problem for price in self.time.prices
+        ):  # the usual case: spare building the items
             return [item.problem for item in self.other_items if item.problem]
         return [item.problem for item in self.items if item.problem]
 

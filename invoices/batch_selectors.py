@@ -360,7 +360,11 @@ class ContractRow:
     excluded_keys: frozenset[str]
     selected_balance: Decimal
     lines: list[PlannedLine]
-    problems: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        """Why selected items cannot be priced (a run refuses to bill them)."""
+        return [problem for line in self.lines for problem in line.problems]
 
     @property
     def state(self) -> str:
@@ -391,7 +395,7 @@ class ContractRow:
         return self.billing_state.items
 
     def is_selected(self, item: BillableItem) -> bool:
-        return not self.excluded and item.due and item.key not in self.excluded_keys
+        return not self.excluded and _selected(item, self.excluded_keys)
 
     @property
     def selected_items(self) -> list[BillableItem]:
@@ -435,6 +439,11 @@ class BatchPreview:
 
     def row(self, contract_id: int) -> ContractRow | None:
         return next((row for row in self.rows if row.contract.pk == contract_id), None)
+
+
+def _selected(item: BillableItem, excluded_keys: frozenset[str]) -> bool:
+    """A batch bills an item when it is due and not excluded (DESIGN.md, Due)."""
+    return item.due and item.key not in excluded_keys
 
 
 def batch_list() -> QuerySet[InvoiceBatch]:
@@ -572,7 +581,7 @@ def _batch_preview(
     contracts = list(batch_contracts(contract_ids=contract_ids))
     states = contract_billing_state(contracts, batch.as_of, book=load_rate_book())
     whole, excluded = batch_exclusions(batch)
-    tickets = _tickets(states)
+    tickets = _tickets(states.keys())
     rows = []
     no_keys: frozenset[str] = frozenset()
     for contract in contracts:
@@ -582,7 +591,7 @@ def _batch_preview(
         if contract_out:
             others, time = [], {}
         elif keys:
-            selected = [item for item in state.items if item.due and item.key not in keys]
+            selected = [item for item in state.items if _selected(item, keys)]
             others = [item for item in selected if item.kind != ItemKind.TIME]
             time = TimeGroup.from_priced(
                 (i.ticket_id, i.priced) for i in selected if i.kind == ItemKind.TIME
@@ -591,7 +600,7 @@ def _batch_preview(
             # No item is excluded (the usual case): sum the priced columns, with no item
             # or priced entry built.
             others = [item for item in state.other_items if item.due]
-            time = TimeGroup.from_columns(state.time, state.usage_cutoff) if state.time else {}
+            time = TimeGroup.from_columns(state.time, state.usage_cutoff)
         lines = plan_contract_lines(contract, others, time, tickets)
         rows.append(
             ContractRow(
@@ -603,7 +612,6 @@ def _batch_preview(
                     sum((line.amount for line in lines), ZERO), contract.currency
                 ),
                 lines=lines,
-                problems=[problem for line in lines for problem in line.problems],
             )
         )
     invoices = plan_invoices(
