@@ -61,6 +61,7 @@ from .pricing import (
     product_line_price,
     product_line_quantity,
 )
+from .pricing_db import TimeSummary, can_price_in_database, summarize_unbilled_time
 
 ZERO = Decimal("0")
 
@@ -246,15 +247,39 @@ class ContractBillingState:
     contract: Contract
     as_of: dt.date
     other_items: list[BillableItem] = field(default_factory=list)
-    time: ContractTime | None = None
     # Usage of entries worked before this day is due (their period has ended).
     usage_cutoff: dt.date = dt.date.min
     unposted_entries: int = 0  # submitted or approved, not billable until posted
     labels: EntryLabels | None = field(default=None, repr=False)
+    # Set when the database summed the contract's time (``contracts.pricing_db``): the
+    # figures come from it, and the priced entries are built only if ``time`` is read.
+    summary: TimeSummary | None = field(default=None, repr=False)
+    book: RateBook | None = field(default=None, repr=False)
+    _time: ContractTime | None = field(default=None, repr=False)
 
-    def __post_init__(self):
-        if self.time is None:
-            self.time = ContractTime(self.contract, [], [])
+    @property
+    def time(self) -> ContractTime:
+        """The contract's unbilled entries, priced (``contracts.pricing``)."""
+        if self._time is None:
+            if self.summary is not None and self.summary.count:
+                self._time = price_contract_time(
+                    _unbilled_entries([self.contract.pk]),
+                    book=self.book,
+                    contracts={self.contract.pk: self.contract},
+                    complete=True,
+                ).get(self.contract.pk)
+            if self._time is None:
+                self._time = ContractTime(self.contract, [], [])
+        return self._time
+
+    @time.setter
+    def time(self, value: ContractTime) -> None:
+        self._time = value
+
+    @property
+    def summed_in_database(self) -> bool:
+        """The figures are the database's sums and no entry has been priced here."""
+        return self.summary is not None and self._time is None
 
     @cached_property
     def time_entries(self) -> list[tuple[EntryFacts, PricedEntry]]:
@@ -295,6 +320,8 @@ class ContractBillingState:
 
     @property
     def item_count(self) -> int:
+        if self.summed_in_database:
+            return len(self.other_items) + self.summary.count
         return len(self.other_items) + len(self.time)
 
     @cached_property
@@ -306,7 +333,9 @@ class ContractBillingState:
                 due = True
             else:
                 waiting = True
-        for entry in self.time.entries:
+        if self.summed_in_database:
+            due, waiting = due or self.summary.any_due, waiting or self.summary.any_waiting
+        for entry in [] if self.summed_in_database else self.time.entries:
             if entry.work_date < cutoff:
                 due = True
             else:
@@ -324,14 +353,19 @@ class ContractBillingState:
     @cached_property
     def total_amount(self) -> Decimal:
         """Every unbilled amount (Atera's total balance)."""
-        return self._sum(
-            [item.amount for item in self.other_items]
-            + [price.amount for price in self.time.prices]
-        )
+        if self.summed_in_database:
+            time_amounts = [self.summary.amount]
+        else:
+            time_amounts = [price.amount for price in self.time.prices]
+        return self._sum([item.amount for item in self.other_items] + time_amounts)
 
     @property
     def due_amount(self) -> Decimal:
         """What is due now (pre-selected in a batch)."""
+        if self.summed_in_database:
+            return self._sum(
+                [item.amount for item in self.other_items if item.due] + [self.summary.due_amount]
+            )
         cutoff = self.usage_cutoff
         due_time = [
             price.amount
@@ -342,7 +376,8 @@ class ContractBillingState:
 
     @property
     def problems(self) -> list[str]:
-        if not any(
+        # The database sums only time that has a rate everywhere: no time problem.
+        if self.summed_in_database or not any(
             price.problem for price in self.time.prices
         ):  # the usual case: spare building the items
             return [item.problem for item in self.other_items if item.problem]
@@ -454,7 +489,11 @@ def _load_gap_starts(index: dict[tuple, dict], contracts: dict[int, Contract]) -
 
 
 def contract_billing_state(
-    contracts: Iterable[Contract], as_of: dt.date, *, book: RateBook | None = None
+    contracts: Iterable[Contract],
+    as_of: dt.date,
+    *,
+    book: RateBook | None = None,
+    sum_in_database: bool = False,
 ) -> dict[int, ContractBillingState]:
     """Unbilled items and batch state of each contract as of ``as_of`` (DESIGN.md).
 
@@ -464,24 +503,43 @@ def contract_billing_state(
     periods stay due until billed. Selectable: everything unbilled is due; locked:
     nothing is due; partial: some due, some waiting. Suspended contracts accrue no fees.
     A constant number of queries (about a dozen) whatever the number of contracts.
+
+    ``sum_in_database`` (PostgreSQL): the contracts' time figures are summed by the
+    database where it can (``contracts.pricing_db``), and their entries are priced only
+    if read — for a page of many contracts whose items few are shown.
     """
     contracts = {contract.pk: contract for contract in contracts}
     if not contracts:
         return {}
     tenant = require_current_tenant()
-    states = {cid: ContractBillingState(contract, as_of) for cid, contract in contracts.items()}
     book = book or load_rate_book()
-
-    entries = _unbilled_entries(list(contracts))
-    # ``complete``: these are all the unbilled posted billable entries of the contracts.
-    priced = price_contract_time(entries, book=book, contracts=contracts, complete=True)
     labels = EntryLabels(list(contracts))
-    for cid, time in priced.items():
-        state = states[cid]
-        state.time = time
-        # Usage is due once its period has ended before the batch date.
-        state.usage_cutoff = period_containing(state.contract, as_of).start
-        state.labels = labels
+    states = {
+        cid: ContractBillingState(
+            contract,
+            as_of,
+            # Usage is due once its period has ended before the batch date.
+            usage_cutoff=period_containing(contract, as_of).start,
+            labels=labels,
+            book=book,
+        )
+        for cid, contract in contracts.items()
+    }
+    summaries = (
+        summarize_unbilled_time(contracts, as_of, book)
+        if sum_in_database and can_price_in_database()
+        else {}
+    )
+    for cid, summary in summaries.items():
+        states[cid].summary = summary
+    in_python = [cid for cid in contracts if cid not in summaries]
+    if in_python:
+        # ``complete``: these are all the unbilled posted billable entries of the contracts.
+        priced = price_contract_time(
+            _unbilled_entries(in_python), book=book, contracts=contracts, complete=True
+        )
+        for cid, time in priced.items():
+            states[cid].time = time
 
     unposted = (
         TimeEntry.objects.filter(contract_id__in=contracts)

@@ -122,7 +122,9 @@ class TimeGroup:
     __slots__ = (
         "_entries",
         "_indices",
+        "_key",
         "_sorted",
+        "_state",
         "_time",
         "billed",
         "count",
@@ -143,12 +145,20 @@ class TimeGroup:
         self._time: ContractTime | None = None
         self._indices: list[int] = []
         self._sorted = False
+        self._state: ContractBillingState | None = None
+        self._key: tuple = ()
 
     @property
     def entries(self) -> list[PricedEntry]:
         """The line's entries in a stable order (period, then entry id), whichever way
         the group was made: a run lists them in this order in the line's explanation."""
         if self._entries is None:
+            if self._time is None and self._state is not None:
+                # Summed by the database: price the contract's entries now and pick this
+                # group's (the same key, the same due entries).
+                state = self._state
+                same = TimeGroup.from_columns(state.time, state.usage_cutoff)[self._key]
+                self._time, self._indices = same._time, same._indices
             time = self._time
             self._entries = [time.priced(index) for index in self._indices]
         if not self._sorted:
@@ -187,6 +197,23 @@ class TimeGroup:
                 min(pick(periods), key=_START),
             )
             group._time, group._indices = time, indices
+        return groups
+
+    @staticmethod
+    def from_summary(state: ContractBillingState) -> dict[tuple, TimeGroup]:
+        """Groups of the due entries as the database summed them (``state.summary``);
+        the entries are priced only if read."""
+        groups = {}
+        for key, sums in state.summary.due_groups.items():
+            group = groups[key] = TimeGroup(
+                sums.count,
+                sums.worked,
+                sums.billed,
+                sums.included,
+                sums.quantity,
+                sums.first_period,
+            )
+            group._state, group._key = state, key
         return groups
 
     @staticmethod
@@ -567,19 +594,35 @@ def batch_preview(
     *,
     contract_ids: Iterable[int] | None = None,
     consolidate: bool | None = None,
+    itemized: bool = False,
 ) -> BatchPreview:
     """Every active contract's unbilled items as of the batch date with the batch's
     selection applied (everything due, minus exclusions), the drafts a run would create
-    and the batch details. Constant number of queries."""
+    and the batch details. Constant number of queries.
+
+    By default the database sums the time of the contracts it can price
+    (``contracts.pricing_db``; the page and details need only sums), and a contract's
+    entries are priced only when its items or a line's entries are read.
+    ``itemized=True`` prices every entry up front, for callers that read them all (a
+    run, the API listing every item), so that reading them costs no further query.
+    """
     with _bulk_objects():
-        return _batch_preview(batch, contract_ids=contract_ids, consolidate=consolidate)
+        return _batch_preview(
+            batch, contract_ids=contract_ids, consolidate=consolidate, itemized=itemized
+        )
 
 
 def _batch_preview(
-    batch: InvoiceBatch, *, contract_ids: Iterable[int] | None, consolidate: bool | None
+    batch: InvoiceBatch,
+    *,
+    contract_ids: Iterable[int] | None,
+    consolidate: bool | None,
+    itemized: bool,
 ) -> BatchPreview:
     contracts = list(batch_contracts(contract_ids=contract_ids))
-    states = contract_billing_state(contracts, batch.as_of, book=load_rate_book())
+    states = contract_billing_state(
+        contracts, batch.as_of, book=load_rate_book(), sum_in_database=not itemized
+    )
     whole, excluded = batch_exclusions(batch)
     tickets = _tickets(states.keys())
     rows = []
@@ -600,7 +643,10 @@ def _batch_preview(
             # No item is excluded (the usual case): sum the priced columns, with no item
             # or priced entry built.
             others = [item for item in state.other_items if item.due]
-            time = TimeGroup.from_columns(state.time, state.usage_cutoff)
+            if state.summed_in_database:
+                time = TimeGroup.from_summary(state)
+            else:
+                time = TimeGroup.from_columns(state.time, state.usage_cutoff)
         lines = plan_contract_lines(contract, others, time, tickets)
         rows.append(
             ContractRow(

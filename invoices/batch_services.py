@@ -317,7 +317,7 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
         raise ValidationError({"status": f"Batch “{batch.name}” has already been run."})
     batch.refresh_from_db()
 
-    preview = batch_selectors.batch_preview(batch, consolidate=False)
+    preview = batch_selectors.batch_preview(batch, consolidate=False, itemized=True)
     problems = [p for row in preview.rows for p in row.problems]
     if problems:
         raise ValidationError({"items": problems[:10]})

@@ -154,7 +154,9 @@ class BatchContractView(BatchBase, TemplateView):
             contract = Contract.objects.get(pk=self.kwargs["contract_pk"])
         except Contract.DoesNotExist as exc:
             raise Http404("Contract not found") from exc
-        preview = batch_selectors.batch_preview(self.batch, contract_ids=[contract.pk])
+        preview = batch_selectors.batch_preview(
+            self.batch, contract_ids=[contract.pk], itemized=True
+        )
         row = preview.row(contract.pk)
         if row is None:
             raise Http404("Not an active contract")

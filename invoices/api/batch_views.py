@@ -73,7 +73,8 @@ class BatchViewSet(
 
     def _detail(self, batch, status_code=status.HTTP_200_OK) -> Response:
         batch.refresh_from_db()
-        preview = batch_selectors.batch_preview(batch) if batch.is_draft else None
+        # Every contract is listed with its items: price them all up front.
+        preview = batch_selectors.batch_preview(batch, itemized=True) if batch.is_draft else None
         invoices = batch_selectors.batch_invoices(batch)
         data = batch_detail_data(batch, preview, invoices, self.get_serializer_context())
         return Response(data, status=status_code)
