@@ -367,10 +367,11 @@ bought AS (
     SELECT contract_id, purchased_on, TRUNC(hours * 3600)::bigint AS seconds
     FROM ({bought}) AS b(contract_id, purchased_on, hours)
 ),
-caps AS (
+caps AS MATERIALIZED (
     -- What the pool holds for an entry of the period: a retainer's included seconds
     -- less those billed in the period; a block's purchases made by the period's end less
-    -- all block time billed. Never below zero.
+    -- all block time billed. Never below zero. Materialised: one row per period, not per
+    -- entry.
     SELECT p.contract_id, p.period_start,
            GREATEST(0, COALESCE(r.included - u.used, r.included,
                                 b.seconds - COALESCE(bu.used, 0), 0))::bigint AS cap

@@ -101,14 +101,35 @@ class PlannedInvoice:
     and currency."""
 
     key: tuple
-    contract_ids: list[int]
     organization_id: int
     currency: str
-    lines: list[PlannedLine]
+    rows: list[ContractRow] = field(default_factory=list, repr=False)
+
+    @property
+    def contract_ids(self) -> list[int]:
+        return [row.contract.pk for row in self.rows]
+
+    @property
+    def lines(self) -> list[PlannedLine]:
+        """The invoice's lines, contract after contract (built when first read)."""
+        return [line for row in self.rows for line in row.lines]
 
     @property
     def totals(self):
-        return compute_totals(self.lines, self.currency)
+        # A contract's lines share its tax rate, so tax per rate on the contracts'
+        # subtotals equals tax per rate on their lines: the details need no line.
+        return compute_totals([row.subtotal_line for row in self.rows], self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class SubtotalLine:
+    """A contract's selected lines as one priced line (``totals.PricedLine``): their
+    amounts, already rounded, summed; the contract's tax."""
+
+    quantity: Decimal
+    taxable: bool
+    tax_rate: Decimal
+    unit_price: Decimal = Decimal("1")
 
 
 class TimeGroup:
@@ -261,6 +282,28 @@ def _ticket_label(ticket: tuple[int, str] | None) -> str:
     return f"#{ticket[0]} {ticket[1]}" if ticket else "Work on the contract"
 
 
+def _item_price(item: BillableItem, currency: str) -> tuple[Decimal, Decimal]:
+    """(unit price, amount) of a fee, product or block line."""
+    price = quantize_unit_price(item.unit_price or ZERO)
+    return price, line_amount(item.quantity, price, currency)
+
+
+def _time_price(group: TimeGroup, rate: Decimal | None, currency: str) -> tuple[Decimal, Decimal]:
+    """(unit price, amount) of a time line: charged hours × rate, rounded once."""
+    price = quantize_unit_price(rate or ZERO)
+    return price, line_amount(group.quantity, price, currency)
+
+
+def selected_subtotal(
+    contract: Contract, items: Iterable[BillableItem], time_groups: dict[tuple, TimeGroup]
+) -> Decimal:
+    """The sum of the amounts of ``plan_contract_lines``, without building the lines."""
+    currency = contract.currency
+    amounts = [_item_price(item, currency)[1] for item in items]
+    amounts += [_time_price(group, key[1], currency)[1] for key, group in time_groups.items()]
+    return quantize(sum(amounts, ZERO), currency)
+
+
 def plan_contract_lines(
     contract: Contract,
     items: Iterable[BillableItem],
@@ -282,14 +325,14 @@ def plan_contract_lines(
     common = {"contract_id": contract.pk, "taxable": taxable, "tax_rate": tax_rate}
     fees: list[PlannedLine] = []
     for item in items:
-        price = quantize_unit_price(item.unit_price or ZERO)
+        price, amount = _item_price(item, currency)
         line = PlannedLine(
             **common,
             kind=LineKind.BLOCK,
             description=item.description,
             quantity=item.quantity,
             unit_price=price,
-            amount=line_amount(item.quantity, price, currency),
+            amount=amount,
             group_label=contract.name,
             explanation=item.explanation,
             sku=item.sku,
@@ -322,7 +365,7 @@ def plan_contract_lines(
             group.billed,
             group.included,
         )
-        price = quantize_unit_price(rate or ZERO)
+        price, amount = _time_price(group, rate, currency)
         label = _ticket_label(tickets.get(ticket_id))
         count = group.count
         summary = (
@@ -340,7 +383,7 @@ def plan_contract_lines(
                 quantity=quantity,
                 unit="h",
                 unit_price=price,
-                amount=line_amount(quantity, price, currency),
+                amount=amount,
                 group_label=f"{contract.name} · {label}",
                 # Each entry's pricing follows in ``full_explanation`` (stored by a run).
                 explanation=summary,
@@ -385,8 +428,40 @@ class ContractRow:
     billing_state: ContractBillingState = field(repr=False)
     excluded: bool
     excluded_keys: frozenset[str]
-    selected_balance: Decimal
-    lines: list[PlannedLine]
+    # The selected fees, products and blocks, and time by (ticket, rate).
+    selected_others: list[BillableItem] = field(repr=False)
+    selected_time: dict[tuple[int, Decimal | None], TimeGroup] = field(repr=False)
+    tickets: TicketLabels = field(repr=False)
+
+    @cached_property
+    def selected_balance(self) -> Decimal:
+        return selected_subtotal(self.contract, self.selected_others, self.selected_time)
+
+    @property
+    def has_lines(self) -> bool:
+        return bool(self.selected_others or self.selected_time)
+
+    @property
+    def subtotal_line(self) -> SubtotalLine:
+        taxable, tax_rate = _tax(self.contract)
+        return SubtotalLine(self.selected_balance, taxable, tax_rate)
+
+    @property
+    def worked_seconds(self) -> int:
+        """Time worked on the selected entries."""
+        return sum(group.worked for group in self.selected_time.values())
+
+    @property
+    def ticket_ids(self) -> set[int]:
+        return {ticket for ticket, _rate in self.selected_time if ticket}
+
+    @cached_property
+    def lines(self) -> list[PlannedLine]:
+        """The invoice lines of the selection (built when first read: a run, a test; the
+        page and the details need only the figures above)."""
+        return plan_contract_lines(
+            self.contract, self.selected_others, self.selected_time, self.tickets.get()
+        )
 
     @property
     def problems(self) -> list[str]:
@@ -504,14 +579,25 @@ def batch_exclusions(batch: InvoiceBatch) -> tuple[set[int], dict[int, frozenset
     return whole, {cid: frozenset(keys) for cid, keys in items.items()}
 
 
-def _tickets(contract_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
-    """(number, title) of the tickets the contracts' unbilled time is on: one query (the
-    database finds the tickets, rather than a set built over every entry)."""
-    entries = unbilled_time_entries(contract_ids).values("ticket_id")
-    return {
-        pk: (n, t)
-        for pk, n, t in Ticket.objects.filter(pk__in=entries).values_list("id", "number", "title")
-    }
+class TicketLabels:
+    """(number, title) of the tickets the contracts' unbilled time is on, read with one
+    query the first time a line is built (the database finds the tickets, rather than a
+    set built over every entry)."""
+
+    def __init__(self, contract_ids: Iterable[int]):
+        self._contract_ids = list(contract_ids)
+        self._loaded: dict[int, tuple[int, str]] | None = None
+
+    def get(self) -> dict[int, tuple[int, str]]:
+        if self._loaded is None:
+            entries = unbilled_time_entries(self._contract_ids).values("ticket_id")
+            self._loaded = {
+                pk: (n, t)
+                for pk, n, t in Ticket.objects.filter(pk__in=entries).values_list(
+                    "id", "number", "title"
+                )
+            }
+        return self._loaded
 
 
 def plan_invoices(rows: Iterable[ContractRow], *, consolidate: bool) -> list[PlannedInvoice]:
@@ -519,7 +605,7 @@ def plan_invoices(rows: Iterable[ContractRow], *, consolidate: bool) -> list[Pla
     billing organization and currency when consolidated. Stable order."""
     invoices: dict[tuple, PlannedInvoice] = {}
     for row in rows:
-        if not row.lines:
+        if not row.has_lines:
             continue
         contract = row.contract
         if consolidate:
@@ -529,10 +615,9 @@ def plan_invoices(rows: Iterable[ContractRow], *, consolidate: bool) -> list[Pla
         planned = invoices.get(key)
         if planned is None:
             planned = invoices[key] = PlannedInvoice(
-                key, [], contract.billing_organization_id, contract.currency, []
+                key, contract.billing_organization_id, contract.currency
             )
-        planned.contract_ids.append(contract.pk)
-        planned.lines.extend(row.lines)
+        planned.rows.append(row)
     return list(invoices.values())
 
 
@@ -541,11 +626,8 @@ def summarize(rows: list[ContractRow], invoices: list[PlannedInvoice]) -> BatchD
     currency the billable amount, tax per rate (per invoice, rounded once) and total."""
     tickets, worked = set(), 0
     for row in rows:
-        for line in row.lines:
-            if line.worked_seconds is not None:
-                worked += line.worked_seconds
-                if line.ticket_id:
-                    tickets.add(line.ticket_id)
+        worked += row.worked_seconds
+        tickets |= row.ticket_ids
     currencies: dict[str, CurrencyDetails] = {}
     for planned in invoices:
         details = currencies.setdefault(
@@ -624,7 +706,7 @@ def _batch_preview(
         contracts, batch.as_of, book=load_rate_book(), sum_in_database=not itemized
     )
     whole, excluded = batch_exclusions(batch)
-    tickets = _tickets(states.keys())
+    tickets = TicketLabels(states.keys())
     rows = []
     no_keys: frozenset[str] = frozenset()
     for contract in contracts:
@@ -647,17 +729,15 @@ def _batch_preview(
                 time = TimeGroup.from_summary(state)
             else:
                 time = TimeGroup.from_columns(state.time, state.usage_cutoff)
-        lines = plan_contract_lines(contract, others, time, tickets)
         rows.append(
             ContractRow(
                 contract=contract,
                 billing_state=state,
                 excluded=contract_out,
                 excluded_keys=keys,
-                selected_balance=quantize(
-                    sum((line.amount for line in lines), ZERO), contract.currency
-                ),
-                lines=lines,
+                selected_others=others,
+                selected_time=time,
+                tickets=tickets,
             )
         )
     invoices = plan_invoices(
