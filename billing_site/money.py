@@ -7,6 +7,7 @@ currency data (2 for EUR/USD/DKK, 0 for JPY, 3 for KWD). Unit prices keep 4 plac
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from babel.core import get_global
 from babel.numbers import format_currency, get_currency_precision, list_currencies
@@ -32,15 +33,21 @@ def validate_currency_code(value: str) -> None:
         raise ValidationError(f"'{value}' is not a current ISO 4217 currency code (e.g. EUR, USD).")
 
 
+@lru_cache(maxsize=512)
 def minor_units(currency: str) -> int:
-    """Digits after the decimal point for ``currency`` (Babel's CLDR data)."""
+    """Digits after the decimal point for ``currency`` (Babel's CLDR data, read once per
+    currency: batches round tens of thousands of amounts)."""
     return get_currency_precision(currency)
+
+
+@lru_cache(maxsize=512)
+def _minor_exponent(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(currency))
 
 
 def quantize(amount: Decimal, currency: str) -> Decimal:
     """Round an amount half-up to the currency's minor unit (DESIGN.md: Money)."""
-    exponent = Decimal(1).scaleb(-minor_units(currency))
-    return Decimal(amount).quantize(exponent, rounding=ROUND_HALF_UP)
+    return Decimal(amount).quantize(_minor_exponent(currency), rounding=ROUND_HALF_UP)
 
 
 def quantize_unit_price(price: Decimal) -> Decimal:

@@ -123,14 +123,15 @@ def period_containing(contract: HasCycle, day: dt.date) -> Period:
 
 
 def periods_between(contract: HasCycle, first: dt.date, last: dt.date) -> list[Period]:
-    """Periods overlapping [first, last], in order."""
+    """Periods overlapping [first, last], in order (memoised per period of the cycle:
+    batches ask this for thousands of contracts on a few cycles)."""
     if last < first:
         return []
-    base = _base(contract)
-    index = _index_of(contract, base, first)
+    cycle = cycle_key(contract)
+    index = _index_of(cycle, _base(cycle), first)
     periods = []
     while True:
-        period = _period(contract, base, index)
+        period = _cycle_period(cycle, index)
         if period.start > last:
             return periods
         periods.append(period)

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 from django.db.models import Count, Q, Sum
 
-from billing_site.money import line_amount, minor_units, quantize, quantize_unit_price
+from billing_site.money import line_amount, quantize, quantize_unit_price
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import format_duration
 
@@ -66,16 +66,6 @@ def hours(seconds: int) -> Decimal:
 
 # Pure text of a number of seconds, asked for several times per priced entry.
 _duration = lru_cache(maxsize=65536)(format_duration)
-
-
-@lru_cache(maxsize=256)
-def _minor_exponent(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-minor_units(currency))
-
-
-def _amount(quantity: Decimal, unit_price: Decimal, currency: str) -> Decimal:
-    """``money.line_amount`` with the currency's exponent looked up once (same rounding)."""
-    return (quantity * unit_price).quantize(_minor_exponent(currency), rounding=ROUND_HALF_UP)
 
 
 def round_seconds(seconds: int, increment_minutes: int, minimum_minutes: int = 0) -> int:
@@ -945,7 +935,7 @@ def _price_tail(label, kind, currency, overage_rate, resolution, included, charg
     amount = None
     if rate is not None:
         rate = quantize_unit_price(rate)
-        amount = _amount(charged_quantity, rate, currency)
+        amount = line_amount(charged_quantity, rate, currency)
         if charged or not included:
             parts.append(f"{charged_quantity} h × {rate} = {amount} {currency}")
     return "; ".join(parts), rate, amount, source, rule_id, problem

@@ -59,7 +59,6 @@ class TimeSums:
     billed: int
     included: int
     quantity: Decimal  # charged hours, each entry's to 4 places
-    amount: Decimal  # each entry's amount rounded to the minor unit, summed
     first_period: Period
 
 
@@ -236,26 +235,29 @@ def summarize_unbilled_time(
             previous,
         )
 
+    # Amounts are summed in minor units (integers), then made Decimals once per contract.
+    amounts: dict[int, list[int]] = {cid: [0, 0] for cid in priced}  # all, due
     for cid, ticket, rate_key, due, count, worked, billed, included, hours, amount, first in rows:
         summary = summaries[cid]
-        contract = priced[cid]
-        amount = Decimal(amount).scaleb(-minor_units(contract.currency))
         summary.count += count
-        summary.amount += amount
+        amounts[cid][0] += amount
         if due:
             summary.any_due = True
-            summary.due_amount += amount
+            amounts[cid][1] += amount
             summary.due_groups[(ticket, rate_of[rate_key])] = TimeSums(
                 count,
                 worked,
                 billed,
                 included,
                 Decimal(hours).scaleb(-4),
-                amount,
-                period_containing(contract, first),
+                period_containing(priced[cid], first),
             )
         else:
             summary.any_waiting = True
+    for cid, (amount, due_amount) in amounts.items():
+        places = -minor_units(priced[cid].currency)
+        summaries[cid].amount = Decimal(amount).scaleb(places)
+        summaries[cid].due_amount = Decimal(due_amount).scaleb(places)
     return summaries
 
 
