@@ -4,7 +4,10 @@ Everything here builds on ``contracts.selectors.contract_billing_state`` (unbill
 priced, due or waiting, per contract) and never re-prices anything: it applies the
 batch's exclusions, turns the selected items into planned invoice lines and sums them.
 The same planner feeds the preview (batch details) and the run, so the details always
-equal the drafts a run creates, to the cent.
+equal the drafts a run creates, to the cent. A preview sums each contract's selection
+without building its lines (they are built when read); on PostgreSQL the time of most
+contracts comes summed from the database (``contracts.pricing_db``), a run prices every
+entry (``itemized=True``). Docs: ``docs/decisions/0006-batch-performance.md``.
 
 Query count: a constant number of queries whatever the number of contracts and items
 (contracts, exclusions, tickets, plus the dozen of ``contract_billing_state``).
