@@ -39,6 +39,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 
 from billing_site.money import minor_units, quantize_unit_price
+from billing_site.pgarrays import array_literal
 
 from .choices import ContractType, RoundingScope, TimeEntryState
 from .models import BlockPurchase, Contract, TimeEntry
@@ -272,9 +273,7 @@ class _Columns:
             column.append(value)
 
     def arrays(self) -> list[str]:
-        """Each column as one array literal (``{1,2,3}``): one string parameter parses
-        far faster than thousands of bound values. Values are numbers, dates and words."""
-        return ["{" + ",".join(map(str, column)) + "}" for column in self.columns]
+        return [array_literal(column) for column in self.columns]
 
 
 def _subquery(queryset, empty_columns: str) -> tuple[str, tuple]:

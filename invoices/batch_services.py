@@ -23,6 +23,7 @@ from django.db.models import BigIntegerField, Case, F, Max, Q, Value, When
 from django.utils import timezone
 
 from billing_site.models import TenantSequence
+from billing_site.pgarrays import array_literal
 from billing_site.tenancy import require_current_tenant, tenant_context
 from contracts.choices import TimeEntryState
 from contracts.models import BlockPurchase, Contract, PeriodCharge, TimeEntry
@@ -164,7 +165,9 @@ def _claim(
             "amount": "numeric",
         }
         ids = sorted(rows)  # in table order: the join reads the heap and index in sequence
-        arrays = [ids] + [[rows[pk][col] for pk in ids] for col in columns]
+        arrays = [array_literal(ids)] + [
+            array_literal(rows[pk][col] for pk in ids) for col in columns
+        ]
         unnest = ", ".join(
             f"%s::{'bigint' if i == 0 else types[col]}[]" for i, col in enumerate(["id", *columns])
         )
