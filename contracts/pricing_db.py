@@ -44,7 +44,7 @@ from billing_site.pgarrays import array_literal
 from .choices import ContractType, RoundingScope, TimeEntryState
 from .models import BlockPurchase, Contract, TimeEntry
 from .periods import Period, period_containing, periods_between
-from .pricing import HOUR, RateBook
+from .pricing import HOUR, UNBILLED_FACT_FIELDS, RateBook
 
 ZERO = Decimal("0")
 NO_POOL = "none"
@@ -168,19 +168,11 @@ def summarize_unbilled_time(
     rate_of = {key: rate for rate, key in rate_keys.items()}
 
     # The tenant's rows are read through its scoped querysets, embedded as subqueries.
-    entry_columns = (
-        "contract_id",
-        "ticket_id",
-        "technician_id",
-        "service_type_id",
-        "work_date",
-        "started_at",
-        "worked_seconds",
-        "id",
-    )
+    entry_columns = UNBILLED_FACT_FIELDS  # id, contract, ticket, technician, service type,
+    # work date, start, worked seconds
     no_entry = (
-        "NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::date, "
-        "NULL::timestamptz, NULL::int, NULL::bigint"
+        "NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::date, "
+        "NULL::timestamptz, NULL::int"
     )
     subqueries = {
         "simple": _subquery(unbilled_time_entries(simple).values_list(*entry_columns), no_entry),
@@ -314,8 +306,8 @@ simple AS (
            SUM(q.quantity) AS quantity,
            SUM((q.quantity * c.rate + k.per_minor / 2) / k.per_minor) AS amount,
            MIN(e.work_date) AS first_day
-    FROM ({simple}) AS e(contract_id, ticket_id, technician_id, service_type_id, work_date,
-                        started_at, worked_seconds, id)
+    FROM ({simple}) AS e(id, contract_id, ticket_id, technician_id, service_type_id,
+                        work_date, started_at, worked_seconds)
     JOIN terms k ON k.contract_id = e.contract_id
     JOIN contexts c ON c.contract_id = e.contract_id
      AND c.technician_id = COALESCE(e.technician_id, 0)
@@ -345,8 +337,8 @@ pooled_entries AS (
                                    ELSE e.worked_seconds END,
                               k.minimum)
            END::bigint AS billed
-    FROM ({pooled}) AS e(contract_id, ticket_id, technician_id, service_type_id, work_date,
-                        started_at, worked_seconds, id)
+    FROM ({pooled}) AS e(id, contract_id, ticket_id, technician_id, service_type_id,
+                        work_date, started_at, worked_seconds)
     JOIN terms k ON k.contract_id = e.contract_id
     JOIN periods p ON p.contract_id = e.contract_id
      AND e.work_date BETWEEN p.period_start AND p.period_end

@@ -157,7 +157,8 @@ class TicketFactory(TenantOwnedFactory):
     class Meta:
         model = Ticket
 
-    number = factory.Sequence(lambda n: n + 1)
+    # From 1000: the batch world numbers its tickets 101-106 by hand.
+    number = factory.Sequence(lambda n: 1000 + n)
     title = factory.Sequence(lambda n: f"Printer {n} offline")
     organization = factory.SubFactory(OrganizationFactory, tenant=SAME_TENANT)
     contract = factory.SubFactory(

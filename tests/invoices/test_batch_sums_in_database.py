@@ -28,7 +28,7 @@ from tests.contracts.factories import (
 )
 
 from .batch_factories import posted
-from .test_batch_paths import TRAITS
+from .test_batch_paths import TRAITS, planned
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the database sums time on PostgreSQL only"
@@ -126,22 +126,8 @@ def add_time(contract, rng, first: dt.date, days: int, count: int, techs) -> Non
 
 
 def figures(preview) -> tuple:
-    lines = {
-        row.contract.pk: [
-            (
-                line.description,
-                line.quantity,
-                line.unit_price,
-                line.amount,
-                line.worked_seconds,
-                line.billed_seconds,
-                line.period,
-                line.problems,
-            )
-            for line in row.lines
-        ]
-        for row in preview.rows
-    }
+    """Per-contract figures, details and lines (with their entries) of a preview. The
+    figures are read first: reading a summed line's entries prices its contract."""
     rows = {
         row.contract.pk: (
             row.total_balance,
@@ -153,7 +139,7 @@ def figures(preview) -> tuple:
         )
         for row in preview.rows
     }
-    return lines, rows, preview.details
+    return rows, preview.details, planned(preview)
 
 
 @pytest.mark.parametrize("seed", [5, 11, 2027])
@@ -245,4 +231,32 @@ def test_a_pool_is_drawn_in_start_time_order_on_both_paths(in_tenant_a):
             line.ticket_id: line.quantity for line in preview.rows[0].lines if line.ticket_id
         }
         assert time_lines == {late.pk: Decimal("1.0000"), early.pk: Decimal("0.0000")}
+    assert batch_selectors.batch_preview(batch).rows[0].billing_state.summed_in_database
+
+
+def test_a_pool_already_drawn_beyond_its_hours_gives_nothing_more(in_tenant_a):
+    contract = ContractFactory(
+        tenant=in_tenant_a,
+        start_date=dt.date(2026, 1, 1),
+        rounding_increment_minutes=0,
+        retainer=True,
+    )
+    contract.included_hours = Decimal("3.00")
+    contract.save()
+    ticket = TicketFactory(tenant=in_tenant_a, organization=contract.customer, contract=contract)
+    posted(ticket, dt.date(2026, 1, 10), "2.5")
+    batch_services.batch_run(
+        batch=batch_services.batch_create(name="January", as_of=dt.date(2026, 2, 1))
+    )
+    # The retainer now includes 1 h a month, and 1 h more is logged late in January.
+    contract.included_hours = Decimal("1.00")
+    contract.save()
+    posted(ticket, dt.date(2026, 1, 20), "1.0")
+    batch = batch_services.batch_create(name="March", as_of=dt.date(2026, 3, 1))
+    for preview in (
+        batch_selectors.batch_preview(batch),
+        batch_selectors.batch_preview(batch, itemized=True),
+    ):
+        (line,) = [line for line in preview.rows[0].lines if line.ticket_id]
+        assert (line.quantity, line.amount) == (Decimal("1.0000"), Decimal("120.00"))
     assert batch_selectors.batch_preview(batch).rows[0].billing_state.summed_in_database
