@@ -92,7 +92,8 @@ def summarize_unbilled_time(
     contracts: dict[int, Contract], as_of: dt.date, book: RateBook
 ) -> dict[int, TimeSummary]:
     """``TimeSummary`` of each contract the database can price (see the module text);
-    contracts left out are for ``contracts.pricing``. Two queries."""
+    contracts left out are for ``contracts.pricing``. Four queries: the rate contexts,
+    the statement, and setting the planner options for it and back."""
     eligible = {
         cid: contract
         for cid, contract in contracts.items()
@@ -113,15 +114,12 @@ def summarize_unbilled_time(
         .values_list("contract_id", "technician_id", "service_type_id", "first", "last")
     ):
         contract = eligible[cid]
-        if contract.contract_type in (ContractType.RETAINER, ContractType.BLOCK_HOURS):
-            rate = quantize_unit_price(contract.overage_rate or ZERO)
-        else:
+        if contract.contract_type not in POOLS:  # pools charge their overage rate
             rate = book.resolve_entry(_Context(cid, tech, service), contract).rate
             if rate is None:
                 spans[cid] = []  # the Python pricing lists the problem per entry
                 continue
-            rate = quantize_unit_price(rate)
-        rates.append((cid, tech, service, rate))
+            rates.append((cid, tech, service, quantize_unit_price(rate)))
         span = spans.setdefault(cid, [first, last])
         if span:
             span[0], span[1] = min(span[0], first), max(span[1], last)
@@ -162,7 +160,7 @@ def summarize_unbilled_time(
         for period in periods_between(contract, *spans[cid]):
             periods.add(cid, period.start, period.end)
     for cid, tech, service, rate in rates:
-        if cid in priced and priced[cid].contract_type not in POOLS:
+        if cid in priced:
             key = rate_keys.setdefault(rate, len(rate_keys))
             contexts.add(cid, tech or 0, service or 0, int(rate.scaleb(4)), key)
     rate_of = {key: rate for rate, key in rate_keys.items()}
