@@ -36,6 +36,15 @@ for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
                 raise
 
 
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path):
+    # Users are made by the hundred (one per role and tenant) and the production hasher is
+    # deliberately slow; what is tested is who may log in, not the hash's strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Uploads and rendered PDFs go to a throw-away folder, never the project's media/.
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture
 def tenant_a(db):
     return TenantFactory(name="Alpha IT", slug="alpha", currency="EUR", time_zone="Europe/Paris")

@@ -10,13 +10,6 @@ from billing_site.testing.factories import OrganizationFactory
 from .factories import ContractFactory, ServiceTypeFactory, TicketFactory, technician
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    # Factories make many users; hashing their passwords properly is not under test here.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def tech(tenant_a):
     return technician(tenant_a, "theo")

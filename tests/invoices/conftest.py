@@ -19,19 +19,6 @@ NOW = dt.datetime(2026, 3, 20, 11, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Logins are not under test here; the default hasher costs ~0.3 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    """Rendered PDFs go to a throw-away folder, never the project's media/."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-@pytest.fixture(autouse=True)
 def frozen_now():
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller

@@ -382,10 +382,14 @@ def test_tenant_b_invoice_is_404_for_tenant_a(
 def test_dashboard_panel_shows_open_and_overdue_balances(acme, acme_b, staff_a, client_as):
     InvoiceFactory(tenant=acme.tenant, total=Decimal("100"), due_date=dt.date(2026, 3, 1))
     InvoiceFactory(tenant=acme.tenant, total=Decimal("50"), due_date=dt.date(2026, 4, 1))
-    InvoiceFactory(tenant=acme_b.tenant, total=Decimal("999"), due_date=dt.date(2026, 3, 1))
+    other = InvoiceFactory(
+        tenant=acme_b.tenant, total=Decimal("987.65"), due_date=dt.date(2026, 3, 1)
+    )
     content = client_as(staff_a.user(Role.ACCOUNTANT)).get(reverse("dashboard")).content.decode()
     assert "Open (EUR)" in content and "2 · €150.00" in content
     assert "Overdue (EUR)" in content and "1 · €100.00" in content
-    assert "999" not in content
+    # The other tenant's invoice shows nowhere: not its amount, not a link to it.
+    assert "987.65" not in content
+    assert f"/invoices/{other.pk}/" not in content
     technician = client_as(staff_a.user(Role.TECHNICIAN)).get(reverse("dashboard"))
     assert "Open (EUR)" not in technician.content.decode()

@@ -38,13 +38,6 @@ from .factories import (
 INTERNAL = "SECRET-INTERNAL-NOTE"
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    # Worlds create several logins per test; a fast hasher keeps the suite quick.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def set_created(ticket: Ticket, when: dt.datetime) -> None:
     Ticket.all_tenants.filter(pk=ticket.pk).update(created_at=when)
     ticket.refresh_from_db()
