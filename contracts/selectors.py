@@ -541,9 +541,13 @@ def contract_billing_state(
         for cid, time in priced.items():
             states[cid].time = time
 
+    # The unposted states by name rather than "not posted": the tenant-state index then
+    # finds the few unposted entries instead of the scan reading every entry.
     unposted = (
-        TimeEntry.objects.filter(contract_id__in=contracts)
-        .exclude(state=TimeEntryState.POSTED)
+        TimeEntry.objects.filter(
+            contract_id__in=contracts,
+            state__in=[s for s in TimeEntryState.values if s != TimeEntryState.POSTED],
+        )
         .values("contract_id")
         .annotate(n=Count("id"))
         .values_list("contract_id", "n")
