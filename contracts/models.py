@@ -555,7 +555,7 @@ class TimeEntry(TenantOwnedModel):
         Contract,
         on_delete=models.PROTECT,
         related_name="time_entries",
-        db_index=False,  # te_contract_state starts with it
+        db_index=False,  # read with the tenant: te_tenant_contract_ticket, te_contract_unbilled
     )
     # Time entries carry few single-column indexes: a batch run rewrites every billed
     # entry (invoice line, billed and included time), and each index costs as much again
@@ -667,8 +667,14 @@ class TimeEntry(TenantOwnedModel):
             ),
         ]
         indexes = [
-            # Contract ids are unique across tenants: no tenant column needed in front.
-            models.Index(fields=["contract", "state", "work_date"], name="te_contract_state"),
+            # A batch's unbilled work per contract. Contract ids are unique across tenants:
+            # no tenant column needed in front. Unbilled entries only: a run's claim then
+            # adds nothing to this index (see docs/decisions/0006).
+            models.Index(
+                fields=["contract", "state", "work_date"],
+                condition=Q(invoice_line__isnull=True),
+                name="te_contract_unbilled",
+            ),
             # Portal end-client tickets: visibility and posted hours read from the index alone.
             models.Index(
                 fields=["tenant", "contract", "ticket"],
