@@ -7,10 +7,77 @@ literal (``'{v1,v2,…}'``) cast to the array type parses several times faster.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from django.db import connection
+from django.utils import timezone
 
 
 def array_literal(values: Iterable) -> str:
     """``values`` as an array literal: numbers, dates, Decimals and plain words (no
     quoting is needed for any of them); None becomes NULL."""
     return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
+
+
+def _quoted(value) -> str:
+    """One element of an array literal, quoted where the value could need it."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    text = str(value)  # text, and Decimals (their exponent form is valid numeric input)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quoted_array_literal(values: Iterable) -> str:
+    """``values`` as an array literal with every text element quoted and escaped."""
+    return "{" + ",".join(_quoted(value) for value in values) + "}"
+
+
+def insert_rows(model, rows: Sequence[dict]) -> list[int]:
+    """Insert ``rows`` (dicts keyed by attribute name, such as ``invoice_id``; the same
+    keys in every row) into ``model``'s table; returns the new primary keys in row order.
+    Fields a row leaves out get their default (``auto_now`` ones: now), as ``save`` does.
+
+    Why: ``bulk_create`` prepares every value of every row through its field in Python,
+    which for tens of thousands of rows costs more than the insert itself. On PostgreSQL
+    this sends one array literal per column and inserts them in one statement
+    (``unnest … WITH ORDINALITY``: inserted and returned in row order). Values must be
+    ready for the database: Decimals already rounded to the field's places, datetimes
+    aware. Elsewhere it is ``bulk_create``.
+    """
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        created = model.objects.bulk_create([model(**row) for row in rows], batch_size=1000)
+        return [obj.pk for obj in created]
+    meta = model._meta
+    given = list(rows[0])
+    by_attname = {field.attname: field for field in meta.concrete_fields}
+    now = timezone.now()
+    defaults = {
+        field.attname: now
+        if getattr(field, "auto_now_add", False) or getattr(field, "auto_now", False)
+        else field.get_default()
+        for field in meta.concrete_fields
+        if field.attname not in given and field is not meta.pk
+    }
+    columns = [by_attname[name] for name in [*given, *defaults]]
+    quoted = ", ".join(f'"{column.column}"' for column in columns)
+    casts = ", ".join(f"%s::{column.db_type(connection)}[]" for column in columns)
+    # Identifiers come from the model; values are parameters.
+    sql = (
+        f'INSERT INTO "{meta.db_table}" ({quoted}) '  # noqa: S608
+        f"SELECT {quoted} FROM unnest({casts}) WITH ORDINALITY AS v({quoted}, ordinality) "
+        f'ORDER BY ordinality RETURNING "{meta.pk.column}"'
+    )
+    arrays = [quoted_array_literal(row[name] for row in rows) for name in given]
+    arrays += [quoted_array_literal([value] * len(rows)) for value in defaults.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+        return [pk for (pk,) in cursor.fetchall()]

@@ -88,15 +88,6 @@ class PlannedLine:
         """The time entries the line bills, priced (built when a run claims them)."""
         return self.time.entries if self.time is not None else []
 
-    @property
-    def full_explanation(self) -> str:
-        """The explanation a run stores on the invoice line: for time, the summary then
-        each entry's pricing. Built on demand: a preview (batch details) never reads it."""
-        if not self.entries:
-            return self.explanation
-        details = [f"Entry {p.entry_id} ({p.period.label}): {p.explanation}" for p in self.entries]
-        return "\n".join([self.explanation, *details])
-
 
 @dataclass
 class PlannedInvoice:
@@ -388,7 +379,8 @@ def plan_contract_lines(
                 unit_price=price,
                 amount=amount,
                 group_label=f"{contract.name} · {label}",
-                # Each entry's pricing follows in ``full_explanation`` (stored by a run).
+                # Each entry's own figures (billed, from the pool) are frozen on the entry
+                # when the line claims it; the invoice page lists them under the line.
                 explanation=summary,
                 worked_seconds=worked,
                 billed_seconds=billed,

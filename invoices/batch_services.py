@@ -23,7 +23,7 @@ from django.db.models import BigIntegerField, Case, F, Max, Q, Value, When
 from django.utils import timezone
 
 from billing_site.models import TenantSequence
-from billing_site.pgarrays import array_literal
+from billing_site.pgarrays import array_literal, insert_rows
 from billing_site.tenancy import require_current_tenant, tenant_context
 from contracts.choices import TimeEntryState
 from contracts.models import BlockPurchase, Contract, PeriodCharge, TimeEntry
@@ -246,25 +246,26 @@ def _invoice_for(planned, contracts: dict[int, Contract], batch, tenant, created
     )
 
 
-def _line_for(planned_line, invoice: Invoice, position: int, tenant) -> InvoiceLine:
-    return InvoiceLine(
-        tenant=tenant,
-        invoice=invoice,
-        position=position,
-        kind=planned_line.kind,
-        description=planned_line.description,
-        sku=planned_line.sku,
-        quantity=planned_line.quantity,
-        unit=planned_line.unit,
-        unit_price=planned_line.unit_price,
-        amount=planned_line.amount,
-        taxable=planned_line.taxable,
-        tax_rate=planned_line.tax_rate,
-        worked_seconds=planned_line.worked_seconds,
-        billed_seconds=planned_line.billed_seconds,
-        explanation=planned_line.full_explanation,
-        group_label=planned_line.group_label[:200],
-    )
+def _line_row(planned_line, invoice_id: int, position: int, tenant_id: int) -> dict:
+    """The invoice line a planned line becomes, as a row for ``insert_rows``."""
+    return {
+        "tenant_id": tenant_id,
+        "invoice_id": invoice_id,
+        "position": position,
+        "kind": planned_line.kind,
+        "description": planned_line.description,
+        "sku": planned_line.sku,
+        "quantity": planned_line.quantity,
+        "unit": planned_line.unit,
+        "unit_price": planned_line.unit_price,
+        "amount": planned_line.amount,
+        "taxable": planned_line.taxable,
+        "tax_rate": planned_line.tax_rate,
+        "worked_seconds": planned_line.worked_seconds,
+        "billed_seconds": planned_line.billed_seconds,
+        "explanation": planned_line.explanation,
+        "group_label": planned_line.group_label[:200],
+    }
 
 
 def _materialise_charges(fee_lines: list[tuple], tenant) -> dict[tuple, int]:
@@ -332,29 +333,29 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
         [_invoice_for(p, contracts, batch, tenant, created_by) for p in preview.invoices],
         batch_size=1000,
     )
-    planned_lines, lines = [], []
+    planned_lines, rows = [], []
     for invoice, planned in zip(invoices, preview.invoices, strict=True):
         for position, planned_line in enumerate(planned.lines, start=1):
             planned_lines.append(planned_line)
-            lines.append(_line_for(planned_line, invoice, position, tenant))
-    lines = InvoiceLine.objects.bulk_create(lines, batch_size=2000)
+            rows.append(_line_row(planned_line, invoice.pk, position, tenant.pk))
+    line_ids = insert_rows(InvoiceLine, rows)
 
     entries: dict[int, dict] = {}
     blocks: dict[int, dict] = {}
     fee_lines: list[tuple] = []
     fee_targets: list[tuple] = []
-    for line, planned_line in zip(lines, planned_lines, strict=True):
+    for line_id, planned_line in zip(line_ids, planned_lines, strict=True):
         for priced in planned_line.entries:
             entries[priced.entry_id] = {
-                "invoice_line_id": line.pk,
+                "invoice_line_id": line_id,
                 "billed_seconds": priced.billed_seconds,
                 "included_seconds": priced.included_seconds,
             }
         if planned_line.block_purchase_id:
-            blocks[planned_line.block_purchase_id] = {"invoice_line_id": line.pk}
+            blocks[planned_line.block_purchase_id] = {"invoice_line_id": line_id}
         if planned_line.fee:
             fee_lines.append((planned_line.contract_id, planned_line.fee))
-            fee_targets.append((line, planned_line))
+            fee_targets.append((line_id, planned_line))
 
     if _claim(
         TimeEntry,
@@ -369,13 +370,13 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
     if fee_lines:
         charge_ids = _materialise_charges(fee_lines, tenant)
         charges = {}
-        for line, planned_line in fee_targets:
+        for line_id, planned_line in fee_targets:
             kind, period, product_line_id = planned_line.fee
             pk = charge_ids.get((planned_line.contract_id, kind, product_line_id, period.start))
             if pk is None:
                 raise _taken("fees")
             charges[pk] = {
-                "invoice_line_id": line.pk,
+                "invoice_line_id": line_id,
                 "quantity": planned_line.quantity,
                 "unit_price": planned_line.unit_price,
                 "amount": planned_line.amount,
@@ -639,12 +640,14 @@ def batch_generate(*, batch: InvoiceBatch, consolidate: bool | None = None) -> l
         raise ValidationError({"status": "Run the batch before generating its invoices."})
     batch.refresh_from_db()
     # The batch's drafts, read plainly: the page's selector also counts lines per invoice
-    # (a GROUP BY over every line), which generating does not need.
+    # (a GROUP BY over every line), which generating does not need. Ids first, then the
+    # invoices by primary key: drafts made moments ago have no planner statistics yet,
+    # and a join on the link table was planned as a nested loop comparing every pair.
+    draft_ids = list(
+        BatchInvoice.objects.filter(batch=batch).order_by().values_list("invoice_id", flat=True)
+    )
     drafts = list(
-        Invoice.objects.filter(
-            pk__in=BatchInvoice.objects.filter(batch=batch).values("invoice_id"),
-            status=InvoiceStatus.DRAFT,
-        ).order_by("id")
+        Invoice.objects.filter(pk__in=draft_ids, status=InvoiceStatus.DRAFT).order_by("id")
     )
     if not drafts:
         raise ValidationError({"invoices": "The batch has no draft invoices left to generate."})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from billing_site.models import Organization
 from billing_site.tenancy import require_current_tenant
+from contracts.models import TimeEntry
 from sessions import selectors as session_selectors
 from sessions.models import Host, HostGroup, RemoteSession
 
@@ -187,6 +189,20 @@ def invoice_overall_seconds(*, invoice: Invoice) -> int:
     return sum(
         line.worked_seconds or 0 for line in invoice.lines.all() if line.kind == LineKind.SESSION
     )
+
+
+def invoice_time_entries(*, invoice: Invoice) -> dict[int, list[TimeEntry]]:
+    """The time entries each line of the invoice bills, by line id, in the order worked.
+    Each entry keeps the time it was billed and the part a pool covered, frozen when
+    its line claimed it: the figures behind the line's hours. One query."""
+    entries: dict[int, list[TimeEntry]] = defaultdict(list)
+    for entry in (
+        TimeEntry.objects.filter(invoice_line__invoice=invoice)
+        .select_related("technician", "ticket", "service_type")
+        .order_by("work_date", "started_at", "id")
+    ):
+        entries[entry.invoice_line_id].append(entry)
+    return dict(entries)
 
 
 # --- Sessions to invoice -------------------------------------------------------------

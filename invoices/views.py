@@ -74,6 +74,9 @@ class InvoiceDetailView(StaffViewMixin, InvoiceObjectMixin, DetailView):
         context = super().get_context_data(**kwargs)
         invoice = self.object
         lines = list(invoice.lines.all())
+        billed_entries = selectors.invoice_time_entries(invoice=invoice)
+        for line in lines:
+            line.billed_entries = billed_entries.get(line.pk, [])
         can_manage = self.can(Cap.MANAGE_BILLING)
         is_invoice = invoice.kind == InvoiceKind.INVOICE
         context.update(

@@ -165,3 +165,35 @@ def test_batch_invoices_are_paged(client_as, admin_a, world, tenant_a, monkeypat
     last = browser.get(detail(batch), {"page": 3}).content.decode()
     assert "5–5 of 5" in last and last.count('class="btn btn-sm btn-danger"') == 1
     assert "Generate invoices" in last
+
+
+def test_invoice_page_lists_the_entries_each_line_bills(
+    client_as, admin_a, staff_b, world, tenant_a, django_assert_max_num_queries
+):
+    from invoices import batch_services
+
+    with tenant_context(tenant_a):
+        batch = batch_services.batch_create(name="March 2026", as_of=AS_OF)
+        batch_services.batch_run(batch=batch)
+        invoice = Invoice.objects.get(batch_links__batch=batch, bill_to_name="Bistro Lumière")
+        first, second, free = (
+            TimeEntry.objects.get(pk=world.entries[key].pk)
+            for key in ("bistro1", "bistro2", "bistro_free")
+        )
+    url = reverse("invoices:invoice-detail", args=[invoice.pk])
+    browser = client_as(admin_a)
+    with django_assert_max_num_queries(30):
+        html = browser.get(url).content.decode()
+    # The overage line: its two entries with the time each was billed and drew from the
+    # retainer's included hours (6 h 30 min billed, 5 h of it included).
+    assert "2 time entries" in html
+    rows = {
+        entry.pk: html.split(f'data-entry="{entry.pk}"')[1].split("</tr>")[0]
+        for entry in (first, second)
+    }
+    assert "#103 POS network" in rows[first.pk]
+    assert "4 h 00 min" in rows[first.pk]
+    assert "2 h 30 min" in rows[second.pk] and "1 h 00 min" in rows[second.pk]
+    assert f'data-entry="{free.pk}"' not in html  # not billed: on no line
+    # Another tenant's staff cannot open the invoice at all.
+    assert client_as(staff_b.user(Role.BILLING_ADMIN)).get(url).status_code == 404

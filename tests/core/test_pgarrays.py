@@ -1,0 +1,69 @@
+"""Set-wise inserts: every value comes back as written, in row order, on any database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from billing_site.pgarrays import insert_rows, quoted_array_literal
+from invoices.models import InvoiceLine
+from tests.invoices.factories import InvoiceFactory
+
+pytestmark = pytest.mark.django_db
+
+AWKWARD = [
+    'quote " and backslash \\ and braces {a,b}',
+    "NULL",
+    "",
+    "comma, space  and\nnew line\ttab",
+    "Café – 10 € · 日本",
+    "trailing backslash \\",
+]
+
+
+def test_rows_come_back_as_written_in_order(in_tenant_a, tenant_a):
+    invoice = InvoiceFactory(tenant=tenant_a, draft=True)
+    started = dt.datetime(2026, 3, 4, 8, 30, 15, tzinfo=dt.UTC)
+    rows = [
+        {
+            "tenant_id": tenant_a.pk,
+            "invoice_id": invoice.pk,
+            "position": index + 1,
+            "description": text,
+            "quantity": Decimal("1.2345") * (index + 1),
+            "unit_price": Decimal("-0.0001") if index == 1 else Decimal("120"),
+            "amount": Decimal("1E+2") if index == 2 else Decimal("12.345"),
+            "taxable": index % 2 == 0,
+            "started_at": started if index == 0 else None,
+            "worked_seconds": None if index == 3 else index * 60,
+        }
+        for index, text in enumerate(AWKWARD)
+    ]
+    ids = insert_rows(InvoiceLine, rows)
+
+    assert len(ids) == len(rows) == len(set(ids))
+    stored = InvoiceLine.objects.in_bulk(ids)
+    for pk, row in zip(ids, rows, strict=True):
+        line = stored[pk]
+        for name, value in row.items():
+            assert getattr(line, name) == value, (name, value)
+        # Fields left out get their model default.
+        assert (line.kind, line.sku, line.tax_rate, line.explanation) == (
+            InvoiceLine._meta.get_field("kind").get_default(),
+            "",
+            Decimal("0"),
+            "",
+        )
+
+
+def test_no_rows_insert_nothing(in_tenant_a):
+    assert insert_rows(InvoiceLine, []) == []
+
+
+def test_array_literal_quotes_text_and_keeps_null_apart():
+    assert quoted_array_literal(["NULL", None, 'a"b', "c\\d", True, 3, Decimal("1.50")]) == (
+        '{"NULL",NULL,"a\\"b","c\\\\d",t,3,"1.50"}'
+    )
+    assert quoted_array_literal([dt.date(2026, 3, 1)]) == "{2026-03-01}"
