@@ -555,7 +555,7 @@ class TimeEntry(TenantOwnedModel):
         Contract,
         on_delete=models.PROTECT,
         related_name="time_entries",
-        db_index=False,  # read with the tenant: te_tenant_contract_ticket, te_contract_unbilled
+        db_index=False,  # te_contract_ticket and te_contract_unbilled lead with it
     )
     # Time entries carry few single-column indexes: a batch run rewrites every billed
     # entry (invoice line, billed and included time), and each index costs as much again
@@ -675,11 +675,14 @@ class TimeEntry(TenantOwnedModel):
                 condition=Q(invoice_line__isnull=True),
                 name="te_contract_unbilled",
             ),
-            # Portal end-client tickets: visibility and posted hours read from the index alone.
+            # Every entry of a contract, and per ticket: portal end-client tickets read
+            # visibility and posted hours from the index alone. Contract first (ids are
+            # unique across tenants; the tenant is included for the scoped filter): it
+            # is also what finds a contract's entries when a contract is deleted.
             models.Index(
-                fields=["tenant", "contract", "ticket"],
-                include=["state", "billable", "worked_seconds"],
-                name="te_tenant_contract_ticket",
+                fields=["contract", "ticket"],
+                include=["tenant", "state", "billable", "worked_seconds"],
+                name="te_contract_ticket",
             ),
             models.Index(fields=["tenant", "technician", "work_date"], name="te_tech_day"),
             models.Index(fields=["tenant", "state", "work_date"], name="te_tenant_state_day"),
