@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, F, Max, Q, Value, When
 from django.utils import timezone
 
+from billing_site.dbstats import analyze_after_commit
 from billing_site.models import TenantSequence
 from billing_site.pgarrays import array_literal, insert_rows
 from billing_site.tenancy import require_current_tenant, tenant_context
@@ -388,6 +389,9 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
         [BatchInvoice(tenant=tenant, batch=batch, invoice=invoice) for invoice in invoices],
         batch_size=1000,
     )
+    analyze_after_commit(
+        [Invoice, InvoiceLine, BatchInvoice, TimeEntry, PeriodCharge], rows=len(entries) + len(rows)
+    )
     return invoices
 
 
@@ -654,7 +658,9 @@ def batch_generate(*, batch: InvoiceBatch, consolidate: bool | None = None) -> l
     if batch.consolidate:
         drafts = _consolidate(drafts)
     drafts.sort(key=lambda inv: (inv.bill_to_name, inv.currency, inv.pk))
-    return invoices_finalize_set(invoices=drafts)
+    finals = invoices_finalize_set(invoices=drafts)
+    analyze_after_commit([Invoice], rows=len(finals))
+    return finals
 
 
 def batch_delete(*, batch: InvoiceBatch) -> None:
