@@ -198,7 +198,7 @@ def invoice_time_entries(*, invoice: Invoice) -> dict[int, list[TimeEntry]]:
     entries: dict[int, list[TimeEntry]] = defaultdict(list)
     for entry in (
         TimeEntry.objects.filter(invoice_line__invoice=invoice)
-        .select_related("technician", "ticket", "service_type")
+        .select_related("technician", "service_type")
         .order_by("work_date", "started_at", "id")
     ):
         entries[entry.invoice_line_id].append(entry)

@@ -191,7 +191,7 @@ def test_invoice_page_lists_the_entries_each_line_bills(
         entry.pk: html.split(f'data-entry="{entry.pk}"')[1].split("</tr>")[0]
         for entry in (first, second)
     }
-    assert "#103 POS network" in rows[first.pk]
+    assert "2026-02-03" in rows[first.pk] and "2026-02-20" in rows[second.pk]
     assert "4 h 00 min" in rows[first.pk]
     assert "2 h 30 min" in rows[second.pk] and "1 h 00 min" in rows[second.pk]
     assert f'data-entry="{free.pk}"' not in html  # not billed: on no line
