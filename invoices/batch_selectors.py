@@ -310,9 +310,9 @@ def plan_contract_lines(
 
     A fee, product or block is one line. Time entries of one ticket at one rate are one
     line whose quantity is their charged (billed minus included) hours, amount = hours ×
-    rate rounded half-up once; worked and billed time are kept on the line and each
-    entry's pricing is listed in the explanation. Time covered by included hours or a
-    block is on the line at no charge, so it is billed (and never reappears).
+    rate rounded half-up once; worked and billed time are kept on the line, and each
+    entry's billed and included time on the entry when claimed. Time covered by included
+    hours or a block is on the line at no charge, so it is billed (and never reappears).
     """
     currency = contract.currency
     taxable, tax_rate = _tax(contract)
