@@ -55,6 +55,10 @@ class TimeEntryState(models.TextChoices):
     POSTED = "posted", "Posted"
 
 
+# Entries not yet posted: waiting for approval or posting, never billed.
+UNPOSTED_STATES = [TimeEntryState.SUBMITTED, TimeEntryState.APPROVED]
+
+
 class TimeEntrySource(models.TextChoices):
     MANUAL = "manual", "Manual entry"
     TIMER = "timer", "Timer"

@@ -10,7 +10,7 @@ from django.utils import timezone
 from billing_site.roles import Cap, role_can
 
 from . import selectors
-from .choices import TimeEntryState
+from .choices import UNPOSTED_STATES
 from .models import TimeEntry
 
 
@@ -34,7 +34,7 @@ def time_panel(request):
         )
     if can_manage:
         context["waiting"] = dict(
-            TimeEntry.objects.filter(state__in=[TimeEntryState.SUBMITTED, TimeEntryState.APPROVED])
+            TimeEntry.objects.filter(state__in=UNPOSTED_STATES)
             .values("state")
             .annotate(n=Count("id"))
             .values_list("state", "n")

@@ -24,6 +24,7 @@ from billing_site.tenancy import TenantOwnedModel
 
 from .choices import (
     CYCLE_MONTHS,
+    UNPOSTED_STATES,
     BillingCycle,
     ChargeKind,
     ContractStatus,
@@ -685,7 +686,14 @@ class TimeEntry(TenantOwnedModel):
                 name="te_contract_ticket",
             ),
             models.Index(fields=["tenant", "technician", "work_date"], name="te_tech_day"),
-            models.Index(fields=["tenant", "state", "work_date"], name="te_tenant_state_day"),
+            # Entries waiting for approval or posting, by day (approvals, the dashboard, a
+            # batch's unposted counts). Posted entries are nearly all of them, so the index
+            # leaves them out: posting and a run's claim then add nothing to it.
+            models.Index(
+                fields=["tenant", "state", "work_date"],
+                condition=Q(state__in=UNPOSTED_STATES),
+                name="te_tenant_unposted_day",
+            ),
         ]
 
     def __str__(self) -> str:

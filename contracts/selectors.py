@@ -25,6 +25,7 @@ from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import format_duration
 
 from .choices import (
+    UNPOSTED_STATES,
     BillingState,
     ChargeKind,
     ContractStatus,
@@ -541,12 +542,12 @@ def contract_billing_state(
         for cid, time in priced.items():
             states[cid].time = time
 
-    # The unposted states by name rather than "not posted": the tenant-state index then
-    # finds the few unposted entries instead of the scan reading every entry.
+    # The unposted states by name rather than "not posted": the index of unposted entries
+    # then finds the few there are instead of a scan reading every entry.
     unposted = (
         TimeEntry.objects.filter(
             contract_id__in=contracts,
-            state__in=[s for s in TimeEntryState.values if s != TimeEntryState.POSTED],
+            state__in=UNPOSTED_STATES,
         )
         .values("contract_id")
         .annotate(n=Count("id"))

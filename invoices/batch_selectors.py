@@ -85,8 +85,12 @@ class PlannedLine:
 
     @property
     def entries(self) -> list[PricedEntry]:
-        """The time entries the line bills, priced (built when a run claims them)."""
+        """The time entries the line bills, priced (built when first read)."""
         return self.time.entries if self.time is not None else []
+
+    def claims(self) -> list[tuple[int, int, int]]:
+        """(entry id, billed seconds, included seconds) of the entries a run claims."""
+        return self.time.claims() if self.time is not None else []
 
 
 @dataclass
@@ -183,6 +187,16 @@ class TimeGroup:
 
     def problems(self) -> list[str]:
         return [p.problem for p in self.entries if p.problem]
+
+    def claims(self) -> list[tuple[int, int, int]]:
+        """(entry id, billed seconds, included seconds) of each entry, what a run
+        freezes on the entries it claims: read from the priced columns when the group
+        has them, with no priced entry built."""
+        if self._entries is None and self._time is not None:
+            time = self._time
+            entries, billed, included = time.entries, time.billed, time.included
+            return [(entries[i].pk, billed[i], included[i]) for i in self._indices]
+        return [(p.entry_id, p.billed_seconds, p.included_seconds) for p in self.entries]
 
     @staticmethod
     def from_columns(time: ContractTime, cutoff: dt.date) -> dict[tuple, TimeGroup]:

@@ -346,11 +346,11 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
     fee_lines: list[tuple] = []
     fee_targets: list[tuple] = []
     for line_id, planned_line in zip(line_ids, planned_lines, strict=True):
-        for priced in planned_line.entries:
-            entries[priced.entry_id] = {
+        for entry_id, billed_seconds, included_seconds in planned_line.claims():
+            entries[entry_id] = {
                 "invoice_line_id": line_id,
-                "billed_seconds": priced.billed_seconds,
-                "included_seconds": priced.included_seconds,
+                "billed_seconds": billed_seconds,
+                "included_seconds": included_seconds,
             }
         if planned_line.block_purchase_id:
             blocks[planned_line.block_purchase_id] = {"invoice_line_id": line_id}
