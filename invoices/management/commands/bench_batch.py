@@ -7,6 +7,9 @@ run + generate time (PDF rendering left to the workers, so not included) with th
 counts, and the median PDF render time of one-page invoices in this process (font
 configuration reused).
 
+The preview and the floors are each timed five times and their medians compared: the
+machine's speed drifts between runs, and one run of each can land on either side.
+
 The floors, each one hand-written statement timed with its fetch:
 
 - no pricing: the due worked time summed per contract (what reading the items costs);
@@ -55,6 +58,7 @@ from sessions.models import Host, RemoteSession
 
 SLUG = "bench-batch"
 AS_OF = dt.date(2026, 3, 1)
+REPEAT = 5  # timings of the preview and the floors: the median of five
 CHUNK = 5000
 
 # Everything due as of %(as_of)s for tenant %(tenant)s, priced as the batch preview prices
@@ -459,17 +463,41 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------ measures
 
-    def _timed(self, label, func):
-        with CaptureQueriesContext(connection) as queries:
-            began, cpu = time.perf_counter(), time.process_time()
-            result = func()
-            elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+    def _timed(self, label, func, repeat: int = 1):
+        """Run ``func`` ``repeat`` times; print and return the median time (the machine's
+        speed drifts between runs), with the result and query count of the first run."""
+        runs = []
+        for _ in range(repeat):
+            with CaptureQueriesContext(connection) as queries:
+                began, cpu = time.perf_counter(), time.process_time()
+                outcome = func()
+                runs.append((time.perf_counter() - began, time.process_time() - cpu))
+            if len(runs) == 1:
+                result, query_count = outcome, len(queries.captured_queries)
+        elapsed = statistics.median(wall for wall, _cpu in runs)
+        cpu = statistics.median(cpu for _wall, cpu in runs)
+        spread = (
+            f", median of {repeat}: {min(w for w, _c in runs):.2f}–{max(w for w, _c in runs):.2f} s"
+            if repeat > 1
+            else ""
+        )
         # CPU time of this process too: on a busy machine the wall time includes waiting.
         self.out(
-            f"{label}: {elapsed:.2f} s (this process's CPU {cpu:.2f} s), "
-            f"{len(queries.captured_queries)} queries"
+            f"{label}: {elapsed:.2f} s (this process's CPU {cpu:.2f} s{spread}), "
+            f"{query_count} queries"
         )
-        return result, elapsed, len(queries.captured_queries)
+        return result, elapsed, query_count
+
+    def _timed_sql(self, sql, params, repeat: int = REPEAT) -> tuple[list, float]:
+        """Rows of ``sql`` and its median time (with the fetch) over ``repeat`` runs."""
+        timings = []
+        with connection.cursor() as cursor:
+            for _ in range(repeat):
+                began = time.perf_counter()
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+                timings.append(time.perf_counter() - began)
+        return rows, statistics.median(timings)
 
     def _measure(self, tenant, options) -> None:
         from invoices import batch_selectors, batch_services
@@ -479,12 +507,14 @@ class Command(BaseCommand):
         preview, preview_time, _queries = self._timed(
             f"preview, all {len(contract_ids)} contracts",
             lambda: batch_selectors.batch_preview(batch),
+            repeat=REPEAT,
         )
         self._timed(
             f"preview, a tenth ({len(contract_ids) // 10} contracts)",
             lambda: batch_selectors.batch_preview(
                 batch, contract_ids=contract_ids[: len(contract_ids) // 10]
             ),
+            repeat=REPEAT,
         )
         details = preview.details
         self.out(
@@ -499,12 +529,8 @@ class Command(BaseCommand):
             "WHERE tenant_id = %s AND state = 'posted' AND billable AND invoice_line_id IS NULL "
             "AND work_date < %s GROUP BY contract_id"
         )
-        with connection.cursor() as cursor:
-            began = time.perf_counter()
-            cursor.execute(floor_sql, [tenant.pk, AS_OF])
-            cursor.fetchall()
-            floor = time.perf_counter() - began
-        self.out(f"SQL floor, no pricing (sum of due worked time): {floor:.3f} s")
+        _rows, floor = self._timed_sql(floor_sql, [tenant.pk, AS_OF])
+        self.out(f"SQL floor, no pricing (sum of due worked time): {floor:.3f} s (median)")
         self.out(f"  preview / no-pricing floor: {preview_time / floor:.1f}×")
         self._same_figures_floor(tenant, details, preview_time)
 
@@ -535,12 +561,8 @@ class Command(BaseCommand):
         if connection.vendor != "postgresql":
             self.out(f"{label}: skipped (PostgreSQL only)")
             return
-        with connection.cursor() as cursor:
-            began = time.perf_counter()
-            cursor.execute(SAME_FIGURES_SQL, {"tenant": tenant.pk, "as_of": AS_OF})
-            rows = cursor.fetchall()
-            floor = time.perf_counter() - began
-        self.out(f"{label}: {floor:.3f} s")
+        rows, floor = self._timed_sql(SAME_FIGURES_SQL, {"tenant": tenant.pk, "as_of": AS_OF})
+        self.out(f"{label}: {floor:.3f} s (median of {REPEAT})")
         self.out(f"  preview / same-figures floor: {preview_time / floor:.1f}×")
 
         tickets, worked = (rows[0][5], rows[0][6]) if rows else (0, 0)
