@@ -43,7 +43,7 @@ from billing_site.pgarrays import array_literal
 
 from .choices import ContractType, RoundingScope, TimeEntryState
 from .models import BlockPurchase, Contract, TimeEntry
-from .periods import Period, period_containing, periods_between
+from .periods import period_containing, periods_between
 from .pricing import HOUR, UNBILLED_FACT_FIELDS, RateBook
 
 ZERO = Decimal("0")
@@ -60,7 +60,8 @@ class TimeSums:
     billed: int
     included: int
     quantity: Decimal  # charged hours, each entry's to 4 places
-    first_period: Period
+    line_amount: Decimal  # the group as one line: quantity × rate, half-up once
+    first_day: dt.date  # of the earliest entry (the line's period)
 
 
 @dataclass
@@ -228,7 +229,9 @@ def summarize_unbilled_time(
 
     # Amounts are summed in minor units (integers), then made Decimals once per contract.
     amounts: dict[int, list[int]] = {cid: [0, 0] for cid in priced}  # all, due
-    for cid, ticket, rate_key, due, count, worked, billed, included, hours, amount, first in rows:
+    places = {cid: -minor_units(contract.currency) for cid, contract in priced.items()}
+    for row in rows:
+        cid, ticket, rate_key, due, count, worked, billed, included, hours, amount = row[:10]
         summary = summaries[cid]
         summary.count += count
         amounts[cid][0] += amount
@@ -241,14 +244,14 @@ def summarize_unbilled_time(
                 billed,
                 included,
                 Decimal(hours).scaleb(-4),
-                period_containing(priced[cid], first),
+                Decimal(row[10]).scaleb(places[cid]),
+                row[11],
             )
         else:
             summary.any_waiting = True
     for cid, (amount, due_amount) in amounts.items():
-        places = -minor_units(priced[cid].currency)
-        summaries[cid].amount = Decimal(amount).scaleb(places)
-        summaries[cid].due_amount = Decimal(due_amount).scaleb(places)
+        summaries[cid].amount = Decimal(amount).scaleb(places[cid])
+        summaries[cid].due_amount = Decimal(due_amount).scaleb(places[cid])
     return summaries
 
 
@@ -303,6 +306,7 @@ simple AS (
            SUM(e.worked_seconds) AS worked, SUM(b.billed) AS billed, 0 AS included,
            SUM(q.quantity) AS quantity,
            SUM((q.quantity * c.rate + k.per_minor / 2) / k.per_minor) AS amount,
+           MAX(c.rate) AS rate, MAX(k.per_minor) AS per_minor,  -- one each per group
            MIN(e.work_date) AS first_day
     FROM ({simple}) AS e(id, contract_id, ticket_id, technician_id, service_type_id,
                         work_date, started_at, worked_seconds)
@@ -396,12 +400,15 @@ pooled AS (
     WINDOW w AS (PARTITION BY contract_id, pool_key ORDER BY work_date, started, id)
 )
 SELECT contract_id, ticket_id, rate_key, due, entries, worked::bigint, billed::bigint,
-       included::bigint, quantity::bigint, amount::bigint, first_day
+       included::bigint, quantity::bigint, amount::bigint,
+       (quantity::bigint * rate + per_minor / 2) / per_minor AS line_amount, first_day
 FROM simple
 UNION ALL
 SELECT contract_id, ticket_id, rate_key, due, COUNT(*), SUM(worked_seconds)::bigint,
        SUM(billed)::bigint, SUM(included)::bigint, SUM(q.quantity)::bigint,
-       SUM((q.quantity * rate + per_minor / 2) / per_minor)::bigint, MIN(work_date)
+       SUM((q.quantity * rate + per_minor / 2) / per_minor)::bigint,
+       (SUM(q.quantity)::bigint * MAX(rate) + MAX(per_minor) / 2) / MAX(per_minor),
+       MIN(work_date)
 FROM pooled
 CROSS JOIN LATERAL (SELECT ((billed - included) * 10000 + 1800) / 3600 AS quantity) q
 GROUP BY 1, 2, 3, 4

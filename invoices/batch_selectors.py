@@ -31,7 +31,7 @@ from billing_site.money import line_amount, quantize, quantize_unit_price
 from billing_site.timeutils import format_duration
 from contracts.choices import BillingState, ChargeKind, ContractStatus, ContractType, ItemKind
 from contracts.models import Contract, Ticket
-from contracts.periods import Period
+from contracts.periods import Period, period_containing
 from contracts.pricing import ContractTime, PricedEntry, load_rate_book
 from contracts.selectors import (
     BillableItem,
@@ -140,14 +140,16 @@ class TimeGroup:
 
     __slots__ = (
         "_entries",
+        "_first_day",
+        "_first_period",
         "_indices",
         "_key",
         "_sorted",
         "_state",
         "_time",
+        "amount",
         "billed",
         "count",
-        "first_period",
         "included",
         "quantity",
         "worked",
@@ -159,7 +161,10 @@ class TimeGroup:
         self.billed = billed
         self.included = included
         self.quantity = quantity
-        self.first_period = first_period
+        self._first_period: Period | None = first_period
+        self._first_day: dt.date | None = None
+        # The line's amount when the database computed it (summed groups), else None.
+        self.amount: Decimal | None = None
         self._entries: list[PricedEntry] | None = None
         self._time: ContractTime | None = None
         self._indices: list[int] = []
@@ -184,6 +189,14 @@ class TimeGroup:
             self._entries.sort(key=_period_and_id)
             self._sorted = True
         return self._entries
+
+    @property
+    def first_period(self) -> Period:
+        """The period of the group's earliest entry (the line's period); for a summed
+        group worked out when first read."""
+        if self._first_period is None:
+            self._first_period = period_containing(self._state.contract, self._first_day)
+        return self._first_period
 
     def problems(self) -> list[str]:
         return [p.problem for p in self.entries if p.problem]
@@ -235,14 +248,10 @@ class TimeGroup:
         groups = {}
         for key, sums in state.summary.due_groups.items():
             group = groups[key] = TimeGroup(
-                sums.count,
-                sums.worked,
-                sums.billed,
-                sums.included,
-                sums.quantity,
-                sums.first_period,
+                sums.count, sums.worked, sums.billed, sums.included, sums.quantity, None
             )
             group._state, group._key = state, key
+            group._first_day, group.amount = sums.first_day, sums.line_amount
         return groups
 
     @staticmethod
@@ -308,7 +317,10 @@ def selected_subtotal(
     """The sum of the amounts of ``plan_contract_lines``, without building the lines."""
     currency = contract.currency
     amounts = [_item_price(item, currency)[1] for item in items]
-    amounts += [_time_price(group, key[1], currency)[1] for key, group in time_groups.items()]
+    amounts += [
+        _time_price(group, key[1], currency)[1] if group.amount is None else group.amount
+        for key, group in time_groups.items()
+    ]
     return quantize(sum(amounts, ZERO), currency)
 
 
