@@ -577,11 +577,21 @@ def batch_list() -> QuerySet[InvoiceBatch]:
     )
 
 
-def batch_contracts(*, contract_ids: Iterable[int] | None = None) -> QuerySet[Contract]:
-    """Contracts a batch bills: every active contract (with customer and bill-to)."""
+def batch_contracts(
+    *, contract_ids: Iterable[int] | None = None, parties_in_full: bool = True
+) -> QuerySet[Contract]:
+    """Contracts a batch bills: every active contract (with customer and bill-to).
+
+    ``parties_in_full=False``: of the customer and bill-to only their names (all the
+    batch page shows): 8,000 full organizations cost about 0.06 s to build at the
+    benchmark's size. A run writes the bill-to's details on its invoices: in full.
+    """
     queryset = Contract.objects.filter(status=ContractStatus.ACTIVE).select_related(
         "customer", "billing_organization"
     )
+    if not parties_in_full:
+        own = [field.name for field in Contract._meta.concrete_fields]
+        queryset = queryset.only(*own, "customer__name", "billing_organization__name")
     if contract_ids is not None:
         queryset = queryset.filter(pk__in=list(contract_ids))
     return queryset.order_by("customer__name", "name", "id")
@@ -722,7 +732,7 @@ def _batch_preview(
     consolidate: bool | None,
     itemized: bool,
 ) -> BatchPreview:
-    contracts = list(batch_contracts(contract_ids=contract_ids))
+    contracts = list(batch_contracts(contract_ids=contract_ids, parties_in_full=itemized))
     states = contract_billing_state(
         contracts, batch.as_of, book=load_rate_book(), sum_in_database=not itemized
     )
