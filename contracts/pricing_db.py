@@ -130,18 +130,30 @@ def summarize_unbilled_time(
     if not priced:
         return summaries
 
-    # Per contract: its terms, due day and (pools) overage rate; per rate context of a
-    # contract without a pool: its rate. Rates travel as integers of 1/10,000 (unit
+    # Per contract: its terms, due day and rate (pools: the overage rate; one rate for
+    # all its entries: that one); per rate context of a contract with several: its rate. Rates travel as integers of 1/10,000 (unit
     # prices have 4 places) so the statement does integer arithmetic only. Pools need
     # the periods over the span of the contract's entries (a handful per contract).
+    # A contract whose entries all have one rate (the usual case) carries it in its terms;
+    # only the others are joined to their rate contexts, entry by entry.
+    rates_of: dict[int, set[Decimal]] = {}
+    for cid, _tech, _service, rate in rates:
+        rates_of.setdefault(cid, set()).add(rate)
     terms = _Columns(9)
     contexts = _Columns(5)
     periods = _Columns(3)
     rate_keys: dict[Decimal, int] = {}
-    simple, retainers, blocks = [], [], []
+    uniform, varied, retainers, blocks = [], [], [], []
     for cid, contract in priced.items():
         kind = contract.contract_type
-        overage = quantize_unit_price(contract.overage_rate or ZERO)
+        if kind in POOLS:
+            rate = quantize_unit_price(contract.overage_rate or ZERO)
+        elif len(rates_of[cid]) == 1:
+            (rate,) = rates_of[cid]
+            uniform.append(cid)
+        else:
+            rate = ZERO  # per entry, from its rate context
+            varied.append(cid)
         minor = minor_units(contract.currency)
         terms.add(
             cid,
@@ -151,17 +163,16 @@ def summarize_unbilled_time(
             int((contract.included_hours or 0) * HOUR) if kind == ContractType.RETAINER else 0,
             period_containing(contract, as_of).start,
             10 ** (8 - minor),  # quantity × rate, both in 1/10,000, per minor unit
-            int(overage.scaleb(4)),
-            rate_keys.setdefault(overage, len(rate_keys)),
+            int(rate.scaleb(4)),
+            rate_keys.setdefault(rate, len(rate_keys)),
         )
         if kind not in POOLS:
-            simple.append(cid)
             continue
         (retainers if kind == ContractType.RETAINER else blocks).append(cid)
         for period in periods_between(contract, *spans[cid]):
             periods.add(cid, period.start, period.end)
     for cid, tech, service, rate in rates:
-        if cid in priced:
+        if len(rates_of[cid]) > 1 and cid in priced:
             key = rate_keys.setdefault(rate, len(rate_keys))
             contexts.add(cid, tech or 0, service or 0, int(rate.scaleb(4)), key)
     rate_of = {key: rate for rate, key in rate_keys.items()}
@@ -174,7 +185,8 @@ def summarize_unbilled_time(
         "NULL::timestamptz, NULL::int"
     )
     subqueries = {
-        "simple": _subquery(unbilled_time_entries(simple).values_list(*entry_columns), no_entry),
+        "uniform": _subquery(unbilled_time_entries(uniform).values_list(*entry_columns), no_entry),
+        "varied": _subquery(unbilled_time_entries(varied).values_list(*entry_columns), no_entry),
         "pooled": _subquery(
             unbilled_time_entries(retainers + blocks).values_list(*entry_columns), no_entry
         ),
@@ -207,7 +219,7 @@ def summarize_unbilled_time(
     # Placeholders are positional: parameters follow the statement's order.
     sql = SUMS_SQL.format(**{name: sql for name, (sql, _params) in subqueries.items()})
     params = [*terms.arrays(), *contexts.arrays(), *periods.arrays()]
-    for name in ("simple", "pooled", "frozen", "block_used", "bought"):
+    for name in ("uniform", "varied", "pooled", "frozen", "block_used", "bought"):
         params.extend(subqueries[name][1])
     with transaction.atomic(), connection.cursor() as cursor:
         # The planner's row estimates for the parameter tables, and for joins on computed
@@ -279,15 +291,14 @@ def _subquery(queryset, empty_columns: str) -> tuple[str, tuple]:
 
 
 # Parameters, in order: the contracts' terms (9 arrays), the rate contexts of contracts
-# without a pool (5), the pooled contracts' periods (3), then the subqueries'. Quantities
+# with several rates (5), the pooled contracts' periods (3), then the subqueries'. Quantities
 # and rates are integers of 1/10,000 (hours to 4 places, unit prices to 4 places), and
 # amounts integers of the currency's minor unit: exact, and far faster than numeric.
 SUMS_SQL = """
 WITH terms AS (
     SELECT * FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::text[], %s::bigint[],
                          %s::date[], %s::bigint[], %s::bigint[], %s::int[])
-        AS k(contract_id, step, minimum, pool, included, cutoff, per_minor, overage,
-             overage_key)
+        AS k(contract_id, step, minimum, pool, included, cutoff, per_minor, rate, rate_key)
 ),
 contexts AS (
     SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::int[])
@@ -297,41 +308,17 @@ periods AS (
     SELECT * FROM unnest(%s::bigint[], %s::date[], %s::date[])
         AS p(contract_id, period_start, period_end)
 ),
-simple AS (
-    -- Contracts without a pool: each entry's billed time is charged. Billed: up to the
-    -- increment, then at least the minimum (nothing worked bills nothing); hours to 4
-    -- places, half-up; the amount half-up to the minor unit; per entry.
-    SELECT e.contract_id, COALESCE(e.ticket_id, 0) AS ticket_id, c.rate_key,
-           e.work_date < k.cutoff AS due, COUNT(*) AS entries,
-           SUM(e.worked_seconds) AS worked, SUM(b.billed) AS billed, 0 AS included,
-           SUM(q.quantity) AS quantity,
-           SUM((q.quantity * c.rate + k.per_minor / 2) / k.per_minor) AS amount,
-           MAX(c.rate) AS rate, MAX(k.per_minor) AS per_minor,  -- one each per group
-           MIN(e.work_date) AS first_day
-    FROM ({simple}) AS e(id, contract_id, ticket_id, technician_id, service_type_id,
-                        work_date, started_at, worked_seconds)
-    JOIN terms k ON k.contract_id = e.contract_id
-    JOIN contexts c ON c.contract_id = e.contract_id
-     AND c.technician_id = COALESCE(e.technician_id, 0)
-     AND c.service_type_id = COALESCE(e.service_type_id, 0)
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN e.worked_seconds <= 0 THEN 0
-                    ELSE GREATEST(CASE WHEN k.step > 0
-                                       THEN (e.worked_seconds + k.step - 1) / k.step * k.step
-                                       ELSE e.worked_seconds END,
-                                  k.minimum)
-               END::bigint AS billed
-    ) b
-    CROSS JOIN LATERAL (SELECT (b.billed * 10000 + 1800) / 3600 AS quantity) q
-    GROUP BY 1, 2, 3, 4
-),
+uniform AS (
+@UNIFORM@),
+varied AS (
+@VARIED@),
 pooled_entries AS (
     -- Retainer and block entries, billed as above, with their period and pool: per
     -- period for a retainer, the whole contract for a block.
     SELECT e.id, e.contract_id, COALESCE(e.ticket_id, 0) AS ticket_id, e.worked_seconds,
            e.work_date, COALESCE(e.started_at, e.work_date::timestamp AT TIME ZONE 'UTC') AS started,
            p.period_start, CASE WHEN k.pool = 'period' THEN p.period_start END AS pool_key,
-           k.per_minor, k.overage AS rate, k.overage_key AS rate_key,
+           k.per_minor, k.rate, k.rate_key,
            e.work_date < k.cutoff AS due,
            CASE WHEN e.worked_seconds <= 0 THEN 0
                 ELSE GREATEST(CASE WHEN k.step > 0
@@ -402,7 +389,7 @@ pooled AS (
 SELECT contract_id, ticket_id, rate_key, due, entries, worked::bigint, billed::bigint,
        included::bigint, quantity::bigint, amount::bigint,
        (quantity::bigint * rate + per_minor / 2) / per_minor AS line_amount, first_day
-FROM simple
+FROM (SELECT * FROM uniform UNION ALL SELECT * FROM varied) AS simple
 UNION ALL
 SELECT contract_id, ticket_id, rate_key, due, COUNT(*), SUM(worked_seconds)::bigint,
        SUM(billed)::bigint, SUM(included)::bigint, SUM(q.quantity)::bigint,
@@ -413,3 +400,53 @@ FROM pooled
 CROSS JOIN LATERAL (SELECT ((billed - included) * 10000 + 1800) / 3600 AS quantity) q
 GROUP BY 1, 2, 3, 4
 """
+
+# The two branches for contracts without a pool differ only in where an entry's rate
+# comes from: the contract's terms (one rate) or its rate context (several).
+_UNPOOLED_BRANCH = """
+    -- Contracts without a pool whose entries @WHOSE@: each entry's billed time is
+    -- charged. Billed: up to the increment, then at least the minimum (nothing worked
+    -- bills nothing); hours to 4 places, half-up; the amount half-up to the minor unit;
+    -- per entry.
+    SELECT e.contract_id, COALESCE(e.ticket_id, 0) AS ticket_id, @R@.rate_key,
+           e.work_date < k.cutoff AS due, COUNT(*) AS entries,
+           SUM(e.worked_seconds) AS worked, SUM(b.billed) AS billed, 0 AS included,
+           SUM(q.quantity) AS quantity,
+           SUM((q.quantity * @R@.rate + k.per_minor / 2) / k.per_minor) AS amount,
+           MAX(@R@.rate) AS rate, MAX(k.per_minor) AS per_minor,  -- one each per group
+           MIN(e.work_date) AS first_day
+    FROM ({@SOURCE@}) AS e(id, contract_id, ticket_id, technician_id, service_type_id,
+                           work_date, started_at, worked_seconds)
+    JOIN terms k ON k.contract_id = e.contract_id@JOIN@
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN e.worked_seconds <= 0 THEN 0
+                    ELSE GREATEST(CASE WHEN k.step > 0
+                                       THEN (e.worked_seconds + k.step - 1) / k.step * k.step
+                                       ELSE e.worked_seconds END,
+                                  k.minimum)
+               END::bigint AS billed
+    ) b
+    CROSS JOIN LATERAL (SELECT (b.billed * 10000 + 1800) / 3600 AS quantity) q
+    GROUP BY 1, 2, 3, 4
+"""
+_CONTEXT_JOIN = """
+    JOIN contexts c ON c.contract_id = e.contract_id
+     AND c.technician_id = COALESCE(e.technician_id, 0)
+     AND c.service_type_id = COALESCE(e.service_type_id, 0)"""
+
+
+def _unpooled_branch(whose: str, source: str, rate_from: str, join: str = "") -> str:
+    return (
+        _UNPOOLED_BRANCH.replace("@WHOSE@", whose)
+        .replace("@SOURCE@", source)
+        .replace("@R@", rate_from)
+        .replace("@JOIN@", join)
+    )
+
+
+SUMS_SQL = SUMS_SQL.replace(
+    "@UNIFORM@", _unpooled_branch("share one rate (in the terms)", "uniform", "k")
+).replace(
+    "@VARIED@",
+    _unpooled_branch("have rates by technician or service type", "varied", "c", _CONTEXT_JOIN),
+)

@@ -102,8 +102,11 @@ def random_world(
             TicketFactory(tenant=tenant, organization=contract.customer, contract=contract)
             for _ in range(rng.randint(1, 3))
         ]
+        # One contract in three has time by the first technician only: one rate for all
+        # its entries. The others mix both technicians' rates.
+        contract.random_techs = techs[:1] if index % 3 == 0 else techs
         contracts.append(contract)
-        add_time(contract, rng, dt.date(2025, 12, 1), 75, rng.randint(2, 16), techs)
+        add_time(contract, rng, dt.date(2025, 12, 1), 75, rng.randint(2, 16), contract.random_techs)
     return contracts
 
 
@@ -150,7 +153,6 @@ def figures(preview) -> tuple:
 def test_database_sums_equal_the_python_pricing(in_tenant_a, seed):
     rng = random.Random(seed)
     contracts = random_world(in_tenant_a, rng, 24)
-    techs = [technician(in_tenant_a), technician(in_tenant_a, f"{in_tenant_a.slug}-second")]
 
     # An earlier batch bills what was due by February: pools are partly drawn, and
     # billed entries keep their billed and included time.
@@ -165,7 +167,9 @@ def test_database_sums_equal_the_python_pricing(in_tenant_a, seed):
         if contract.contract_type == ContractType.RETAINER and rng.random() < 0.5:
             contract.included_hours = Decimal("0.50")
             contract.save()
-        add_time(contract, rng, dt.date(2025, 12, 20), 100, rng.randint(0, 6), techs)
+        add_time(
+            contract, rng, dt.date(2025, 12, 20), 100, rng.randint(0, 6), contract.random_techs
+        )
 
     batch = batch_services.batch_create(name="March", as_of=dt.date(2026, 3, 1))
     summed = batch_selectors.batch_preview(batch)
@@ -174,6 +178,15 @@ def test_database_sums_equal_the_python_pricing(in_tenant_a, seed):
     in_database = [row for row in summed.rows if row.billing_state.summed_in_database]
     assert len(in_database) >= len(contracts) // 3
     assert any(row.lines for row in in_database)
+    # Both ways a contract without a pool gets its rate: one for all its entries (carried
+    # with its terms), or several by technician (joined entry by entry).
+    rates_due = [
+        {rate for _ticket, rate in row.billing_state.summary.due_groups}
+        for row in in_database
+        if row.contract.contract_type not in (ContractType.RETAINER, ContractType.BLOCK_HOURS)
+    ]
+    assert any(len(rates) == 1 for rates in rates_due)
+    assert any(len(rates) > 1 for rates in rates_due)
     assert not any(row.billing_state.summary is not None for row in itemized.rows)
     assert figures(summed) == figures(itemized)
 
