@@ -130,12 +130,12 @@ def summarize_unbilled_time(
     if not priced:
         return summaries
 
-    # Per contract: its terms, due day and rate (pools: the overage rate; one rate for
-    # all its entries: that one); per rate context of a contract with several: its rate. Rates travel as integers of 1/10,000 (unit
-    # prices have 4 places) so the statement does integer arithmetic only. Pools need
-    # the periods over the span of the contract's entries (a handful per contract).
-    # A contract whose entries all have one rate (the usual case) carries it in its terms;
-    # only the others are joined to their rate contexts, entry by entry.
+    # Per contract: its terms, due day and rate (a pool's overage rate; the one rate of a
+    # contract whose entries all resolve to one, the usual case); per rate context of a
+    # contract with several rates: its rate, joined entry by entry. Rates travel as
+    # integers of 1/10,000 (unit prices have 4 places) so the statement does integer
+    # arithmetic only. Pools need the periods over the span of the contract's entries (a
+    # handful per contract).
     rates_of: dict[int, set[Decimal]] = {}
     for cid, _tech, _service, rate in rates:
         rates_of.setdefault(cid, set()).add(rate)
@@ -243,7 +243,8 @@ def summarize_unbilled_time(
     amounts: dict[int, list[int]] = {cid: [0, 0] for cid in priced}  # all, due
     places = {cid: -minor_units(contract.currency) for cid, contract in priced.items()}
     for row in rows:
-        cid, ticket, rate_key, due, count, worked, billed, included, hours, amount = row[:10]
+        cid, ticket, rate_key, due, count, worked, billed, included, hours, amount, *line = row
+        line_amount, first_day = line
         summary = summaries[cid]
         summary.count += count
         amounts[cid][0] += amount
@@ -256,8 +257,8 @@ def summarize_unbilled_time(
                 billed,
                 included,
                 Decimal(hours).scaleb(-4),
-                Decimal(row[10]).scaleb(places[cid]),
-                row[11],
+                Decimal(line_amount).scaleb(places[cid]),
+                first_day,
             )
         else:
             summary.any_waiting = True
@@ -291,9 +292,10 @@ def _subquery(queryset, empty_columns: str) -> tuple[str, tuple]:
 
 
 # Parameters, in order: the contracts' terms (9 arrays), the rate contexts of contracts
-# with several rates (5), the pooled contracts' periods (3), then the subqueries'. Quantities
-# and rates are integers of 1/10,000 (hours to 4 places, unit prices to 4 places), and
-# amounts integers of the currency's minor unit: exact, and far faster than numeric.
+# with several rates (5), the pooled contracts' periods (3), then the subqueries'.
+# Quantities and rates are integers of 1/10,000 (hours to 4 places, unit prices to 4
+# places), and amounts integers of the currency's minor unit: exact, and far faster than
+# numeric.
 SUMS_SQL = """
 WITH terms AS (
     SELECT * FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::text[], %s::bigint[],
