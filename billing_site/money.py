@@ -10,7 +10,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from babel.core import get_global
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    get_currency_precision,
+    list_currencies,
+)
 from django.core.exceptions import ValidationError
 
 UNIT_PRICE_PLACES = 4
@@ -63,6 +68,22 @@ def line_amount(quantity: Decimal, unit_price: Decimal, currency: str) -> Decima
 def format_money(amount: Decimal, currency: str, locale: str = "en_US") -> str:
     """Localised display, e.g. '1.234,50 kr.' for da_DK; shows the currency's minor unit."""
     return format_currency(quantize(amount, currency), currency, locale=locale)
+
+
+def format_unit_price(price: Decimal, currency: str, locale: str = "en_US") -> str:
+    """A unit price as printed in explanations: the currency's minor unit, and up to the
+    4 places a unit price keeps only where it has them ('¥9,800', '€133.3333', '€95.00')."""
+    return format_currency(
+        quantize_unit_price(price).normalize(),
+        currency,
+        locale=locale,
+        decimal_quantization=False,
+    )
+
+
+def format_quantity(quantity: Decimal, locale: str = "en_US") -> str:
+    """A quantity without trailing zeros, in the locale ('2.25', '0,0508', '1,000')."""
+    return format_decimal(Decimal(quantity).normalize(), locale=locale, decimal_quantization=False)
 
 
 def currency_choices() -> list[tuple[str, str]]:

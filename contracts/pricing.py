@@ -37,7 +37,14 @@ from typing import NamedTuple
 
 from django.db.models import Count, Q, Sum
 
-from billing_site.money import line_amount, quantize, quantize_unit_price
+from billing_site.money import (
+    format_money,
+    format_quantity,
+    format_unit_price,
+    line_amount,
+    quantize,
+    quantize_unit_price,
+)
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import format_duration
 
@@ -81,6 +88,71 @@ def round_seconds(seconds: int, increment_minutes: int, minimum_minutes: int = 0
     if step > 0:
         seconds = -(-seconds // step) * step
     return max(seconds, int(minimum_minutes) * 60)
+
+
+# ------------------------------------------------------------------ line policy
+#
+# One rule for how priced time becomes invoice lines, read by every figure: the invoice a
+# run writes, the batch page and its details, a contract's balances and its periods.
+# docs/decisions/0007-line-policy.md says why.
+
+
+def time_line_key(
+    contract: Contract, ticket_id: int | None, rate: Decimal | None, period: Period
+) -> tuple[int, Decimal | None, dt.date | None]:
+    """The invoice line a priced time entry is billed on: (ticket or 0, rate, period start).
+
+    One line per ticket and rate; a contract that rounds the whole period bills one line
+    per period and rate instead (ticket 0), so the period's rounding, which lands on its
+    last entry, stays on the line it was rounded for and the lines add up to the period's
+    rounded time × rate to the cent (a line per ticket would round each share again).
+    """
+    if contract.rounding_scope == RoundingScope.PERIOD:
+        return (0, rate, period.start)
+    return (ticket_id or 0, rate, None)
+
+
+def time_line_quantity(charged_seconds: int) -> Decimal:
+    """A time line's hours: its total charged seconds converted once (never a sum of
+    entries' rounded hours)."""
+    return hours(charged_seconds)
+
+
+def time_line_amount(charged_seconds: int, rate: Decimal | None, currency: str) -> Decimal:
+    """A time line's amount: ``time_line_quantity`` × rate (4 places), half-up once. No
+    rate prices nothing (the line carries the problem and a run refuses it)."""
+    return line_amount(
+        time_line_quantity(charged_seconds), quantize_unit_price(rate or 0), currency
+    )
+
+
+def time_line_amounts(time: ContractTime, cutoff: dt.date) -> tuple[Decimal, Decimal]:
+    """(due, waiting) amounts of a contract's priced unbilled time as the invoices will
+    bill it: entries worked before ``cutoff`` are due; each side is grouped into lines by
+    ``time_line_key`` and every line rounded once."""
+    contract, currency = time.contract, time.contract.currency
+    charged: dict[tuple, int] = defaultdict(int)
+    entries, billed, included, prices, periods = (
+        time.entries,
+        time.billed,
+        time.included,
+        time.prices,
+        time.periods,
+    )
+    for index, entry in enumerate(entries):
+        price = prices[index]
+        if not price.billable:
+            continue
+        key = time_line_key(contract, entry.ticket_id, price.rate, periods[index])
+        charged[(entry.work_date < cutoff, *key)] += billed[index] - included[index]
+    due = waiting = quantize(Decimal("0"), currency)
+    for (is_due, _ticket, rate, _period), seconds in charged.items():
+        amount = time_line_amount(seconds, rate, currency)
+        if is_due:
+            due += amount
+        else:
+            waiting += amount
+    return due, waiting
 
 
 def rounding_label(contract: Contract) -> str:
@@ -138,8 +210,11 @@ def specificity(rule: RateRule) -> tuple[bool, ...]:
     return rule.scope_key
 
 
-def describe_rule(rule: RateRule) -> str:
-    return f"rule #{rule.pk} ({rule.scope_label}) {rule.rate} {rule.currency}/h"
+def describe_rule(rule: RateRule, locale: str = "en_US") -> str:
+    return (
+        f"rule #{rule.pk} ({rule.scope_label}) "
+        f"{format_unit_price(rule.rate, rule.currency, locale)}/h"
+    )
 
 
 class RateBook:
@@ -150,6 +225,8 @@ class RateBook:
         self.teams_by_user = teams_by_user
         self.default_rate = tenant.default_hourly_rate
         self.default_currency = tenant.currency
+        # Explanations print rates as the tenant's invoices print money.
+        self.locale = getattr(tenant, "locale", "") or "en_US"
         # Most specific first once (ties, which saving refuses, by id): matching keeps order.
         self._ordered = sorted(
             self.rules, key=lambda rule: (tuple(not flag for flag in specificity(rule)), rule.pk)
@@ -197,7 +274,8 @@ class RateBook:
                 winner,
                 "rule",
                 tuple(matches),
-                f"rate {winner.rate} {winner.currency}/h from {describe_rule(winner)}",
+                f"rate {format_unit_price(winner.rate, winner.currency, self.locale)}/h "
+                f"from {describe_rule(winner, self.locale)}",
             )
         if context.currency == self.default_currency:
             return RateResolution(
@@ -205,7 +283,8 @@ class RateBook:
                 None,
                 "tenant_default",
                 (),
-                f"rate {self.default_rate} {self.default_currency}/h (tenant default, no rule matched)",
+                f"rate {format_unit_price(self.default_rate, self.default_currency, self.locale)}"
+                "/h (tenant default, no rule matched)",
             )
         return RateResolution(
             None,
@@ -732,7 +811,7 @@ def _price_rows(time: ContractTime, rows: dict[int, _Row], book, prices) -> None
         price = own.get(key)
         if price is None:
             price = own[key] = _entry_price(
-                contract, resolution, row.group_note, included, billed, prices
+                contract, resolution, row.group_note, included, billed, prices, book.locale
             )
         billed_column.append(billed)
         included_column.append(included)
@@ -776,7 +855,9 @@ def _price_each_entry(time: ContractTime, book, prices) -> None:
             last_context = context
         price = own.get(billed)
         if price is None:
-            price = own[billed] = _entry_price(contract, resolution, "", 0, billed, prices)
+            price = own[billed] = _entry_price(
+                contract, resolution, "", 0, billed, prices, book.locale
+            )
         billed_column.append(billed)
         price_column.append(price)
     time.included = [0] * len(billed_column)
@@ -871,13 +952,14 @@ def _entry_price(
     included: int,
     billed: int,
     prices: dict,
+    locale: str = "en_US",
 ) -> EntryPrice:
     """The shared part of an entry's price (memoised in ``prices``, one dict per
     ``price_time_entries`` call): it depends only on the contract's terms, the rate
     resolution (None for the overage rate of a pool) and the billed/included seconds."""
     # Contracts on the same terms and rate share prices (a resolution's text names its rule).
     rate_key = None if resolution is None else (resolution.rate, resolution.explanation)
-    key = (_terms(contract), group_note, rate_key, included, billed)
+    key = (_terms(contract), group_note, rate_key, included, billed, locale)
     price = prices.get(key)
     if price is None:
         charged = billed - included
@@ -890,6 +972,7 @@ def _entry_price(
             resolution,
             included,
             charged,
+            locale,
         )
         price = prices[key] = EntryPrice(
             currency=contract.currency,
@@ -906,7 +989,9 @@ def _entry_price(
     return price
 
 
-def _price_tail(label, kind, currency, overage_rate, resolution, included, charged) -> tuple:
+def _price_tail(
+    label, kind, currency, overage_rate, resolution, included, charged, locale="en_US"
+) -> tuple:
     """(explanation after the worked/billed time, rate, amount, source, rule id, problem)
     of a billable entry: retainers and blocks charge time beyond the pool at the overage
     rate; other contracts at the resolved rate rule."""
@@ -925,7 +1010,9 @@ def _price_tail(label, kind, currency, overage_rate, resolution, included, charg
             )
             parts.append(f"{_duration(included)} from {pool} (charged by the {line} line)")
         if charged:
-            parts.append(f"{_duration(charged)} overage at {rate} {currency}/h")
+            parts.append(
+                f"{_duration(charged)} overage at {format_unit_price(rate, currency, locale)}/h"
+            )
     else:
         rate, source = resolution.rate, resolution.source
         rule_id = resolution.rule.pk if resolution.rule else None
@@ -937,7 +1024,11 @@ def _price_tail(label, kind, currency, overage_rate, resolution, included, charg
         rate = quantize_unit_price(rate)
         amount = line_amount(charged_quantity, rate, currency)
         if charged or not included:
-            parts.append(f"{charged_quantity} h × {rate} = {amount} {currency}")
+            parts.append(
+                f"{format_quantity(charged_quantity, locale)} h × "
+                f"{format_unit_price(rate, currency, locale)}/h = "
+                f"{format_money(amount, currency, locale)}"
+            )
     return "; ".join(parts), rate, amount, source, rule_id, problem
 
 
@@ -1077,9 +1168,9 @@ def contract_period_amounts(
         result.overage_seconds = sum(p.charged_seconds for p in billable)
         kind = contract.contract_type
         if kind == ContractType.RETAINER:
-            _retainer_lines(result, contract, billable)
+            _retainer_lines(result, contract, billable, items)
         elif kind == ContractType.BLOCK_HOURS:
-            _block_lines(result, contract, billable, purchases[contract.pk], period)
+            _block_lines(result, contract, billable, items, purchases[contract.pk], period)
         else:
             if kind == ContractType.RECURRING:
                 _product_lines(
@@ -1096,42 +1187,47 @@ def contract_period_amount(contract: Contract, period: Period) -> PeriodAmount:
     return contract_period_amounts([(contract, period)])[0]
 
 
-def _time_lines(result: PeriodAmount, contract: Contract, items) -> None:
+def _charged_lines(result: PeriodAmount, contract: Contract, items, kind: str, label: str):
+    """The period's charged time as the invoices bill it (``time_line_key``): one line
+    per ticket (or period) and rate, each rounded once."""
+    groups: dict[tuple, list[PricedEntry]] = defaultdict(list)
     for entry, priced in items:
-        if not priced.billable:
-            continue
-        if priced.amount is None:
-            result.problems.append(f"Time entry {entry.pk}: {priced.problem}")
+        if priced.billable and priced.charged_seconds:
+            key = time_line_key(contract, entry.ticket_id, priced.rate, priced.period)
+            groups[key].append(priced)
+    locale = _tenant_locale()
+    for (_ticket, rate, _period), members in groups.items():
+        for priced in members:
+            if priced.amount is None:
+                result.problems.append(f"Time entry {priced.entry_id}: {priced.problem}")
+        seconds = sum(priced.charged_seconds for priced in members)
+        price = quantize_unit_price(rate or 0)
         result.lines.append(
             AmountLine(
-                kind=ItemKind.TIME,
-                description=f"Time {entry.work_date:%d %b}",
-                quantity=priced.charged_quantity,
-                unit_price=priced.rate or Decimal("0"),
-                amount=priced.amount or Decimal("0"),
-                explanation=priced.explanation,
-                entry_ids=(entry.pk,),
+                kind=kind,
+                description=label,
+                quantity=time_line_quantity(seconds),
+                unit_price=price,
+                amount=time_line_amount(seconds, rate, contract.currency),
+                explanation=(
+                    f"{format_duration(seconds)} at "
+                    f"{format_unit_price(price, contract.currency, locale)}/h"
+                ),
+                entry_ids=tuple(priced.entry_id for priced in members),
             )
         )
 
 
-def _overage_line(result: PeriodAmount, contract: Contract, billable, pool_label: str) -> None:
-    overage = sum(p.charged_seconds for p in billable)
-    if not overage:
-        return
-    rate = quantize_unit_price(contract.overage_rate or 0)
-    quantity = hours(overage)
-    result.lines.append(
-        AmountLine(
-            kind="overage",
-            description=f"Overage beyond {pool_label}",
-            quantity=quantity,
-            unit_price=rate,
-            amount=line_amount(quantity, rate, contract.currency),
-            explanation=f"{format_duration(overage)} billed beyond {pool_label} at {rate} {contract.currency}/h",
-            entry_ids=tuple(p.entry_id for p in billable if p.charged_seconds),
-        )
-    )
+def _time_lines(result: PeriodAmount, contract: Contract, items) -> None:
+    _charged_lines(result, contract, items, ItemKind.TIME, "Time")
+
+
+def _overage_line(result: PeriodAmount, contract: Contract, items, pool_label: str) -> None:
+    _charged_lines(result, contract, items, "overage", f"Overage beyond {pool_label}")
+
+
+def _tenant_locale() -> str:
+    return getattr(require_current_tenant(), "locale", "") or "en_US"
 
 
 def _included_line(result: PeriodAmount, billable, label: str) -> None:
@@ -1150,7 +1246,7 @@ def _included_line(result: PeriodAmount, billable, label: str) -> None:
         )
 
 
-def _retainer_lines(result: PeriodAmount, contract: Contract, billable) -> None:
+def _retainer_lines(result: PeriodAmount, contract: Contract, billable, items) -> None:
     fee = quantize_unit_price(contract.retainer_fee or 0)
     included = contract.included_hours or Decimal("0")
     result.lines.append(
@@ -1160,21 +1256,30 @@ def _retainer_lines(result: PeriodAmount, contract: Contract, billable) -> None:
             quantity=Decimal("1"),
             unit_price=fee,
             amount=line_amount(Decimal("1"), fee, contract.currency),
-            explanation=f"covers {included} h per period; unused hours do not roll over",
+            explanation=(
+                f"covers {format_quantity(included, _tenant_locale())} h per period; "
+                "unused hours do not roll over"
+            ),
         )
     )
-    _included_line(result, billable, f"Included hours used (of {included} h)")
-    _overage_line(result, contract, billable, f"{included} h included")
+    included_text = format_quantity(included, _tenant_locale())
+    _included_line(result, billable, f"Included hours used (of {included_text} h)")
+    _overage_line(result, contract, items, f"{included_text} h included")
 
 
-def _block_lines(result: PeriodAmount, contract: Contract, billable, purchases, period) -> None:
+def _block_lines(
+    result: PeriodAmount, contract: Contract, billable, items, purchases, period
+) -> None:
     for purchase in purchases:
         if purchase.purchased_on in period:
             price = quantize_unit_price(purchase.price)
             result.lines.append(
                 AmountLine(
                     kind=ItemKind.BLOCK,
-                    description=f"Block of {purchase.hours} h bought {purchase.purchased_on:%d %b %Y}",
+                    description=(
+                        f"Block of {format_quantity(purchase.hours, _tenant_locale())} h "
+                        f"bought {purchase.purchased_on:%d %b %Y}"
+                    ),
                     quantity=Decimal("1"),
                     unit_price=price,
                     amount=line_amount(Decimal("1"), price, contract.currency),
@@ -1183,7 +1288,7 @@ def _block_lines(result: PeriodAmount, contract: Contract, billable, purchases, 
                 )
             )
     _included_line(result, billable, "Time drawn from the block")
-    _overage_line(result, contract, billable, "the block balance")
+    _overage_line(result, contract, items, "the block balance")
 
 
 def _product_lines(result, contract, lines, devices, tenant_currency) -> None:
@@ -1201,7 +1306,10 @@ def _product_lines(result, contract, lines, devices, tenant_currency) -> None:
                 quantity=quantity,
                 unit_price=price,
                 amount=line_amount(quantity, price, contract.currency),
-                explanation=f"{quantity} × {price} ({how})",
+                explanation=(
+                    f"{format_quantity(quantity, _tenant_locale())} × "
+                    f"{format_unit_price(price, contract.currency, _tenant_locale())} ({how})"
+                ),
                 product_line_id=line.pk,
             )
         )
@@ -1215,14 +1323,17 @@ def _period_explanation(result: PeriodAmount, contract: Contract) -> str:
         )
     if contract.contract_type == ContractType.RETAINER:
         parts.append(
-            f"{format_duration(result.included_seconds)} of {contract.included_hours} h included used"
+            f"{format_duration(result.included_seconds)} of "
+            f"{format_quantity(contract.included_hours or 0, _tenant_locale())} h included used"
         )
     if result.overage_seconds and contract.contract_type in (
         ContractType.RETAINER,
         ContractType.BLOCK_HOURS,
     ):
         parts.append(f"{format_duration(result.overage_seconds)} overage")
-    parts.append(f"total {result.amount} {result.currency} before tax")
+    parts.append(
+        f"total {format_money(result.amount, result.currency, _tenant_locale())} before tax"
+    )
     return "; ".join(parts)
 
 
@@ -1336,7 +1447,9 @@ def explain_time_entry(entry: TimeEntry, *, book: RateBook | None = None) -> Rat
         result.applied_note = (
             f"This {contract.get_contract_type_display().lower()} contract bills time beyond its "
             f"{'included hours' if contract.contract_type == ContractType.RETAINER else 'block'} "
-            f"at its overage rate {contract.overage_rate} {contract.currency}/h; rate rules "
+            "at its overage rate "
+            f"{format_unit_price(contract.overage_rate or 0, contract.currency, book.locale)}/h; "
+            "rate rules "
             "price hourly work."
         )
     return result

@@ -15,10 +15,11 @@ is not arithmetic:
 The statement rounds each entry up to the contract's increment, then to its minimum
 (``pricing.round_seconds``); draws retainer included hours per period and block
 balances in date order, around what is already billed (``pricing._allocate_included``
-and ``pricing._draw_block``); takes the charged hours to 4 places per entry
-(``pricing.hours``) and each entry's amount half-up to the minor unit. Every one of
-those is checked against the Python pricing on random contracts
-(``tests/contracts/test_pricing_db.py``).
+and ``pricing._draw_block``); and bills each group of entries as one line by the line
+policy (``pricing.time_line_key``, ``pricing.time_line_amount``): the group's charged
+seconds as hours to 4 places, times the rate, half-up once to the minor unit. Every one
+of those is checked against the Python pricing on generated contracts
+(``tests/contracts/test_pricing_equivalence.py``, ``tests/invoices/test_batch_sums_in_database.py``).
 
 It serves contracts that round per entry and whose every entry has a rate; the others
 (grouped rounding shares a group's rounding among entries; a missing rate is a problem
@@ -59,7 +60,7 @@ class TimeSums:
     worked: int
     billed: int
     included: int
-    quantity: Decimal  # charged hours, each entry's to 4 places
+    quantity: Decimal  # the group's charged seconds as hours, to 4 places, converted once
     line_amount: Decimal  # the group as one line: quantity × rate, half-up once
     first_day: dt.date  # of the earliest entry (the line's period)
 
@@ -67,14 +68,15 @@ class TimeSums:
 @dataclass
 class TimeSummary:
     """A contract's unbilled time as the database sums it: the due groups by
-    (ticket id or 0, rate), and counts and amounts over every unbilled entry."""
+    (ticket id or 0, rate, None) — ``pricing.time_line_key`` of a contract rounding per
+    entry — and counts and the lines' amounts over every unbilled entry."""
 
     count: int = 0
     any_due: bool = False
     any_waiting: bool = False
     amount: Decimal = ZERO
     due_amount: Decimal = ZERO
-    due_groups: dict[tuple[int, Decimal], TimeSums] = field(default_factory=dict)
+    due_groups: dict[tuple[int, Decimal, None], TimeSums] = field(default_factory=dict)
 
 
 def can_price_in_database() -> bool:
@@ -243,21 +245,20 @@ def summarize_unbilled_time(
     amounts: dict[int, list[int]] = {cid: [0, 0] for cid in priced}  # all, due
     places = {cid: -minor_units(contract.currency) for cid, contract in priced.items()}
     for row in rows:
-        cid, ticket, rate_key, due, count, worked, billed, included, hours, amount, *line = row
-        line_amount, first_day = line
+        cid, ticket, rate_key, due, count, worked, billed, included, hours, amount, first_day = row
         summary = summaries[cid]
         summary.count += count
         amounts[cid][0] += amount
         if due:
             summary.any_due = True
             amounts[cid][1] += amount
-            summary.due_groups[(ticket, rate_of[rate_key])] = TimeSums(
+            summary.due_groups[(ticket, rate_of[rate_key], None)] = TimeSums(
                 count,
                 worked,
                 billed,
                 included,
                 Decimal(hours).scaleb(-4),
-                Decimal(line_amount).scaleb(places[cid]),
+                Decimal(amount).scaleb(places[cid]),
                 first_day,
             )
         else:
@@ -388,19 +389,25 @@ pooled AS (
     FROM drawn
     WINDOW w AS (PARTITION BY contract_id, pool_key ORDER BY work_date, started, id)
 )
-SELECT contract_id, ticket_id, rate_key, due, entries, worked::bigint, billed::bigint,
-       included::bigint, quantity::bigint, amount::bigint,
-       (quantity::bigint * rate + per_minor / 2) / per_minor AS line_amount, first_day
-FROM (SELECT * FROM uniform UNION ALL SELECT * FROM varied) AS simple
-UNION ALL
-SELECT contract_id, ticket_id, rate_key, due, COUNT(*), SUM(worked_seconds)::bigint,
-       SUM(billed)::bigint, SUM(included)::bigint, SUM(q.quantity)::bigint,
-       SUM((q.quantity * rate + per_minor / 2) / per_minor)::bigint,
-       (SUM(q.quantity)::bigint * MAX(rate) + MAX(per_minor) / 2) / MAX(per_minor),
-       MIN(work_date)
-FROM pooled
-CROSS JOIN LATERAL (SELECT ((billed - included) * 10000 + 1800) / 3600 AS quantity) q
-GROUP BY 1, 2, 3, 4
+-- Each group is one invoice line (``pricing.time_line_key``): its hours come from its
+-- total charged seconds, to 4 places half-up, and its amount is hours × rate half-up
+-- once (``pricing.time_line_amount``).
+SELECT g.contract_id, g.ticket_id, g.rate_key, g.due, g.entries, g.worked, g.billed,
+       g.included, q.quantity, (q.quantity * g.rate + g.per_minor / 2) / g.per_minor,
+       g.first_day
+FROM (
+    SELECT * FROM uniform
+    UNION ALL
+    SELECT * FROM varied
+    UNION ALL
+    SELECT contract_id, ticket_id, rate_key, due, COUNT(*), SUM(worked_seconds)::bigint,
+           SUM(billed)::bigint, SUM(included)::bigint, MAX(rate), MAX(per_minor),
+           MIN(work_date)
+    FROM pooled
+    GROUP BY 1, 2, 3, 4
+) AS g(contract_id, ticket_id, rate_key, due, entries, worked, billed, included, rate,
+       per_minor, first_day)
+CROSS JOIN LATERAL (SELECT ((g.billed - g.included) * 10000 + 1800) / 3600 AS quantity) q
 """
 
 # The two branches for contracts without a pool differ only in where an entry's rate
@@ -408,13 +415,11 @@ GROUP BY 1, 2, 3, 4
 _UNPOOLED_BRANCH = """
     -- Contracts without a pool whose entries @WHOSE@: each entry's billed time is
     -- charged. Billed: up to the increment, then at least the minimum (nothing worked
-    -- bills nothing); hours to 4 places, half-up; the amount half-up to the minor unit;
-    -- per entry.
+    -- bills nothing).
     SELECT e.contract_id, COALESCE(e.ticket_id, 0) AS ticket_id, @R@.rate_key,
            e.work_date < k.cutoff AS due, COUNT(*) AS entries,
-           SUM(e.worked_seconds) AS worked, SUM(b.billed) AS billed, 0 AS included,
-           SUM(q.quantity) AS quantity,
-           SUM((q.quantity * @R@.rate + k.per_minor / 2) / k.per_minor) AS amount,
+           SUM(e.worked_seconds)::bigint AS worked, SUM(b.billed)::bigint AS billed,
+           0::bigint AS included,
            MAX(@R@.rate) AS rate, MAX(k.per_minor) AS per_minor,  -- one each per group
            MIN(e.work_date) AS first_day
     FROM ({@SOURCE@}) AS e(id, contract_id, ticket_id, technician_id, service_type_id,
@@ -428,7 +433,6 @@ _UNPOOLED_BRANCH = """
                                   k.minimum)
                END::bigint AS billed
     ) b
-    CROSS JOIN LATERAL (SELECT (b.billed * 10000 + 1800) / 3600 AS quantity) q
     GROUP BY 1, 2, 3, 4
 """
 _CONTEXT_JOIN = """

@@ -20,7 +20,13 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from billing_site.money import line_amount, quantize, quantize_unit_price
+from billing_site.money import (
+    format_quantity,
+    format_unit_price,
+    line_amount,
+    quantize,
+    quantize_unit_price,
+)
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import format_duration
 
@@ -61,6 +67,7 @@ from .pricing import (
     price_contract_time,
     product_line_price,
     product_line_quantity,
+    time_line_amounts,
 )
 from .pricing_db import TimeSummary, can_price_in_database, summarize_unbilled_time
 
@@ -352,28 +359,24 @@ class ContractBillingState:
         return quantize(total, self.contract.currency)
 
     @cached_property
-    def total_amount(self) -> Decimal:
-        """Every unbilled amount (Atera's total balance)."""
+    def _time_amounts(self) -> tuple[Decimal, Decimal]:
+        """(due, waiting) amounts of the unbilled time, as invoice lines would bill it
+        (``pricing.time_line_amounts``; the database's sums follow the same policy)."""
         if self.summed_in_database:
-            time_amounts = [self.summary.amount]
-        else:
-            time_amounts = [price.amount for price in self.time.prices]
-        return self._sum([item.amount for item in self.other_items] + time_amounts)
+            return self.summary.due_amount, self.summary.amount - self.summary.due_amount
+        return time_line_amounts(self.time, self.usage_cutoff)
+
+    @cached_property
+    def total_amount(self) -> Decimal:
+        """Every unbilled amount (Atera's total balance): due and waiting items, each side
+        billed as its invoice lines will bill it."""
+        return self._sum([item.amount for item in self.other_items] + list(self._time_amounts))
 
     @property
     def due_amount(self) -> Decimal:
-        """What is due now (pre-selected in a batch)."""
-        if self.summed_in_database:
-            return self._sum(
-                [item.amount for item in self.other_items if item.due] + [self.summary.due_amount]
-            )
-        cutoff = self.usage_cutoff
-        due_time = [
-            price.amount
-            for entry, price in zip(self.time.entries, self.time.prices, strict=True)
-            if entry.work_date < cutoff
-        ]
-        return self._sum([item.amount for item in self.other_items if item.due] + due_time)
+        """What is due now (pre-selected in a batch): the amount its invoice would bill."""
+        due_others = [item.amount for item in self.other_items if item.due]
+        return self._sum([*due_others, self._time_amounts[0]])
 
     @property
     def problems(self) -> list[str]:
@@ -513,6 +516,7 @@ def contract_billing_state(
     if not contracts:
         return {}
     tenant = require_current_tenant()
+    locale = tenant.locale or "en_US"
     book = book or load_rate_book()
     labels = EntryLabels(list(contracts))
     states = {
@@ -564,7 +568,7 @@ def contract_billing_state(
     if fee_contracts:
         index = _billed_fee_index(set(fee_contracts))
         _load_gap_starts(index, fee_contracts)
-        _fee_items(states, fee_contracts, index, as_of, tenant.currency)
+        _fee_items(states, fee_contracts, index, as_of, tenant.currency, locale)
 
     blocks = [cid for cid, c in contracts.items() if c.contract_type == ContractType.BLOCK_HOURS]
     if blocks:
@@ -580,11 +584,17 @@ def contract_billing_state(
                     contract_id=contract.pk,
                     due=purchase.purchased_on <= as_of,
                     due_on=purchase.purchased_on,
-                    description=f"Block of {purchase.hours} h bought {purchase.purchased_on:%d %b %Y}",
+                    description=(
+                        f"Block of {format_quantity(purchase.hours, locale)} h "
+                        f"bought {purchase.purchased_on:%d %b %Y}"
+                    ),
                     quantity=Decimal("1"),
                     unit_price=price,
                     amount=line_amount(Decimal("1"), price, contract.currency),
-                    explanation=f"{purchase.hours} h prepaid, invoiced once when bought",
+                    explanation=(
+                        f"{format_quantity(purchase.hours, locale)} h prepaid, "
+                        "invoiced once when bought"
+                    ),
                     period=period_containing(contract, purchase.purchased_on),
                     block_purchase_id=purchase.pk,
                 )
@@ -592,7 +602,7 @@ def contract_billing_state(
     return states
 
 
-def _fee_items(states, fee_contracts, index, as_of, tenant_currency) -> None:
+def _fee_items(states, fee_contracts, index, as_of, tenant_currency, locale) -> None:
     recurring = [c for c in fee_contracts.values() if c.contract_type == ContractType.RECURRING]
     lines: dict[int, list[ContractProductLine]] = defaultdict(list)
     if recurring:
@@ -622,7 +632,8 @@ def _fee_items(states, fee_contracts, index, as_of, tenant_currency) -> None:
                         quantity=Decimal("1"),
                         unit_price=fee,
                         amount=line_amount(Decimal("1"), fee, contract.currency),
-                        explanation=f"in advance; covers {contract.included_hours} h, "
+                        explanation="in advance; covers "
+                        f"{format_quantity(contract.included_hours or 0, locale)} h, "
                         "unused hours do not roll over",
                         period=period,
                     )
@@ -646,7 +657,8 @@ def _fee_items(states, fee_contracts, index, as_of, tenant_currency) -> None:
                         amount=None
                         if price is None
                         else line_amount(quantity, price, contract.currency),
-                        explanation=f"in advance; {quantity} × {price} ({how})",
+                        explanation=f"in advance; {format_quantity(quantity, locale)} × "
+                        f"{format_unit_price(price or 0, contract.currency, locale)} ({how})",
                         period=period,
                         product_line_id=line.pk,
                         sku=line.product.sku,

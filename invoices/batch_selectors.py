@@ -27,12 +27,28 @@ from operator import attrgetter, itemgetter
 
 from django.db.models import Count, Q, QuerySet
 
-from billing_site.money import line_amount, quantize, quantize_unit_price
+from billing_site.money import (
+    format_money,
+    format_quantity,
+    format_unit_price,
+    line_amount,
+    quantize,
+    quantize_unit_price,
+)
+from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import format_duration
 from contracts.choices import BillingState, ChargeKind, ContractStatus, ContractType, ItemKind
 from contracts.models import Contract, Ticket
 from contracts.periods import Period, period_containing
-from contracts.pricing import ContractTime, PricedEntry, load_rate_book
+from contracts.pricing import (
+    ContractTime,
+    PricedEntry,
+    load_rate_book,
+    rounding_label,
+    time_line_amount,
+    time_line_key,
+    time_line_quantity,
+)
 from contracts.selectors import (
     BillableItem,
     ContractBillingState,
@@ -152,15 +168,19 @@ class TimeGroup:
         "count",
         "included",
         "quantity",
+        "tickets",
         "worked",
     )
 
-    def __init__(self, count, worked, billed, included, quantity, first_period):
+    def __init__(self, count, worked, billed, included, first_period, tickets=frozenset()):
         self.count = count
         self.worked = worked
         self.billed = billed
         self.included = included
-        self.quantity = quantity
+        # The line policy: hours from the group's charged seconds, converted once.
+        self.quantity = time_line_quantity(billed - included)
+        # The tickets of a line that spans several (a period's line); else empty.
+        self.tickets: frozenset[int] = tickets
         self._first_period: Period | None = first_period
         self._first_day: dt.date | None = None
         # The line's amount when the database computed it (summed groups), else None.
@@ -213,19 +233,21 @@ class TimeGroup:
 
     @staticmethod
     def from_columns(time: ContractTime, cutoff: dt.date) -> dict[tuple, TimeGroup]:
-        """Groups of the contract's entries worked before ``cutoff`` (due), by ticket
-        and rate. Sums straight from the columns: no per-entry object is built."""
-        entries, prices = time.entries, time.prices
+        """Groups of the contract's entries worked before ``cutoff`` (due), one per
+        invoice line (``time_line_key``). Sums straight from the columns: no per-entry
+        object is built."""
+        entries, prices, periods = time.entries, time.prices, time.periods
+        contract = time.contract
         by_key: dict[tuple, list[int]] = {}
         for index, entry in enumerate(entries):
             if entry.work_date < cutoff:
-                key = (entry.ticket_id or 0, prices[index].rate)
+                key = time_line_key(contract, entry.ticket_id, prices[index].rate, periods[index])
                 indices = by_key.get(key)
                 if indices is None:
                     by_key[key] = [index]
                 else:
                     indices.append(index)
-        billed, included, periods = time.billed, time.included, time.periods
+        billed, included = time.billed, time.included
         groups = {}
         for key, indices in by_key.items():
             # C-level picking and summing: this runs over every unbilled entry of a batch.
@@ -235,8 +257,8 @@ class TimeGroup:
                 sum(map(_WORKED, pick(entries))),
                 sum(pick(billed)),
                 sum(pick(included)),
-                sum(map(_CHARGED_QUANTITY, pick(prices)), Decimal("0.0000")),
                 min(pick(periods), key=_START),
+                _tickets(key, pick(entries)),
             )
             group._time, group._indices = time, indices
         return groups
@@ -248,18 +270,25 @@ class TimeGroup:
         groups = {}
         for key, sums in state.summary.due_groups.items():
             group = groups[key] = TimeGroup(
-                sums.count, sums.worked, sums.billed, sums.included, sums.quantity, None
+                sums.count, sums.worked, sums.billed, sums.included, None
             )
             group._state, group._key = state, key
             group._first_day, group.amount = sums.first_day, sums.line_amount
         return groups
 
     @staticmethod
-    def from_priced(time: Iterable[tuple[int | None, PricedEntry]]) -> dict[tuple, TimeGroup]:
-        """Groups of explicitly selected (ticket id, priced entry) pairs."""
+    def from_priced(
+        contract: Contract, time: Iterable[tuple[int | None, PricedEntry]]
+    ) -> dict[tuple, TimeGroup]:
+        """Groups of explicitly selected (ticket id, priced entry) pairs, one per invoice
+        line (``time_line_key``)."""
         by_key: dict[tuple, list[PricedEntry]] = defaultdict(list)
+        tickets: dict[tuple, set[int]] = defaultdict(set)
         for ticket_id, priced in time:
-            by_key[(ticket_id or 0, priced.rate)].append(priced)
+            key = time_line_key(contract, ticket_id, priced.rate, priced.period)
+            by_key[key].append(priced)
+            if key[2] is not None and ticket_id:
+                tickets[key].add(ticket_id)
         groups = {}
         for key, entries in by_key.items():
             group = groups[key] = TimeGroup(
@@ -267,16 +296,22 @@ class TimeGroup:
                 sum(p.worked_seconds for p in entries),
                 sum(p.billed_seconds for p in entries),
                 sum(p.included_seconds for p in entries),
-                sum((p.charged_quantity for p in entries), Decimal("0.0000")),
                 min((p.period for p in entries), key=_START),
+                frozenset(tickets.get(key, ())),
             )
             group._entries = entries
         return groups
 
 
 _WORKED = attrgetter("worked_seconds")
-_CHARGED_QUANTITY = attrgetter("charged_quantity")
 _START = attrgetter("start")
+
+
+def _tickets(key: tuple, entries) -> frozenset[int]:
+    """The tickets of a line keyed by period (several tickets); empty for a ticket's line."""
+    if key[2] is None:
+        return frozenset()
+    return frozenset(entry.ticket_id for entry in entries if entry.ticket_id)
 
 
 def _period_and_id(priced: PricedEntry) -> tuple:
@@ -295,6 +330,10 @@ def _tax(contract: Contract) -> tuple[bool, Decimal]:
     return False, ZERO
 
 
+def _tenant_locale() -> str:
+    return require_current_tenant().locale or "en_US"
+
+
 def _ticket_label(ticket: tuple[int, str] | None) -> str:
     return f"#{ticket[0]} {ticket[1]}" if ticket else "Work on the contract"
 
@@ -306,9 +345,10 @@ def _item_price(item: BillableItem, currency: str) -> tuple[Decimal, Decimal]:
 
 
 def _time_price(group: TimeGroup, rate: Decimal | None, currency: str) -> tuple[Decimal, Decimal]:
-    """(unit price, amount) of a time line: charged hours × rate, rounded once."""
-    price = quantize_unit_price(rate or ZERO)
-    return price, line_amount(group.quantity, price, currency)
+    """(unit price, amount) of a time line, by the line policy (``time_line_amount``)."""
+    return quantize_unit_price(rate or ZERO), time_line_amount(
+        group.billed - group.included, rate, currency
+    )
 
 
 def selected_subtotal(
@@ -375,9 +415,15 @@ def plan_contract_lines(
 
     pooled = contract.contract_type in (ContractType.RETAINER, ContractType.BLOCK_HOURS)
     pool = "included hours" if contract.contract_type == ContractType.RETAINER else "the block"
+    locale = _tenant_locale()
     time_lines = []
-    for (ticket_id, rate), group in sorted(
-        time_groups.items(), key=lambda kv: (tickets.get(kv[0][0], (0, ""))[0], kv[0][1] or 0)
+    for (ticket_id, rate, period_start), group in sorted(
+        time_groups.items(),
+        key=lambda kv: (
+            kv[0][2] or dt.date.min,
+            tickets.get(kv[0][0], (0, ""))[0],
+            kv[0][1] or 0,
+        ),
     ):
         quantity, worked, billed, included = (
             group.quantity,
@@ -386,15 +432,29 @@ def plan_contract_lines(
             group.included,
         )
         price, amount = _time_price(group, rate, currency)
-        label = _ticket_label(tickets.get(ticket_id))
+        if period_start is None:
+            label = _ticket_label(tickets.get(ticket_id))
+        else:
+            label = f"Work {group.first_period.label}"
         count = group.count
         summary = (
-            f"{count} time entr{'y' if count == 1 else 'ies'}: {format_duration(worked)} worked, "
-            f"{format_duration(billed)} billed"
+            f"{count} time entr{'y' if count == 1 else 'ies'}"
+            + (
+                f" on {len(group.tickets)} ticket{'s' * (len(group.tickets) != 1)}"
+                if period_start is not None
+                else ""
+            )
+            + f": {format_duration(worked)} worked, {format_duration(billed)} billed"
         )
+        if period_start is not None:
+            summary += f" (the period's time {rounding_label(contract)}, on this one line)"
         if pooled and included:
             summary += f", {format_duration(included)} from {pool} (no extra charge)"
-        summary += f"; {quantity} h × {price} {currency}/h."
+        summary += (
+            f"; {format_quantity(quantity, locale)} h × "
+            f"{format_unit_price(price, currency, locale)}/h = "
+            f"{format_money(amount, currency, locale)}."
+        )
         time_lines.append(
             PlannedLine(
                 **common,
@@ -474,7 +534,10 @@ class ContractRow:
 
     @property
     def ticket_ids(self) -> set[int]:
-        return {ticket for ticket, _rate in self.selected_time if ticket}
+        ids = {ticket for ticket, _rate, _period in self.selected_time if ticket}
+        for group in self.selected_time.values():
+            ids |= group.tickets
+        return ids
 
     @cached_property
     def lines(self) -> list[PlannedLine]:
@@ -750,7 +813,7 @@ def _batch_preview(
             selected = [item for item in state.items if _selected(item, keys)]
             others = [item for item in selected if item.kind != ItemKind.TIME]
             time = TimeGroup.from_priced(
-                (i.ticket_id, i.priced) for i in selected if i.kind == ItemKind.TIME
+                contract, ((i.ticket_id, i.priced) for i in selected if i.kind == ItemKind.TIME)
             )
         else:
             # No item is excluded (the usual case): sum the priced columns, with no item

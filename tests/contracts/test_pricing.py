@@ -172,7 +172,7 @@ def test_hourly_period_is_the_sum_of_priced_entries(in_tenant_a):
     result = contract_period_amount(contract, JAN)
     assert result.amount == Decimal("150.00")
     assert result.billed_seconds == 90 * MIN
-    assert "total 150.00 EUR before tax" in result.explanation
+    assert "total €150.00 before tax" in result.explanation
 
 
 def test_retainer_acceptance_example(in_tenant_a):

@@ -181,7 +181,7 @@ def test_database_sums_equal_the_python_pricing(in_tenant_a, seed):
     # Both ways a contract without a pool gets its rate: one for all its entries (carried
     # with its terms), or several by technician (joined entry by entry).
     rates_due = [
-        {rate for _ticket, rate in row.billing_state.summary.due_groups}
+        {rate for _ticket, rate, _period in row.billing_state.summary.due_groups}
         for row in in_database
         if row.contract.contract_type not in (ContractType.RETAINER, ContractType.BLOCK_HOURS)
     ]

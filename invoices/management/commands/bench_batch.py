@@ -155,9 +155,10 @@ pooled AS (
     WINDOW w AS (PARTITION BY contract_id, pool ORDER BY work_date, started, id)
 ),
 time_lines AS (
-    -- One line per ticket (one rate per contract here): hours to 4 places per entry.
+    -- One line per ticket (one rate per contract here): the line's charged seconds as
+    -- hours to 4 places, converted once.
     SELECT contract_id, ticket_id, SUM(worked_seconds) AS worked,
-           SUM(ROUND(charged::numeric / 3600, 4)) AS hours
+           ROUND(SUM(charged)::numeric / 3600, 4) AS hours
     FROM (
         SELECT contract_id, ticket_id, worked_seconds, charged FROM pooled WHERE due
         UNION ALL
