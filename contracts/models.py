@@ -133,7 +133,7 @@ class Contract(TenantOwnedModel):
 
     ``customer`` is the end client the work is for; ``billing_organization`` is who is
     invoiced (the customer itself, or a partner). Periods follow ``billing_cycle`` from
-    ``anchor_day`` (see ``contracts.periods``). Amounts are in ``currency``.
+    ``anchor_day`` (see ``contracts.pricing.periods``). Amounts are in ``currency``.
     """
 
     customer = models.ForeignKey(

@@ -32,7 +32,6 @@ from billing_site.timeutils import format_duration
 
 from .choices import (
     UNPOSTED_STATES,
-    BillingState,
     ChargeKind,
     ContractStatus,
     ContractType,
@@ -55,7 +54,6 @@ from .models import (
     TicketAttachment,
     TimeEntry,
 )
-from .periods import Period, period_containing, period_index, periods_between
 from .pricing import (
     ContractTime,
     EntryFacts,
@@ -69,7 +67,9 @@ from .pricing import (
     product_line_quantity,
     time_line_amounts,
 )
-from .pricing_db import TimeSummary, can_price_in_database, summarize_unbilled_time
+from .pricing.database import TimeSummary, can_price_in_database, summarize_unbilled_time
+from .pricing.due import billing_state, block_purchase_due, fee_periods_due, usage_cutoff
+from .pricing.periods import Period, period_containing, period_index
 
 ZERO = Decimal("0")
 
@@ -259,7 +259,7 @@ class ContractBillingState:
     usage_cutoff: dt.date = dt.date.min
     unposted_entries: int = 0  # submitted or approved, not billable until posted
     labels: EntryLabels | None = field(default=None, repr=False)
-    # Set when the database summed the contract's time (``contracts.pricing_db``): the
+    # Set when the database summed the contract's time (``contracts.pricing.database``): the
     # figures come from it, and the priced entries are built only if ``time`` is read.
     summary: TimeSummary | None = field(default=None, repr=False)
     book: RateBook | None = field(default=None, repr=False)
@@ -350,9 +350,7 @@ class ContractBillingState:
                 waiting = True
             if due and waiting:
                 break
-        if not due:
-            return BillingState.LOCKED
-        return BillingState.PARTIAL if waiting else BillingState.SELECTABLE
+        return billing_state(any_due=due, any_waiting=waiting)
 
     def _sum(self, amounts: Iterable[Decimal | None]) -> Decimal:
         total = sum((amount or ZERO for amount in amounts), ZERO)
@@ -439,24 +437,6 @@ def _unbilled_entries(contract_ids) -> list[EntryFacts]:
     return entry_facts(unbilled_time_entries(contract_ids), unbilled=True)
 
 
-def _fee_periods(contract: Contract, as_of: dt.date, billed: dict) -> list[Period]:
-    """Fee periods due as of ``as_of`` (first day on or before it) that are not billed.
-
-    ``billed`` holds (count, last period start, exact starts or None) for this fee; when
-    the billed periods have no gap, only the periods after the last one are enumerated.
-    """
-    if contract.status == ContractStatus.SUSPENDED or contract.start_date > as_of:
-        return []
-    last_day = as_of if contract.end_date is None else min(as_of, contract.end_date)
-    count, last, starts = billed.get("count", 0), billed.get("last"), billed.get("starts")
-    if last is not None and starts is None and period_index(contract, last) + 1 == count:
-        following = period_containing(contract, last).end + dt.timedelta(days=1)
-        return periods_between(contract, following, last_day)
-    periods = periods_between(contract, contract.start_date, last_day)
-    taken = starts or set()
-    return [period for period in periods if period.start not in taken]
-
-
 def _billed_fee_index(contract_ids: set[int]) -> dict[tuple, dict]:
     """Billed fee periods per (contract, kind, product line): 1 query, +1 when gaps exist."""
     index: dict[tuple, dict] = {}
@@ -509,7 +489,7 @@ def contract_billing_state(
     A constant number of queries (about a dozen) whatever the number of contracts.
 
     ``sum_in_database`` (PostgreSQL): the contracts' time figures are summed by the
-    database where it can (``contracts.pricing_db``), and their entries are priced only
+    database where it can (``contracts.pricing.database``), and their entries are priced only
     if read — for a page of many contracts whose items few are shown.
     """
     contracts = {contract.pk: contract for contract in contracts}
@@ -524,7 +504,7 @@ def contract_billing_state(
             contract,
             as_of,
             # Usage is due once its period has ended before the batch date.
-            usage_cutoff=period_containing(contract, as_of).start,
+            usage_cutoff=usage_cutoff(contract, as_of),
             labels=labels,
             book=book,
         )
@@ -582,7 +562,7 @@ def contract_billing_state(
                     kind=ItemKind.BLOCK,
                     key=f"block:{purchase.pk}",
                     contract_id=contract.pk,
-                    due=purchase.purchased_on <= as_of,
+                    due=block_purchase_due(purchase.purchased_on, as_of),
                     due_on=purchase.purchased_on,
                     description=(
                         f"Block of {format_quantity(purchase.hours, locale)} h "
@@ -620,7 +600,7 @@ def _fee_items(states, fee_contracts, index, as_of, tenant_currency, locale) -> 
         if contract.contract_type == ContractType.RETAINER:
             fee = quantize_unit_price(contract.retainer_fee or 0)
             billed = index.get((cid, ChargeKind.RETAINER_FEE, None), {})
-            for period in _fee_periods(contract, as_of, billed):
+            for period in fee_periods_due(contract, as_of, billed):
                 state.other_items.append(
                     BillableItem(
                         kind=ItemKind.RETAINER_FEE,
@@ -643,7 +623,7 @@ def _fee_items(states, fee_contracts, index, as_of, tenant_currency, locale) -> 
             price, problem = product_line_price(line, contract, tenant_currency)
             quantity, how = product_line_quantity(line, devices, contract)
             billed = index.get((cid, ChargeKind.PRODUCT, line.pk), {})
-            for period in _fee_periods(contract, as_of, billed):
+            for period in fee_periods_due(contract, as_of, billed):
                 state.other_items.append(
                     BillableItem(
                         kind=ItemKind.PRODUCT,

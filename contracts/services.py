@@ -42,7 +42,7 @@ from .models import (
     TicketAttachment,
     TimeEntry,
 )
-from .periods import Period
+from .pricing.periods import Period
 
 MAX_ENTRY_SECONDS = 24 * 3600
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024

@@ -56,7 +56,7 @@ from .models import (
     TicketAttachment,
     TimeEntry,
 )
-from .periods import contract_periods, period_containing
+from .pricing.periods import contract_periods, period_containing
 
 PAGE_SIZE = 25
 

@@ -6,7 +6,7 @@ batch's exclusions, turns the selected items into planned invoice lines and sums
 The same planner feeds the preview (batch details) and the run, so the details always
 equal the drafts a run creates, to the cent. A preview sums each contract's selection
 without building its lines (they are built when read); on PostgreSQL the time of most
-contracts comes summed from the database (``contracts.pricing_db``), a run prices every
+contracts comes summed from the database (``contracts.pricing.database``), a run prices every
 entry (``itemized=True``). Docs: ``docs/decisions/0006-batch-performance.md``.
 
 Query count: a constant number of queries whatever the number of contracts and items
@@ -39,7 +39,6 @@ from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import format_duration
 from contracts.choices import BillingState, ChargeKind, ContractStatus, ContractType, ItemKind
 from contracts.models import Contract, Ticket
-from contracts.periods import Period, period_containing
 from contracts.pricing import (
     ContractTime,
     PricedEntry,
@@ -49,6 +48,7 @@ from contracts.pricing import (
     time_line_key,
     time_line_quantity,
 )
+from contracts.pricing.periods import Period, period_containing
 from contracts.selectors import (
     BillableItem,
     ContractBillingState,
@@ -777,7 +777,7 @@ def batch_preview(
     and the batch details. Constant number of queries.
 
     By default the database sums the time of the contracts it can price
-    (``contracts.pricing_db``; the page and details need only sums), and a contract's
+    (``contracts.pricing.database``; the page and details need only sums), and a contract's
     entries are priced only when its items or a line's entries are read.
     ``itemized=True`` prices every entry up front, for callers that read them all (a
     run, the API listing every item), so that reading them costs no further query.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from contracts.periods import (
+from contracts.pricing.periods import (
     Period,
     contract_periods,
     period_containing,

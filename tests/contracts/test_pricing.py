@@ -11,7 +11,6 @@ import pytest
 from billing_site.testing.factories import OrganizationFactory
 from contracts.choices import QuantityMode, RoundingScope, TimeEntryState
 from contracts.models import TimeEntry
-from contracts.periods import Period
 from contracts.pricing import (
     block_balances,
     contract_period_amount,
@@ -22,6 +21,7 @@ from contracts.pricing import (
     price_time_entries,
     round_seconds,
 )
+from contracts.pricing.periods import Period
 from contracts.services import time_entries_bill
 
 from .factories import (

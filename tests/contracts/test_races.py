@@ -13,8 +13,8 @@ from billing_site.tenancy import tenant_context
 from contracts import services
 from contracts.choices import ChargeKind, TimeEntryState
 from contracts.models import PeriodCharge, TimeEntry
-from contracts.periods import Period
 from contracts.pricing import price_time_entries
+from contracts.pricing.periods import Period
 
 from .factories import ContractFactory, TicketFactory, TimeEntryFactory, technician
 

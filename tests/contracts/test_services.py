@@ -28,8 +28,8 @@ from contracts.models import (
     Ticket,
     TimeEntry,
 )
-from contracts.periods import Period
 from contracts.pricing import price_time_entries
+from contracts.pricing.periods import Period
 from contracts.selectors import contract_billing_state
 
 from .factories import (
@@ -721,3 +721,25 @@ def test_session_entry_keeps_the_sessions_times(in_tenant_a, session, ticket, te
 def test_other_tenant_rows_stay_unseen(in_tenant_a, other_tenant_rows):
     assert not Ticket.objects.exists()
     assert not Contract.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("", None),
+        ("1.5", 5400),
+        ("1,5", 5400),
+        ("1:30", 5400),
+        ("0:45", 2700),
+        ("1:00:05", 3605),  # what an edit form shows for a duration with seconds
+        ("1:02:07", 3727),
+    ],
+)
+def test_parse_hours(text, seconds):
+    assert services.parse_hours(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["abc", "1:x", "1:00:x", "-1"])
+def test_parse_hours_refuses(text):
+    with pytest.raises(ValueError):
+        services.parse_hours(text)

@@ -1,5 +1,5 @@
 """On PostgreSQL a batch preview has the database sum the time of the contracts it can
-price (``contracts.pricing_db``); a run prices every entry in Python
+price (``contracts.pricing.database``); a run prices every entry in Python
 (``contracts.pricing``). On random contracts — every type, cycle, anchor, increment and
 minimum, three currencies (0, 2 and 3 minor digits), rates by technician, pools drawn
 before (frozen history from an earlier run) and entries added late to billed periods —

@@ -20,7 +20,7 @@ from typing import NamedTuple, Protocol
 
 from billing_site.timeutils import add_months, clamp_day
 
-from .choices import CYCLE_MONTHS, BillingCycle
+from ..choices import CYCLE_MONTHS, BillingCycle
 
 ONE_DAY = dt.timedelta(days=1)
 

@@ -9,14 +9,14 @@ is not arithmetic:
 
 - the rate of each (technician, service type) on a contract (``RateBook``, most
   specific rule wins; the overage rate for retainers and blocks);
-- the contract's periods (``contracts.periods``) and the day its usage falls due;
+- the contract's periods (``periods``) and the day its usage falls due;
 - the currency's minor unit and the retainer's included seconds.
 
 The statement rounds each entry up to the contract's increment, then to its minimum
-(``pricing.round_seconds``); draws retainer included hours per period and block
-balances in date order, around what is already billed (``pricing._allocate_included``
-and ``pricing._draw_block``); and bills each group of entries as one line by the line
-policy (``pricing.time_line_key``, ``pricing.time_line_amount``): the group's charged
+(``rounding.round_seconds``); draws retainer included hours per period and block
+balances in date order, around what is already billed (``pools._allocate_included``
+and ``pools._draw_block``); and bills each group of entries as one line by the line
+policy (``lines.time_line_key``, ``lines.time_line_amount``): the group's charged
 seconds as hours to 4 places, times the rate, half-up once to the minor unit. Every one
 of those is checked against the Python pricing on generated contracts
 (``tests/contracts/test_pricing_equivalence.py``, ``tests/invoices/test_batch_sums_in_database.py``).
@@ -42,10 +42,13 @@ from django.db.models import Max, Min
 from billing_site.money import minor_units, quantize_unit_price
 from billing_site.pgarrays import array_literal
 
-from .choices import ContractType, RoundingScope, TimeEntryState
-from .models import BlockPurchase, Contract, TimeEntry
-from .periods import period_containing, periods_between
-from .pricing import HOUR, UNBILLED_FACT_FIELDS, RateBook
+from ..choices import ContractType, RoundingScope, TimeEntryState
+from ..models import BlockPurchase, Contract, TimeEntry
+from .due import usage_cutoff
+from .entries import UNBILLED_FACT_FIELDS
+from .periods import periods_between
+from .rates import RateBook
+from .rounding import HOUR
 
 ZERO = Decimal("0")
 NO_POOL = "none"
@@ -68,7 +71,7 @@ class TimeSums:
 @dataclass
 class TimeSummary:
     """A contract's unbilled time as the database sums it: the due groups by
-    (ticket id or 0, rate, None) — ``pricing.time_line_key`` of a contract rounding per
+    (ticket id or 0, rate, None) — ``lines.time_line_key`` of a contract rounding per
     entry — and counts and the lines' amounts over every unbilled entry."""
 
     count: int = 0
@@ -104,7 +107,7 @@ def summarize_unbilled_time(
     }
     if not eligible:
         return {}
-    from .selectors import unbilled_time_entries
+    from ..selectors import unbilled_time_entries
 
     # Rate contexts and the dates they span: rates are resolved once per context, and
     # periods are generated over the span (a handful per contract).
@@ -163,7 +166,7 @@ def summarize_unbilled_time(
             int(contract.rounding_minimum_minutes or 0) * 60,
             POOLS.get(kind, NO_POOL),
             int((contract.included_hours or 0) * HOUR) if kind == ContractType.RETAINER else 0,
-            period_containing(contract, as_of).start,
+            usage_cutoff(contract, as_of),
             10 ** (8 - minor),  # quantity × rate, both in 1/10,000, per minor unit
             int(rate.scaleb(4)),
             rate_keys.setdefault(rate, len(rate_keys)),
@@ -389,9 +392,9 @@ pooled AS (
     FROM drawn
     WINDOW w AS (PARTITION BY contract_id, pool_key ORDER BY work_date, started, id)
 )
--- Each group is one invoice line (``pricing.time_line_key``): its hours come from its
+-- Each group is one invoice line (``lines.time_line_key``): its hours come from its
 -- total charged seconds, to 4 places half-up, and its amount is hours × rate half-up
--- once (``pricing.time_line_amount``).
+-- once (``lines.time_line_amount``).
 SELECT g.contract_id, g.ticket_id, g.rate_key, g.due, g.entries, g.worked, g.billed,
        g.included, q.quantity, (q.quantity * g.rate + g.per_minor / 2) / g.per_minor,
        g.first_day
