@@ -21,7 +21,7 @@ DEMO_BUILDERS: list[str] = [
     "sessions.demo.build",
     "contracts.demo.build",
     "portal.demo.build",
-    "invoices.batch_demo.build",
+    "invoices.batches.demo.build",
 ]
 
 

@@ -254,7 +254,7 @@ class Payment(TenantOwnedModel):
 
 
 # Batch models live in their own module; importing them here registers them with the app.
-from .batch_models import (  # noqa: E402
+from .batches.models import (  # noqa: E402
     BatchExclusion,
     BatchInvoice,
     BatchStatus,

@@ -6,7 +6,7 @@ app_name = "invoices"
 
 urlpatterns = [
     path("", views.InvoiceListView.as_view(), name="invoice-list"),
-    path("batches/", include("invoices.batch_urls")),
+    path("batches/", include("invoices.batches.urls")),
     path(
         "from-sessions/",
         views.SessionInvoiceCreateView.as_view(),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .batch_urls import register as batch_register
+from ..batches.api.urls import register as batch_register
 from .views import CreditNoteViewSet, InvoiceLineViewSet, InvoiceViewSet, PaymentViewSet
 
 # Lines live under their invoice: /api/v1/invoices/{invoice_pk}/lines/[{pk}/].

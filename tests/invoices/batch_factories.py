@@ -12,7 +12,7 @@ import factory
 from billing_site.testing.factories import OrganizationFactory, TenantOwnedFactory
 from billing_site.testing.registry import register_factory
 from contracts.choices import TimeEntryState
-from invoices.batch_models import BatchExclusion, BatchInvoice, InvoiceBatch
+from invoices.batches.models import BatchExclusion, BatchInvoice, InvoiceBatch
 from tests.contracts.factories import (
     ContractFactory,
     ContractProductLineFactory,

@@ -12,8 +12,9 @@ import pytest
 
 from billing_site.testing.factories import OrganizationFactory
 from contracts.choices import ContractType, RoundingScope
-from invoices import batch_selectors, batch_services
-from invoices.batch_models import BatchExclusion
+from invoices.batches import selectors as batch_selectors
+from invoices.batches import services as batch_services
+from invoices.batches.models import BatchExclusion
 from tests.contracts.factories import (
     BlockPurchaseFactory,
     ContractFactory,

@@ -13,8 +13,9 @@ from django.db import close_old_connections, connection
 from billing_site.tenancy import tenant_context
 from contracts.choices import BillingState
 from contracts.models import PeriodCharge, TimeEntry
-from invoices import batch_selectors, batch_services
-from invoices.batch_models import BatchInvoice, BatchStatus, InvoiceBatch
+from invoices.batches import selectors as batch_selectors
+from invoices.batches import services as batch_services
+from invoices.batches.models import BatchInvoice, BatchStatus, InvoiceBatch
 from invoices.models import Invoice, InvoiceStatus
 
 from .batch_factories import AS_OF, build_world

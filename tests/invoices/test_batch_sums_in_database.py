@@ -18,7 +18,8 @@ from django.test.utils import CaptureQueriesContext
 from billing_site.testing.factories import OrganizationFactory
 from contracts.choices import BillingCycle, ContractType, RoundingScope
 from contracts.models import TimeEntry
-from invoices import batch_selectors, batch_services
+from invoices.batches import selectors as batch_selectors
+from invoices.batches import services as batch_services
 from tests.contracts.factories import (
     BlockPurchaseFactory,
     ContractFactory,

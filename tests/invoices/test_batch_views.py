@@ -8,7 +8,7 @@ from django.urls import reverse
 from billing_site.roles import Role
 from billing_site.tenancy import tenant_context
 from contracts.models import TimeEntry
-from invoices.batch_models import InvoiceBatch
+from invoices.batches.models import InvoiceBatch
 from invoices.models import Invoice, InvoiceStatus
 
 from .batch_factories import AS_OF, build_world
@@ -152,8 +152,8 @@ def test_page_queries_do_not_grow_with_contracts(
 
 
 def test_batch_invoices_are_paged(client_as, admin_a, world, tenant_a, monkeypatch):
-    from invoices import batch_services
-    from invoices.batch_views import BatchDetailView
+    from invoices.batches import services as batch_services
+    from invoices.batches.views import BatchDetailView
 
     with tenant_context(tenant_a):
         batch = batch_services.batch_create(name="March 2026", as_of=AS_OF)
@@ -170,7 +170,7 @@ def test_batch_invoices_are_paged(client_as, admin_a, world, tenant_a, monkeypat
 def test_invoice_page_lists_the_entries_each_line_bills(
     client_as, admin_a, staff_b, world, tenant_a, django_assert_max_num_queries
 ):
-    from invoices import batch_services
+    from invoices.batches import services as batch_services
 
     with tenant_context(tenant_a):
         batch = batch_services.batch_create(name="March 2026", as_of=AS_OF)

@@ -17,7 +17,8 @@ from billing_site.tenancy import tenant_context
 from contracts.choices import RoundingScope, TimeEntryState
 from contracts.pricing import price_time_entries
 from contracts.selectors import contract_billing_state
-from invoices import batch_selectors, batch_services
+from invoices.batches import selectors as batch_selectors
+from invoices.batches import services as batch_services
 from invoices.models import Invoice, LineKind
 from tests.contracts.factories import (
     ContractFactory,

@@ -501,7 +501,8 @@ class Command(BaseCommand):
         return rows, statistics.median(timings)
 
     def _measure(self, tenant, options) -> None:
-        from invoices import batch_selectors, batch_services
+        from invoices.batches import selectors as batch_selectors
+        from invoices.batches import services as batch_services
 
         batch = batch_services.batch_create(name="Bench", as_of=AS_OF)
         contract_ids = list(Contract.objects.order_by("id").values_list("id", flat=True))

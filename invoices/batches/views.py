@@ -17,12 +17,13 @@ from billing_site.roles import Cap
 from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
 from contracts.models import Contract
 
-from . import batch_selectors, batch_services
-from .batch_forms import BatchFilterForm, BatchForm, ExportForm, GenerateForm, SelectionForm
-from .batch_models import BatchStatus, InvoiceBatch
-from .exports import EXPORT_FORMATS, export_invoices
-from .models import Invoice
-from .selectors import tenant_today
+from ..exports import EXPORT_FORMATS, export_invoices
+from ..models import Invoice
+from ..selectors import tenant_today
+from . import selectors as batch_selectors
+from . import services as batch_services
+from .forms import BatchFilterForm, BatchForm, ExportForm, GenerateForm, SelectionForm
+from .models import BatchStatus, InvoiceBatch
 
 
 def _error_text(error: ValidationError) -> str:

@@ -8,9 +8,9 @@ from billing_site.api.serializers import StrictSerializerMixin
 from billing_site.money import quantize
 from contracts.models import Contract
 
-from ..batch_models import InvoiceBatch
-from ..models import Invoice
-from .serializers import InvoiceSerializer
+from ...api.serializers import InvoiceSerializer
+from ...models import Invoice
+from ..models import InvoiceBatch
 
 
 class BatchSerializer(serializers.ModelSerializer):

@@ -4,7 +4,7 @@
 as an invoice id.
 """
 
-from .batch_views import BatchViewSet, InvoiceExportViewSet
+from .views import BatchViewSet, InvoiceExportViewSet
 
 
 def register(router) -> None:

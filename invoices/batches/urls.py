@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import batch_views as views
+from . import views
 
 urlpatterns = [
     path("", views.BatchListView.as_view(), name="batch-list"),

@@ -9,7 +9,7 @@ from billing_site.models import Organization
 from contracts.choices import BillingState, ContractType
 from contracts.models import Contract
 
-from .exports import EXPORT_FORMATS
+from ..exports import EXPORT_FORMATS
 
 
 class BatchForm(forms.Form):

@@ -17,10 +17,11 @@ from rest_framework.response import Response
 from billing_site.api.base import TenantAPIMixin, TenantViewSetMixin
 from billing_site.roles import Cap
 
-from .. import batch_selectors, batch_services
-from ..batch_models import InvoiceBatch
-from ..exports import export_invoices
-from .batch_serializers import (
+from ...exports import export_invoices
+from .. import selectors as batch_selectors
+from .. import services as batch_services
+from ..models import InvoiceBatch
+from .serializers import (
     BatchCreateSerializer,
     BatchSerializer,
     BatchUpdateSerializer,

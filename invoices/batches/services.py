@@ -30,11 +30,11 @@ from contracts.choices import TimeEntryState
 from contracts.models import BlockPurchase, Contract, PeriodCharge, TimeEntry
 from contracts.services import contract_items_release
 
-from . import batch_selectors
-from .batch_models import BatchExclusion, BatchInvoice, BatchStatus, InvoiceBatch
-from .models import Invoice, InvoiceKind, InvoiceLine, InvoiceSource, InvoiceStatus, PdfStatus
-from .services import NUMBERING, _enqueue_pdf, invoice_delete_draft
-from .totals import compute_totals, line_total
+from ..models import Invoice, InvoiceKind, InvoiceLine, InvoiceSource, InvoiceStatus, PdfStatus
+from ..services import NUMBERING, _enqueue_pdf, invoice_delete_draft
+from ..totals import compute_totals, line_total
+from . import selectors as batch_selectors
+from .models import BatchExclusion, BatchInvoice, BatchStatus, InvoiceBatch
 
 CHUNK = 500  # rows per CASE-based claim on databases without array parameters
 NAME_MAX = InvoiceBatch._meta.get_field("name").max_length

@@ -56,9 +56,9 @@ from contracts.selectors import (
     unbilled_time_entries,
 )
 
-from .batch_models import BatchExclusion, BatchInvoice, InvoiceBatch
-from .models import Invoice, LineKind
-from .totals import compute_totals
+from ..models import Invoice, LineKind
+from ..totals import compute_totals
+from .models import BatchExclusion, BatchInvoice, InvoiceBatch
 
 STATE_ICONS = {
     BillingState.SELECTABLE: "check",

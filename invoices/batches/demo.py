@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from .batch_models import InvoiceBatch
+from .models import InvoiceBatch
 
 
 def build(ctx) -> list[str]:
