@@ -4,8 +4,18 @@ from django import forms
 
 from billing_site.tenancy import rescope_queryset
 
-from .models import Contact, Organization
+from .models import Contact, Organization, Tenant, validate_tax_rate
 from .money import currency_choices
+
+
+def tax_rate_field(**kwargs) -> forms.DecimalField:
+    """A percentage from 0 to 100 with up to four decimals, with one clear error for each
+    (no digit-count message: a rate of 1000 is "between 0 and 100", not "too many digits")."""
+    return forms.DecimalField(
+        validators=[validate_tax_rate],
+        widget=forms.NumberInput(attrs={"step": "any", "min": "0", "max": "100"}),
+        **kwargs,
+    )
 
 
 class TenantScopedFormMixin:
@@ -29,6 +39,11 @@ class TenantForm(TenantScopedFormMixin, forms.Form):
 
 class OrganizationForm(TenantModelForm):
     currency = forms.ChoiceField(choices=currency_choices)
+    tax_rate = tax_rate_field(
+        label="Tax rate (%)",
+        required=False,
+        help_text=Organization._meta.get_field("tax_rate").help_text,
+    )
 
     class Meta:
         model = Organization
@@ -43,6 +58,7 @@ class OrganizationForm(TenantModelForm):
             "currency",
             "language",
             "tax_id",
+            "tax_rate",
             "is_active",
         ]
         widgets = {
@@ -82,6 +98,10 @@ class TenantSettingsForm(forms.ModelForm):
     """Company details printed on invoices, defaults and branding (owners only)."""
 
     currency = forms.ChoiceField(choices=currency_choices)
+    default_tax_rate = tax_rate_field(
+        label="Default tax rate (%)",
+        help_text=Tenant._meta.get_field("default_tax_rate").help_text,
+    )
 
     class Meta:
         from .models import Tenant
@@ -105,6 +125,8 @@ class TenantSettingsForm(forms.ModelForm):
             "default_hourly_rate",
             "default_payment_terms_days",
             "default_payment_instructions",
+            "default_tax_rate",
+            "session_work_taxable",
         ]
         widgets = {
             "address": forms.Textarea(attrs={"rows": 3}),

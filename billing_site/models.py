@@ -36,6 +36,27 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"'{value}' is not a known IANA time zone (e.g. Europe/Paris).")
 
 
+TAX_RATE_PLACES = 4
+_TAX_RATE_EXPONENT = Decimal(1).scaleb(-TAX_RATE_PLACES)
+# Percent with four places, as on contracts and invoice lines (e.g. 20.0000, 7.6500).
+TAX_RATE = {"max_digits": 7, "decimal_places": TAX_RATE_PLACES}
+
+
+def validate_tax_rate(value) -> None:
+    """A tax rate is a percentage from 0 to 100 with at most four decimal places."""
+    if value is None:
+        return
+    rate = Decimal(value)
+    if not rate.is_finite() or not Decimal("0") <= rate <= Decimal("100"):
+        raise ValidationError(
+            "The tax rate is a percentage between 0 and 100.", code="tax_rate_range"
+        )
+    if rate != rate.quantize(_TAX_RATE_EXPONENT):
+        raise ValidationError(
+            f"The tax rate has {TAX_RATE_PLACES} decimal places at most.", code="tax_rate_places"
+        )
+
+
 def validate_country(value: str) -> None:
     from babel import Locale
 
@@ -79,10 +100,29 @@ class Tenant(models.Model):
     )
     default_payment_terms_days = models.PositiveIntegerField(default=30)
     default_payment_instructions = models.TextField(blank=True)
+    default_tax_rate = models.DecimalField(
+        "default tax rate (%)",
+        **TAX_RATE,
+        default=Decimal("0"),
+        validators=[validate_tax_rate],
+        help_text="VAT / sales tax in percent, e.g. 21 or 7.65; a customer may override it.",
+    )
+    session_work_taxable = models.BooleanField(
+        "session work is taxable",
+        default=False,
+        help_text="Session invoices add tax at the customer's rate (else the default rate); "
+        "the invoice form can change it for one invoice.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(default_tax_rate__gte=0, default_tax_rate__lte=100),
+                name="tenant_default_tax_rate",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -163,6 +203,14 @@ class Organization(TenantOwnedModel):
     currency = models.CharField(max_length=3, validators=[validate_currency_code])
     language = models.CharField(max_length=5, choices=LANGUAGE_CHOICES, default="en")
     tax_id = models.CharField("VAT / tax id", max_length=60, blank=True)
+    tax_rate = models.DecimalField(
+        "tax rate (%)",
+        **TAX_RATE,
+        null=True,
+        blank=True,
+        validators=[validate_tax_rate],
+        help_text="Empty: your default tax rate. E.g. 0 for a reverse-charge customer abroad.",
+    )
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -172,6 +220,11 @@ class Organization(TenantOwnedModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "company_number"], name="organization_unique_company_number"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tax_rate__isnull=True)
+                | models.Q(tax_rate__gte=0, tax_rate__lte=100),
+                name="organization_tax_rate",
             ),
         ]
         indexes = [

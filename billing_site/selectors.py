@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db.models import Count, Q, QuerySet
 
-from .models import Contact, Organization
+from .models import Contact, Organization, Tenant
+from .tenancy import require_current_tenant
 
 
 def organization_list(*, search: str = "", active: bool | None = None) -> QuerySet[Organization]:
@@ -30,3 +33,17 @@ def contact_list(*, organization: Organization | None = None) -> QuerySet[Contac
     if organization is not None:
         queryset = queryset.filter(organization=organization)
     return queryset.order_by("name", "id")
+
+
+def organization_tax_rate(
+    *, organization: Organization | None, tenant: Tenant | None = None
+) -> Decimal:
+    """The tax rate (percent) invoices to ``organization`` carry: its own rate when set,
+    else the tenant's default rate (also for an invoice with no customer organization).
+
+    The one place this choice is made, for every invoice kind that bills a customer.
+    """
+    if organization is not None and organization.tax_rate is not None:
+        return organization.tax_rate
+    tenant = tenant or require_current_tenant()
+    return tenant.default_tax_rate

@@ -24,6 +24,7 @@ ORGANIZATION_FIELDS = (
     "currency",
     "language",
     "tax_id",
+    "tax_rate",
     "is_active",
 )
 
@@ -186,24 +187,30 @@ def contact_update(*, contact: Contact, **data: Any) -> Contact:
     return contact
 
 
-def sequence_next(*, key: str, tenant: Tenant | None = None) -> int:
-    """Take the next number of a per-tenant counter, gapless.
+def sequence_take(*, key: str, tenant: Tenant | None = None, count: int = 1) -> int:
+    """Take ``count`` consecutive numbers of a per-tenant counter, gapless; returns the
+    first. The one way every number (invoice, credit note, ticket) is taken.
 
-    Must run inside the caller's transaction: the row stays locked until it commits,
-    and a rollback returns the number.
+    Must run inside the caller's transaction: the counter row stays locked until it
+    commits, so concurrent takes wait and numbers stay unique, and a rollback gives every
+    number back.
     """
     tenant = tenant or require_current_tenant()
+    if count < 1:
+        raise ValueError("count must be at least 1")
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("sequence_next must run inside a transaction")
+        raise RuntimeError("sequence_take must run inside a transaction")
     with tenant_context(tenant):
         TenantSequence.objects.get_or_create(tenant=tenant, key=key)
-        updated = TenantSequence.objects.filter(key=key).update(last_value=F("last_value") + 1)
-        assert updated == 1
-        return (
+        updated = TenantSequence.objects.filter(key=key).update(last_value=F("last_value") + count)
+        if updated != 1:
+            raise RuntimeError(f"counter {key} not found")
+        last = (
             TenantSequence.objects.select_for_update()
             .values_list("last_value", flat=True)
             .get(key=key)
         )
+    return last - count + 1
 
 
 @transaction.atomic

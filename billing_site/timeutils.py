@@ -25,15 +25,31 @@ def add_months(anchor: dt.date, months: int, day: int | None = None) -> dt.date:
 
 
 def format_duration(seconds: int | None) -> str:
-    """'15 min 18 s' below an hour, '2 h 05 min' from an hour on (DESIGN.md: Time)."""
+    """A duration to the second, the one text every page, PDF and export shows.
+
+    DESIGN.md (Time): money is computed from whole seconds, so the seconds are shown
+    and dropped only when they are zero.
+
+    - below a minute: ``'42 s'`` (``'0 s'`` for nothing or ``None``);
+    - below an hour: ``'15 min 18 s'``, ``'15 min'`` on the minute; no zero padding;
+    - from an hour on: ``'1 h 02 min 07 s'``, ``'2 h 05 min'`` on the minute; minutes
+      and seconds have two digits; hours are not folded into days (``'25 h 01 min 01 s'``);
+    - a negative duration is the same text after a minus sign.
+
+    ``sessions/static/sessions/js/timer.js`` (running timers) applies the same rule.
+    """
     seconds = int(seconds or 0)
-    if seconds < 3600:
-        minutes, secs = divmod(seconds, 60)
-        if minutes == 0:
-            return f"{secs} s"
-        return f"{minutes} min {secs} s"
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours} h {rest // 60:02d} min"
+    if seconds < 0:
+        return f"-{format_duration(-seconds)}"
+    minutes, secs = divmod(seconds, 60)
+    if minutes == 0:
+        return f"{secs} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours == 0:
+        text = f"{minutes} min"
+        return f"{text} {secs} s" if secs else text
+    text = f"{hours} h {minutes:02d} min"
+    return f"{text} {secs:02d} s" if secs else text
 
 
 def to_zone(value: dt.datetime | None, zone: str | zoneinfo.ZoneInfo) -> dt.datetime | None:

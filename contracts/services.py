@@ -11,16 +11,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from billing_site.models import Membership, Tenant
 from billing_site.roles import STAFF_ROLES, Cap, Role, role_can
-from billing_site.services import assign_fields, reject_unknown_fields, sequence_next
+from billing_site.services import assign_fields, reject_unknown_fields, sequence_take
 from billing_site.tenancy import require_current_tenant
 
 from .choices import (
-    ChargeKind,
     ContractStatus,
     ContractType,
     QuantityMode,
@@ -42,7 +41,6 @@ from .models import (
     TicketAttachment,
     TimeEntry,
 )
-from .pricing.periods import Period
 
 MAX_ENTRY_SECONDS = 24 * 3600
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -695,7 +693,7 @@ def ticket_create(*, created_by=None, **data: Any) -> Ticket:
         raise ValidationError({"organization": "Choose the customer organization."})
     ticket = Ticket(tenant=tenant, number=0, created_by=created_by, **data)
     _validate_ticket(ticket, tenant)
-    ticket.number = sequence_next(key="ticket", tenant=tenant)
+    ticket.number = sequence_take(key="ticket", tenant=tenant)
     if ticket.status == TicketStatus.COMPLETE:
         ticket.completed_at = timezone.now()
     ticket.save()
@@ -1168,14 +1166,19 @@ def time_entries_post(*, entry_ids: Iterable[int], actor) -> int:
 
 
 def parse_hours(text: str) -> int | None:
-    """'1.5', '1,5' or '1:30' -> seconds; '' -> None."""
+    """'1.5', '1,5', '1:30' or '1:30:05' -> seconds; '' -> None.
+
+    The seconds form is what an edit form shows for a duration that has seconds, so
+    saving it unchanged keeps the worked time to the second.
+    """
     text = (text or "").strip()
     if not text:
         return None
     try:
         if ":" in text:
-            hours_part, minutes_part = text.split(":", 1)
+            hours_part, minutes_part, *rest = text.split(":", 2)
             value = int(hours_part or 0) * 3600 + int(minutes_part or 0) * 60
+            value += int(rest[0] or 0) if rest else 0
         else:
             value = int((Decimal(text.replace(",", ".")) * 3600).to_integral_value())
     except (ArithmeticError, ValueError) as exc:
@@ -1255,95 +1258,3 @@ def timesheet_save(*, technician, week_start: dt.date, rows: list[dict]) -> int:
     if errors:
         raise ValidationError(errors)
     return changed
-
-
-# ------------------------------------------------ billing claims (batch engine)
-
-
-@transaction.atomic
-def time_entries_bill(*, priced: Iterable, invoice_line) -> int:
-    """Mark posted billable entries billed by ``invoice_line``, freezing the billed and
-    included seconds from their ``PricedEntry``. One conditional UPDATE (only rows still
-    unbilled): if any entry is already billed or no longer posted, nothing is marked."""
-    priced = list(priced)
-    if not priced:
-        return 0
-    ids = [item.entry_id for item in priced]
-    billed = Case(
-        *[When(pk=item.entry_id, then=Value(item.billed_seconds)) for item in priced],
-        output_field=IntegerField(),
-    )
-    included = Case(
-        *[When(pk=item.entry_id, then=Value(item.included_seconds)) for item in priced],
-        output_field=IntegerField(),
-    )
-    updated = TimeEntry.objects.filter(
-        pk__in=ids, invoice_line__isnull=True, state=TimeEntryState.POSTED, billable=True
-    ).update(invoice_line=invoice_line, billed_seconds=billed, included_seconds=included)
-    if updated != len(ids):
-        raise ValidationError(
-            {"time_entries": "Some time entries are already billed or not posted."}
-        )
-    return updated
-
-
-@transaction.atomic
-def period_charge_bill(
-    *,
-    contract: Contract,
-    kind: str,
-    period: Period,
-    invoice_line,
-    product_line: ContractProductLine | None = None,
-    quantity: Decimal = Decimal("1"),
-    unit_price: Decimal = Decimal("0"),
-    amount: Decimal = Decimal("0"),
-) -> PeriodCharge:
-    """Mark a periodic fee (retainer fee, or a product line) of one period billed by
-    ``invoice_line``. The row is unique per (contract, fee, period) and claimed only while
-    unbilled, so two runs never bill the same fee."""
-    tenant = require_current_tenant()
-    if (kind == ChargeKind.PRODUCT) != (product_line is not None):
-        raise ValidationError({"product_line": "Product charges, and only they, name their line."})
-    lookup = {"contract": contract, "kind": kind, "period_start": period.start}
-    lookup["product_line"] = product_line
-    try:
-        with transaction.atomic():
-            charge, _ = PeriodCharge.objects.get_or_create(
-                **lookup, defaults={"tenant": tenant, "period_end": period.end}
-            )
-    except IntegrityError:  # created concurrently; claim it below
-        charge = PeriodCharge.objects.get(**lookup)
-    claimed = PeriodCharge.objects.filter(pk=charge.pk, invoice_line__isnull=True).update(
-        invoice_line=invoice_line, quantity=quantity, unit_price=unit_price, amount=amount
-    )
-    if claimed != 1:
-        raise ValidationError({"charges": f"{charge} of {contract} is already billed."})
-    charge.refresh_from_db()
-    return charge
-
-
-@transaction.atomic
-def block_purchases_bill(*, purchase_ids: Iterable[int], invoice_line) -> int:
-    """Mark block purchases billed by ``invoice_line`` (only while unbilled; all or none)."""
-    ids = list(purchase_ids)
-    updated = BlockPurchase.objects.filter(pk__in=ids, invoice_line__isnull=True).update(
-        invoice_line=invoice_line
-    )
-    if updated != len(ids):
-        raise ValidationError({"block_purchases": "Some block purchases are already billed."})
-    return updated
-
-
-@transaction.atomic
-def contract_items_release(*, invoice_line_ids: Iterable[int]) -> int:
-    """Release everything these lines billed (draft deleted, invoice voided or credited):
-    time entries, period fees and block purchases become unbilled again. Frozen billed
-    and included seconds are cleared, so the items are priced afresh."""
-    ids = list(invoice_line_ids)
-    released = TimeEntry.objects.filter(invoice_line_id__in=ids).update(
-        invoice_line=None, billed_seconds=None, included_seconds=None
-    )
-    released += PeriodCharge.objects.filter(invoice_line_id__in=ids).update(invoice_line=None)
-    released += BlockPurchase.objects.filter(invoice_line_id__in=ids).update(invoice_line=None)
-    return released

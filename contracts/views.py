@@ -18,6 +18,7 @@ from django.views.generic import DetailView, FormView, TemplateView
 
 from billing_site.models import Organization
 from billing_site.roles import Cap
+from billing_site.timeutils import format_duration
 from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
 from sessions.models import RemoteSession
 
@@ -693,10 +694,12 @@ class TimesheetView(StaffViewMixin, TemplateView):
 
 
 def _hours_text(seconds: int) -> str:
+    """An input value ``parse_hours`` reads back exactly: '1:30', or '1:30:05' with seconds."""
     if not seconds:
         return ""
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}"
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if secs else f"{hours}:{minutes:02d}"
 
 
 def _parse_grid(post) -> tuple[list[dict], dict[str, str]]:
@@ -752,7 +755,9 @@ class TimerStopView(StaffViewMixin, View):
         summary = form.cleaned_data["summary_note"] if form.is_valid() else None
         try:
             entry = services.timer_stop(technician=request.user, summary_note=summary or None)
-            messages.success(request, f"Timer stopped: {entry.worked_seconds // 60} min logged.")
+            messages.success(
+                request, f"Timer stopped: {format_duration(entry.worked_seconds)} logged."
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         return redirect(_safe_next(request, reverse("contracts:timesheet")))

@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 
 from billing_site.roles import Cap, role_can
 
-from .models import Invoice
-from .selectors import OPEN_STATUSES, invoice_list, tenant_today
+from .selectors import invoice_list, open_receivables, tenant_today
 
 
 def invoices_panel(request):
-    """Open and overdue balances per currency, and the latest invoices (two queries)."""
+    """Open and overdue balances per currency, and the latest invoices (two queries).
+
+    Open and overdue count receivables with a balance left, by the invoices' one
+    balance (``selectors.with_balance``): payments and issued credit notes are taken
+    off, and a credit note is never counted.
+    """
     if not role_can(request.membership.role, Cap.VIEW_BILLING):
         return None
     today = tenant_today()
+    overdue = Q(due_date__lt=today)
     balances = list(
-        Invoice.objects.filter(status__in=OPEN_STATUSES)
+        open_receivables()
         .values("currency")
         .annotate(
             open_count=Count("id"),
-            open_balance=Sum(F("total") - F("amount_paid")),
-            overdue_count=Count("id", filter=Q(due_date__lt=today)),
-            overdue_balance=Sum(F("total") - F("amount_paid"), filter=Q(due_date__lt=today)),
+            open_balance=Sum("balance"),
+            overdue_count=Count("id", filter=overdue),
+            overdue_balance=Sum("balance", filter=overdue),
         )
         .order_by("currency")
     )

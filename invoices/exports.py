@@ -22,7 +22,7 @@ carries a unique customer id (company number) and a product id (SKU) per line.
 Layout is ours: one row per invoice line, invoice fields repeated; RFC 4180 quoting
 and CRLF line ends; UTF-8 with a byte-order mark, which Excel needs to read accented
 customer names; ISO dates (YYYY-MM-DD). Credit notes have negative quantities,
-amounts, tax and totals, so a column sum is the net billed. Text cells that a
+amounts, tax and totals, so a column sum is the net billed, and no due date. Text cells that a
 spreadsheet would run as a formula (leading ``= + - @``, tab, CR) get a leading
 apostrophe (OWASP "CSV Injection").
 
@@ -471,7 +471,8 @@ def export_csv(invoices: Iterable[Invoice]) -> bytes:
             "document_type": invoice.kind,
             "status": invoice.status,
             "issue_date": invoice.issue_date.isoformat(),
-            "due_date": doc.due_date.isoformat(),
+            # A credit note is not a receivable: nothing falls due on it.
+            "due_date": "" if doc.is_credit else doc.due_date.isoformat(),
             "currency": currency,
             "company_number": organization.company_number if organization else "",
             "customer_name": _spreadsheet_safe(invoice.bill_to_name),

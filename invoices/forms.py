@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django import forms
 
-from billing_site.forms import TenantForm
+from billing_site.forms import TenantForm, tax_rate_field
 from billing_site.models import Organization
 
-from .models import InvoiceStatus, PaymentMethod, SourceScope
-from .selectors import OVERDUE
+from .models import CreditDisposition, InvoiceStatus, PaymentMethod, SourceScope
+from .selectors import OPEN, OVERDUE
 
 TEXTAREA = {"rows": 3}
 
@@ -55,14 +55,23 @@ class SessionInvoiceForm(SessionScopeForm):
     notes = forms.CharField(
         label="Notes on the invoice", required=False, widget=forms.Textarea(attrs=TEXTAREA)
     )
+    taxable = forms.BooleanField(label="Taxable", required=False)
+    tax_rate = tax_rate_field(
+        label="Tax rate (%)",
+        help_text="The customer's rate, else your default rate; changes apply to this "
+        "invoice only.",
+    )
     amount_due = forms.DecimalField(
         label="Total amount due",
         min_value=0,
         max_digits=15,
         decimal_places=3,
-        help_text="Suggested: billable duration × hourly rate. A different amount adds an "
-        "adjustment line so the invoice still adds up.",
+        help_text="Suggested: billable duration × hourly rate, plus tax. A different amount "
+        "adds an adjustment line so the invoice still adds up.",
     )
+    # The total the page suggested: an amount due left at it follows the figures when the
+    # tax or the rates change, instead of being kept by an adjustment line.
+    suggested_total = forms.DecimalField(required=False, widget=forms.HiddenInput)
 
     SELLER_FIELDS = (
         "seller_name",
@@ -73,6 +82,7 @@ class SessionInvoiceForm(SessionScopeForm):
     )
     BILL_TO_FIELDS = ("bill_to_name", "bill_to_address", "bill_to_email", "bill_to_tax_id")
     TERMS_FIELDS = ("payment_terms_days", "payment_instructions", "notes")
+    TAX_FIELDS = ("taxable", "tax_rate")
 
     def clean_session_ids(self) -> list[int]:
         raw = self.cleaned_data["session_ids"]
@@ -93,9 +103,17 @@ class SessionInvoiceForm(SessionScopeForm):
     def terms_fields(self):
         return self.fields_of(self.TERMS_FIELDS)
 
+    def tax_fields(self):
+        return self.fields_of(self.TAX_FIELDS)
+
 
 class InvoiceFilterForm(TenantForm):
-    STATUS_CHOICES = [("", "Any status"), *InvoiceStatus.choices, (OVERDUE, "Overdue")]
+    STATUS_CHOICES = [
+        ("", "Any status"),
+        *InvoiceStatus.choices,
+        (OPEN, "Open (balance due)"),
+        (OVERDUE, "Overdue"),
+    ]
 
     q = forms.CharField(label="Search", required=False)
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
@@ -215,6 +233,19 @@ class CreditNoteForm(forms.Form):
     SCOPE_CHOICES = [("whole", "The whole invoice"), ("lines", "Chosen lines")]
 
     scope = forms.ChoiceField(choices=SCOPE_CHOICES, initial="whole", widget=forms.RadioSelect)
+    # No initial value: the user chooses every time, so nothing is billed twice by default.
+    credit_disposition = forms.ChoiceField(
+        label="The credited items",
+        choices=CreditDisposition.choices,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose whether the credited items are billed again or written off."
+        },
+        help_text=(
+            "Applies to the time entries, sessions, fees and blocks of the lines credited "
+            "in full; the items of a partly credited line stay on it."
+        ),
+    )
     reason = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why is this invoice credited?"}),

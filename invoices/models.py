@@ -1,22 +1,26 @@
 """Invoices: the one invoice model of the product, its lines, payments.
 
 Life: draft (editable, no number) -> final (numbered, immutable, PDF) -> sent ->
-partially paid / paid; void. Overdue is derived (past due date and unpaid).
+partially paid / paid; void. Overdue is derived (past due date, balance left).
+An invoice's balance is total − payments − credits applied (see ``balance_of``); a
+credit note is never a receivable.
 Amounts are stored with 3 decimal places so 0-, 2- and 3-decimal currencies all
 fit; every stored amount is already rounded to its currency's minor unit.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Sum
+from django.db.models.functions import Abs
 from django.utils import timezone
 
 from billing_site.money import validate_currency_code
-from billing_site.tenancy import TenantOwnedModel
+from billing_site.tenancy import TenantOwnedModel, require_current_tenant
 
 AMOUNT = {"max_digits": 18, "decimal_places": 3}
 UNIT_PRICE = {"max_digits": 18, "decimal_places": 4}
@@ -35,6 +39,30 @@ class InvoiceStatus(models.TextChoices):
     PARTIALLY_PAID = "partially_paid", "Partially paid"
     PAID = "paid", "Paid"
     VOID = "void", "Void"
+
+
+class CreditDisposition(models.TextChoices):
+    """What a credit note does with the items (time, sessions, fees, blocks) of the lines
+    it credits in full: chosen by the user for each credit note."""
+
+    RELEASE = "release", "Release the items to be billed again"
+    WRITE_OFF = "write_off", "Write the items off (they stay billed)"
+
+
+# Issued: numbered and not void. Only an issued invoice is a receivable, and only an
+# issued credit note credits anything (a void one credits nothing).
+NOT_ISSUED = (InvoiceStatus.DRAFT, InvoiceStatus.VOID)
+ISSUED_CREDIT_NOTE = Q(kind=InvoiceKind.CREDIT_NOTE) & ~Q(status__in=NOT_ISSUED)
+RECEIVABLE = Q(kind=InvoiceKind.INVOICE) & ~Q(status__in=NOT_ISSUED)
+
+
+def balance_of(*, total: Decimal, amount_paid: Decimal, credited: Decimal) -> Decimal:
+    """The balance of a receivable: total − payments − credits applied, never below zero.
+
+    The one arithmetic of the balance: ``Invoice.balance_due`` applies it to one invoice
+    and ``invoices.selectors.with_balance`` writes the same in SQL for a queryset.
+    """
+    return max(total - amount_paid - credited, Decimal("0"))
 
 
 class InvoiceSource(models.TextChoices):
@@ -125,6 +153,15 @@ class Invoice(TenantOwnedModel):
     finalized_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True)
+    credit_disposition = models.CharField(
+        max_length=10,
+        choices=CreditDisposition.choices,
+        blank=True,
+        help_text=(
+            "Credit notes: whether the items of the lines credited in full were released "
+            "to be billed again or written off (they stay billed by the credited line)."
+        ),
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -138,6 +175,12 @@ class Invoice(TenantOwnedModel):
                 condition=Q(status="draft", number__isnull=True)
                 | (~Q(status="draft") & Q(number__isnull=False)),
                 name="invoice_number_iff_final",
+            ),
+            # Every credit note says what happened to its items; an invoice says nothing.
+            models.CheckConstraint(
+                condition=Q(kind="invoice", credit_disposition="")
+                | Q(kind="credit_note", credit_disposition__in=["release", "write_off"]),
+                name="invoice_credit_disposition_iff_note",
             ),
         ]
         indexes = [
@@ -154,16 +197,67 @@ class Invoice(TenantOwnedModel):
         return self.status == InvoiceStatus.DRAFT
 
     @property
+    def is_receivable(self) -> bool:
+        """An issued invoice (numbered, not void): something a customer may owe. Drafts,
+        void invoices and credit notes never are."""
+        return self.kind == InvoiceKind.INVOICE and self.status not in NOT_ISSUED
+
+    @property
+    def credited_total(self) -> Decimal:
+        """What issued credit notes took off this invoice (void ones count nothing).
+
+        Read from the ``credited_amount`` annotation of ``selectors.with_balance`` when
+        the invoice was loaded with it, so lists run no query per row; otherwise one
+        query. A draft or a credit note has none, without a query.
+        """
+        if self.kind != InvoiceKind.INVOICE or self.status == InvoiceStatus.DRAFT:
+            return Decimal("0")
+        annotated = self.__dict__.get("credited_amount")
+        if annotated is not None:
+            return annotated
+        amount = Invoice.objects.filter(ISSUED_CREDIT_NOTE, credited_invoice=self).aggregate(
+            amount=Sum(Abs("total"))
+        )["amount"]
+        return amount or Decimal("0")
+
+    @property
     def balance_due(self) -> Decimal:
-        return self.total - self.amount_paid
+        """What the customer still owes (``balance_of``); nothing for a credit note, a
+        draft or a void invoice."""
+        if not self.is_receivable:
+            return Decimal("0")
+        return balance_of(
+            total=self.total, amount_paid=self.amount_paid, credited=self.credited_total
+        )
+
+    @property
+    def is_credited(self) -> bool:
+        """An unpaid receivable whose credit notes cover its total."""
+        if not self.is_receivable or self.amount_paid:
+            return False
+        credited = self.credited_total
+        return bool(credited) and credited >= self.total
+
+    def is_overdue_on(self, today: dt.date) -> bool:
+        """Past its due date with a balance left (a credit note never is)."""
+        return self.due_date is not None and self.due_date < today and self.balance_due > 0
 
     @property
     def is_overdue(self) -> bool:
-        return (
-            self.status in (InvoiceStatus.FINAL, InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID)
-            and self.due_date is not None
-            and self.due_date < timezone.localdate()
-        )
+        """Overdue as of today in the current tenant's zone."""
+        return self.is_overdue_on(timezone.localdate(timezone=require_current_tenant().zone))
+
+    @property
+    def credit_disposition_text(self) -> str:
+        """What a credit note did with the items of the lines it credits in full."""
+        if self.kind != InvoiceKind.CREDIT_NOTE:
+            return ""
+        if self.credit_disposition == CreditDisposition.RELEASE:
+            return "Items released to be billed again."
+        if self.credit_disposition == CreditDisposition.WRITE_OFF:
+            credited = self.credited_invoice.number if self.credited_invoice_id else ""
+            return f"Items written off (they stay billed by {credited or 'the invoice'})."
+        return ""
 
 
 class LineKind(models.TextChoices):
@@ -265,6 +359,7 @@ __all__ = [
     "BatchExclusion",
     "BatchInvoice",
     "BatchStatus",
+    "CreditDisposition",
     "Invoice",
     "InvoiceBatch",
     "InvoiceKind",

@@ -8,8 +8,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db.models import DecimalField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Case,
+    DecimalField,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Abs, Coalesce, Greatest, Round
 from django.utils import timezone
 
 from billing_site.models import Organization
@@ -20,6 +32,8 @@ from sessions.models import Host, HostGroup, RemoteSession
 
 from .models import (
     AMOUNT,
+    ISSUED_CREDIT_NOTE,
+    RECEIVABLE,
     Invoice,
     InvoiceKind,
     InvoiceLine,
@@ -31,31 +45,62 @@ from .models import (
 from .pricing import PlannedSessionLine, plan_session_lines
 from .totals import TaxRow, compute_totals
 
-OPEN_STATUSES = (InvoiceStatus.FINAL, InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID)
+OPEN = "open"
 OVERDUE = "overdue"
 # A credit note counts once it is numbered; a void one credits nothing.
-ISSUED_NOTE = Q(kind=InvoiceKind.CREDIT_NOTE) & ~Q(
-    status__in=[InvoiceStatus.DRAFT, InvoiceStatus.VOID]
-)
+ISSUED_NOTE = ISSUED_CREDIT_NOTE
+MONEY = DecimalField(**AMOUNT)
 
 
-def with_credited(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
-    """Annotate ``credited_amount``: the total of the issued credit notes of each invoice
-    (one subquery, no query per row)."""
+def _credited_subquery() -> Subquery:
+    """The issued credit notes' total of the invoice in the outer query. A note's face
+    value is what it credits, whichever sign it was stored with (as the exports read it)."""
     notes = (
         Invoice.objects.filter(ISSUED_NOTE, credited_invoice=OuterRef("pk"))
         .order_by()
         .values("credited_invoice")
-        .annotate(amount=Sum("total"))
+        .annotate(amount=Sum(Abs("total")))
         .values("amount")
     )
-    return queryset.annotate(
-        credited_amount=Coalesce(
-            Subquery(notes, output_field=DecimalField(**AMOUNT)),
-            Value(Decimal("0")),
-            output_field=DecimalField(**AMOUNT),
+    return Subquery(notes, output_field=MONEY)
+
+
+def with_balance(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Annotate ``credited_amount`` (issued credit notes' total) and ``balance`` (what is
+    still owed) on every row, in one subquery: no query per row.
+
+    ``balance`` is ``models.balance_of`` in SQL — total − payments − credits applied,
+    never below zero — for receivables only (an issued invoice); a credit note, a draft
+    and a void invoice have 0. ``Invoice.balance_due`` gives the same figure for one
+    instance (it reads ``credited_amount`` when annotated). Amounts are stored with 3
+    places, so rounding the difference to 3 places is exact on PostgreSQL and removes
+    SQLite's floating-point residue before it is compared with zero.
+    """
+    credited = Coalesce(_credited_subquery(), Value(0), output_field=MONEY)
+    owed = Round(F("total") - F("amount_paid") - F("credited_amount"), 3, output_field=MONEY)
+    return queryset.annotate(credited_amount=credited).annotate(
+        balance=Case(
+            When(RECEIVABLE, then=Greatest(owed, Value(0), output_field=MONEY)),
+            default=Value(0),
+            output_field=MONEY,
         )
     )
+
+
+def open_receivables(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """Receivables with a balance left (annotated by ``with_balance``): what the
+    dashboard's "open" totals and the "open" filter count. Never a credit note."""
+    queryset = Invoice.objects.all() if queryset is None else queryset
+    if "balance" not in queryset.query.annotations:
+        queryset = with_balance(queryset)
+    return queryset.filter(RECEIVABLE, balance__gt=0)
+
+
+def overdue_receivables(
+    queryset: QuerySet[Invoice] | None = None, *, today: dt.date | None = None
+) -> QuerySet[Invoice]:
+    """Open receivables past their due date (in the tenant's calendar)."""
+    return open_receivables(queryset).filter(due_date__lt=today or tenant_today())
 
 
 def attach_credited(invoices: list[Invoice]) -> None:
@@ -63,9 +108,9 @@ def attach_credited(invoices: list[Invoice]) -> None:
     missing = {
         invoice.pk: invoice
         for invoice in invoices
-        if getattr(invoice, "credited_amount", None) is None
+        if invoice.__dict__.get("credited_amount") is None
         and invoice.kind == InvoiceKind.INVOICE
-        and invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.VOID)
+        and invoice.status != InvoiceStatus.DRAFT
     }
     if not missing:
         return
@@ -73,7 +118,7 @@ def attach_credited(invoices: list[Invoice]) -> None:
         Invoice.objects.filter(ISSUED_NOTE, credited_invoice__in=list(missing))
         .order_by()
         .values("credited_invoice")
-        .annotate(amount=Sum("total"))
+        .annotate(amount=Sum(Abs("total")))
     )
     found = {row["credited_invoice"]: row["amount"] for row in rows}
     for pk, invoice in missing.items():
@@ -81,32 +126,19 @@ def attach_credited(invoices: list[Invoice]) -> None:
 
 
 def invoice_credited_total(*, invoice: Invoice) -> Decimal:
-    """What issued credit notes took off ``invoice`` (annotation when present; a draft
-    or a credit note has none, without a query)."""
-    if invoice.kind != InvoiceKind.INVOICE or invoice.status == InvoiceStatus.DRAFT:
-        return Decimal("0")
-    annotated = getattr(invoice, "credited_amount", None)
-    if annotated is not None:
-        return annotated
-    total = Invoice.objects.filter(ISSUED_NOTE, credited_invoice=invoice).aggregate(
-        amount=Sum("total")
-    )["amount"]
-    return total or Decimal("0")
+    """What issued credit notes took off ``invoice`` (``Invoice.credited_total``)."""
+    return invoice.credited_total
 
 
 def invoice_balance_due(*, invoice: Invoice) -> Decimal:
-    """What the customer still owes: total − paid − credited, never below zero; nothing
-    for a draft-less void invoice or a credit note."""
-    if invoice.kind != InvoiceKind.INVOICE or invoice.status == InvoiceStatus.VOID:
-        return Decimal("0")
-    balance = invoice.total - invoice.amount_paid - invoice_credited_total(invoice=invoice)
-    return max(balance, Decimal("0"))
+    """What the customer still owes (``Invoice.balance_due``): total − paid − credited,
+    never below zero; nothing for a credit note, a draft or a void invoice."""
+    return invoice.balance_due
 
 
 def invoice_is_credited(*, invoice: Invoice) -> bool:
     """Derived: an unpaid invoice whose credit notes cover its total."""
-    credited = invoice_credited_total(invoice=invoice)
-    return bool(credited) and invoice.amount_paid == 0 and credited >= invoice.total
+    return invoice.is_credited
 
 
 def invoice_credited_quantities(*, invoice: Invoice) -> dict[int, Decimal]:
@@ -135,11 +167,15 @@ def invoice_list(
     issued_from: dt.date | None = None,
     issued_to: dt.date | None = None,
 ) -> QuerySet[Invoice]:
-    """Invoices of the tenant, newest first. ``status`` may also be "overdue" (derived).
-    Each row carries ``credited_amount`` (its issued credit notes' total)."""
-    queryset = with_credited(Invoice.objects.select_related("organization", "credited_invoice"))
-    if status == OVERDUE:
-        queryset = queryset.filter(status__in=OPEN_STATUSES, due_date__lt=tenant_today())
+    """Invoices of the tenant, newest first. ``status`` may also be "open" (a balance is
+    left) or "overdue" (and past its due date), both derived from the balance, so a
+    credit note is never among them. Each row carries ``credited_amount`` and
+    ``balance`` (``with_balance``)."""
+    queryset = with_balance(Invoice.objects.select_related("organization", "credited_invoice"))
+    if status == OPEN:
+        queryset = open_receivables(queryset)
+    elif status == OVERDUE:
+        queryset = overdue_receivables(queryset)
     elif status:
         queryset = queryset.filter(status=status)
     if organization:
@@ -161,7 +197,7 @@ def invoice_list(
 
 def invoice_detail_queryset() -> QuerySet[Invoice]:
     """Invoices with what the detail page, the API and the PDF print, in three queries."""
-    return with_credited(
+    return with_balance(
         Invoice.objects.select_related("tenant", "organization", "created_by", "credited_invoice")
     ).prefetch_related(
         Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id")),
@@ -290,6 +326,11 @@ class SessionInvoicePreview:
     @property
     def total_seconds(self) -> int:
         return sum(session.duration_seconds for session in self.sessions)
+
+    @property
+    def total_hours(self) -> Decimal:
+        """The lines' quantities added up (each 4 places, from its session's seconds)."""
+        return sum((line.hours for line in self.lines), Decimal("0"))
 
     @property
     def suggested_amount(self) -> Decimal:

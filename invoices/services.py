@@ -3,7 +3,8 @@ with field names, leaving nothing half-written.
 
 Life (DESIGN.md, Invoice life): draft (editable, no number) -> final (numbered,
 immutable, PDF) -> sent -> partially paid / paid; void. Items are billed through
-their ``invoice_line`` column (see ``billables``) and released on void or draft delete.
+their ``invoice_line`` column (see ``billing_site.billables``) and released on void or draft delete,
+and by a credit note when the user chooses to release them.
 """
 
 from __future__ import annotations
@@ -11,24 +12,33 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Collection
+from collections import defaultdict
+from collections.abc import Collection, Sequence
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
-from django.db.models import BigIntegerField, Case, Value, When
+from django.db import connection, transaction
 from django.utils import timezone
 
-from billing_site.models import User
-from billing_site.money import minor_units, quantize, quantize_unit_price
-from billing_site.services import sequence_next
+from billing_site import billables
+from billing_site.models import User, validate_tax_rate
+from billing_site.money import (
+    format_money,
+    format_quantity,
+    format_unit_price,
+    minor_units,
+    quantize,
+    quantize_unit_price,
+)
+from billing_site.services import sequence_take
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import format_duration, to_zone
 from sessions.models import RemoteSession
 
-from . import billables, selectors
+from . import selectors
 from .models import (
+    CreditDisposition,
     Invoice,
     InvoiceKind,
     InvoiceLine,
@@ -40,7 +50,12 @@ from .models import (
     PdfStatus,
     SourceScope,
 )
-from .pricing import plan_session_lines
+from .pricing import (
+    SessionInvoicePlan,
+    plan_session_invoice,
+    plan_session_lines,
+    session_invoice_tax,
+)
 from .totals import compute_totals, line_total
 
 logger = logging.getLogger(__name__)
@@ -100,46 +115,151 @@ def invoice_totals_recompute(*, invoice: Invoice) -> Invoice:
 
 @transaction.atomic
 def invoice_finalize(*, invoice: Invoice) -> Invoice:
-    """Draft -> final: totals fixed, a gapless number per tenant and year taken from the
-    tenant's counter row in this same transaction (a rollback gives it back), issue date
-    as set on the draft or today in the tenant's zone, due date as set or after the
-    payment terms; the PDF is rendered after commit. Credit notes count on their own
-    counter (``credit-note-<year>``, the tenant's credit note prefix)."""
-    invoice = _locked(invoice)
-    if invoice.status != InvoiceStatus.DRAFT:
-        raise ValidationError({"status": f"Invoice {invoice} is already {invoice.status}."})
-    if not InvoiceLine.objects.filter(invoice=invoice).exists():
-        raise ValidationError({"lines": "An invoice without lines cannot be finalised."})
-    invoice_totals_recompute(invoice=invoice)
+    """Draft -> final for one invoice (``invoices_finalize``: number, dates, totals, PDF)."""
+    return invoices_finalize(invoices=[invoice])[0]
+
+
+def _write_finals(invoices: list[Invoice], finalized_at) -> None:
+    """Store number, status, dates, totals and PDF state of ``invoices`` (still drafts in
+    the database) in one statement on PostgreSQL; every row must still be a draft."""
     tenant = require_current_tenant()
-    today = timezone.localdate(timezone=tenant.zone)
-    key, prefix_field = NUMBERING[invoice.kind]
-    value = sequence_next(key=f"{key}-{today.year}", tenant=tenant)
-    invoice.number = f"{getattr(tenant, prefix_field)}{today.year}-{value:05d}"
-    # Dates chosen on the draft are kept; otherwise issued today, due after the terms.
-    issue_date = invoice.issue_date or today
-    due_date = invoice.due_date or issue_date + dt.timedelta(days=invoice.payment_terms_days)
-    if due_date < issue_date:
-        raise ValidationError({"due_date": "The due date is before the issue date."})
-    invoice.status = InvoiceStatus.FINAL
-    invoice.issue_date = issue_date
-    invoice.due_date = due_date
-    invoice.finalized_at = timezone.now()
-    invoice.pdf_status = PdfStatus.PENDING
-    invoice.pdf_error = ""
-    invoice.save(
-        update_fields=[
-            "number",
-            "status",
-            "issue_date",
-            "due_date",
-            "finalized_at",
-            "pdf_status",
-            "pdf_error",
+    if connection.vendor == "postgresql":
+        # Identifiers are fixed; values are parameters.
+        sql = (
+            'UPDATE "invoices_invoice" AS t SET number = v.number, status = %s, '
+            "issue_date = v.issue_date, due_date = v.due_date, subtotal = v.subtotal, "
+            "tax_total = v.tax_total, total = v.total, finalized_at = %s, pdf_status = %s, "
+            "pdf_error = '' FROM unnest(%s::bigint[], %s::varchar[], %s::date[], %s::date[], "
+            "%s::numeric[], %s::numeric[], %s::numeric[]) "
+            "AS v(id, number, issue_date, due_date, subtotal, tax_total, total) "
+            "WHERE t.id = v.id AND t.tenant_id = %s AND t.status = %s"
+        )
+        params = [
+            InvoiceStatus.FINAL,
+            finalized_at,
+            PdfStatus.PENDING,
+            [i.pk for i in invoices],
+            [i.number for i in invoices],
+            [i.issue_date for i in invoices],
+            [i.due_date for i in invoices],
+            [i.subtotal for i in invoices],
+            [i.tax_total for i in invoices],
+            [i.total for i in invoices],
+            tenant.pk,
+            InvoiceStatus.DRAFT,
         ]
-    )
-    _enqueue_pdf(invoice)
-    return invoice
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            written = cursor.rowcount
+    else:
+        written = Invoice.objects.filter(
+            pk__in=[i.pk for i in invoices], status=InvoiceStatus.DRAFT
+        ).count()
+        Invoice.objects.bulk_update(
+            invoices,
+            [
+                "number",
+                "status",
+                "issue_date",
+                "due_date",
+                "subtotal",
+                "tax_total",
+                "total",
+                "finalized_at",
+                "pdf_status",
+                "pdf_error",
+            ],
+            batch_size=500,
+        )
+    if written != len(invoices):
+        raise ValidationError({"status": "Some invoices were finalised meanwhile."})
+
+
+@transaction.atomic
+def invoices_finalize(*, invoices: Sequence[Invoice]) -> list[Invoice]:
+    """Draft -> final, for one invoice or a whole batch, numbered in the order given: the
+    one finalisation (``invoice_finalize`` is this for a single invoice).
+
+    In one transaction and a constant number of queries whatever the count: the drafts
+    locked (each must still be a draft with lines), line amounts and totals recomputed
+    (``line_total``, ``compute_totals``), one block of gapless numbers per kind taken from
+    the tenant's counter for the year (``sequence_take``; credit notes count on their
+    own, with the credit note prefix), issue date as set on the draft or today in the
+    tenant's zone, due date as set or after the payment terms (never before the issue
+    date; a credit note has none: nothing is payable on it), and each PDF rendered after
+    commit. Any error raises a ValidationError and nothing is written.
+    """
+    order = [invoice.pk for invoice in invoices]
+    if not order:
+        return []
+    tenant = require_current_tenant()
+    locked = Invoice.objects.select_for_update().in_bulk(order)
+    finals = []
+    for pk in order:
+        invoice = locked.get(pk)
+        if invoice is None:
+            raise ValidationError({"invoice": "Invoice not found."})
+        if invoice.status != InvoiceStatus.DRAFT:
+            raise ValidationError({"status": f"Invoice {invoice} is already {invoice.status}."})
+        finals.append(invoice)
+
+    lines_of: dict[int, list[InvoiceLine]] = defaultdict(list)
+    for line in (
+        InvoiceLine.objects.filter(invoice_id__in=order)
+        .only("id", "invoice_id", "quantity", "unit_price", "amount", "taxable", "tax_rate")
+        .order_by("position", "id")
+    ):
+        lines_of[line.invoice_id].append(line)
+    changed = []
+    today = timezone.localdate(timezone=tenant.zone)
+    for invoice in finals:
+        lines = lines_of.get(invoice.pk)
+        if not lines:
+            raise ValidationError({"lines": "An invoice without lines cannot be finalised."})
+        for line in lines:
+            amount = line_total(line, invoice.currency)
+            if line.amount != amount:
+                line.amount = amount
+                changed.append(line)
+        totals = compute_totals(lines, invoice.currency)
+        invoice.subtotal = totals.subtotal
+        invoice.tax_total = totals.tax_total
+        invoice.total = totals.total
+        # Dates chosen on the draft are kept; otherwise issued today, due after the terms.
+        # A credit note is never a receivable: it has no due date.
+        issue_date = invoice.issue_date or today
+        if invoice.kind == InvoiceKind.CREDIT_NOTE:
+            due_date = None
+        else:
+            due_date = invoice.due_date or issue_date + dt.timedelta(
+                days=invoice.payment_terms_days
+            )
+        if due_date is not None and due_date < issue_date:
+            raise ValidationError({"due_date": "The due date is before the issue date."})
+        invoice.issue_date, invoice.due_date = issue_date, due_date
+    if changed:
+        InvoiceLine.objects.bulk_update(changed, ["amount"], batch_size=1000)
+
+    by_kind: dict[str, list[Invoice]] = defaultdict(list)
+    for invoice in finals:
+        by_kind[invoice.kind].append(invoice)
+    for kind, group in by_kind.items():
+        key, prefix_field = NUMBERING[kind]
+        first = sequence_take(key=f"{key}-{today.year}", tenant=tenant, count=len(group))
+        prefix = getattr(tenant, prefix_field)
+        for value, invoice in enumerate(group, start=first):
+            invoice.number = f"{prefix}{today.year}-{value:05d}"
+
+    finalized_at = timezone.now()
+    for invoice in finals:
+        invoice.status = InvoiceStatus.FINAL
+        invoice.finalized_at = finalized_at
+        invoice.pdf_status = PdfStatus.PENDING
+        invoice.pdf_error = ""
+    _write_finals(finals, finalized_at)
+    for invoice in finals:
+        _enqueue_pdf(invoice)
+    return finals
 
 
 # --- Void and delete -----------------------------------------------------------------
@@ -159,7 +279,8 @@ def invoice_void(*, invoice: Invoice, reason: str) -> Invoice:
     if invoice.status == InvoiceStatus.DRAFT:
         raise ValidationError({"status": "A draft has no number: delete it instead of voiding."})
     if invoice.kind == InvoiceKind.CREDIT_NOTE:
-        # Its credited items were released; voiding it would leave them billable twice.
+        # Its items may have been released and billed again since: voiding the note
+        # would bill them twice. A correction of a credit note is a new invoice.
         raise ValidationError({"status": "A credit note cannot be voided once issued."})
     if invoice.status in PAID_STATUSES or invoice.payments.exists():
         raise ValidationError(
@@ -220,12 +341,30 @@ def _parse_amount_due(value, currency: str) -> Decimal | None:
     return quantize(amount, currency)
 
 
+def _parse_tax_rate(value) -> Decimal | None:
+    """A session invoice's tax rate (percent, 0 to 100, four places at most); None: the
+    default rate."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, float):
+        raise ValidationError({"tax_rate": "Give the tax rate as a decimal string, not a float."})
+    try:
+        rate = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({"tax_rate": "Enter a tax rate such as 21 or 7.65."}) from exc
+    try:
+        validate_tax_rate(rate)
+    except ValidationError as error:
+        raise ValidationError({"tax_rate": error.messages}) from error
+    return rate
+
+
 def _validate_range(date_from: dt.date | None, date_to: dt.date | None) -> None:
     if date_from and date_to and date_from > date_to:
         raise ValidationError({"date_to": "The end of the date range is before its start."})
 
 
-def _session_line(*, invoice, position, planned, zone) -> InvoiceLine:
+def _session_line(*, invoice, position, planned, zone, tax) -> InvoiceLine:
     session = planned.session
     start, end = to_zone(session.started_at, zone), to_zone(session.ended_at, zone)
     duration = format_duration(session.duration_seconds)
@@ -240,6 +379,8 @@ def _session_line(*, invoice, position, planned, zone) -> InvoiceLine:
         unit="h",
         unit_price=planned.rate.amount,
         amount=planned.amount,
+        taxable=tax.taxable,
+        tax_rate=tax.line_rate,
         started_at=session.started_at,
         ended_at=session.ended_at,
         worked_seconds=session.duration_seconds,
@@ -247,9 +388,47 @@ def _session_line(*, invoice, position, planned, zone) -> InvoiceLine:
         explanation=(
             f"Session #{session.pk} on {session.host.name}, "
             f"{start:%Y-%m-%d %H:%M:%S} – {end:%Y-%m-%d %H:%M:%S} ({zone.key}), {duration}; "
-            f"{planned.hours} h × {planned.rate.amount} {planned.rate.currency}/h "
-            f"({planned.rate.source}), rounded half-up to {planned.amount}."
+            f"{format_quantity(planned.hours, invoice.locale)} h × "
+            f"{format_unit_price(planned.rate.amount, planned.rate.currency, invoice.locale)}/h "
+            f"({planned.rate.source}), rounded half-up to "
+            f"{format_money(planned.amount, planned.rate.currency, invoice.locale)}."
         ),
+    )
+
+
+def _session_adjustment_line(
+    *, invoice, position: int, plan: SessionInvoicePlan, agreed: Decimal, seconds: int
+) -> InvoiceLine:
+    """The line that brings a session invoice to the agreed amount due, taxed like the
+    sessions (its amount is before tax)."""
+    currency, suggested, difference = plan.currency, plan.suggested, plan.adjustment
+    if plan.tax.taxable:
+        rate = f"{plan.tax.rate.normalize():f}"
+        suggestion = (
+            f"Suggested {suggested.total} {currency} ({suggested.subtotal} {currency} + "
+            f"{rate} % tax {suggested.tax_total} {currency}; billable "
+            f"{format_duration(seconds)} at the hourly rate, rounded per session); amount "
+            f"due set to {agreed} {currency} tax included; difference {difference:+} "
+            f"{currency} before tax."
+        )
+    else:
+        suggestion = (
+            f"Suggested {suggested.total} {currency} (billable {format_duration(seconds)} "
+            f"at the hourly rate, rounded per session); amount due set to {agreed} "
+            f"{currency}; difference {difference:+} {currency}."
+        )
+    return InvoiceLine(
+        tenant=invoice.tenant,
+        invoice=invoice,
+        position=position,
+        kind=LineKind.ADJUSTMENT,
+        description="Adjustment to the agreed amount due",
+        quantity=Decimal("1"),
+        unit_price=quantize_unit_price(difference),
+        amount=difference,
+        taxable=plan.tax.taxable,
+        tax_rate=plan.tax.line_rate,
+        explanation=suggestion,
     )
 
 
@@ -274,6 +453,8 @@ def session_invoice_create(
     payment_instructions: str | None = None,
     notes: str = "",
     amount_due: Decimal | str | None = None,
+    taxable: bool | None = None,
+    tax_rate: Decimal | str | None = None,
     created_by: User | None = None,
 ) -> Invoice:
     """Invoice the billable, unbilled sessions of one session, a host or a group, and
@@ -287,6 +468,12 @@ def session_invoice_create(
     the suggested total, an adjustment line records the difference, so the lines
     always add up to the total. Details left as None default from the tenant (seller,
     payment terms) and the billed organization (bill-to).
+
+    Tax: every line is taxable at ``tax_rate`` when ``taxable``; left out, the rate is
+    the organization's, else the tenant's default, and taxable is yes when a rate is
+    given, else the tenant's "session work is taxable" setting (``session_invoice_tax``).
+    ``amount_due`` is the total tax included; the adjustment is taxed like the sessions.
+    The figures are ``plan_session_invoice``'s, the same the form suggests.
     """
     if scope not in SourceScope.values:
         raise ValidationError({"scope": "Choose session, host or group."})
@@ -319,9 +506,17 @@ def session_invoice_create(
         )
 
     currency = selectors.session_invoice_currency(target=target)
-    planned = plan_session_lines(sessions, currency=currency)
-    suggested = sum((line.amount for line in planned), quantize(Decimal("0"), currency))
     agreed = _parse_amount_due(amount_due, currency)
+    tax = session_invoice_tax(
+        organization=target.organization, taxable=taxable, rate=_parse_tax_rate(tax_rate)
+    )
+    plan = plan_session_invoice(
+        plan_session_lines(sessions, currency=currency),
+        currency=currency,
+        tax=tax,
+        amount_due=agreed,
+    )
+    planned = plan.lines
 
     defaults = selectors.session_invoice_defaults(target=target)
     given = {
@@ -366,27 +561,17 @@ def session_invoice_create(
     invoice.save()
 
     lines = [
-        _session_line(invoice=invoice, position=index, planned=line, zone=tenant.zone)
+        _session_line(invoice=invoice, position=index, planned=line, zone=tenant.zone, tax=plan.tax)
         for index, line in enumerate(planned, start=1)
     ]
-    if agreed is not None and agreed != suggested:
-        difference = agreed - suggested
+    if plan.adjustment is not None:
         lines.append(
-            InvoiceLine(
-                tenant=tenant,
+            _session_adjustment_line(
                 invoice=invoice,
                 position=len(lines) + 1,
-                kind=LineKind.ADJUSTMENT,
-                description="Adjustment to the agreed amount due",
-                quantity=Decimal("1"),
-                unit_price=quantize_unit_price(difference),
-                amount=difference,
-                explanation=(
-                    f"Suggested {suggested} {currency} (billable "
-                    f"{format_duration(sum(s.duration_seconds for s in sessions))} at the "
-                    f"hourly rate, rounded per session); amount due set to {agreed} "
-                    f"{currency}; difference {difference:+} {currency}."
-                ),
+                plan=plan,
+                agreed=agreed,
+                seconds=sum(s.duration_seconds for s in sessions),
             )
         )
     lines = InvoiceLine.objects.bulk_create(lines)
@@ -397,12 +582,10 @@ def session_invoice_create(
         planned_line.session.pk: line.pk
         for line, planned_line in zip(lines[: len(planned)], planned, strict=True)
     }
-    claimed = RemoteSession.objects.filter(pk__in=line_of, invoice_line__isnull=True).update(
-        invoice_line=Case(
-            *[When(pk=session_pk, then=Value(line_pk)) for session_pk, line_pk in line_of.items()],
-            output_field=BigIntegerField(),
-        ),
-        updated_at=timezone.now(),
+    now = timezone.now()
+    claimed = billables.claim_items(
+        RemoteSession,
+        {pk: {"invoice_line_id": line_pk, "updated_at": now} for pk, line_pk in line_of.items()},
     )
     if claimed != len(sessions):
         raise ValidationError(
@@ -797,14 +980,15 @@ PAYABLE = (InvoiceStatus.FINAL, InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID
 
 
 def _settle(invoice: Invoice) -> None:
-    """Status from what was paid and credited: paid when nothing is left to pay,
-    partially paid when something was paid; an unpaid invoice is sent (a payment or
-    its reversal only happens to an invoice the customer has)."""
-    credited = selectors.invoice_credited_total(invoice=invoice)
+    """Status from the balance (``Invoice.balance_due``: total − paid − credited): paid
+    when something was paid and nothing is left, partially paid when something was
+    paid and a balance is left; an unpaid invoice is sent (a payment or its reversal
+    only happens to an invoice the customer has). An unpaid invoice covered by credit
+    notes keeps its status and shows as credited."""
     if invoice.amount_paid <= 0:
         if invoice.status in PAID_STATUSES:
             invoice.status = InvoiceStatus.SENT
-    elif invoice.amount_paid + credited >= invoice.total:
+    elif invoice.balance_due <= 0:
         invoice.status = InvoiceStatus.PAID
     else:
         invoice.status = InvoiceStatus.PARTIALLY_PAID
@@ -843,7 +1027,7 @@ def payment_record(
         errors.update(error.message_dict)
         value = None
     currency = invoice.currency
-    balance = selectors.invoice_balance_due(invoice=invoice)
+    balance = invoice.balance_due
     if value is not None:
         if quantize(value, currency) != value:
             places = minor_units(currency)
@@ -909,20 +1093,38 @@ def credit_note_create(
     *,
     invoice: Invoice,
     reason: str,
+    credit_disposition: str,
     lines: Collection[tuple[int, Decimal | str]] | None = None,
     created_by: User | None = None,
 ) -> Invoice:
     """Issue a credit note for a numbered invoice, wholly (``lines=None``: what is left
     of every line) or by lines (``[(line_id, quantity), ...]``).
 
+    ``credit_disposition`` is the user's choice for the items (time entries, sessions,
+    period charges, block purchases) of the lines this note completes crediting:
+    ``release`` unbills them so the next batch or session invoice bills them again;
+    ``write_off`` leaves them billed by the credited line, so no contract shows them as
+    unbilled. Items of a line credited only in part stay on it either way (an item
+    cannot be split). The choice is stored on the note and shown with it.
+
     Guarantees: a line is never credited beyond its quantity (earlier credit notes
     count); the credit note copies the credited lines (same unit price, so its amounts
     are positive face values and a credited discount is negative), links them through
-    ``credited_line`` and the note through ``credited_invoice``; the items of lines
-    credited in full are released to be billed again; the note is finalised at once
-    with its own gapless number (``CN-<year>-00001``) and its PDF renders after commit.
-    A draft or void invoice, or a credit note, cannot be credited.
+    ``credited_line`` and the note through ``credited_invoice``; the note is finalised
+    at once with its own gapless number (``CN-<year>-00001``), no due date, and its PDF
+    renders after commit; a paid or partly paid invoice's status follows its new
+    balance. A draft or void invoice, or a credit note, cannot be credited; a missing
+    or unknown disposition is refused before anything is written.
     """
+    if credit_disposition not in CreditDisposition.values:
+        raise ValidationError(
+            {
+                "credit_disposition": (
+                    "Choose what happens to the credited items: release them to be billed "
+                    "again, or write them off (they stay billed)."
+                )
+            }
+        )
     invoice = _locked(invoice)
     if invoice.kind != InvoiceKind.INVOICE:
         raise ValidationError({"invoice": "A credit note cannot itself be credited."})
@@ -1000,9 +1202,18 @@ def credit_note_create(
         period_end=invoice.period_end,
         payment_terms_days=0,
         notes=reason,
+        credit_disposition=credit_disposition,
         created_by=created_by,
     )
     note.save()
+    fully_credited = {
+        line.pk
+        for line, quantity in wanted
+        if credited.get(line.pk, Decimal("0")) + quantity >= line.quantity
+    }
+    items = billables.items_billed_per_line(
+        lines=InvoiceLine.objects.filter(pk__in=[line.pk for line, _ in wanted])
+    )
     copies = []
     for position, (line, quantity) in enumerate(wanted, start=1):
         whole = quantity == line.quantity
@@ -1029,22 +1240,38 @@ def credit_note_create(
                 explanation=(
                     f"Credits {quantity.normalize()} of {line.quantity.normalize()} "
                     f"{line.unit or 'unit(s)'} of invoice {invoice.number}."
+                    + _items_sentence(
+                        items.get(line.pk, 0),
+                        completed=line.pk in fully_credited,
+                        disposition=credit_disposition,
+                        number=invoice.number,
+                    )
                 ),
             )
         )
     InvoiceLine.objects.bulk_create(copies)
-    fully_credited = [
-        line.pk
-        for line, quantity in wanted
-        if credited.get(line.pk, Decimal("0")) + quantity >= line.quantity
-    ]
-    if fully_credited:
+    if fully_credited and credit_disposition == CreditDisposition.RELEASE:
         billables.release_items(lines=InvoiceLine.objects.filter(pk__in=fully_credited))
     note = invoice_finalize(invoice=note)
     if invoice.amount_paid > 0:
         _settle(invoice)
         invoice.save(update_fields=["status"])
     return note
+
+
+def _items_sentence(count: int, *, completed: bool, disposition: str, number: str) -> str:
+    """What became of a credited line's items, for the credit line's explanation."""
+    if not count:
+        return ""
+    one = count == 1
+    items = f"{count} item{'' if one else 's'}"
+    if not completed:
+        stay = "stays" if one else "stay"
+        return f" Its {items} {stay} billed by {number} (the line is credited in part)."
+    verb, they, stay = ("is", "it", "stays") if one else ("are", "they", "stay")
+    if disposition == CreditDisposition.RELEASE:
+        return f" Its {items} {verb} released to be billed again."
+    return f" Its {items} {verb} written off: {they} {stay} billed by {number}."
 
 
 def line_amount_of(quantity: Decimal, unit_price: Decimal, currency: str) -> Decimal:

@@ -25,6 +25,7 @@ from .forms import (
     SessionScopeForm,
 )
 from .models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, Payment, PdfStatus
+from .pricing import SessionInvoicePlan, plan_session_invoice, session_invoice_tax
 
 
 class InvoiceListView(StaffViewMixin, TemplateView):
@@ -85,9 +86,9 @@ class InvoiceDetailView(StaffViewMixin, InvoiceObjectMixin, DetailView):
             overall_seconds=selectors.invoice_overall_seconds(invoice=invoice),
             payments=list(invoice.payments.all()),
             credit_notes=getattr(invoice, "issued_credit_notes", []),
-            credited_total=selectors.invoice_credited_total(invoice=invoice),
-            balance=selectors.invoice_balance_due(invoice=invoice),
-            is_credited=selectors.invoice_is_credited(invoice=invoice),
+            credited_total=invoice.credited_total,
+            balance=invoice.balance_due,
+            is_credited=invoice.is_credited,
             can_manage=can_manage,
             can_void=can_manage and is_invoice and invoice.status in services.VOIDABLE,
             can_send=can_manage and is_invoice and invoice.status == InvoiceStatus.FINAL,
@@ -220,9 +221,23 @@ class SessionInvoiceCreateView(StaffViewMixin, TemplateView):
         except ObjectDoesNotExist as exc:
             raise Http404("Nothing to invoice here.") from exc
 
+    @staticmethod
+    def _plan(preview, taxable=None, tax_rate=None) -> SessionInvoicePlan | None:
+        """The suggested figures at the given tax (default: the customer's), computed as
+        the invoice will be; None when the sessions cannot be priced."""
+        tax = session_invoice_tax(
+            organization=preview.target.organization, taxable=taxable, rate=tax_rate
+        )
+        if preview.error is not None:
+            return None
+        return plan_session_invoice(preview.lines, currency=preview.currency, tax=tax)
+
     def get(self, request, *args, **kwargs):
         scope = self._scope(request.GET)
         preview = self._preview(scope)
+        plan = self._plan(preview)
+        suggested = plan.suggested.total if plan else preview.suggested_amount
+        tax = plan.tax if plan else session_invoice_tax(organization=preview.target.organization)
         initial = {
             **selectors.session_invoice_defaults(target=preview.target),
             "scope": scope["scope"],
@@ -230,37 +245,79 @@ class SessionInvoiceCreateView(StaffViewMixin, TemplateView):
             "date_from": scope.get("date_from"),
             "date_to": scope.get("date_to"),
             "session_ids": ",".join(str(s.pk) for s in preview.sessions),
-            "amount_due": preview.suggested_amount,
+            "taxable": tax.taxable,
+            "tax_rate": f"{tax.rate.normalize():f}",
+            "amount_due": suggested,
+            "suggested_total": suggested,
         }
         form = SessionInvoiceForm(initial=initial)
-        return self.render_to_response(self.get_context_data(form=form, preview=preview))
+        return self.render_to_response(self.get_context_data(form=form, preview=preview, plan=plan))
 
     def post(self, request, *args, **kwargs):
         scope = self._scope(request.POST)
         form = SessionInvoiceForm(request.POST)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                invoice = services.session_invoice_create(
-                    scope=data["scope"],
-                    object_id=data["id"],
-                    date_from=data.get("date_from"),
-                    date_to=data.get("date_to"),
-                    session_ids=data["session_ids"],
-                    amount_due=data["amount_due"],
-                    created_by=request.user,
-                    **{
-                        name: data[name]
-                        for name in (*form.SELLER_FIELDS, *form.BILL_TO_FIELDS, *form.TERMS_FIELDS)
-                    },
-                )
-            except ValidationError as error:
-                apply_errors(form, error)
-            else:
-                messages.success(request, f"Invoice {invoice.number} created.")
-                return redirect("invoices:invoice-detail", pk=invoice.pk)
         preview = self._preview(scope)
-        return self.render_to_response(self.get_context_data(form=form, preview=preview))
+        if not form.is_valid():
+            plan = self._plan(preview, *self._posted_tax(form))
+            return self.render_to_response(
+                self.get_context_data(form=form, preview=preview, plan=plan)
+            )
+        data = form.cleaned_data
+        plan = self._plan(preview, data["taxable"], data["tax_rate"])
+        shown = data.get("suggested_total")
+        follows_suggestion = data["amount_due"] == shown
+        same_sessions = {s.pk for s in preview.sessions} == set(data["session_ids"])
+        if (
+            plan is not None
+            and same_sessions  # else the service says which sessions changed
+            and (
+                "recalculate" in request.POST
+                or (follows_suggestion and plan.suggested.total != shown)
+            )
+        ):
+            # Other figures than the page showed (another tax rate, or changed rates):
+            # show them first, so the amount billed is the amount the user saw.
+            fresh = request.POST.copy()
+            fresh["suggested_total"] = str(plan.suggested.total)
+            if follows_suggestion:
+                fresh["amount_due"] = str(plan.suggested.total)
+            context = self.get_context_data(
+                form=SessionInvoiceForm(fresh), preview=preview, plan=plan, figures_updated=True
+            )
+            return self.render_to_response(context)
+        try:
+            invoice = services.session_invoice_create(
+                scope=data["scope"],
+                object_id=data["id"],
+                date_from=data.get("date_from"),
+                date_to=data.get("date_to"),
+                session_ids=data["session_ids"],
+                amount_due=data["amount_due"],
+                created_by=request.user,
+                **{
+                    name: data[name]
+                    for name in (
+                        *form.SELLER_FIELDS,
+                        *form.BILL_TO_FIELDS,
+                        *form.TERMS_FIELDS,
+                        *form.TAX_FIELDS,
+                    )
+                },
+            )
+        except ValidationError as error:
+            apply_errors(form, error)
+            return self.render_to_response(
+                self.get_context_data(form=form, preview=preview, plan=plan)
+            )
+        messages.success(request, f"Invoice {invoice.number} created.")
+        return redirect("invoices:invoice-detail", pk=invoice.pk)
+
+    @staticmethod
+    def _posted_tax(form) -> tuple[bool | None, object]:
+        """The posted tax when it is valid (the figures follow it), else the default."""
+        if "tax_rate" in form.errors:
+            return None, None
+        return form.cleaned_data.get("taxable"), form.cleaned_data.get("tax_rate")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -517,7 +574,7 @@ class CreditNoteCreateView(StaffViewMixin, InvoiceObjectMixin, View):
         context = {
             "invoice": invoice,
             "form": form,
-            "credited_total": selectors.invoice_credited_total(invoice=invoice),
+            "credited_total": invoice.credited_total,
         }
         return render(self.request, self.template_name, context, status=status)
 
@@ -546,12 +603,15 @@ class CreditNoteCreateView(StaffViewMixin, InvoiceObjectMixin, View):
                 note = services.credit_note_create(
                     invoice=invoice,
                     reason=form.cleaned_data["reason"],
+                    credit_disposition=form.cleaned_data["credit_disposition"],
                     lines=form.chosen_lines(),
                     created_by=request.user,
                 )
             except ValidationError as error:
                 apply_errors(form, error)
             else:
-                messages.success(request, f"Credit note {note.number} issued.")
+                messages.success(
+                    request, f"Credit note {note.number} issued. {note.credit_disposition_text}"
+                )
                 return redirect("invoices:invoice-detail", pk=note.pk)
         return self._render(invoice, form, status=400)

@@ -7,3 +7,8 @@ class SupportSessionsConfig(AppConfig):
     name = "sessions"
     label = "support_sessions"
     verbose_name = "Remote sessions"
+
+    def ready(self) -> None:
+        from billing_site import billables
+
+        billables.register("support_sessions.RemoteSession")

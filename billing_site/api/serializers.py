@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from billing_site.models import Contact, Organization
+from billing_site.models import TAX_RATE_PLACES, Contact, Organization, validate_tax_rate
 
 
 class StrictSerializerMixin:
@@ -30,7 +30,24 @@ class StrictModelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     pass
 
 
+def tax_rate_field(**kwargs) -> serializers.DecimalField:
+    """A tax rate in percent: a decimal string, 0 to 100, at most four places. No digit
+    count (max_digits): 1000 is refused as "between 0 and 100", the clearer reason."""
+    return serializers.DecimalField(
+        max_digits=None,
+        decimal_places=TAX_RATE_PLACES,
+        validators=[validate_tax_rate],
+        **kwargs,
+    )
+
+
 class OrganizationSerializer(StrictModelSerializer):
+    tax_rate = tax_rate_field(
+        required=False,
+        allow_null=True,
+        help_text="Percent, e.g. 21.0000; null: the tenant's default tax rate.",
+    )
+
     class Meta:
         model = Organization
         fields = [
@@ -45,6 +62,7 @@ class OrganizationSerializer(StrictModelSerializer):
             "currency",
             "language",
             "tax_id",
+            "tax_rate",
             "is_active",
             "created_at",
             "updated_at",

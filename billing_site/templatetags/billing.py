@@ -68,3 +68,16 @@ def person(user, empty: str = "—") -> str:
     if user is None or user == "":
         return empty
     return user.get_full_name() or user.username
+
+
+@register.filter
+def percent(rate) -> str:
+    """A tax rate without trailing zeros: 21.0000 -> '21 %', 7.6500 -> '7.65 %'."""
+    if rate is None or rate == "":
+        return ""
+    try:
+        value = Decimal(str(rate))
+    except InvalidOperation:
+        return str(rate)
+    text = f"{value.normalize():f}" if value.is_finite() else str(value)
+    return f"{text} %"

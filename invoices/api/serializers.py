@@ -8,18 +8,20 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing_site.api.serializers import StrictSerializerMixin
+from billing_site.api.serializers import StrictSerializerMixin, tax_rate_field
 from billing_site.money import quantize
 
-from ..models import Invoice, InvoiceLine, LineKind, Payment, PaymentMethod, PdfStatus, SourceScope
-from ..selectors import (
-    OPEN_STATUSES,
-    attach_credited,
-    invoice_balance_due,
-    invoice_credited_total,
-    invoice_tax_breakdown,
-    tenant_today,
+from ..models import (
+    CreditDisposition,
+    Invoice,
+    InvoiceLine,
+    LineKind,
+    Payment,
+    PaymentMethod,
+    PdfStatus,
+    SourceScope,
 )
+from ..selectors import attach_credited, invoice_tax_breakdown, tenant_today
 from ..services import MANUAL_LINE_KINDS
 
 
@@ -44,6 +46,13 @@ class AmountField(serializers.Field):
     def to_representation(self, value):
         amount, currency = value
         return str(quantize(Decimal(amount), currency))
+
+
+class OptionalChoiceField(serializers.ChoiceField):
+    """A stored choice, or null where the row has none (stored blank)."""
+
+    def to_representation(self, value):
+        return value or None
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
@@ -94,10 +103,24 @@ class InvoiceSerializer(serializers.ModelSerializer):
         help_text="Total of the issued credit notes of this invoice."
     )
     balance_due = serializers.SerializerMethodField(
-        help_text="Total − paid − credited (never below zero)."
+        help_text=(
+            "Total − paid − credited (never below zero); 0 for a credit note, a draft and "
+            "a void invoice, which are never receivables."
+        )
     )
     credited_invoice = serializers.SerializerMethodField()
-    is_overdue = serializers.SerializerMethodField()
+    credit_disposition = OptionalChoiceField(
+        choices=CreditDisposition.choices,
+        allow_null=True,
+        read_only=True,
+        help_text=(
+            "Credit notes: release (the credited items were released to be billed again) "
+            "or write_off (they stay billed by the credited invoice); null for an invoice."
+        ),
+    )
+    is_overdue = serializers.SerializerMethodField(
+        help_text="Past its due date with a balance left (never a credit note)."
+    )
     pdf_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -128,6 +151,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "credited_total",
             "balance_due",
             "credited_invoice",
+            "credit_disposition",
             "pdf_status",
             "pdf_url",
             "created_at",
@@ -138,11 +162,11 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
     @extend_schema_field({"type": "string", "format": "decimal", "example": "40.00"})
     def get_credited_total(self, invoice: Invoice) -> str:
-        return str(quantize(invoice_credited_total(invoice=invoice), invoice.currency))
+        return str(quantize(invoice.credited_total, invoice.currency))
 
     @extend_schema_field({"type": "string", "format": "decimal", "example": "60.00"})
     def get_balance_due(self, invoice: Invoice) -> str:
-        return str(quantize(invoice_balance_due(invoice=invoice), invoice.currency))
+        return str(quantize(invoice.balance_due, invoice.currency))
 
     @extend_schema_field(
         {"type": "object", "nullable": True, "properties": {"id": {}, "number": {}}}
@@ -156,11 +180,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
     def get_is_overdue(self, invoice: Invoice) -> bool:
         if "today" not in self.context:
             self.context["today"] = tenant_today()
-        return (
-            invoice.status in OPEN_STATUSES
-            and invoice.due_date is not None
-            and invoice.due_date < self.context["today"]
-        )
+        return invoice.is_overdue_on(self.context["today"])
 
     def get_pdf_url(self, invoice: Invoice) -> str | None:
         if invoice.pdf_status != PdfStatus.READY or not invoice.pdf:
@@ -209,7 +229,7 @@ class InvoiceDetailSerializer(InvoiceSerializer):
     def get_tax_breakdown(self, invoice: Invoice) -> list[dict]:
         return [
             {
-                "rate": str(row.rate),
+                "rate": f"{row.rate:f}",  # normalised 20 is 2E+1 in str()
                 "base": str(quantize(row.base, invoice.currency)),
                 "tax": str(quantize(row.tax, invoice.currency)),
             }
@@ -225,7 +245,10 @@ class SessionInvoiceCreateSerializer(StrictSerializerMixin, serializers.Serializ
     """Invoice the billable, unbilled sessions of a session, a host or a group.
 
     Details left out default from the tenant (seller, terms) and the billed
-    organization (bill-to); ``amount_due`` left out is the suggested amount.
+    organization (bill-to); ``amount_due`` left out is the suggested amount (tax
+    included). ``tax_rate`` left out is the organization's rate, else the tenant's
+    default; ``taxable`` left out is true when ``tax_rate`` is given, else the tenant's
+    "session work is taxable" setting.
     """
 
     scope = serializers.ChoiceField(choices=SourceScope.choices)
@@ -251,7 +274,19 @@ class SessionInvoiceCreateSerializer(StrictSerializerMixin, serializers.Serializ
     payment_instructions = serializers.CharField(required=False, allow_blank=True)
     notes = serializers.CharField(required=False, allow_blank=True)
     amount_due = serializers.DecimalField(
-        max_digits=15, decimal_places=3, min_value=Decimal("0"), required=False, allow_null=True
+        max_digits=15,
+        decimal_places=3,
+        min_value=Decimal("0"),
+        required=False,
+        allow_null=True,
+        help_text="The invoice total, tax included; a different amount than suggested adds "
+        "an adjustment line taxed like the sessions.",
+    )
+    taxable = serializers.BooleanField(required=False, allow_null=True)
+    tax_rate = tax_rate_field(
+        required=False,
+        allow_null=True,
+        help_text="Percent, e.g. 21 or 7.65 (0 to 100, 4 places at most).",
     )
 
 
@@ -336,8 +371,29 @@ class CreditLineSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class CreditNoteCreateSerializer(StrictSerializerMixin, serializers.Serializer):
-    """Credit an invoice wholly (no ``lines``) or by lines with quantities."""
+    """Credit an invoice wholly (no ``lines``) or by lines with quantities.
+
+    ``credit_disposition`` is required: ``release`` unbills the items of the lines
+    credited in full so they are billed again; ``write_off`` leaves them billed by the
+    credited invoice.
+    """
 
     invoice = serializers.PrimaryKeyRelatedField(queryset=Invoice.objects)
     reason = serializers.CharField(max_length=2000)
+    credit_disposition = serializers.ChoiceField(
+        choices=CreditDisposition.choices,
+        help_text=(
+            "What happens to the items of the lines credited in full: release (billed "
+            "again by the next batch) or write_off (they stay billed)."
+        ),
+        error_messages={
+            "required": (
+                "Choose release (the items are billed again) or write_off (they stay billed)."
+            ),
+            "invalid_choice": (
+                '"{input}" is not a choice: use release (the items are billed again) or '
+                "write_off (they stay billed)."
+            ),
+        },
+    )
     lines = CreditLineSerializer(many=True, required=False, allow_empty=False)

@@ -58,7 +58,13 @@ class PdfRenderer(BaseRenderer):
 
 class InvoiceFilter(TenantFilterSet):
     status = filters.ChoiceFilter(
-        choices=[*InvoiceStatus.choices, (selectors.OVERDUE, "Overdue")], method="filter_status"
+        choices=[
+            *InvoiceStatus.choices,
+            (selectors.OPEN, "Open (balance due)"),
+            (selectors.OVERDUE, "Overdue"),
+        ],
+        method="filter_status",
+        help_text="A status, or open (a balance is left) or overdue (and past due).",
     )
     organization = filters.ModelChoiceFilter(queryset=Organization.objects.all())
     number = filters.CharFilter(lookup_expr="iexact")
@@ -71,10 +77,10 @@ class InvoiceFilter(TenantFilterSet):
         fields = ["status", "organization", "number", "kind", "source", "currency"]
 
     def filter_status(self, queryset, name, value):
+        if value == selectors.OPEN:
+            return selectors.open_receivables(queryset)
         if value == selectors.OVERDUE:
-            return queryset.filter(
-                status__in=selectors.OPEN_STATUSES, due_date__lt=selectors.tenant_today()
-            )
+            return selectors.overdue_receivables(queryset)
         return queryset.filter(status=value)
 
 
@@ -90,7 +96,8 @@ class InvoiceViewSet(
     queryset = Invoice.objects.all()
     filterset_class = InvoiceFilter
     search_fields = ["number", "bill_to_name", "source_label"]
-    ordering_fields = ["created_at", "issue_date", "due_date", "number", "total"]
+    # ``balance``: the balance due annotated by ``selectors.with_balance``.
+    ordering_fields = ["created_at", "issue_date", "due_date", "number", "total", "balance"]
     read_capability = Cap.VIEW_BILLING
     write_capability = Cap.MANAGE_BILLING
 
@@ -328,7 +335,8 @@ class CreditNoteViewSet(
     viewsets.GenericViewSet,
 ):
     """Credit notes: list, retrieve, issue one for an invoice (wholly, or by lines with
-    quantities). Issued notes are final at once, numbered CN-<year>-00001."""
+    quantities, saying whether the credited items are released or written off). Issued
+    notes are final at once, numbered CN-<year>-00001; they are never receivables."""
 
     queryset = Invoice.objects.filter(kind=InvoiceKind.CREDIT_NOTE)
     filterset_class = CreditNoteFilter
@@ -358,6 +366,7 @@ class CreditNoteViewSet(
         note = services.credit_note_create(
             invoice=data["invoice"],
             reason=data["reason"],
+            credit_disposition=data["credit_disposition"],
             lines=None if lines is None else [(row["line"], row["quantity"]) for row in lines],
             created_by=request.user,
         )

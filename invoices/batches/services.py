@@ -18,21 +18,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, F, Max, Q, Value, When
+from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
+from billing_site.billables import claim_items
 from billing_site.dbstats import analyze_after_commit
-from billing_site.models import TenantSequence
-from billing_site.pgarrays import array_literal, insert_rows
-from billing_site.tenancy import require_current_tenant, tenant_context
-from contracts.choices import TimeEntryState
+from billing_site.pgarrays import insert_rows
+from billing_site.tenancy import require_current_tenant
 from contracts.models import BlockPurchase, Contract, PeriodCharge, TimeEntry
-from contracts.services import contract_items_release
 
-from ..models import Invoice, InvoiceKind, InvoiceLine, InvoiceSource, InvoiceStatus, PdfStatus
-from ..services import NUMBERING, _enqueue_pdf, invoice_delete_draft
-from ..totals import compute_totals, line_total
+from ..models import Invoice, InvoiceKind, InvoiceLine, InvoiceSource, InvoiceStatus
+from ..services import invoice_delete_draft, invoices_finalize
 from . import selectors as batch_selectors
 from .models import BatchExclusion, BatchInvoice, BatchStatus, InvoiceBatch
 
@@ -141,64 +138,6 @@ def batch_selection_set(
 
 
 # ------------------------------------------------------------------------ claims
-
-
-def _claim(
-    model, rows: dict[int, dict], *, extra_sql: str = "", extra_params=(), extra_filter=None
-) -> int:
-    """Compare-and-set ``rows`` ({id: {column: value}}) on ``model`` where still unbilled.
-
-    PostgreSQL: one ``UPDATE … FROM unnest(arrays)`` whatever the number of rows;
-    elsewhere CASE updates in chunks. Returns the number of rows claimed.
-    """
-    if not rows:
-        return 0
-    tenant = require_current_tenant()
-    columns = list(next(iter(rows.values())))
-    if connection.vendor == "postgresql":
-        table = model._meta.db_table
-        types = {
-            "invoice_line_id": "bigint",
-            "billed_seconds": "integer",
-            "included_seconds": "integer",
-            "quantity": "numeric",
-            "unit_price": "numeric",
-            "amount": "numeric",
-        }
-        ids = sorted(rows)  # in table order: the join reads the heap and index in sequence
-        arrays = [array_literal(ids)] + [
-            array_literal(rows[pk][col] for pk in ids) for col in columns
-        ]
-        unnest = ", ".join(
-            f"%s::{'bigint' if i == 0 else types[col]}[]" for i, col in enumerate(["id", *columns])
-        )
-        names = ", ".join(["id", *columns])
-        sets = ", ".join(f"{col} = v.{col}" for col in columns)
-        # Identifiers come from the model and a fixed column list; values are parameters.
-        sql = (
-            f'UPDATE "{table}" AS t SET {sets} FROM unnest({unnest}) AS v({names}) '  # noqa: S608
-            f"WHERE t.id = v.id AND t.tenant_id = %s AND t.invoice_line_id IS NULL{extra_sql}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*arrays, tenant.pk, *extra_params])
-            return cursor.rowcount
-    claimed = 0
-    ids = list(rows)
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        output = {col: model._meta.get_field(col.removesuffix("_id")) for col in columns}
-        updates = {
-            col.removesuffix("_id") if col == "invoice_line_id" else col: Case(
-                *[When(pk=pk, then=Value(rows[pk][col])) for pk in chunk],
-                output_field=BigIntegerField() if col == "invoice_line_id" else output[col],
-            )
-            for col in columns
-        }
-        queryset = model.objects.filter(pk__in=chunk, invoice_line__isnull=True)
-        if extra_filter is not None:
-            queryset = queryset.filter(extra_filter)
-        claimed += queryset.update(**updates)
-    return claimed
 
 
 def _taken(what: str) -> ValidationError:
@@ -358,15 +297,9 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
             fee_lines.append((planned_line.contract_id, planned_line.fee))
             fee_targets.append((line_id, planned_line))
 
-    if _claim(
-        TimeEntry,
-        entries,
-        extra_sql=" AND t.state = %s AND t.billable",
-        extra_params=[TimeEntryState.POSTED],
-        extra_filter=Q(state=TimeEntryState.POSTED, billable=True),
-    ) != len(entries):
+    if claim_items(TimeEntry, entries) != len(entries):
         raise _taken("time entries")
-    if _claim(BlockPurchase, blocks) != len(blocks):
+    if claim_items(BlockPurchase, blocks) != len(blocks):
         raise _taken("block purchases")
     if fee_lines:
         charge_ids = _materialise_charges(fee_lines, tenant)
@@ -382,7 +315,7 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
                 "unit_price": planned_line.unit_price,
                 "amount": planned_line.amount,
             }
-        if len(charges) != len(fee_targets) or _claim(PeriodCharge, charges) != len(charges):
+        if len(charges) != len(fee_targets) or claim_items(PeriodCharge, charges) != len(charges):
             raise _taken("fees")
 
     BatchInvoice.objects.bulk_create(
@@ -408,9 +341,7 @@ def batch_invoice_delete(*, batch: InvoiceBatch, invoice: Invoice) -> int:
         raise ValidationError({"invoice": "This invoice is not part of the batch."})
     if batch.status != BatchStatus.RUN:
         raise ValidationError({"status": "Only drafts of a run batch can be deleted."})
-    line_ids = list(InvoiceLine.objects.filter(invoice=invoice).values_list("pk", flat=True))
-    released = contract_items_release(invoice_line_ids=line_ids)
-    return released + invoice_delete_draft(invoice=invoice)
+    return invoice_delete_draft(invoice=invoice)
 
 
 def _consolidate(drafts: Sequence[Invoice]) -> list[Invoice]:
@@ -458,176 +389,14 @@ def _consolidate(drafts: Sequence[Invoice]) -> list[Invoice]:
     return [invoice for invoice in drafts if invoice.pk not in gone]
 
 
-def _sequence_take(*, key: str, tenant, count: int) -> int:
-    """Take ``count`` consecutive numbers of a per-tenant counter; returns the first.
-
-    The counter row and locking of ``billing_site.services.sequence_next``, with ``+ count``
-    instead of ``+ 1``: the UPDATE locks the row until the caller's transaction ends and a
-    rollback gives every number back, so numbers stay unique and gapless alongside
-    single finalisations (which wait on the same row lock). Must run in a transaction.
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("_sequence_take must run inside a transaction")
-    with tenant_context(tenant):
-        TenantSequence.objects.get_or_create(tenant=tenant, key=key)
-        updated = TenantSequence.objects.filter(key=key).update(last_value=F("last_value") + count)
-        if updated != 1:
-            raise RuntimeError(f"counter {key} not found")
-        last = (
-            TenantSequence.objects.select_for_update()
-            .values_list("last_value", flat=True)
-            .get(key=key)
-        )
-    return last - count + 1
-
-
-def _write_finals(invoices: list[Invoice], finalized_at) -> None:
-    """Store number, status, dates, totals and PDF state of ``invoices`` (still drafts in
-    the database) in one statement on PostgreSQL; every row must still be a draft."""
-    tenant = require_current_tenant()
-    if connection.vendor == "postgresql":
-        # Identifiers are fixed; values are parameters.
-        sql = (
-            'UPDATE "invoices_invoice" AS t SET number = v.number, status = %s, '
-            "issue_date = v.issue_date, due_date = v.due_date, subtotal = v.subtotal, "
-            "tax_total = v.tax_total, total = v.total, finalized_at = %s, pdf_status = %s, "
-            "pdf_error = '' FROM unnest(%s::bigint[], %s::varchar[], %s::date[], %s::date[], "
-            "%s::numeric[], %s::numeric[], %s::numeric[]) "
-            "AS v(id, number, issue_date, due_date, subtotal, tax_total, total) "
-            "WHERE t.id = v.id AND t.tenant_id = %s AND t.status = %s"
-        )
-        params = [
-            InvoiceStatus.FINAL,
-            finalized_at,
-            PdfStatus.PENDING,
-            [i.pk for i in invoices],
-            [i.number for i in invoices],
-            [i.issue_date for i in invoices],
-            [i.due_date for i in invoices],
-            [i.subtotal for i in invoices],
-            [i.tax_total for i in invoices],
-            [i.total for i in invoices],
-            tenant.pk,
-            InvoiceStatus.DRAFT,
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            written = cursor.rowcount
-    else:
-        written = Invoice.objects.filter(
-            pk__in=[i.pk for i in invoices], status=InvoiceStatus.DRAFT
-        ).count()
-        Invoice.objects.bulk_update(
-            invoices,
-            [
-                "number",
-                "status",
-                "issue_date",
-                "due_date",
-                "subtotal",
-                "tax_total",
-                "total",
-                "finalized_at",
-                "pdf_status",
-                "pdf_error",
-            ],
-            batch_size=500,
-        )
-    if written != len(invoices):
-        raise ValidationError({"status": "Some invoices were finalised meanwhile."})
-
-
-def invoices_finalize_set(*, invoices: Sequence[Invoice]) -> list[Invoice]:
-    """Draft -> final for many invoices at once, numbered in the order given.
-
-    Why: ``invoices.services.invoice_finalize`` costs about a dozen queries per invoice
-    (lock, line check, totals recompute, counter); generating a batch of thousands of
-    invoices that way takes minutes. This does the same for the whole set with a
-    constant number of queries, in the caller's transaction: the drafts locked in one
-    query, their lines read once, line amounts and totals recomputed with the same
-    functions (``line_total``, ``compute_totals``), one block of numbers taken from the
-    same per-tenant counter row (``<kind>-<year>``: lock, add N, numbers assigned in the
-    order given, so still gapless and unique), the same number format, issue date (as
-    set on the draft, else today in the tenant's zone), due date (as set, else after the
-    payment terms; never before the issue date), status, ``finalized_at`` and pending
-    PDF, and each PDF enqueued after commit exactly as ``invoice_finalize`` does. Any
-    error raises a ValidationError and the caller's transaction writes nothing.
-    """
-    order = [invoice.pk for invoice in invoices]
-    if not order:
-        return []
-    tenant = require_current_tenant()
-    locked = Invoice.objects.select_for_update().in_bulk(order)
-    finals = []
-    for pk in order:
-        invoice = locked.get(pk)
-        if invoice is None:
-            raise ValidationError({"invoice": "Invoice not found."})
-        if invoice.status != InvoiceStatus.DRAFT:
-            raise ValidationError({"status": f"Invoice {invoice} is already {invoice.status}."})
-        finals.append(invoice)
-
-    lines_of: dict[int, list[InvoiceLine]] = defaultdict(list)
-    for line in (
-        InvoiceLine.objects.filter(invoice_id__in=order)
-        .only("id", "invoice_id", "quantity", "unit_price", "amount", "taxable", "tax_rate")
-        .order_by("position", "id")
-    ):
-        lines_of[line.invoice_id].append(line)
-    changed = []
-    today = timezone.localdate(timezone=tenant.zone)
-    for invoice in finals:
-        lines = lines_of.get(invoice.pk)
-        if not lines:
-            raise ValidationError({"lines": "An invoice without lines cannot be finalised."})
-        for line in lines:
-            amount = line_total(line, invoice.currency)
-            if line.amount != amount:
-                line.amount = amount
-                changed.append(line)
-        totals = compute_totals(lines, invoice.currency)
-        invoice.subtotal = totals.subtotal
-        invoice.tax_total = totals.tax_total
-        invoice.total = totals.total
-        # Dates chosen on the draft are kept; otherwise issued today, due after the terms.
-        issue_date = invoice.issue_date or today
-        due_date = invoice.due_date or issue_date + dt.timedelta(days=invoice.payment_terms_days)
-        if due_date < issue_date:
-            raise ValidationError({"due_date": "The due date is before the issue date."})
-        invoice.issue_date, invoice.due_date = issue_date, due_date
-    if changed:
-        InvoiceLine.objects.bulk_update(changed, ["amount"], batch_size=1000)
-
-    by_kind: dict[str, list[Invoice]] = defaultdict(list)
-    for invoice in finals:
-        by_kind[invoice.kind].append(invoice)
-    for kind, group in by_kind.items():
-        key, prefix_field = NUMBERING[kind]
-        first = _sequence_take(key=f"{key}-{today.year}", tenant=tenant, count=len(group))
-        prefix = getattr(tenant, prefix_field)
-        for value, invoice in enumerate(group, start=first):
-            invoice.number = f"{prefix}{today.year}-{value:05d}"
-
-    finalized_at = timezone.now()
-    for invoice in finals:
-        invoice.status = InvoiceStatus.FINAL
-        invoice.finalized_at = finalized_at
-        invoice.pdf_status = PdfStatus.PENDING
-        invoice.pdf_error = ""
-    _write_finals(finals, finalized_at)
-    for invoice in finals:
-        _enqueue_pdf(invoice)
-    return finals
-
-
 @transaction.atomic
 def batch_generate(*, batch: InvoiceBatch, consolidate: bool | None = None) -> list[Invoice]:
     """Generate a run batch: optionally one invoice per billing organization and currency,
     then every draft finalised (gapless numbers in a stable order: bill-to name, currency,
     id; PDFs rendered by Celery after commit). The items stay billed for good.
 
-    The drafts are finalised together by ``invoices_finalize_set`` — the rules of
-    ``invoice_finalize`` with a constant number of queries instead of a dozen per invoice.
+    The drafts are finalised together by ``invoices.services.invoices_finalize``, the one
+    finalisation (a constant number of queries for the whole set).
 
     Guarantees: generated once (conditional ``status='run'`` update); a failure rolls
     everything back, numbers included.
@@ -658,7 +427,7 @@ def batch_generate(*, batch: InvoiceBatch, consolidate: bool | None = None) -> l
     if batch.consolidate:
         drafts = _consolidate(drafts)
     drafts.sort(key=lambda inv: (inv.bill_to_name, inv.currency, inv.pk))
-    finals = invoices_finalize_set(invoices=drafts)
+    finals = invoices_finalize(invoices=drafts)
     analyze_after_commit([Invoice], rows=len(finals))
     return finals
 

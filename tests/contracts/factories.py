@@ -195,3 +195,48 @@ class TimeEntryFactory(TenantOwnedFactory):
     worked_seconds = 3600
     billable = True
     state = TimeEntryState.SUBMITTED
+
+
+# ------------------------------------------------------------------ billing items
+# Items are billed through the product's one claim (``billing_site.billables``), as a
+# batch run claims them: these set up "already billed" without running a batch.
+
+
+def bill_entries(line, entries) -> int:
+    """Claim ``entries`` for ``line``, freezing their billed and included seconds as
+    priced now; returns how many were claimed (0 for those already billed)."""
+    from billing_site.billables import claim_items
+    from contracts.pricing import price_time_entries
+
+    priced = price_time_entries(list(entries))
+    return claim_items(
+        TimeEntry,
+        {
+            pk: {
+                "invoice_line_id": line.pk,
+                "billed_seconds": item.billed_seconds,
+                "included_seconds": item.included_seconds,
+            }
+            for pk, item in priced.items()
+        },
+    )
+
+
+def bill_fee(line, contract, kind, period, product_line=None) -> int:
+    """Claim the fee of ``period`` (made if missing, as a run makes it) for ``line``."""
+    from billing_site.billables import claim_items
+
+    charge, _ = PeriodCharge.objects.get_or_create(
+        contract=contract,
+        kind=kind,
+        product_line=product_line,
+        period_start=period.start,
+        defaults={"tenant": contract.tenant, "period_end": period.end},
+    )
+    return claim_items(PeriodCharge, {charge.pk: {"invoice_line_id": line.pk}})
+
+
+def bill_blocks(line, purchases) -> int:
+    from billing_site.billables import claim_items
+
+    return claim_items(BlockPurchase, {p.pk: {"invoice_line_id": line.pk} for p in purchases})

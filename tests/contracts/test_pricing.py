@@ -22,7 +22,6 @@ from contracts.pricing import (
     round_seconds,
 )
 from contracts.pricing.periods import Period
-from contracts.services import time_entries_bill
 
 from .factories import (
     BlockPurchaseFactory,
@@ -35,6 +34,7 @@ from .factories import (
     TeamMemberFactory,
     TicketFactory,
     TimeEntryFactory,
+    bill_entries,
 )
 
 D = dt.date
@@ -146,7 +146,7 @@ def test_entry_posted_after_its_group_was_billed_adds_only_the_difference(in_ten
         tenant=in_tenant_a, currency="EUR", seller_name="MSP", bill_to_name="ACME"
     )
     line = InvoiceLine.objects.create(tenant=in_tenant_a, invoice=invoice, description="Time")
-    time_entries_bill(priced=price_time_entries(fresh([first])).values(), invoice_line=line)
+    assert bill_entries(line, fresh([first])) == 1
     late = posted(contract, 5 * MIN, ticket=ticket)
     assert price_time_entries(fresh([late]))[late.pk].billed_seconds == 0  # 12 min is still 15
     later = posted(contract, 10 * MIN, ticket=ticket)

@@ -7,16 +7,22 @@ import threading
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from billing_site.tenancy import tenant_context
 from contracts import services
 from contracts.choices import ChargeKind, TimeEntryState
 from contracts.models import PeriodCharge, TimeEntry
-from contracts.pricing import price_time_entries
 from contracts.pricing.periods import Period
 
-from .factories import ContractFactory, TicketFactory, TimeEntryFactory, technician
+from .factories import (
+    ContractFactory,
+    TicketFactory,
+    TimeEntryFactory,
+    bill_entries,
+    bill_fee,
+    technician,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -76,18 +82,32 @@ def test_two_timers_started_at_once_leave_one_running(tenant_a):
     assert TimeEntry.all_tenants.filter(ended_at__isnull=True).count() == 1
 
 
+def in_transaction(job):
+    def run():
+        with transaction.atomic():
+            return job()
+
+    return run
+
+
 def test_a_fee_period_is_billed_once_when_two_runs_race(tenant_a):
     contract = ContractFactory(tenant=tenant_a, retainer=True)
     first, second = _lines(tenant_a, 2)
     period = Period(dt.date(2026, 1, 1), dt.date(2026, 1, 31))
-
-    def bill(line):
-        return lambda: services.period_charge_bill(
-            contract=contract, kind=ChargeKind.RETAINER_FEE, period=period, invoice_line=line
+    with tenant_context(tenant_a):
+        PeriodCharge.objects.create(
+            tenant=tenant_a,
+            contract=contract,
+            kind=ChargeKind.RETAINER_FEE,
+            period_start=period.start,
+            period_end=period.end,
         )
 
+    def bill(line):
+        return in_transaction(lambda: bill_fee(line, contract, ChargeKind.RETAINER_FEE, period))
+
     outcomes = race(tenant_a, bill(first), bill(second))
-    assert sum(isinstance(o, PeriodCharge) for o in outcomes) == 1
+    assert sorted(outcomes) == [0, 1]
     charge = PeriodCharge.all_tenants.get()
     assert charge.invoice_line_id in (first.pk, second.pk)
 
@@ -104,15 +124,14 @@ def test_time_entries_are_billed_once_when_two_runs_race(tenant_a):
         )
         for day in (5, 6, 7)
     ]
-    with tenant_context(tenant_a):
-        priced = list(price_time_entries(entries).values())
     first, second = _lines(tenant_a, 2)
     outcomes = race(
         tenant_a,
-        lambda: services.time_entries_bill(priced=priced, invoice_line=first),
-        lambda: services.time_entries_bill(priced=priced, invoice_line=second),
+        in_transaction(lambda: bill_entries(first, entries)),
+        in_transaction(lambda: bill_entries(second, entries)),
     )
-    assert sorted(type(o).__name__ for o in outcomes) == ["ValidationError", "int"]
+    # The claim waits on the winner's row locks, then finds every entry taken.
+    assert sorted(outcomes) == [0, 3]
     assert set(TimeEntry.all_tenants.values_list("invoice_line_id", flat=True)) in (
         {first.pk},
         {second.pk},

@@ -11,6 +11,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from billing_site.billables import release_items
 from billing_site.roles import Role
 from billing_site.testing.factories import ContactFactory, OrganizationFactory
 from contracts import services
@@ -28,7 +29,6 @@ from contracts.models import (
     Ticket,
     TimeEntry,
 )
-from contracts.pricing import price_time_entries
 from contracts.pricing.periods import Period
 from contracts.selectors import contract_billing_state
 
@@ -41,6 +41,9 @@ from .factories import (
     ServiceTypeFactory,
     TicketFactory,
     TimeEntryFactory,
+    bill_blocks,
+    bill_entries,
+    bill_fee,
 )
 
 D = dt.date
@@ -122,7 +125,7 @@ def test_overdue_items_stay_due_and_billed_ones_leave(in_tenant_a, line):
     contract = ContractFactory(tenant=in_tenant_a)
     old = posted(contract, day=D(2026, 1, 5))
     billed = posted(contract, day=D(2026, 1, 6))
-    services.time_entries_bill(priced=price_time_entries([billed]).values(), invoice_line=line)
+    assert bill_entries(line, [billed]) == 1
     state = state_of(contract, D(2026, 6, 1))
     assert [item.time_entry_id for item in state.due_items] == [old.pk]
 
@@ -159,18 +162,12 @@ def test_billed_fees_are_not_due_again_and_a_gap_stays_due(in_tenant_a, line):
     contract = ContractFactory(tenant=in_tenant_a, retainer=True)
     for month in (1, 3):
         period = Period(D(2026, month, 1), D(2026, month, 28))
-        services.period_charge_bill(
-            contract=contract, kind=ChargeKind.RETAINER_FEE, period=period, invoice_line=line
-        )
+        assert bill_fee(line, contract, ChargeKind.RETAINER_FEE, period) == 1
     state = state_of(contract, D(2026, 4, 1))
     assert [i.period.start for i in state.items] == [D(2026, 2, 1), D(2026, 4, 1)]
-    with pytest.raises(ValidationError):
-        services.period_charge_bill(
-            contract=contract,
-            kind=ChargeKind.RETAINER_FEE,
-            period=Period(D(2026, 1, 1), D(2026, 1, 31)),
-            invoice_line=line,
-        )
+    # A billed fee period is never claimed again.
+    january = Period(D(2026, 1, 1), D(2026, 1, 31))
+    assert bill_fee(line, contract, ChargeKind.RETAINER_FEE, january) == 0
 
 
 def test_block_purchase_due_from_its_date(in_tenant_a, line):
@@ -182,7 +179,7 @@ def test_block_purchase_due_from_its_date(in_tenant_a, line):
     state = state_of(contract, D(2026, 1, 20))
     assert state.state == BillingState.SELECTABLE
     assert state.due_amount == Decimal("900.00")
-    services.block_purchases_bill(purchase_ids=[purchase.pk], invoice_line=line)
+    assert bill_blocks(line, [purchase]) == 1
     assert state_of(contract, D(2026, 1, 20)).items == []
 
 
@@ -202,12 +199,11 @@ def test_suspended_contract_accrues_no_fees(in_tenant_a):
 def test_release_returns_items_to_unbilled(in_tenant_a, line):
     contract = ContractFactory(tenant=in_tenant_a)
     entry = posted(contract)
-    services.time_entries_bill(priced=price_time_entries([entry]).values(), invoice_line=line)
+    assert bill_entries(line, [entry]) == 1
     entry.refresh_from_db()
     assert entry.billed_seconds == 3600
-    with pytest.raises(ValidationError):
-        services.time_entries_bill(priced=price_time_entries([entry]).values(), invoice_line=line)
-    assert services.contract_items_release(invoice_line_ids=[line.pk]) == 1
+    assert bill_entries(line, [entry]) == 0  # billed once
+    assert release_items(lines=type(line).objects.filter(pk=line.pk)) == 1
     entry.refresh_from_db()
     assert entry.invoice_line_id is None and entry.billed_seconds is None
 
@@ -297,7 +293,7 @@ def test_block_contract_buys_its_first_block(in_tenant_a, acme):
 def test_billing_terms_freeze_once_billed(in_tenant_a, line):
     contract = ContractFactory(tenant=in_tenant_a)
     entry = posted(contract)
-    services.time_entries_bill(priced=price_time_entries([entry]).values(), invoice_line=line)
+    assert bill_entries(line, [entry]) == 1
     with pytest.raises(ValidationError) as error:
         services.contract_update(contract=contract, anchor_day=15)
     assert "anchor_day" in error.value.message_dict

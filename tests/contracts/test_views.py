@@ -197,14 +197,35 @@ def test_timer_start_and_stop(client_as, staff_a, data):
         client.post(reverse("contracts:timer-start"), {"ticket": data["ticket"].pk})
         page = client.get(reverse("contracts:timesheet"))
         assert b'class="timer"' in page.content
+        # The running time ticks with the sessions' timer.js, so it reads as it will be logged.
+        assert b"data-timer-start=" in page.content and b"sessions/js/timer.js" in page.content
         second = client.post(
             reverse("contracts:timer-start"), {"ticket": data["ticket"].pk}, follow=True
         )
         assert "already running" in second.content.decode()
-    with time_machine.travel(NOW + dt.timedelta(minutes=25), tick=False):
-        client.post(reverse("contracts:timer-stop"), {"summary_note": "Cleaned the queue"})
+    with time_machine.travel(NOW + dt.timedelta(hours=1, minutes=2, seconds=7), tick=False):
+        stopped = client.post(
+            reverse("contracts:timer-stop"), {"summary_note": "Cleaned the queue"}, follow=True
+        )
+    assert "Timer stopped: 1 h 02 min 07 s logged." in stopped.content.decode()
     entry = TimeEntry.objects.get(summary_note="Cleaned the queue")
-    assert entry.worked_seconds == 25 * 60 and not entry.is_running
+    assert entry.worked_seconds == 3727 and not entry.is_running
+
+
+@time_machine.travel(NOW, tick=False)
+def test_editing_a_duration_with_seconds_keeps_them(client_as, staff_a, data):
+    entry = data["entry"]
+    TimeEntry.objects.filter(pk=entry.pk).update(worked_seconds=3605)
+    client = client_as(staff_a.user(Role.TECHNICIAN))
+    url = reverse("contracts:time-entry-edit", args=[entry.pk])
+    form = client.get(url).context["form"]
+    assert form["duration"].value() == "1:00:05"
+    posted = {name: form[name].value() for name in form.fields}
+    posted = {name: "" if value is None else value for name, value in posted.items()}
+    response = client.post(url, {**posted, "summary_note": "Replaced the toner"})
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert (entry.worked_seconds, entry.summary_note) == (3605, "Replaced the toner")
 
 
 @time_machine.travel(NOW, tick=False)

@@ -94,18 +94,18 @@ def test_sequence_is_gapless_per_tenant_and_rolls_back(tenant_a, tenant_b):
     from django.db import transaction
 
     with transaction.atomic():
-        assert services.sequence_next(key="invoice", tenant=tenant_a) == 1
-        assert services.sequence_next(key="invoice", tenant=tenant_a) == 2
-        assert services.sequence_next(key="invoice", tenant=tenant_b) == 1
+        assert services.sequence_take(key="invoice", tenant=tenant_a) == 1
+        assert services.sequence_take(key="invoice", tenant=tenant_a) == 2
+        assert services.sequence_take(key="invoice", tenant=tenant_b) == 1
 
     class Abort(Exception):
         pass
 
     with pytest.raises(Abort), transaction.atomic():
-        assert services.sequence_next(key="invoice", tenant=tenant_a) == 3
+        assert services.sequence_take(key="invoice", tenant=tenant_a) == 3
         raise Abort
     with transaction.atomic():
-        assert services.sequence_next(key="invoice", tenant=tenant_a) == 3
+        assert services.sequence_take(key="invoice", tenant=tenant_a) == 3
 
 
 def test_portal_membership_needs_organization(tenant_a):

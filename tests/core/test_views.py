@@ -1,5 +1,7 @@
 """Browser pages: login, dashboard by role, customers list/search/paging, create and edit."""
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
@@ -112,6 +114,7 @@ def test_owner_edits_company_settings_with_validation(client_as, staff_a, tenant
         "credit_note_prefix": "AC-",
         "default_hourly_rate": "-5",
         "default_payment_terms_days": "30",
+        "default_tax_rate": "7.65",
     }
     bad = client.post(reverse("tenant-settings"), data)
     assert bad.status_code == 200
@@ -126,6 +129,7 @@ def test_owner_edits_company_settings_with_validation(client_as, staff_a, tenant
         "AL-",
         "110.5000",
     )
+    assert tenant_a.default_tax_rate == Decimal("7.6500")
 
 
 def test_billing_admin_cannot_change_settings(client_as, admin_a):

@@ -68,7 +68,7 @@ class Acme:
 
     Jane's billable March sessions last 15 min 18 s overall (600 s + 318 s);
     Joseph's last 45 min 12 s. At the tenant's 100.00 EUR/h: Jane 16.67 + 8.83 = 25.50,
-    Joseph 75.33; the group 100.83 for 1 h 00 min (3630 s). Not billable here: a
+    Joseph 75.33; the group 100.83 for 1 h 00 min 30 s (3630 s). Not billable here: a
     running session, a non-billable one, and (outside March) an April session.
     """
 

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection
 
+from billing_site.billables import claim_items
 from billing_site.tenancy import tenant_context
 from contracts.choices import BillingState
 from contracts.models import PeriodCharge, TimeEntry
@@ -249,10 +250,13 @@ def test_claims_are_compare_and_set(in_tenant_a, world):
     exclude(batch, world.bistro)
     (acme, *_rest) = batch_services.batch_run(batch=batch)
     line = acme.lines.first()
-    entries = [world.entries["acme1"].pk, world.entries["acme_march"].pk]
-    rows = {pk: {"invoice_line_id": line.pk} for pk in entries}
-    assert batch_services._claim(TimeEntry, rows) == 1  # acme1 is billed already
-    assert TimeEntry.objects.get(pk=entries[0]).invoice_line_id != line.pk or True
+    billed, waiting = world.entries["acme1"].pk, world.entries["acme_march"].pk
+    billed_by = TimeEntry.objects.get(pk=billed).invoice_line_id
+    assert billed_by is not None
+    rows = {pk: {"invoice_line_id": line.pk} for pk in (billed, waiting)}
+    assert claim_items(TimeEntry, rows) == 1  # acme1 is billed already
+    assert TimeEntry.objects.get(pk=billed).invoice_line_id == billed_by  # untouched
+    assert TimeEntry.objects.get(pk=waiting).invoice_line_id == line.pk
 
 
 def test_query_count_does_not_grow_with_contracts(

@@ -35,7 +35,7 @@ from invoices.exports import (
     export_invoices,
     export_xero_csv,
 )
-from invoices.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
+from invoices.models import CreditDisposition, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from invoices.totals import compute_totals
 
 D = Decimal
@@ -93,6 +93,7 @@ def make_invoice(
         subtotal=totals.subtotal * face,
         tax_total=totals.tax_total * face,
         total=totals.total * face,
+        credit_disposition=(CreditDisposition.WRITE_OFF if kind == InvoiceKind.CREDIT_NOTE else ""),
     )
     InvoiceLine.all_tenants.bulk_create(
         InvoiceLine(

@@ -42,7 +42,7 @@ def test_one_session_pdf(acme, acme_b, create):
     assert "INV-2026-00001" in text
     assert "Jane_OFFICE_121" in text
     assert "Installed Windows updates." in text
-    assert "10 min 0 s" in text
+    assert "10 min" in text and "10 min 0 s" not in text  # seconds dropped only when zero
     assert "€16.67" in text
     assert "Joseph_OFFICE_121" not in text
     assert "Alpha IT SARL" in text  # seller from the tenant
@@ -55,7 +55,7 @@ def test_host_pdf_shows_each_session_and_the_overall_duration(acme, acme_b, crea
     assert "Installed Windows updates." in text
     assert "Checked the backup job." in text
     assert "Overall duration" in text and "15 min 18 s" in text
-    assert "10 min 0 s" in text and "5 min 18 s" in text
+    assert "10 min" in text and "5 min 18 s" in text
     assert "Amount due" in text and "€25.50" in text
     # Start and end in the tenant's zone (Paris), not UTC.
     assert "9:00:00" in text and "9:10:00" in text
@@ -68,9 +68,20 @@ def test_group_pdf_lists_both_hosts_with_the_amount(acme, acme_b, create):
     assert "Jane_OFFICE_121" in text and "Joseph_OFFICE_121" in text
     assert "Replaced the printer driver." in text
     assert "45 min 12 s" in text
-    assert "1 h 00 min" in text  # 3630 s overall
+    assert "1 h 00 min 30 s" in text  # 3630 s overall, to the second
     assert "€100.83" in text
     assert "April visit" not in text and "Internal test" not in text
+
+
+def test_durations_from_an_hour_on_keep_their_seconds(tenant_a, tenant_b, create):
+    host = make_host(tenant_a, "BISTRO-TILL")
+    make_session(host, dt.datetime(2026, 3, 9, 9, 0), 1805, "Till updates.")
+    make_session(host, dt.datetime(2026, 3, 10, 9, 0), 1800, "Printer queue.")
+    invoice = create(tenant_a, scope="host", object_id=host.pk)
+    text = pdf_text(invoice)
+    assert "30 min 5 s" in text and "0.5014 h" in text and "€50.14" in text
+    assert "1 h 00 min 05 s" in text  # overall, beside the €100.14 it prices
+    assert "€100.14" in text
 
 
 def test_adjusted_amount_and_french_formatting(acme, acme_b, create):

@@ -10,10 +10,12 @@ from django.urls import reverse
 
 from billing_site.roles import Role
 from billing_site.tenancy import tenant_context
+from billing_site.testing.factories import OrganizationFactory
 from invoices import services
 from invoices.models import Invoice, InvoiceLine, InvoiceStatus, PdfStatus
 from sessions.models import RemoteSession
 
+from .conftest import make_group, make_host, make_session
 from .factories import InvoiceFactory, PaymentFactory
 
 NEW = reverse("invoices:session-invoice-new")
@@ -79,6 +81,50 @@ def test_form_is_prefilled_and_lists_the_sessions(acme, acme_b, admin_client):
     assert "2026-03-02 09:00:00" in content  # Paris time, not UTC
     assert "Save to PDF" in content
     assert "Still on it" not in content and "Internal test" not in content
+
+
+@pytest.fixture
+def bistro(tenant_a):
+    """Group Bistro: two March sessions of 30 min 5 s and 30 min, 1 h 00 min 05 s in all.
+
+    At the tenant's 100.00 EUR/h: 0.5014 h -> 50.14 and 0.5000 h -> 50.00, 100.14 for
+    1.0014 h; shown as "1 h 00 min" the amount would not add up.
+    """
+    organization = OrganizationFactory(tenant=tenant_a, name="Bistro", currency="EUR")
+    group = make_group(tenant_a, "Bistro", organization)
+    host = make_host(tenant_a, "BISTRO-TILL", group)
+    make_session(host, dt.datetime(2026, 3, 9, 9, 0), 1805, "Till updates.")
+    make_session(host, dt.datetime(2026, 3, 10, 9, 0), 1800, "Printer queue.")
+    return group
+
+
+def test_durations_are_shown_to_the_second_from_an_hour_on(
+    acme, acme_b, bistro, admin_client, post_invoice
+):
+    march = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+    by_client = admin_client.get(reverse("sessions:session-by-client"), march)
+    assert by_client.status_code == 200
+    logs = by_client.content.decode()
+    assert "Bistro" in logs and "1 h 00 min 05 s" in logs  # the group and its computer
+    assert "30 min 5 s" in logs and "30 min<" in logs  # the sessions
+
+    form = admin_client.get(NEW, {"scope": "group", "id": bistro.pk, **march})
+    assert form.status_code == 200
+    preview = form.context["preview"]
+    assert (preview.total_hours, preview.suggested_amount) == (Decimal("1.0014"), Decimal("100.14"))
+    content = form.content.decode()
+    assert "1 h 00 min 05 s" in content and "1 h 00 min<" not in content
+    # Each line's quantity with its 4 places, next to the exact duration.
+    assert "0.5014 h ×" in content and "0.5000 h ×" in content
+    assert "1.0014 h" in content  # 1.0014 h × 100.00 = 100.14, the suggested amount
+
+    response = post_invoice({"scope": "group", "id": bistro.pk, **march})
+    assert response.status_code == 302
+    invoice = Invoice.all_tenants.get()
+    with tenant_context(invoice.tenant):
+        assert sum(line.amount for line in invoice.lines.all()) == Decimal("100.14")
+    detail = admin_client.get(detail_url(invoice)).content.decode()
+    assert "1 h 00 min 05 s" in detail  # overall duration on the invoice page
 
 
 def test_one_session_end_to_end(acme, acme_b, post_invoice, admin_client):
