@@ -282,6 +282,22 @@ def invoice_void(*, invoice: Invoice, reason: str) -> Invoice:
         # Its items may have been released and billed again since: voiding the note
         # would bill them twice. A correction of a credit note is a new invoice.
         raise ValidationError({"status": "A credit note cannot be voided once issued."})
+    credited = (
+        Invoice.objects.filter(credited_invoice=invoice)
+        .exclude(status__in=(InvoiceStatus.DRAFT, InvoiceStatus.VOID))
+        .values_list("number", flat=True)
+    )
+    if credited:
+        # Voiding would release items its credit notes wrote off, and leave the notes
+        # crediting a void invoice.
+        raise ValidationError(
+            {
+                "status": (
+                    f"Invoice {invoice} has credit notes ({', '.join(credited)}), so it "
+                    "cannot be voided. Credit the rest of it instead."
+                )
+            }
+        )
     if invoice.status in PAID_STATUSES or invoice.payments.exists():
         raise ValidationError(
             {

@@ -592,3 +592,18 @@ def test_write_off_of_a_session_keeps_it_off_the_next_session_invoice(acme, acme
     acme.jane_backup.refresh_from_db()
     assert acme.jane_backup.invoice_line_id == backup.pk
     assert not selectors.sessions_to_invoice(scope="host", object_id=acme.jane.pk, **acme.march)
+
+
+def test_an_invoice_with_credit_notes_cannot_be_voided(billed, tenant_b):
+    """Voiding would release the items a credit note wrote off (billing them again) and
+    leave the note crediting a void invoice: refused, and nothing changes."""
+    services.credit_note_create(
+        invoice=billed.invoice, reason="Not our fault", credit_disposition=WRITE_OFF
+    )
+    before = billed_by(billed)
+    with pytest.raises(ValidationError) as error:
+        services.invoice_void(invoice=billed.invoice, reason="Mistake")
+    assert "credit notes" in error.value.message_dict["status"][0]
+    billed.invoice.refresh_from_db()
+    assert billed.invoice.status != InvoiceStatus.VOID
+    assert billed_by(billed) == before
