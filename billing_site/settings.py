@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "invoices",
     "portal",
     "integrations",
+    "benchmarks",
 ]
 
 MIDDLEWARE = [
