@@ -41,6 +41,16 @@ DEMO_USERS = [
     ("accountant", "Alice", "Comptable", Role.ACCOUNTANT),
 ]
 
+# (postcode, city) of the demo customers' addresses, by country.
+DEMO_CITIES = {
+    "FR": ("69006", "Lyon"),
+    "IE": ("D02 X285", "Dublin"),
+    "DK": ("8000", "Aarhus C"),
+    "GB": ("SW1A 1AA", "London"),
+    "DE": ("10115", "Berlin"),
+    "IT": ("20121", "Milano"),
+}
+
 DEMO_ORGANIZATIONS = [
     # name, company number, contact, e-mail, country, zone, language
     ("ACME", "C-1001", "Wile E. Coyote", "billing@acme.example", "FR", "Europe/Paris", "fr"),
@@ -134,7 +144,9 @@ def build_core(ctx: DemoContext) -> None:
                 "time_zone": zone,
                 "currency": "EUR",
                 "language": language,
-                "address": f"{name}\n1 Example Street\n{country}",
+                "street": "1 Example Street",
+                "city": DEMO_CITIES.get(country, ("", ""))[1],
+                "postcode": DEMO_CITIES.get(country, ("", ""))[0],
             },
         )
         Contact.objects.get_or_create(
@@ -175,7 +187,9 @@ def load_demo() -> DemoContext:
             "time_zone": "Europe/Paris",
             "country": "FR",
             "locale": "fr_FR",
-            "address": "12 rue des Lilas\n75011 Paris\nFrance",
+            "street": "12 rue des Lilas",
+            "postcode": "75011",
+            "city": "Paris",
             "tax_id": "FR40123456789",
             "email": "billing@northwind-it.example",
             "phone": "+33 1 23 45 67 89",

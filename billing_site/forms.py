@@ -52,7 +52,10 @@ class OrganizationForm(TenantModelForm):
             "company_number",
             "billing_contact_name",
             "billing_contact_email",
-            "address",
+            "street",
+            "city",
+            "postcode",
+            "region",
             "country",
             "time_zone",
             "currency",
@@ -62,7 +65,7 @@ class OrganizationForm(TenantModelForm):
             "is_active",
         ]
         widgets = {
-            "address": forms.Textarea(attrs={"rows": 3}),
+            "street": forms.Textarea(attrs={"rows": 3}),
             "time_zone": forms.Select(),
         }
 
@@ -110,7 +113,10 @@ class TenantSettingsForm(forms.ModelForm):
         fields = [
             "name",
             "legal_name",
-            "address",
+            "street",
+            "city",
+            "postcode",
+            "region",
             "country",
             "tax_id",
             "email",
@@ -129,7 +135,7 @@ class TenantSettingsForm(forms.ModelForm):
             "session_work_taxable",
         ]
         widgets = {
-            "address": forms.Textarea(attrs={"rows": 3}),
+            "street": forms.Textarea(attrs={"rows": 3}),
             "default_payment_instructions": forms.Textarea(attrs={"rows": 3}),
             "brand_color": forms.TextInput(attrs={"type": "color"}),
         }

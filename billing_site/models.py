@@ -83,7 +83,12 @@ class Tenant(models.Model):
         max_length=16, default="en_US", help_text="Formats money and dates (e.g. fr_FR, da_DK)."
     )
     legal_name = models.CharField(max_length=200, blank=True)
-    address = models.TextField(blank=True)
+    street = models.TextField(blank=True, help_text="Street lines, one per line.")
+    city = models.CharField(max_length=100, blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    region = models.CharField(
+        max_length=100, blank=True, help_text="State, province or county, if any."
+    )
     tax_id = models.CharField("VAT / tax id", max_length=60, blank=True)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
@@ -197,7 +202,12 @@ class Organization(TenantOwnedModel):
     )
     billing_contact_name = models.CharField(max_length=200, blank=True)
     billing_contact_email = models.EmailField(blank=True)
-    address = models.TextField(blank=True)
+    street = models.TextField(blank=True, help_text="Street lines, one per line.")
+    city = models.CharField(max_length=100, blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    region = models.CharField(
+        max_length=100, blank=True, help_text="State, province or county, if any."
+    )
     country = models.CharField(max_length=2, blank=True, validators=[validate_country])
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     currency = models.CharField(max_length=3, validators=[validate_currency_code])

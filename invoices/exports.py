@@ -94,12 +94,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import QuerySet
 from django.utils.text import slugify
 
 from billing_site.money import minor_units, quantize, quantize_unit_price
 from billing_site.tenancy import require_current_tenant
-from invoices.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
+from invoices.document import DocumentLine, InvoiceDocument, Party, invoice_documents
+from invoices.models import Invoice, InvoiceKind, InvoiceStatus
 
 HUNDRED = Decimal(100)
 
@@ -220,7 +221,7 @@ _IIF_BREAKS = re.compile(r"[\x00-\x1f\x7f]+")
 
 @dataclass(frozen=True)
 class _Line:
-    line: InvoiceLine
+    line: DocumentLine
     quantity: Decimal  # signed: negative on a credit note
     unit_price: Decimal
     amount: Decimal  # signed
@@ -236,7 +237,7 @@ class _TaxRow:
 
 @dataclass(frozen=True)
 class _Invoice:
-    invoice: Invoice
+    invoice: InvoiceDocument
     sign: int  # +1 for an invoice, -1 for a credit note (what the customer owes)
     lines: tuple[_Line, ...]
     tax_rows: tuple[_TaxRow, ...]
@@ -251,44 +252,37 @@ class _Invoice:
 
     @property
     def is_credit(self) -> bool:
-        return self.invoice.kind == InvoiceKind.CREDIT_NOTE
+        return self.invoice.is_credit_note
 
 
-def _label(invoice: Invoice) -> str:
-    return invoice.number or f"draft #{invoice.pk}"
+def _label(invoice: InvoiceDocument) -> str:
+    return invoice.number or f"draft #{invoice.id}"
 
 
-def _load(invoices: Iterable[Invoice]) -> list[Invoice]:
-    """The invoices with organization, credited invoice and lines, in 2–4 queries.
+def _load(invoices: Iterable[Invoice]) -> list[InvoiceDocument]:
+    """The invoices' documents (``invoices.document.invoice_documents``: a constant
+    number of queries), in file order.
 
     A queryset is re-scoped to the current tenant; a list holding another tenant's
     invoice is refused (exports never cross the tenant wall).
     """
     tenant = require_current_tenant()
-    lines = Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id"))
-    if isinstance(invoices, QuerySet) and not invoices.query.is_sliced:
-        rows = list(
-            invoices.filter(tenant_id=tenant.pk)
-            .select_related("organization", "credited_invoice")
-            .prefetch_related(None)
-            .prefetch_related(lines)
-        )
-    else:
-        rows = list(invoices)
-        if any(invoice.tenant_id != tenant.pk for invoice in rows):
+    if not isinstance(invoices, QuerySet) or invoices.query.is_sliced:
+        invoices = list(invoices)
+        if any(invoice.tenant_id != tenant.pk for invoice in invoices):
             raise ValidationError(
                 {"invoices": "Only the current tenant's invoices can be exported."}
             )
-        prefetch_related_objects(rows, "organization", "credited_invoice", lines)
-    rows.sort(key=lambda inv: (inv.issue_date or dt.date.min, inv.kind, inv.number or "", inv.pk))
+    rows = invoice_documents(invoices)
+    rows.sort(key=lambda doc: (doc.issue_date or dt.date.min, doc.kind, doc.number, doc.id))
     return rows
 
 
-def _refusals(rows: list[Invoice]) -> list[str]:
+def _refusals(rows: list[InvoiceDocument]) -> list[str]:
     drafts = [inv for inv in rows if inv.status == InvoiceStatus.DRAFT or not inv.number]
     void = [inv for inv in rows if inv.status == InvoiceStatus.VOID]
     undated = [inv for inv in rows if inv.number and inv.issue_date is None]
-    empty = [inv for inv in rows if not inv.lines.all()]
+    empty = [inv for inv in rows if not inv.lines]
     messages = []
     if not rows:
         messages.append("Select at least one final invoice to export.")
@@ -309,32 +303,31 @@ def _refusals(rows: list[Invoice]) -> list[str]:
     return messages
 
 
-def _prepare_one(invoice: Invoice) -> _Invoice:
+def _prepare_one(invoice: InvoiceDocument) -> _Invoice:
     currency = invoice.currency
-    sign = -1 if invoice.kind == InvoiceKind.CREDIT_NOTE else 1
+    sign = -1 if invoice.is_credit_note else 1
     # A credit note stored with negative amounts is read back to its face value.
     face = -1 if sign == -1 and invoice.total < 0 else 1
-    stored = list(invoice.lines.all())
+    stored = invoice.lines
     zero = quantize(Decimal(0), currency)
 
-    # Face values first (as printed on the document), signed at the end.
+    # Face values first (as printed on the document), signed at the end. The tax of each
+    # rate is the document's (``compute_totals``: once per rate, DESIGN.md); here it is
+    # only shared out over the rate's lines.
     subtotal = sum((line.amount * face for line in stored), zero)
-    by_rate: dict[Decimal, list[InvoiceLine]] = {}
-    for line in stored:
-        if line.taxable:
-            by_rate.setdefault(Decimal(line.tax_rate).normalize(), []).append(line)
+    rate_tax = {row.rate: row.tax * face for row in invoice.tax_rows}
     line_tax: dict[int, Decimal] = {}
-    rate_tax: dict[Decimal, Decimal] = {}
-    for rate, rate_lines in sorted(by_rate.items()):
-        base = sum((line.amount * face for line in rate_lines), zero)
-        rate_tax[rate] = quantize(base * rate / HUNDRED, currency)  # once per rate (DESIGN.md)
+    for rate, tax in rate_tax.items():
+        rate_lines = [
+            line for line in stored if line.taxable and Decimal(line.tax_rate).normalize() == rate
+        ]
         shares = {
-            line.pk: quantize(line.amount * face * rate / HUNDRED, currency) for line in rate_lines
+            line.id: quantize(line.amount * face * rate / HUNDRED, currency) for line in rate_lines
         }
         # Per-line shares may not add up to the rate's tax: the largest line takes the
         # rounding difference, so line taxes always sum to the invoice's tax.
         largest = max(rate_lines, key=lambda line: abs(line.amount))
-        shares[largest.pk] += rate_tax[rate] - sum(shares.values(), zero)
+        shares[largest.id] += tax - sum(shares.values(), zero)
         line_tax.update(shares)
     tax_total = sum(rate_tax.values(), zero)
 
@@ -356,7 +349,7 @@ def _prepare_one(invoice: Invoice) -> _Invoice:
             quantity=line.quantity * face * sign,
             unit_price=line.unit_price,
             amount=line.amount * face * sign,
-            tax=line_tax.get(line.pk, zero) * sign,
+            tax=line_tax.get(line.id, zero) * sign,
             rate=Decimal(line.tax_rate).normalize() if line.taxable else None,
         )
         for line in stored
@@ -427,8 +420,14 @@ def _by_rate(mapping: Mapping | None) -> dict[str, str]:
     return result
 
 
-def _address_lines(invoice: Invoice) -> list[str]:
-    return [part.strip() for part in invoice.bill_to_address.splitlines() if part.strip()]
+def _street_lines(party: Party) -> list[str]:
+    return list(party.street_lines)
+
+
+def _address_lines(party: Party) -> list[str]:
+    """The whole postal address in lines (IIF's ADDR fields have no city or country
+    columns): street lines, "<postcode> <city>", region, country name in English."""
+    return list(party.address_lines("en"))
 
 
 def _fit(parts: list[str], slots: int) -> list[str]:
@@ -438,7 +437,7 @@ def _fit(parts: list[str], slots: int) -> list[str]:
     return parts + [""] * (slots - len(parts))
 
 
-def _income_account(line: InvoiceLine, accounts: Mapping, income_accounts: Mapping) -> str:
+def _income_account(line: DocumentLine, accounts: Mapping, income_accounts: Mapping) -> str:
     return (income_accounts.get(line.sku) if line.sku else None) or accounts["income"]
 
 
@@ -465,7 +464,6 @@ def export_csv(invoices: Iterable[Invoice]) -> bytes:
     writer.writerow(CSV_COLUMNS)
     for doc in _prepare(invoices):
         invoice, currency = doc.invoice, doc.currency
-        organization = invoice.organization
         head = {
             "invoice_number": invoice.number,
             "document_type": invoice.kind,
@@ -474,10 +472,10 @@ def export_csv(invoices: Iterable[Invoice]) -> bytes:
             # A credit note is not a receivable: nothing falls due on it.
             "due_date": "" if doc.is_credit else doc.due_date.isoformat(),
             "currency": currency,
-            "company_number": organization.company_number if organization else "",
-            "customer_name": _spreadsheet_safe(invoice.bill_to_name),
-            "customer_email": invoice.bill_to_email,
-            "credited_invoice": invoice.credited_invoice.number if invoice.credited_invoice else "",
+            "company_number": invoice.customer_number,
+            "customer_name": _spreadsheet_safe(invoice.bill_to.legal_name),
+            "customer_email": invoice.bill_to.email,
+            "credited_invoice": invoice.credited_invoice_number,
             "invoice_subtotal": _amount(doc.subtotal, currency),
             "invoice_tax": _amount(doc.tax_total, currency),
             "invoice_total": _amount(doc.total, currency),
@@ -532,18 +530,18 @@ def export_iif(
         trnstype = IIF_TRNSTYPE[invoice.kind]
         date = invoice.issue_date.strftime(IIF_DATE_FORMAT)
         memo = invoice.notes
-        if invoice.credited_invoice:
-            memo = " - ".join(filter(None, [f"Credit for {invoice.credited_invoice.number}", memo]))
+        if invoice.credited_invoice_number:
+            memo = " - ".join(filter(None, [f"Credit for {invoice.credited_invoice_number}", memo]))
         terms = ""
         if not doc.is_credit:
             days = invoice.payment_terms_days
             terms = f"Net {days}" if days else "Due on receipt"
-        addr = _fit([invoice.bill_to_name, *_address_lines(invoice)], 5)
+        addr = _fit([invoice.bill_to.legal_name, *_address_lines(invoice.bill_to)], 5)
         trns = {
             "TRNSTYPE": trnstype,
             "DATE": date,
             "ACCNT": accounts["receivable"],
-            "NAME": invoice.bill_to_name,
+            "NAME": invoice.bill_to.legal_name,
             "AMOUNT": _amount(doc.total, currency),
             "DOCNUM": invoice.number,
             "MEMO": memo,
@@ -629,13 +627,19 @@ def export_xero_csv(
     writer.writerow(XERO_COLUMNS)
     for doc in docs:
         invoice, currency = doc.invoice, doc.currency
-        address = _fit(_address_lines(invoice), 4)
+        party = invoice.bill_to
+        address = _fit(_street_lines(party), 4)
         head = {
-            "*ContactName": invoice.bill_to_name,
-            "EmailAddress": invoice.bill_to_email,
+            "*ContactName": party.legal_name,
+            "EmailAddress": party.email,
             **{f"POAddressLine{n}": value for n, value in enumerate(address, start=1)},
+            "POCity": party.city,
+            "PORegion": party.region,
+            "POPostalCode": party.postcode,
+            # Xero keeps the country as free text and prints it: the English name.
+            "POCountry": party.country_name("en"),
             "*InvoiceNumber": invoice.number,
-            "Reference": invoice.credited_invoice.number if invoice.credited_invoice else "",
+            "Reference": invoice.credited_invoice_number,
             "*InvoiceDate": invoice.issue_date.strftime(date_format),
             "*DueDate": doc.due_date.strftime(date_format),
             "Total": _amount(doc.total, currency),

@@ -5,12 +5,44 @@ from __future__ import annotations
 from django import forms
 
 from billing_site.forms import TenantForm, tax_rate_field
-from billing_site.models import Organization
+from billing_site.models import Organization, validate_country
 
 from .models import CreditDisposition, InvoiceStatus, PaymentMethod, SourceScope
+from .parties import BILL_TO_FIELDS, SELLER_FIELDS
 from .selectors import OPEN, OVERDUE
 
 TEXTAREA = {"rows": 3}
+
+
+def _party(prefix: str, name_label: str) -> dict[str, forms.Field]:
+    return {
+        f"{prefix}_name": forms.CharField(label=name_label, max_length=200),
+        f"{prefix}_street": forms.CharField(
+            label="Street",
+            required=False,
+            widget=forms.Textarea(attrs={"rows": 2}),
+            help_text="One line per street line.",
+        ),
+        f"{prefix}_postcode": forms.CharField(label="Postcode", max_length=20, required=False),
+        f"{prefix}_city": forms.CharField(label="City", max_length=100, required=False),
+        f"{prefix}_region": forms.CharField(label="Region", max_length=100, required=False),
+        f"{prefix}_country": forms.CharField(
+            label="Country",
+            max_length=2,
+            required=False,
+            validators=[validate_country],
+            help_text="Two-letter ISO code, e.g. FR.",
+        ),
+        f"{prefix}_tax_id": forms.CharField(label="VAT / tax id", max_length=60, required=False),
+        f"{prefix}_email": forms.EmailField(label="E-mail", required=False),
+        f"{prefix}_phone": forms.CharField(label="Phone", max_length=40, required=False),
+    }
+
+
+# The seller and bill-to fields of the invoice forms: the columns of ``invoices.parties``.
+PartyForm = type(
+    "PartyForm", (forms.Form,), {**_party("seller", "Company name"), **_party("bill_to", "Bill to")}
+)
 
 
 class SessionScopeForm(forms.Form):
@@ -29,23 +61,10 @@ class SessionScopeForm(forms.Form):
         return cleaned
 
 
-class SessionInvoiceForm(SessionScopeForm):
+class SessionInvoiceForm(PartyForm, SessionScopeForm):
     """The "Generate invoice" form: details pre-filled, editable for this invoice."""
 
     session_ids = forms.CharField(widget=forms.HiddenInput)
-    seller_name = forms.CharField(label="Company name", max_length=200)
-    seller_address = forms.CharField(
-        label="Address", required=False, widget=forms.Textarea(attrs=TEXTAREA)
-    )
-    seller_tax_id = forms.CharField(label="VAT / tax id", max_length=60, required=False)
-    seller_email = forms.EmailField(label="E-mail", required=False)
-    seller_phone = forms.CharField(label="Phone", max_length=40, required=False)
-    bill_to_name = forms.CharField(label="Bill to", max_length=200)
-    bill_to_address = forms.CharField(
-        label="Address", required=False, widget=forms.Textarea(attrs=TEXTAREA)
-    )
-    bill_to_email = forms.EmailField(label="E-mail", required=False)
-    bill_to_tax_id = forms.CharField(label="VAT / tax id", max_length=60, required=False)
     payment_terms_days = forms.IntegerField(
         label="Payment terms (days)", min_value=0, max_value=365
     )
@@ -73,14 +92,8 @@ class SessionInvoiceForm(SessionScopeForm):
     # tax or the rates change, instead of being kept by an adjustment line.
     suggested_total = forms.DecimalField(required=False, widget=forms.HiddenInput)
 
-    SELLER_FIELDS = (
-        "seller_name",
-        "seller_address",
-        "seller_tax_id",
-        "seller_email",
-        "seller_phone",
-    )
-    BILL_TO_FIELDS = ("bill_to_name", "bill_to_address", "bill_to_email", "bill_to_tax_id")
+    SELLER_FIELDS = SELLER_FIELDS
+    BILL_TO_FIELDS = BILL_TO_FIELDS
     TERMS_FIELDS = ("payment_terms_days", "payment_instructions", "notes")
     TAX_FIELDS = ("taxable", "tax_rate")
 
@@ -136,22 +149,9 @@ class InvoiceVoidForm(forms.Form):
     )
 
 
-class InvoiceDraftForm(forms.Form):
+class InvoiceDraftForm(PartyForm):
     """A draft's header: seller and bill-to blocks, dates, terms and notes."""
 
-    seller_name = forms.CharField(label="Company name", max_length=200)
-    seller_address = forms.CharField(
-        label="Address", required=False, widget=forms.Textarea(attrs=TEXTAREA)
-    )
-    seller_tax_id = forms.CharField(label="VAT / tax id", max_length=60, required=False)
-    seller_email = forms.EmailField(label="E-mail", required=False)
-    seller_phone = forms.CharField(label="Phone", max_length=40, required=False)
-    bill_to_name = forms.CharField(label="Bill to", max_length=200)
-    bill_to_address = forms.CharField(
-        label="Address", required=False, widget=forms.Textarea(attrs=TEXTAREA)
-    )
-    bill_to_email = forms.EmailField(label="E-mail", required=False)
-    bill_to_tax_id = forms.CharField(label="VAT / tax id", max_length=60, required=False)
     issue_date = forms.DateField(
         label="Issue date",
         required=False,

@@ -15,10 +15,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import Abs
 from django.utils import timezone
 
+from billing_site.models import validate_country
 from billing_site.money import validate_currency_code
 from billing_site.tenancy import TenantOwnedModel, require_current_tenant
 
@@ -122,16 +123,27 @@ class Invoice(TenantOwnedModel):
         max_length=200, blank=True, help_text="Name of the session's host, the host or the group."
     )
     # Seller block, pre-filled from the tenant, editable per invoice while draft.
+    # Each party is a snapshot (``invoices.parties``): a structured address (street lines,
+    # city, postcode, region, ISO country code) and its contacts, as on the day it was made.
     seller_name = models.CharField(max_length=200)
-    seller_address = models.TextField(blank=True)
+    seller_street = models.TextField(blank=True, help_text="Street lines, one per line.")
+    seller_city = models.CharField(max_length=100, blank=True)
+    seller_postcode = models.CharField(max_length=20, blank=True)
+    seller_region = models.CharField(max_length=100, blank=True)
+    seller_country = models.CharField(max_length=2, blank=True, validators=[validate_country])
     seller_tax_id = models.CharField(max_length=60, blank=True)
     seller_email = models.EmailField(blank=True)
     seller_phone = models.CharField(max_length=40, blank=True)
     # Bill-to block.
     bill_to_name = models.CharField(max_length=200)
-    bill_to_address = models.TextField(blank=True)
+    bill_to_street = models.TextField(blank=True, help_text="Street lines, one per line.")
+    bill_to_city = models.CharField(max_length=100, blank=True)
+    bill_to_postcode = models.CharField(max_length=20, blank=True)
+    bill_to_region = models.CharField(max_length=100, blank=True)
+    bill_to_country = models.CharField(max_length=2, blank=True, validators=[validate_country])
     bill_to_email = models.EmailField(blank=True)
     bill_to_tax_id = models.CharField(max_length=60, blank=True)
+    bill_to_phone = models.CharField(max_length=40, blank=True)
     issue_date = models.DateField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)
     period_start = models.DateField(null=True, blank=True)
@@ -297,6 +309,10 @@ class InvoiceLine(TenantOwnedModel):
     ended_at = models.DateTimeField(null=True, blank=True)
     worked_seconds = models.PositiveIntegerField(null=True, blank=True)
     billed_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # The service period the line bills, in the tenant's calendar: a batch line's period,
+    # a session's local day, a fee's period (EN 16931 BG-26). Empty on hand-made lines.
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
     explanation = models.TextField(blank=True)
     group_label = models.CharField(
         max_length=200,
@@ -310,6 +326,14 @@ class InvoiceLine(TenantOwnedModel):
     class Meta:
         ordering = ["invoice", "position", "id"]
         indexes = [models.Index(fields=["tenant", "invoice"], name="line_tenant_invoice")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(period_start__isnull=True)
+                | Q(period_end__isnull=True)
+                | Q(period_end__gte=F("period_start")),
+                name="line_period_end_after_start",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.description[:60]

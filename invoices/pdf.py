@@ -23,8 +23,8 @@ from django.template.loader import render_to_string
 from billing_site.money import format_money, quantize
 from billing_site.timeutils import format_duration, to_zone
 
-from .models import Invoice, InvoiceKind, InvoiceStatus, LineKind
-from .selectors import invoice_overall_seconds, invoice_tax_breakdown
+from .document import InvoiceDocument, Party, invoice_document
+from .models import Invoice, InvoiceStatus, LineKind
 
 CSS_PATH = Path(__file__).resolve().parent / "templates" / "invoices" / "pdf" / "invoice.css"
 _RENDER_LOCK = threading.Lock()
@@ -103,10 +103,24 @@ def _logo_data_uri(tenant) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def invoice_document(invoice: Invoice) -> dict:
-    """Everything the invoice prints, formatted for its locale, currency and zone."""
+def _party_block(party: Party, locale: str) -> dict:
+    """A party as printed: name, address lines (street lines, "<postcode> <city>",
+    region, the country's name in the invoice's language), contacts."""
+    return {
+        "name": party.legal_name,
+        "lines": party.address_lines(locale),
+        "tax_id": party.tax_id,
+        "email": party.email,
+        "phone": party.phone,
+    }
+
+
+def pdf_context(invoice: Invoice, document: InvoiceDocument | None = None) -> dict:
+    """Everything the invoice prints, formatted for its locale, currency and zone, read
+    from its document (``invoices.document``)."""
+    document = document or invoice_document(invoice)
     tenant = invoice.tenant
-    locale, currency, zone = invoice.locale, invoice.currency, tenant.zone
+    locale, currency, zone = document.locale, document.currency, tenant.zone
 
     def day(value):
         return format_date(to_zone(value, zone), "short", locale=locale)
@@ -116,7 +130,7 @@ def invoice_document(invoice: Invoice) -> dict:
 
     session_lines, other_lines = [], []
     rates = set()
-    for line in invoice.lines.all():
+    for line in document.lines:
         is_session = line.kind == LineKind.SESSION and line.started_at and line.ended_at
         same_day = (
             is_session
@@ -142,45 +156,48 @@ def invoice_document(invoice: Invoice) -> dict:
             rates.add(line.unit_price)
         else:
             other_lines.append(printed)
-    overall = invoice_overall_seconds(invoice=invoice)
+    overall = sum(
+        line.worked_seconds or 0 for line in document.lines if line.kind == LineKind.SESSION
+    )
     tax_rows = [
         {
             "rate": number_text(row.rate, locale),
             "base": money_text(row.base, currency, locale),
             "tax": money_text(row.tax, currency, locale),
         }
-        for row in invoice_tax_breakdown(invoice=invoice)
+        for row in document.tax_rows
     ]
-    is_credit_note = invoice.kind == InvoiceKind.CREDIT_NOTE
+    is_credit_note = document.is_credit_note
     return {
         "invoice": invoice,
+        "document": document,
+        "seller": _party_block(document.seller, locale),
+        "bill_to": _party_block(document.bill_to, locale),
         "tenant": tenant,
-        "is_void": invoice.status == InvoiceStatus.VOID,
+        "is_void": document.status == InvoiceStatus.VOID,
         "title": "CREDIT NOTE" if is_credit_note else "Invoice",
         "is_credit_note": is_credit_note,
-        "credited_number": invoice.credited_invoice.number
-        if is_credit_note and invoice.credited_invoice_id
-        else "",
+        "credited_number": document.credited_invoice_number if is_credit_note else "",
         "brand_color": tenant.brand_color,
         "logo": _logo_data_uri(tenant),
-        "issue_date": format_date(invoice.issue_date, "long", locale=locale)
-        if invoice.issue_date
+        "issue_date": format_date(document.issue_date, "long", locale=locale)
+        if document.issue_date
         else "",
-        "due_date": format_date(invoice.due_date, "long", locale=locale)
-        if invoice.due_date
+        "due_date": format_date(document.due_date, "long", locale=locale)
+        if document.due_date
         else "",
         "period": (
-            f"{format_date(invoice.period_start, 'medium', locale=locale)} – "
-            f"{format_date(invoice.period_end, 'medium', locale=locale)}"
+            f"{format_date(document.period_start, 'medium', locale=locale)} – "
+            f"{format_date(document.period_end, 'medium', locale=locale)}"
         )
-        if invoice.period_start and invoice.period_end
+        if document.period_start and document.period_end
         else "",
         "session_lines": session_lines,
         "other_lines": other_lines,
         "overall_duration": format_duration(overall) if session_lines else "",
         "sessions_amount": money_text(
             sum(
-                (line.amount for line in invoice.lines.all() if line.kind == LineKind.SESSION),
+                (line.amount for line in document.lines if line.kind == LineKind.SESSION),
                 Decimal("0"),
             ),
             currency,
@@ -188,19 +205,19 @@ def invoice_document(invoice: Invoice) -> dict:
         ),
         "hourly_rate": rate_text(next(iter(rates)), currency, locale) if len(rates) == 1 else "",
         "tax_rows": tax_rows,
-        "subtotal": money_text(invoice.subtotal, currency, locale),
-        "tax_total": money_text(invoice.tax_total, currency, locale),
-        "total": money_text(invoice.total, currency, locale),
-        "amount_paid": money_text(invoice.amount_paid, currency, locale)
-        if invoice.amount_paid
+        "subtotal": money_text(document.subtotal, currency, locale),
+        "tax_total": money_text(document.tax_total, currency, locale),
+        "total": money_text(document.total, currency, locale),
+        "amount_paid": money_text(document.amount_paid, currency, locale)
+        if document.amount_paid
         else "",
-        "amount_due": money_text(invoice.balance_due, currency, locale),
+        "amount_due": money_text(document.balance_due, currency, locale),
         "zone": zone.key,
     }
 
 
 def render_invoice_html(invoice: Invoice) -> str:
-    return render_to_string("invoices/pdf/invoice.html", invoice_document(invoice))
+    return render_to_string("invoices/pdf/invoice.html", pdf_context(invoice))
 
 
 def render_invoice_pdf(invoice: Invoice) -> bytes:

@@ -42,6 +42,7 @@ from .models import (
     Payment,
     SourceScope,
 )
+from .parties import bill_to_snapshot, seller_snapshot
 from .pricing import PlannedSessionLine, plan_session_lines
 from .totals import TaxRow, compute_totals
 
@@ -380,17 +381,9 @@ def session_invoice_preview(
 def session_invoice_defaults(*, target: SessionScope) -> dict[str, object]:
     """Seller block from the tenant, bill-to from the organization, terms from the tenant."""
     tenant = require_current_tenant()
-    organization = target.organization
     return {
-        "seller_name": tenant.company_name,
-        "seller_address": tenant.address,
-        "seller_tax_id": tenant.tax_id,
-        "seller_email": tenant.email,
-        "seller_phone": tenant.phone,
-        "bill_to_name": organization.name if organization else target.label,
-        "bill_to_address": organization.address if organization else "",
-        "bill_to_email": organization.billing_contact_email if organization else "",
-        "bill_to_tax_id": organization.tax_id if organization else "",
+        **seller_snapshot(tenant),
+        **bill_to_snapshot(target.organization, name=target.label),
         "payment_terms_days": tenant.default_payment_terms_days,
         "payment_instructions": tenant.default_payment_instructions,
     }

@@ -50,6 +50,7 @@ from .models import (
     PdfStatus,
     SourceScope,
 )
+from .parties import PARTY_FIELDS, snapshot_of
 from .pricing import (
     SessionInvoicePlan,
     plan_session_invoice,
@@ -401,6 +402,9 @@ def _session_line(*, invoice, position, planned, zone, tax) -> InvoiceLine:
         ended_at=session.ended_at,
         worked_seconds=session.duration_seconds,
         billed_seconds=session.duration_seconds,
+        # Its service period: the session's days in the tenant's calendar.
+        period_start=start.date(),
+        period_end=end.date(),
         explanation=(
             f"Session #{session.pk} on {session.host.name}, "
             f"{start:%Y-%m-%d %H:%M:%S} – {end:%Y-%m-%d %H:%M:%S} ({zone.key}), {duration}; "
@@ -457,14 +461,23 @@ def session_invoice_create(
     date_to: dt.date | None = None,
     session_ids: Collection[int] | None = None,
     seller_name: str | None = None,
-    seller_address: str | None = None,
+    seller_street: str | None = None,
+    seller_city: str | None = None,
+    seller_postcode: str | None = None,
+    seller_region: str | None = None,
+    seller_country: str | None = None,
     seller_tax_id: str | None = None,
     seller_email: str | None = None,
     seller_phone: str | None = None,
     bill_to_name: str | None = None,
-    bill_to_address: str | None = None,
-    bill_to_email: str | None = None,
+    bill_to_street: str | None = None,
+    bill_to_city: str | None = None,
+    bill_to_postcode: str | None = None,
+    bill_to_region: str | None = None,
+    bill_to_country: str | None = None,
     bill_to_tax_id: str | None = None,
+    bill_to_email: str | None = None,
+    bill_to_phone: str | None = None,
     payment_terms_days: int | None = None,
     payment_instructions: str | None = None,
     notes: str = "",
@@ -537,20 +550,31 @@ def session_invoice_create(
     defaults = selectors.session_invoice_defaults(target=target)
     given = {
         "seller_name": seller_name,
-        "seller_address": seller_address,
+        "seller_street": seller_street,
+        "seller_city": seller_city,
+        "seller_postcode": seller_postcode,
+        "seller_region": seller_region,
+        "seller_country": seller_country,
         "seller_tax_id": seller_tax_id,
         "seller_email": seller_email,
         "seller_phone": seller_phone,
         "bill_to_name": bill_to_name,
-        "bill_to_address": bill_to_address,
-        "bill_to_email": bill_to_email,
+        "bill_to_street": bill_to_street,
+        "bill_to_city": bill_to_city,
+        "bill_to_postcode": bill_to_postcode,
+        "bill_to_region": bill_to_region,
+        "bill_to_country": bill_to_country,
         "bill_to_tax_id": bill_to_tax_id,
+        "bill_to_email": bill_to_email,
+        "bill_to_phone": bill_to_phone,
         "payment_terms_days": payment_terms_days,
         "payment_instructions": payment_instructions,
     }
     details = {name: defaults[name] if value is None else value for name, value in given.items()}
     for name in ("seller_name", "bill_to_name"):
         details[name] = (details[name] or "").strip()
+    for name in ("seller_country", "bill_to_country"):
+        details[name] = (details[name] or "").strip().upper()
     local_days = [to_zone(s.started_at, tenant.zone).date() for s in sessions]
     invoice = Invoice(
         tenant=tenant,
@@ -699,15 +723,7 @@ MANUAL_LINE_KINDS = (
     LineKind.ADJUSTMENT,
 )
 DRAFT_FIELDS = (
-    "seller_name",
-    "seller_address",
-    "seller_tax_id",
-    "seller_email",
-    "seller_phone",
-    "bill_to_name",
-    "bill_to_address",
-    "bill_to_email",
-    "bill_to_tax_id",
+    *PARTY_FIELDS,
     "notes",
     "issue_date",
     "due_date",
@@ -749,14 +765,23 @@ def invoice_update_draft(
     *,
     invoice: Invoice,
     seller_name: str | None = None,
-    seller_address: str | None = None,
+    seller_street: str | None = None,
+    seller_city: str | None = None,
+    seller_postcode: str | None = None,
+    seller_region: str | None = None,
+    seller_country: str | None = None,
     seller_tax_id: str | None = None,
     seller_email: str | None = None,
     seller_phone: str | None = None,
     bill_to_name: str | None = None,
-    bill_to_address: str | None = None,
-    bill_to_email: str | None = None,
+    bill_to_street: str | None = None,
+    bill_to_city: str | None = None,
+    bill_to_postcode: str | None = None,
+    bill_to_region: str | None = None,
+    bill_to_country: str | None = None,
     bill_to_tax_id: str | None = None,
+    bill_to_email: str | None = None,
+    bill_to_phone: str | None = None,
     notes: str | None = None,
     issue_date: dt.date | object | None = UNSET,
     due_date: dt.date | object | None = UNSET,
@@ -773,14 +798,23 @@ def invoice_update_draft(
     invoice = _locked_draft(invoice)
     given = {
         "seller_name": seller_name,
-        "seller_address": seller_address,
+        "seller_street": seller_street,
+        "seller_city": seller_city,
+        "seller_postcode": seller_postcode,
+        "seller_region": seller_region,
+        "seller_country": seller_country,
         "seller_tax_id": seller_tax_id,
         "seller_email": seller_email,
         "seller_phone": seller_phone,
         "bill_to_name": bill_to_name,
-        "bill_to_address": bill_to_address,
-        "bill_to_email": bill_to_email,
+        "bill_to_street": bill_to_street,
+        "bill_to_city": bill_to_city,
+        "bill_to_postcode": bill_to_postcode,
+        "bill_to_region": bill_to_region,
+        "bill_to_country": bill_to_country,
         "bill_to_tax_id": bill_to_tax_id,
+        "bill_to_email": bill_to_email,
+        "bill_to_phone": bill_to_phone,
         "notes": notes,
         "payment_terms_days": payment_terms_days,
         "payment_instructions": payment_instructions,
@@ -788,7 +822,8 @@ def invoice_update_draft(
     changed = [name for name, value in given.items() if value is not None]
     for name in changed:
         value = given[name]
-        setattr(invoice, name, value.strip() if isinstance(value, str) else value)
+        value = value.strip() if isinstance(value, str) else value
+        setattr(invoice, name, value.upper() if name.endswith("_country") else value)
     for name, value in (("issue_date", issue_date), ("due_date", due_date)):
         if value is not UNSET:
             setattr(invoice, name, value)
@@ -1205,15 +1240,7 @@ def credit_note_create(
         credited_invoice=invoice,
         currency=invoice.currency,
         locale=invoice.locale,
-        seller_name=invoice.seller_name,
-        seller_address=invoice.seller_address,
-        seller_tax_id=invoice.seller_tax_id,
-        seller_email=invoice.seller_email,
-        seller_phone=invoice.seller_phone,
-        bill_to_name=invoice.bill_to_name,
-        bill_to_address=invoice.bill_to_address,
-        bill_to_email=invoice.bill_to_email,
-        bill_to_tax_id=invoice.bill_to_tax_id,
+        **snapshot_of(invoice),
         period_start=invoice.period_start,
         period_end=invoice.period_end,
         payment_terms_days=0,
@@ -1251,6 +1278,8 @@ def credit_note_create(
                 ended_at=line.ended_at,
                 worked_seconds=line.worked_seconds if whole else None,
                 billed_seconds=line.billed_seconds if whole else None,
+                period_start=line.period_start,
+                period_end=line.period_end,
                 group_label=line.group_label,
                 credited_line=line,
                 explanation=(

@@ -14,6 +14,7 @@ from billing_site.roles import Cap
 from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
 
 from . import selectors, services
+from .document import bill_to_party, seller_party
 from .forms import (
     CreditNoteForm,
     InvoiceDraftForm,
@@ -83,6 +84,8 @@ class InvoiceDetailView(StaffViewMixin, InvoiceObjectMixin, DetailView):
         context.update(
             lines=lines,
             tax_rows=selectors.invoice_tax_breakdown(invoice=invoice),
+            seller_lines=seller_party(invoice).address_lines(invoice.locale),
+            bill_to_lines=bill_to_party(invoice).address_lines(invoice.locale),
             overall_seconds=selectors.invoice_overall_seconds(invoice=invoice),
             payments=list(invoice.payments.all()),
             credit_notes=getattr(invoice, "issued_credit_notes", []),

@@ -28,7 +28,9 @@ class TenantFactory(factory.django.DjangoModelFactory):
     time_zone = "Europe/Paris"
     country = "FR"
     legal_name = factory.LazyAttribute(lambda o: f"{o.name} SARL")
-    address = "1 rue de la Paix\n75002 Paris"
+    street = "1 rue de la Paix"
+    postcode = "75002"
+    city = "Paris"
     default_hourly_rate = Decimal("100.0000")
 
 

@@ -9,8 +9,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing_site.api.serializers import StrictSerializerMixin, tax_rate_field
+from billing_site.models import validate_country
 from billing_site.money import quantize
 
+from ..document import bill_to_party, seller_party, tax_category
 from ..models import (
     CreditDisposition,
     Invoice,
@@ -57,6 +59,7 @@ class OptionalChoiceField(serializers.ChoiceField):
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
     amount = AmountField(currency_source="invoice.currency")
+    tax_category = serializers.SerializerMethodField()
 
     class Meta:
         model = InvoiceLine
@@ -77,9 +80,21 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
             "amount",
             "taxable",
             "tax_rate",
+            "tax_category",
+            "period_start",
+            "period_end",
             "explanation",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=[("S", "Standard rate"), ("Z", "Zero rated"), ("O", "Not subject to tax")],
+            help_text="EN 16931 / UNCL 5305 tax category, derived from taxable and the rate.",
+        )
+    )
+    def get_tax_category(self, line: InvoiceLine) -> str:
+        return tax_category(taxable=line.taxable, rate=line.tax_rate)
 
 
 class InvoiceListSerializer(serializers.ListSerializer):
@@ -198,23 +213,40 @@ class TaxRowSerializer(serializers.Serializer):
     tax = serializers.CharField()
 
 
+class PartySerializer(serializers.Serializer):
+    """A party snapshot of the invoice document (``invoices.document.Party``)."""
+
+    legal_name = serializers.CharField()
+    street_lines = serializers.ListField(child=serializers.CharField())
+    city = serializers.CharField()
+    postcode = serializers.CharField()
+    region = serializers.CharField()
+    country_code = serializers.CharField(help_text="ISO 3166-1 alpha-2, or empty.")
+    tax_id = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+
+
 class InvoiceDetailSerializer(InvoiceSerializer):
     """One invoice with its seller and bill-to blocks, lines and tax per rate."""
 
     lines = InvoiceLineSerializer(many=True, read_only=True)
     tax_breakdown = serializers.SerializerMethodField()
+    seller = serializers.SerializerMethodField()
+    bill_to = serializers.SerializerMethodField()
 
     class Meta(InvoiceSerializer.Meta):
         fields = [
             *InvoiceSerializer.Meta.fields,
+            "seller",
+            "bill_to",
             "seller_name",
-            "seller_address",
             "seller_tax_id",
             "seller_email",
             "seller_phone",
-            "bill_to_address",
             "bill_to_email",
             "bill_to_tax_id",
+            "bill_to_phone",
             "payment_terms_days",
             "payment_instructions",
             "notes",
@@ -224,6 +256,14 @@ class InvoiceDetailSerializer(InvoiceSerializer):
             "lines",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(PartySerializer)
+    def get_seller(self, invoice: Invoice) -> dict:
+        return PartySerializer(seller_party(invoice)).data
+
+    @extend_schema_field(PartySerializer)
+    def get_bill_to(self, invoice: Invoice) -> dict:
+        return PartySerializer(bill_to_party(invoice)).data
 
     @extend_schema_field(TaxRowSerializer(many=True))
     def get_tax_breakdown(self, invoice: Invoice) -> list[dict]:
@@ -241,7 +281,39 @@ class InvoiceVoidSerializer(StrictSerializerMixin, serializers.Serializer):
     reason = serializers.CharField(max_length=1000)
 
 
-class SessionInvoiceCreateSerializer(StrictSerializerMixin, serializers.Serializer):
+def _party_input(prefix: str) -> dict[str, serializers.Field]:
+    return {
+        f"{prefix}_name": serializers.CharField(required=False, max_length=200),
+        f"{prefix}_street": serializers.CharField(
+            required=False, allow_blank=True, help_text="Street lines, one per line."
+        ),
+        f"{prefix}_postcode": serializers.CharField(
+            required=False, allow_blank=True, max_length=20
+        ),
+        f"{prefix}_city": serializers.CharField(required=False, allow_blank=True, max_length=100),
+        f"{prefix}_region": serializers.CharField(required=False, allow_blank=True, max_length=100),
+        f"{prefix}_country": serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=2,
+            validators=[validate_country],
+            help_text="ISO 3166-1 alpha-2, e.g. FR.",
+        ),
+        f"{prefix}_tax_id": serializers.CharField(required=False, allow_blank=True, max_length=60),
+        f"{prefix}_email": serializers.EmailField(required=False, allow_blank=True),
+        f"{prefix}_phone": serializers.CharField(required=False, allow_blank=True, max_length=40),
+    }
+
+
+# The seller and bill-to input fields (``invoices.parties``): any of them may be given.
+PartyInputSerializer = type(
+    "PartyInputSerializer",
+    (serializers.Serializer,),
+    {**_party_input("seller"), **_party_input("bill_to")},
+)
+
+
+class SessionInvoiceCreateSerializer(StrictSerializerMixin, PartyInputSerializer):
     """Invoice the billable, unbilled sessions of a session, a host or a group.
 
     Details left out default from the tenant (seller, terms) and the billed
@@ -261,15 +333,6 @@ class SessionInvoiceCreateSerializer(StrictSerializerMixin, serializers.Serializ
         allow_empty=False,
         help_text="The sessions you expect; refused when the selection differs.",
     )
-    seller_name = serializers.CharField(required=False, max_length=200)
-    seller_address = serializers.CharField(required=False, allow_blank=True)
-    seller_tax_id = serializers.CharField(required=False, allow_blank=True, max_length=60)
-    seller_email = serializers.EmailField(required=False, allow_blank=True)
-    seller_phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
-    bill_to_name = serializers.CharField(required=False, max_length=200)
-    bill_to_address = serializers.CharField(required=False, allow_blank=True)
-    bill_to_email = serializers.EmailField(required=False, allow_blank=True)
-    bill_to_tax_id = serializers.CharField(required=False, allow_blank=True, max_length=60)
     payment_terms_days = serializers.IntegerField(required=False, min_value=0, max_value=365)
     payment_instructions = serializers.CharField(required=False, allow_blank=True)
     notes = serializers.CharField(required=False, allow_blank=True)
@@ -290,18 +353,9 @@ class SessionInvoiceCreateSerializer(StrictSerializerMixin, serializers.Serializ
     )
 
 
-class InvoiceDraftUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
+class InvoiceDraftUpdateSerializer(StrictSerializerMixin, PartyInputSerializer):
     """PATCH of a draft: any of its seller and bill-to blocks, notes, dates and terms."""
 
-    seller_name = serializers.CharField(required=False, max_length=200)
-    seller_address = serializers.CharField(required=False, allow_blank=True)
-    seller_tax_id = serializers.CharField(required=False, allow_blank=True, max_length=60)
-    seller_email = serializers.EmailField(required=False, allow_blank=True)
-    seller_phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
-    bill_to_name = serializers.CharField(required=False, max_length=200)
-    bill_to_address = serializers.CharField(required=False, allow_blank=True)
-    bill_to_email = serializers.EmailField(required=False, allow_blank=True)
-    bill_to_tax_id = serializers.CharField(required=False, allow_blank=True, max_length=60)
     notes = serializers.CharField(required=False, allow_blank=True)
     issue_date = serializers.DateField(required=False, allow_null=True)
     due_date = serializers.DateField(required=False, allow_null=True)

@@ -29,6 +29,7 @@ from billing_site.tenancy import require_current_tenant
 from contracts.models import BlockPurchase, Contract, PeriodCharge, TimeEntry
 
 from ..models import Invoice, InvoiceKind, InvoiceLine, InvoiceSource, InvoiceStatus
+from ..parties import bill_to_snapshot, seller_snapshot
 from ..services import invoice_delete_draft, invoices_finalize
 from . import selectors as batch_selectors
 from .models import BatchExclusion, BatchInvoice, BatchStatus, InvoiceBatch
@@ -165,15 +166,8 @@ def _invoice_for(planned, contracts: dict[int, Contract], batch, tenant, created
         organization=organization,
         currency=planned.currency,
         locale=tenant.locale,
-        seller_name=tenant.company_name,
-        seller_address=tenant.address,
-        seller_tax_id=tenant.tax_id,
-        seller_email=tenant.email,
-        seller_phone=tenant.phone,
-        bill_to_name=organization.name,
-        bill_to_address=organization.address,
-        bill_to_email=organization.billing_contact_email,
-        bill_to_tax_id=organization.tax_id,
+        **seller_snapshot(tenant),
+        **bill_to_snapshot(organization),
         period_start=min((p.start for p in periods), default=None),
         period_end=max((p.end for p in periods), default=None),
         payment_terms_days=tenant.default_payment_terms_days,
@@ -188,6 +182,7 @@ def _invoice_for(planned, contracts: dict[int, Contract], batch, tenant, created
 
 def _line_row(planned_line, invoice_id: int, position: int, tenant_id: int) -> dict:
     """The invoice line a planned line becomes, as a row for ``insert_rows``."""
+    period = planned_line.period
     return {
         "tenant_id": tenant_id,
         "invoice_id": invoice_id,
@@ -203,6 +198,9 @@ def _line_row(planned_line, invoice_id: int, position: int, tenant_id: int) -> d
         "tax_rate": planned_line.tax_rate,
         "worked_seconds": planned_line.worked_seconds,
         "billed_seconds": planned_line.billed_seconds,
+        # The service period it bills (a fee's period, the time's period).
+        "period_start": period.start if period is not None else None,
+        "period_end": period.end if period is not None else None,
         "explanation": planned_line.explanation,
         "group_label": planned_line.group_label[:200],
     }

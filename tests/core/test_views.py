@@ -104,7 +104,9 @@ def test_owner_edits_company_settings_with_validation(client_as, staff_a, tenant
     data = {
         "name": "Alpha IT",
         "legal_name": "Alpha IT SAS",
-        "address": "2 rue X",
+        "street": "2 rue X\nBâtiment B",
+        "postcode": "69002",
+        "city": "Lyon",
         "country": "fr",
         "currency": "EUR",
         "time_zone": "Europe/Paris",
@@ -130,6 +132,12 @@ def test_owner_edits_company_settings_with_validation(client_as, staff_a, tenant
         "110.5000",
     )
     assert tenant_a.default_tax_rate == Decimal("7.6500")
+    assert (tenant_a.street, tenant_a.postcode, tenant_a.city, tenant_a.country) == (
+        "2 rue X\nBâtiment B",
+        "69002",
+        "Lyon",
+        "FR",
+    )
 
 
 def test_billing_admin_cannot_change_settings(client_as, admin_a):

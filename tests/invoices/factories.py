@@ -39,9 +39,12 @@ class InvoiceFactory(TenantOwnedFactory):
     currency = factory.LazyAttribute(lambda o: o.tenant.currency)
     locale = factory.LazyAttribute(lambda o: o.tenant.locale)
     seller_name = factory.LazyAttribute(lambda o: o.tenant.company_name)
-    seller_address = factory.LazyAttribute(lambda o: o.tenant.address)
+    seller_street = factory.LazyAttribute(lambda o: o.tenant.street)
+    seller_postcode = factory.LazyAttribute(lambda o: o.tenant.postcode)
+    seller_city = factory.LazyAttribute(lambda o: o.tenant.city)
+    seller_country = factory.LazyAttribute(lambda o: o.tenant.country)
     bill_to_name = factory.LazyAttribute(lambda o: o.organization.name)
-    bill_to_address = "2 Example Street"
+    bill_to_street = "2 Example Street"
     issue_date = dt.date(2026, 3, 1)
     due_date = dt.date(2026, 3, 31)
     subtotal = Decimal("100.000")

@@ -53,6 +53,27 @@ def test_invoice_for_a_host_returns_it_with_its_pdf_url(acme, acme_b, api, post_
     ]
     assert [line["amount"] for line in body["lines"]] == ["16.67", "8.83"]
     assert sum(line["worked_seconds"] for line in body["lines"]) == 918
+    # Line facts: the session's day as service period, the derived tax category.
+    assert [(line["period_start"], line["period_end"]) for line in body["lines"]] == [
+        ("2026-03-02", "2026-03-02"),
+        ("2026-03-05", "2026-03-05"),
+    ]
+    assert {line["tax_category"] for line in body["lines"]} == {"O"}
+    # The parties as structured objects; the old address text is gone.
+    assert body["bill_to"] == {
+        "legal_name": "ACME",
+        "street_lines": ["5 avenue Foch"],
+        "city": "Lyon",
+        "postcode": "69006",
+        "region": "",
+        "country_code": "FR",
+        "tax_id": "FR11222333444",
+        "email": "billing@acme.example",
+        "phone": "",
+    }
+    assert body["seller"]["street_lines"] == ["1 rue de la Paix"]
+    assert (body["seller"]["postcode"], body["seller"]["city"]) == ("75002", "Paris")
+    assert "bill_to_address" not in body and "seller_address" not in body
     # The PDF renders after commit (here: when the test's commit callbacks ran).
     body = api.get(f"{LIST}{body['id']}/").json()
     assert body["pdf_status"] == "ready"
@@ -74,6 +95,9 @@ def test_invoice_for_a_group_with_details_and_amount_due(acme, acme_b, post_from
             "seller_phone": "+33 4 00 00 00 00",
             "bill_to_name": "ACME Holding",
             "bill_to_tax_id": "FR99",
+            "bill_to_street": "1 place Bellecour\n3e étage",
+            "bill_to_postcode": "69002",
+            "bill_to_country": "fr",
             "amount_due": "110.00",
             "notes": "PO 4711",
         }
@@ -85,6 +109,9 @@ def test_invoice_for_a_group_with_details_and_amount_due(acme, acme_b, post_from
         "ACME Holding",
         "FR99",
     )
+    assert body["bill_to"]["street_lines"] == ["1 place Bellecour", "3e étage"]
+    assert (body["bill_to"]["postcode"], body["bill_to"]["city"]) == ("69002", "Lyon")
+    assert body["bill_to"]["country_code"] == "FR"
     assert body["total"] == "110.00"
     assert [line["kind"] for line in body["lines"]] == ["session"] * 3 + ["adjustment"]
     assert body["lines"][-1]["amount"] == "9.17"

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from billing_site.billables import billable_kinds
 from billing_site.money import line_amount, minor_units, quantize
 from billing_site.tenancy import TenantNotSet, tenant_context
 from billing_site.testing.factories import OrganizationFactory
@@ -54,6 +55,14 @@ class _Priced:
         self.tax_rate = D(spec.get("tax_rate", "0"))
 
 
+PARIS = {
+    "bill_to_street": "12 rue des Lilas",
+    "bill_to_postcode": "75011",
+    "bill_to_city": "Paris",
+    "bill_to_country": "FR",
+}
+
+
 def make_invoice(
     tenant,
     organization,
@@ -66,7 +75,7 @@ def make_invoice(
     issue_date=dt.date(2026, 3, 1),
     due_date=dt.date(2026, 3, 31),
     bill_to_name=None,
-    bill_to_address="12 rue des Lilas\n75011 Paris",
+    bill_to=None,
     status=InvoiceStatus.FINAL,
     face=1,
 ):
@@ -86,7 +95,7 @@ def make_invoice(
         seller_name=tenant.name,
         bill_to_name=bill_to_name or organization.name,
         bill_to_email="billing@example.test",
-        bill_to_address=bill_to_address,
+        **(bill_to or PARIS),
         issue_date=issue_date,
         due_date=due_date,
         payment_terms_days=30,
@@ -166,7 +175,13 @@ def invoices_a(tenant_a, org_a):
                 "unit": "h",
             },
         ],
-        bill_to_address="12 rue des Lilas\nBâtiment B\n75011 Paris\nÎle-de-France\nFrance",
+        bill_to={
+            "bill_to_street": "12 rue des Lilas\nBâtiment B",
+            "bill_to_postcode": "75011",
+            "bill_to_city": "Paris",
+            "bill_to_region": "Île-de-France",
+            "bill_to_country": "FR",
+        },
     )
     jpy = make_invoice(
         tenant_a,
@@ -527,11 +542,18 @@ def test_xero_csv_follows_the_import_template(in_tenant_a, invoices_a, invoice_b
     # The 10 % lines' tax adds up to the per-rate tax (0.45), not to 0.23 + 0.23.
     assert [r["TaxAmount"] for r in eur] == ["30.00", "0.22", "0.23", "0.00"]
     assert eur[3]["*Description"] == AWKWARD
+    # The street lines, then the bill-to party's city, region, postcode and country.
     assert [eur[0][f"POAddressLine{n}"] for n in range(1, 5)] == [
         "12 rue des Lilas",
         "Bâtiment B",
-        "75011 Paris",
-        "Île-de-France, France",
+        "",
+        "",
+    ]
+    assert [eur[0][column] for column in ("POCity", "PORegion", "POPostalCode", "POCountry")] == [
+        "Paris",
+        "Île-de-France",
+        "75011",
+        "France",
     ]
     assert by_number["INV-2026-00002"][0]["*TaxType"] == "Tax on Sales"  # unmapped rate
     assert by_number["INV-2026-00003"][0]["TaxAmount"] == "1.265"  # KWD: 5 % of 25.309
@@ -695,7 +717,9 @@ def test_query_count_does_not_grow_with_invoices(in_tenant_a, tenant_a, org_a, f
 
     two = queries(Invoice.objects.filter(pk__in=ids[:2]))
     ten = queries(Invoice.objects.filter(pk__in=ids))
-    assert two == ten == 2  # invoices with organizations, then all their lines
+    # Their documents: invoices with organizations, all their lines, and the lines'
+    # source items (one query per billable model).
+    assert two == ten == 2 + len(billable_kinds())
     # A list of instances is fetched set-wise too.
     assert queries(list(Invoice.objects.filter(pk__in=ids[:2]))) == queries(
         list(Invoice.objects.filter(pk__in=ids))

@@ -49,6 +49,36 @@ def test_one_session_pdf(acme, acme_b, create):
     assert "ACME" in text and "FR11222333444" in text  # bill-to from the organization
 
 
+def test_party_blocks_print_the_structured_addresses(acme, acme_b, create):
+    invoice = create(acme.tenant, scope="session", object_id=acme.jane_updates.pk)
+    text = pdf_text(invoice)
+    # Seller: street lines, then "<postcode> <city>", then the country's name.
+    assert "1 rue de la Paix" in text and "75002 Paris" in text
+    # Bill-to: the organization's snapshot.
+    assert "5 avenue Foch" in text and "69006 Lyon" in text and "France" in text
+    assert "billing@acme.example" in text
+
+
+def test_country_names_follow_the_invoice_language(tenant_a, tenant_b):
+    with tenant_context(tenant_a):
+        invoice = InvoiceFactory(
+            tenant=tenant_a,
+            locale="da_DK",
+            bill_to_street="Via Roma 1\nScala B",
+            bill_to_postcode="00184",
+            bill_to_city="Roma",
+            bill_to_region="RM",
+            bill_to_country="IT",
+            bill_to_phone="+39 06 0000 0000",
+        )
+        InvoiceLineFactory(tenant=tenant_a, invoice=invoice)
+        text = pdf_bytes_text(render_invoice_pdf(invoice_get(pk=invoice.pk)))
+    assert "Via Roma 1" in text and "Scala B" in text and "00184 Roma" in text
+    assert "RM" in text and "Italien" in text and "Italy" not in text
+    assert "+39 06 0000 0000" in text
+    assert "Frankrig" in text  # the seller's country, in Danish too
+
+
 def test_host_pdf_shows_each_session_and_the_overall_duration(acme, acme_b, create):
     invoice = create(acme.tenant, scope="host", object_id=acme.jane.pk, **acme.march)
     text = pdf_text(invoice)

@@ -127,7 +127,13 @@ def test_one_session(acme, acme_b, admin_a):
     assert invoice.source_scope == "session" and invoice.source_label == "Jane_OFFICE_121"
     assert invoice.organization == acme.organization
     assert invoice.bill_to_name == "ACME"
-    assert invoice.bill_to_address == "5 avenue Foch\n69006 Lyon"
+    # The bill-to snapshot is the organization's structured address.
+    assert (invoice.bill_to_street, invoice.bill_to_postcode, invoice.bill_to_city) == (
+        "5 avenue Foch",
+        "69006",
+        "Lyon",
+    )
+    assert invoice.bill_to_country == "FR"
     assert invoice.bill_to_tax_id == "FR11222333444"
     assert invoice.seller_name == acme.tenant.company_name
     assert invoice.currency == "EUR"
@@ -233,15 +239,22 @@ def test_details_are_editable_for_this_invoice(acme, acme_b):
             seller_name="Alpha IT (Lyon branch)",
             seller_email="lyon@alpha.example",
             bill_to_name="ACME Holding",
-            bill_to_address="",
+            bill_to_street="",
+            bill_to_city="Villeurbanne",
+            bill_to_country="fr",
+            bill_to_phone="+33 4 00 00 00 00",
             payment_terms_days=10,
             notes="PO 4711",
         )
     invoice.refresh_from_db()
     assert invoice.seller_name == "Alpha IT (Lyon branch)"
-    assert invoice.seller_address == acme.tenant.address  # not given: tenant default
+    assert invoice.seller_street == acme.tenant.street  # not given: tenant default
+    assert invoice.seller_city == acme.tenant.city
     assert invoice.bill_to_name == "ACME Holding"
-    assert invoice.bill_to_address == ""
+    assert invoice.bill_to_street == ""
+    assert invoice.bill_to_postcode == "69006"  # not given: the organization's
+    assert (invoice.bill_to_city, invoice.bill_to_country) == ("Villeurbanne", "FR")
+    assert invoice.bill_to_phone == "+33 4 00 00 00 00"
     assert invoice.notes == "PO 4711"
     assert invoice.due_date == invoice.issue_date + dt.timedelta(days=10)
 

@@ -70,7 +70,9 @@ def test_form_is_prefilled_and_lists_the_sessions(acme, acme_b, admin_client):
     assert response.status_code == 200
     form = response.context["form"]
     assert form["seller_name"].value() == "Alpha IT SARL"
-    assert form["seller_address"].value() == acme.tenant.address
+    assert form["seller_street"].value() == acme.tenant.street
+    assert form["seller_city"].value() == acme.tenant.city
+    assert form["bill_to_postcode"].value() == "69006"
     assert form["bill_to_name"].value() == "ACME"
     assert form["bill_to_email"].value() == "billing@acme.example"
     assert form["amount_due"].value() == Decimal("25.50")
