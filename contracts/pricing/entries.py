@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -40,6 +40,7 @@ class EntryPrice:
     and the billed/included seconds: thousands of entries share one instance."""
 
     __slots__ = (
+        "_text",
         "amount",
         "billable",
         "charged_quantity",
@@ -49,7 +50,6 @@ class EntryPrice:
         "rate",
         "rate_source",
         "rule_id",
-        "text",
     )
 
     def __init__(
@@ -64,7 +64,7 @@ class EntryPrice:
         rule_id: int | None,
         rate_source: str,  # rule, tenant_default, overage, missing, non_billable
         problem: str = "",
-        text: str = "",
+        text: str | Callable[[], str] = "",
     ):
         self.currency = currency
         self.billable = billable
@@ -75,7 +75,14 @@ class EntryPrice:
         self.rule_id = rule_id
         self.rate_source = rate_source
         self.problem = problem
-        self.text = text
+        self._text = text
+
+    @property
+    def text(self) -> str:
+        """How the price was made (rule, pool, amount); built on first read."""
+        if callable(self._text):
+            self._text = self._text()
+        return self._text
 
 
 class PricedEntry:
@@ -198,7 +205,7 @@ class ContractTime:
     for the contracts shown item by item and for a run.
     """
 
-    __slots__ = ("billed", "contract", "entries", "included", "periods", "prices")
+    __slots__ = ("_line_keys", "billed", "contract", "entries", "included", "periods", "prices")
 
     def __init__(self, contract: Contract, entries: list, periods: list[Period]):
         self.contract = contract
@@ -207,6 +214,16 @@ class ContractTime:
         self.billed: list[int] = []
         self.included: list[int] = []
         self.prices: list[EntryPrice] = []
+        self._line_keys: list[tuple] | None = None
+
+    @property
+    def line_keys(self) -> list[tuple]:
+        """Each entry's invoice line (``lines.time_line_keys``), worked out once."""
+        if self._line_keys is None:
+            from .lines import time_line_keys
+
+            self._line_keys = time_line_keys(self)
+        return self._line_keys
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -580,41 +597,49 @@ def _entry_price(
 def _price_tail(
     label, kind, currency, overage_rate, resolution, included, charged, locale="en_US"
 ) -> tuple:
-    """(explanation after the worked/billed time, rate, amount, source, rule id, problem)
-    of a billable entry: retainers and blocks charge time beyond the pool at the overage
-    rate; other contracts at the resolved rate rule."""
+    """(explanation after the worked/billed time, as a function building it, rate, amount,
+    source, rule id, problem) of a billable entry: retainers and blocks charge time beyond
+    the pool at the overage rate; other contracts at the resolved rate rule. The text is
+    built only when read (a batch prices hundreds of thousands of entries and shows the
+    explanation of a few)."""
     charged_quantity = hours(charged)
-    parts = [label]
     problem = ""
     rule_id = None
     if resolution is None:
         rate = overage_rate or Decimal("0")
         source = "overage"
-        if included:
-            pool, line = (
-                ("included hours", "fee")
-                if kind == ContractType.RETAINER
-                else ("the block", "block")
-            )
-            parts.append(f"{_duration(included)} from {pool} (charged by the {line} line)")
-        if charged:
-            parts.append(
-                f"{_duration(charged)} overage at {format_unit_price(rate, currency, locale)}/h"
-            )
     else:
         rate, source = resolution.rate, resolution.source
         rule_id = resolution.rule.pk if resolution.rule else None
-        parts.append(resolution.explanation)
         if rate is None:
             problem = resolution.explanation
     amount = None
     if rate is not None:
         rate = quantize_unit_price(rate)
         amount = line_amount(charged_quantity, rate, currency)
-        if charged or not included:
+
+    def text() -> str:
+        parts = [label]
+        if resolution is None:
+            if included:
+                pool, line = (
+                    ("included hours", "fee")
+                    if kind == ContractType.RETAINER
+                    else ("the block", "block")
+                )
+                parts.append(f"{_duration(included)} from {pool} (charged by the {line} line)")
+            if charged:
+                parts.append(
+                    f"{_duration(charged)} overage at {format_unit_price(rate, currency, locale)}/h"
+                )
+        else:
+            parts.append(resolution.explanation)
+        if rate is not None and (charged or not included):
             parts.append(
                 f"{format_quantity(charged_quantity, locale)} h × "
                 f"{format_unit_price(rate, currency, locale)}/h = "
                 f"{format_money(amount, currency, locale)}"
             )
-    return "; ".join(parts), rate, amount, source, rule_id, problem
+        return "; ".join(parts)
+
+    return text, rate, amount, source, rule_id, problem

@@ -56,27 +56,33 @@ def time_line_amount(charged_seconds: int, rate: Decimal | None, currency: str) 
     )
 
 
+def time_line_keys(time: ContractTime) -> list[tuple]:
+    """``time_line_key`` of each of a contract's priced entries, in entry order (the
+    contract's scope is read once: a batch keys every unbilled entry of the tenant)."""
+    if time.contract.rounding_scope == RoundingScope.PERIOD:
+        return [
+            (0, price.rate, period.start)
+            for price, period in zip(time.prices, time.periods, strict=True)
+        ]
+    return [
+        (entry.ticket_id or 0, price.rate, None)
+        for entry, price in zip(time.entries, time.prices, strict=True)
+    ]
+
+
 def time_line_amounts(time: ContractTime, cutoff: dt.date) -> tuple[Decimal, Decimal]:
     """(due, waiting) amounts of a contract's priced unbilled time as the invoices will
     bill it: entries worked before ``cutoff`` are due; each side is grouped into lines by
     ``time_line_key`` and every line rounded once."""
-    contract, currency = time.contract, time.contract.currency
+    currency = time.contract.currency
     charged: dict[tuple, int] = defaultdict(int)
-    entries, billed, included, prices, periods = (
-        time.entries,
-        time.billed,
-        time.included,
-        time.prices,
-        time.periods,
-    )
-    for index, entry in enumerate(entries):
-        price = prices[index]
-        if not price.billable:
-            continue
-        key = time_line_key(contract, entry.ticket_id, price.rate, periods[index])
-        charged[(entry.work_date < cutoff, *key)] += billed[index] - included[index]
+    for key, entry, billed, included, price in zip(
+        time.line_keys, time.entries, time.billed, time.included, time.prices, strict=True
+    ):
+        if price.billable:
+            charged[(entry.work_date < cutoff, key)] += billed - included
     due = waiting = quantize(Decimal("0"), currency)
-    for (is_due, _ticket, rate, _period), seconds in charged.items():
+    for (is_due, (_ticket, rate, _period)), seconds in charged.items():
         amount = time_line_amount(seconds, rate, currency)
         if is_due:
             due += amount

@@ -236,12 +236,11 @@ class TimeGroup:
         """Groups of the contract's entries worked before ``cutoff`` (due), one per
         invoice line (``time_line_key``). Sums straight from the columns: no per-entry
         object is built."""
-        entries, prices, periods = time.entries, time.prices, time.periods
-        contract = time.contract
+        entries, periods, keys = time.entries, time.periods, time.line_keys
         by_key: dict[tuple, list[int]] = {}
         for index, entry in enumerate(entries):
             if entry.work_date < cutoff:
-                key = time_line_key(contract, entry.ticket_id, prices[index].rate, periods[index])
+                key = keys[index]
                 indices = by_key.get(key)
                 if indices is None:
                     by_key[key] = [index]
