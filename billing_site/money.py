@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
-from babel.core import get_global
+from babel.core import Locale, get_global
 from babel.numbers import (
     format_currency,
     format_decimal,
@@ -70,6 +70,7 @@ def format_money(amount: Decimal, currency: str, locale: str = "en_US") -> str:
     return format_currency(quantize(amount, currency), currency, locale=locale)
 
 
+@lru_cache(maxsize=8192)
 def format_unit_price(price: Decimal, currency: str, locale: str = "en_US") -> str:
     """A unit price as printed in explanations: the currency's minor unit, and up to the
     4 places a unit price keeps only where it has them ('¥9,800', '€133.3333', '€95.00')."""
@@ -81,9 +82,29 @@ def format_unit_price(price: Decimal, currency: str, locale: str = "en_US") -> s
     )
 
 
+@lru_cache(maxsize=64)
+def _grouping_symbols(locale: str) -> tuple[str, str] | None:
+    """(group, decimal) symbols of a locale whose decimal pattern groups by three, the
+    common case (en, fr, de, da, it); None for others, which Babel formats itself."""
+    parsed = Locale.parse(locale)
+    if parsed.decimal_formats.get(None).pattern != "#,##0.###":
+        return None
+    symbols = parsed.number_symbols["latn"]
+    return symbols["group"], symbols["decimal"]
+
+
 def format_quantity(quantity: Decimal, locale: str = "en_US") -> str:
-    """A quantity without trailing zeros, in the locale ('2.25', '0,0508', '1,000')."""
-    return format_decimal(Decimal(quantity).normalize(), locale=locale, decimal_quantization=False)
+    """A quantity without trailing zeros, in the locale ('2.25', '0,0508', '1,000').
+
+    Printed on every invoice line a batch writes: the usual locales are formatted here
+    from their symbols (the same text as Babel's ``format_decimal``, much faster)."""
+    value = Decimal(quantity).normalize()
+    symbols = _grouping_symbols(locale)
+    if symbols is None or not value.is_finite():
+        return format_decimal(value, locale=locale, decimal_quantization=False)
+    text = f"{value:,f}"
+    group, decimal = symbols
+    return text.replace(",", "\0").replace(".", decimal).replace("\0", group)
 
 
 def currency_choices() -> list[tuple[str, str]]:

@@ -28,7 +28,6 @@ from operator import attrgetter, itemgetter
 from django.db.models import Count, Q, QuerySet
 
 from billing_site.money import (
-    format_money,
     format_quantity,
     format_unit_price,
     line_amount,
@@ -451,8 +450,7 @@ def plan_contract_lines(
             summary += f", {format_duration(included)} from {pool} (no extra charge)"
         summary += (
             f"; {format_quantity(quantity, locale)} h × "
-            f"{format_unit_price(price, currency, locale)}/h = "
-            f"{format_money(amount, currency, locale)}."
+            f"{format_unit_price(price, currency, locale)}/h."
         )
         time_lines.append(
             PlannedLine(
