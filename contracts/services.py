@@ -7,22 +7,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing_site.models import Membership, Tenant
+from billing_site.models import Contact, Membership, Organization, Tenant, User
 from billing_site.roles import STAFF_ROLES, Cap, Role, role_can
 from billing_site.services import assign_fields, reject_unknown_fields, sequence_take
 from billing_site.tenancy import require_current_tenant
+from billing_site.unset import UNSET, Unset, provided
 
 from .choices import (
+    BillingCycle,
     ContractStatus,
     ContractType,
     QuantityMode,
+    RoundingScope,
     TicketStatus,
     TimeEntrySource,
     TimeEntryState,
@@ -100,19 +102,40 @@ def _check_service_type(service_type: ServiceType) -> None:
 
 
 @transaction.atomic
-def service_type_create(**data: Any) -> ServiceType:
+def service_type_create(
+    *,
+    name: str,
+    description: str = "",
+    default_billable: bool = True,
+    is_active: bool = True,
+) -> ServiceType:
     """Add a service type; names are unique per tenant."""
     tenant = require_current_tenant()
-    reject_unknown_fields(data, SERVICE_TYPE_FIELDS)
-    service_type = ServiceType(tenant=tenant, **data)
+    service_type = ServiceType(
+        tenant=tenant,
+        name=name,
+        description=description,
+        default_billable=default_billable,
+        is_active=is_active,
+    )
     _check_service_type(service_type)
     service_type.save()
     return service_type
 
 
 @transaction.atomic
-def service_type_update(*, service_type: ServiceType, **data: Any) -> ServiceType:
+def service_type_update(
+    *,
+    service_type: ServiceType,
+    name: str | Unset = UNSET,
+    description: str | Unset = UNSET,
+    default_billable: bool | Unset = UNSET,
+    is_active: bool | Unset = UNSET,
+) -> ServiceType:
     """Change a service type (existing entries keep their billable flag)."""
+    data = provided(
+        name=name, description=description, default_billable=default_billable, is_active=is_active
+    )
     assign_fields(service_type, data, SERVICE_TYPE_FIELDS)
     _check_service_type(service_type)
     service_type.save()
@@ -139,19 +162,59 @@ def _check_product(product: Product) -> None:
 
 
 @transaction.atomic
-def product_create(**data: Any) -> Product:
+def product_create(
+    *,
+    sku: str,
+    name: str,
+    description: str = "",
+    unit: str = "each",
+    unit_price: Decimal = Decimal("0"),
+    taxable: bool = True,
+    income_account_code: str = "",
+    is_active: bool = True,
+) -> Product:
     """Add a catalog product; the SKU is unique per tenant. Prices are in the tenant currency."""
     tenant = require_current_tenant()
-    reject_unknown_fields(data, PRODUCT_FIELDS)
-    product = Product(tenant=tenant, **data)
+    product = Product(
+        tenant=tenant,
+        sku=sku,
+        name=name,
+        description=description,
+        unit=unit,
+        unit_price=unit_price,
+        taxable=taxable,
+        income_account_code=income_account_code,
+        is_active=is_active,
+    )
     _check_product(product)
     product.save()
     return product
 
 
 @transaction.atomic
-def product_update(*, product: Product, **data: Any) -> Product:
+def product_update(
+    *,
+    product: Product,
+    sku: str | Unset = UNSET,
+    name: str | Unset = UNSET,
+    description: str | Unset = UNSET,
+    unit: str | Unset = UNSET,
+    unit_price: Decimal | Unset = UNSET,
+    taxable: bool | Unset = UNSET,
+    income_account_code: str | Unset = UNSET,
+    is_active: bool | Unset = UNSET,
+) -> Product:
     """Change a catalog product; contract lines without a price override follow the new price."""
+    data = provided(
+        sku=sku,
+        name=name,
+        description=description,
+        unit=unit,
+        unit_price=unit_price,
+        taxable=taxable,
+        income_account_code=income_account_code,
+        is_active=is_active,
+    )
     assign_fields(product, data, PRODUCT_FIELDS)
     _check_product(product)
     product.save()
@@ -317,19 +380,64 @@ def _unique_contract_name(contract: Contract) -> None:
 
 
 @transaction.atomic
-def contract_create(**data: Any) -> Contract:
+def contract_create(
+    *,
+    customer: Organization,
+    billing_organization: Organization | None = None,
+    name: str,
+    contract_type: str = ContractType.HOURLY,
+    status: str = ContractStatus.ACTIVE,
+    start_date: dt.date,
+    end_date: dt.date | None = None,
+    billing_cycle: str = BillingCycle.MONTHLY,
+    anchor_day: int | None = None,
+    currency: str | None = None,
+    taxable: bool = True,
+    tax_rate: Decimal = Decimal("0"),
+    rounding_increment_minutes: int = 0,
+    rounding_minimum_minutes: int = 0,
+    rounding_scope: str = RoundingScope.ENTRY,
+    retainer_fee: Decimal | None = None,
+    included_hours: Decimal | None = None,
+    overage_rate: Decimal | None = None,
+    block_hours: Decimal | None = None,
+    block_price: Decimal | None = None,
+    notes: str = "",
+) -> Contract:
     """Create a contract. The billing organization defaults to the customer, the currency
     to the billing organization's, the anchor day to the start date's day. A block-hours
     contract gets its first block purchase on the start date."""
     tenant = require_current_tenant()
-    reject_unknown_fields(data, CONTRACT_FIELDS)
-    if data.get("customer") is None:
+    if customer is None:
         raise ValidationError({"customer": "Choose the customer the work is for."})
-    data["billing_organization"] = data.get("billing_organization") or data["customer"]
-    data["currency"] = data.get("currency") or data["billing_organization"].currency
-    if data.get("start_date") and not data.get("anchor_day"):
-        data["anchor_day"] = data["start_date"].day
-    contract = Contract(tenant=tenant, **data)
+    billing_organization = billing_organization or customer
+    currency = currency or billing_organization.currency
+    if start_date and not anchor_day:
+        anchor_day = start_date.day
+    contract = Contract(
+        tenant=tenant,
+        customer=customer,
+        billing_organization=billing_organization,
+        name=name,
+        contract_type=contract_type,
+        status=status,
+        start_date=start_date,
+        end_date=end_date,
+        billing_cycle=billing_cycle,
+        anchor_day=anchor_day,
+        currency=currency,
+        taxable=taxable,
+        tax_rate=tax_rate,
+        rounding_increment_minutes=rounding_increment_minutes,
+        rounding_minimum_minutes=rounding_minimum_minutes,
+        rounding_scope=rounding_scope,
+        retainer_fee=retainer_fee,
+        included_hours=included_hours,
+        overage_rate=overage_rate,
+        block_hours=block_hours,
+        block_price=block_price,
+        notes=notes,
+    )
     _validate_contract(contract, tenant)
     _unique_contract_name(contract)
     contract.save()
@@ -346,10 +454,57 @@ def contract_create(**data: Any) -> Contract:
 
 
 @transaction.atomic
-def contract_update(*, contract: Contract, **data: Any) -> Contract:
+def contract_update(
+    *,
+    contract: Contract,
+    customer: Organization | Unset = UNSET,
+    billing_organization: Organization | Unset | None = UNSET,
+    name: str | Unset = UNSET,
+    contract_type: str | Unset = UNSET,
+    status: str | Unset = UNSET,
+    start_date: dt.date | Unset = UNSET,
+    end_date: dt.date | Unset | None = UNSET,
+    billing_cycle: str | Unset = UNSET,
+    anchor_day: int | Unset | None = UNSET,
+    currency: str | Unset | None = UNSET,
+    taxable: bool | Unset = UNSET,
+    tax_rate: Decimal | Unset = UNSET,
+    rounding_increment_minutes: int | Unset = UNSET,
+    rounding_minimum_minutes: int | Unset = UNSET,
+    rounding_scope: str | Unset = UNSET,
+    retainer_fee: Decimal | Unset | None = UNSET,
+    included_hours: Decimal | Unset | None = UNSET,
+    overage_rate: Decimal | Unset | None = UNSET,
+    block_hours: Decimal | Unset | None = UNSET,
+    block_price: Decimal | Unset | None = UNSET,
+    notes: str | Unset = UNSET,
+) -> Contract:
     """Change a contract. Its billing terms (type, currency, cycle, anchor, start) are frozen
     once anything of it is billed; its currency must stay that of its rate rules."""
     tenant = require_current_tenant()
+    data = provided(
+        customer=customer,
+        billing_organization=billing_organization,
+        name=name,
+        contract_type=contract_type,
+        status=status,
+        start_date=start_date,
+        end_date=end_date,
+        billing_cycle=billing_cycle,
+        anchor_day=anchor_day,
+        currency=currency,
+        taxable=taxable,
+        tax_rate=tax_rate,
+        rounding_increment_minutes=rounding_increment_minutes,
+        rounding_minimum_minutes=rounding_minimum_minutes,
+        rounding_scope=rounding_scope,
+        retainer_fee=retainer_fee,
+        included_hours=included_hours,
+        overage_rate=overage_rate,
+        block_hours=block_hours,
+        block_price=block_price,
+        notes=notes,
+    )
     reject_unknown_fields(data, CONTRACT_FIELDS)
     before = {name: getattr(contract, name) for name in BILLING_TERMS}
     for name in ("anchor_day", "currency"):
@@ -433,22 +588,52 @@ def _check_line(line: ContractProductLine, tenant) -> None:
 
 
 @transaction.atomic
-def contract_product_line_add(*, contract: Contract, **data: Any) -> ContractProductLine:
+def contract_product_line_add(
+    *,
+    contract: Contract,
+    product: Product,
+    quantity_mode: str = QuantityMode.FIXED,
+    quantity: Decimal = Decimal("1"),
+    unit_price: Decimal | None = None,
+    position: int = 0,
+) -> ContractProductLine:
     """Add a product billed every period (fixed quantity or per device)."""
     tenant = require_current_tenant()
-    reject_unknown_fields(data, LINE_FIELDS)
-    if data.get("product") is None:
+    if product is None:
         raise ValidationError({"product": "Choose a product."})
-    line = ContractProductLine(tenant=tenant, contract=contract, **data)
+    line = ContractProductLine(
+        tenant=tenant,
+        contract=contract,
+        product=product,
+        quantity_mode=quantity_mode,
+        quantity=quantity,
+        unit_price=unit_price,
+        position=position,
+    )
     _check_line(line, tenant)
     line.save()
     return line
 
 
 @transaction.atomic
-def contract_product_line_update(*, line: ContractProductLine, **data: Any) -> ContractProductLine:
+def contract_product_line_update(
+    *,
+    line: ContractProductLine,
+    product: Product | Unset = UNSET,
+    quantity_mode: str | Unset = UNSET,
+    quantity: Decimal | Unset = UNSET,
+    unit_price: Decimal | Unset | None = UNSET,
+    position: int | Unset = UNSET,
+) -> ContractProductLine:
     """Change a product line; periods already billed keep what they were billed."""
     tenant = require_current_tenant()
+    data = provided(
+        product=product,
+        quantity_mode=quantity_mode,
+        quantity=quantity,
+        unit_price=unit_price,
+        position=position,
+    )
     assign_fields(line, data, LINE_FIELDS)
     _check_line(line, tenant)
     line.save()
@@ -617,23 +802,63 @@ def _save_rule(rule: RateRule, tenant) -> RateRule:
 
 
 @transaction.atomic
-def rate_rule_create(**data: Any) -> RateRule:
+def rate_rule_create(
+    *,
+    rate: Decimal,
+    currency: str | None = None,
+    contract: Contract | None = None,
+    organization: Organization | None = None,
+    technician: User | None = None,
+    team: Team | None = None,
+    service_type: ServiceType | None = None,
+    description: str = "",
+) -> RateRule:
     """Add a rate rule. The currency defaults to the contract's, else the organization's,
     else the tenant's. A rule that could tie with an existing one is refused."""
     tenant = require_current_tenant()
-    reject_unknown_fields(data, RULE_FIELDS)
-    if not data.get("currency"):
-        scope = data.get("contract") or data.get("organization")
-        data["currency"] = scope.currency if scope is not None else tenant.currency
-    rule = RateRule(tenant=tenant, **data)
+    if not currency:
+        scope = contract or organization
+        currency = scope.currency if scope is not None else tenant.currency
+    rule = RateRule(
+        tenant=tenant,
+        rate=rate,
+        currency=currency,
+        contract=contract,
+        organization=organization,
+        technician=technician,
+        team=team,
+        service_type=service_type,
+        description=description,
+    )
     _validate_rule(rule, tenant)
     return _save_rule(rule, tenant)
 
 
 @transaction.atomic
-def rate_rule_update(*, rule: RateRule, **data: Any) -> RateRule:
+def rate_rule_update(
+    *,
+    rule: RateRule,
+    rate: Decimal | Unset = UNSET,
+    currency: str | Unset = UNSET,
+    contract: Contract | Unset | None = UNSET,
+    organization: Organization | Unset | None = UNSET,
+    technician: User | Unset | None = UNSET,
+    team: Team | Unset | None = UNSET,
+    service_type: ServiceType | Unset | None = UNSET,
+    description: str | Unset = UNSET,
+) -> RateRule:
     """Change a rate rule (same checks as creating one). Billed lines keep their prices."""
     tenant = require_current_tenant()
+    data = provided(
+        rate=rate,
+        currency=currency,
+        contract=contract,
+        organization=organization,
+        technician=technician,
+        team=team,
+        service_type=service_type,
+        description=description,
+    )
     assign_fields(rule, data, RULE_FIELDS)
     _validate_rule(rule, tenant)
     return _save_rule(rule, tenant)
@@ -685,13 +910,35 @@ def _validate_ticket(ticket: Ticket, tenant) -> None:
 
 
 @transaction.atomic
-def ticket_create(*, created_by=None, **data: Any) -> Ticket:
+def ticket_create(
+    *,
+    created_by=None,
+    title: str,
+    description: str = "",
+    organization: Organization,
+    contract: Contract | None = None,
+    contact: Contact | None = None,
+    status: str = TicketStatus.NEW,
+    assigned_to: User | None = None,
+    due_date: dt.date | None = None,
+) -> Ticket:
     """Open a ticket with the next gapless number of the tenant."""
     tenant = require_current_tenant()
-    reject_unknown_fields(data, TICKET_FIELDS)
-    if data.get("organization") is None:
+    if organization is None:
         raise ValidationError({"organization": "Choose the customer organization."})
-    ticket = Ticket(tenant=tenant, number=0, created_by=created_by, **data)
+    ticket = Ticket(
+        tenant=tenant,
+        number=0,
+        created_by=created_by,
+        title=title,
+        description=description,
+        organization=organization,
+        contract=contract,
+        contact=contact,
+        status=status,
+        assigned_to=assigned_to,
+        due_date=due_date,
+    )
     _validate_ticket(ticket, tenant)
     ticket.number = sequence_take(key="ticket", tenant=tenant)
     if ticket.status == TicketStatus.COMPLETE:
@@ -701,9 +948,30 @@ def ticket_create(*, created_by=None, **data: Any) -> Ticket:
 
 
 @transaction.atomic
-def ticket_update(*, ticket: Ticket, **data: Any) -> Ticket:
+def ticket_update(
+    *,
+    ticket: Ticket,
+    title: str | Unset = UNSET,
+    description: str | Unset = UNSET,
+    organization: Organization | Unset = UNSET,
+    contract: Contract | Unset | None = UNSET,
+    contact: Contact | Unset | None = UNSET,
+    status: str | Unset = UNSET,
+    assigned_to: User | Unset | None = UNSET,
+    due_date: dt.date | Unset | None = UNSET,
+) -> Ticket:
     """Change a ticket. Its organization stays once time is logged on it."""
     tenant = require_current_tenant()
+    data = provided(
+        title=title,
+        description=description,
+        organization=organization,
+        contract=contract,
+        contact=contact,
+        status=status,
+        assigned_to=assigned_to,
+        due_date=due_date,
+    )
     reject_unknown_fields(data, TICKET_FIELDS)
     if (
         "organization" in data
@@ -897,24 +1165,76 @@ def _check_editable(entry: TimeEntry, actor, tenant) -> None:
 
 @transaction.atomic
 def time_entry_create(
-    *, technician, source: str = TimeEntrySource.MANUAL, **data: Any
+    *,
+    technician,
+    source: str = TimeEntrySource.MANUAL,
+    ticket: Ticket | None = None,
+    contract: Contract | None = None,
+    service_type: ServiceType | None = None,
+    started_at: dt.datetime | None = None,
+    ended_at: dt.datetime | None = None,
+    work_date: dt.date | None = None,
+    worked_seconds: int = 0,
+    billable: bool | None = None,
+    summary_note: str = "",
+    internal_note: str = "",
 ) -> TimeEntry:
     """Log time: start and end, or a day and a duration. The contract defaults to the
     ticket's, billable to the service type's flag. Submitted, awaiting approval."""
     tenant = require_current_tenant()
-    reject_unknown_fields(data, set(ENTRY_FIELDS) - {"technician"})
-    data.setdefault("billable", None)
-    entry = TimeEntry(tenant=tenant, technician=technician, source=source, **data)
+    entry = TimeEntry(
+        tenant=tenant,
+        technician=technician,
+        source=source,
+        ticket=ticket,
+        contract=contract,
+        service_type=service_type,
+        started_at=started_at,
+        ended_at=ended_at,
+        work_date=work_date,
+        worked_seconds=worked_seconds,
+        billable=billable,
+        summary_note=summary_note,
+        internal_note=internal_note,
+    )
     _prepare_entry(entry, tenant)
     entry.save()
     return entry
 
 
 @transaction.atomic
-def time_entry_update(*, entry: TimeEntry, actor, **data: Any) -> TimeEntry:
+def time_entry_update(
+    *,
+    entry: TimeEntry,
+    actor,
+    ticket: Ticket | Unset | None = UNSET,
+    contract: Contract | Unset | None = UNSET,
+    technician: User | Unset = UNSET,
+    service_type: ServiceType | Unset | None = UNSET,
+    started_at: dt.datetime | Unset | None = UNSET,
+    ended_at: dt.datetime | Unset | None = UNSET,
+    work_date: dt.date | Unset = UNSET,
+    worked_seconds: int | Unset = UNSET,
+    billable: bool | Unset | None = UNSET,
+    summary_note: str | Unset = UNSET,
+    internal_note: str | Unset = UNSET,
+) -> TimeEntry:
     """Change a submitted entry (its technician or a manager) or an approved one (a
     manager). Posted entries are frozen; times of a logged session stay the session's."""
     tenant = require_current_tenant()
+    data = provided(
+        ticket=ticket,
+        contract=contract,
+        technician=technician,
+        service_type=service_type,
+        started_at=started_at,
+        ended_at=ended_at,
+        work_date=work_date,
+        worked_seconds=worked_seconds,
+        billable=billable,
+        summary_note=summary_note,
+        internal_note=internal_note,
+    )
     reject_unknown_fields(data, ENTRY_FIELDS)
     entry = TimeEntry.objects.select_for_update().get(pk=entry.pk)
     _check_editable(entry, actor, tenant)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -24,6 +23,7 @@ from billing_site.roles import STAFF_ROLES, Cap, role_can
 from billing_site.services import assign_fields, reject_unknown_fields
 from billing_site.tenancy import require_current_tenant, tenant_context
 from billing_site.timeutils import format_duration
+from billing_site.unset import UNSET, Unset, provided
 
 from . import importers
 from .models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport, SessionSource
@@ -90,8 +90,14 @@ def host_group_create(*, name: str, organization: Organization | None = None) ->
 
 
 @transaction.atomic
-def host_group_update(*, group: HostGroup, **data: Any) -> HostGroup:
+def host_group_update(
+    *,
+    group: HostGroup,
+    name: str | Unset = UNSET,
+    organization: Organization | Unset | None = UNSET,
+) -> HostGroup:
     """Rename a group or change its customer."""
+    data = provided(name=name, organization=organization)
     assign_fields(group, data, HOST_GROUP_FIELDS)
     tenant = require_current_tenant()
     _check_group(group, tenant)
@@ -154,8 +160,25 @@ def host_create(
 
 
 @transaction.atomic
-def host_update(*, host: Host, **data: Any) -> Host:
+def host_update(
+    *,
+    host: Host,
+    name: str | Unset = UNSET,
+    group: HostGroup | Unset | None = UNSET,
+    organization: Organization | Unset | None = UNSET,
+    external_id: str | Unset = UNSET,
+    notes: str | Unset = UNSET,
+    is_active: bool | Unset = UNSET,
+) -> Host:
     """Change a computer's name, group, customer, external id, notes or active flag."""
+    data = provided(
+        name=name,
+        group=group,
+        organization=organization,
+        external_id=external_id,
+        notes=notes,
+        is_active=is_active,
+    )
     assign_fields(host, data, HOST_FIELDS)
     tenant = require_current_tenant()
     _check_host(host, tenant)
@@ -387,12 +410,24 @@ SESSION_UPDATE_FIELDS = ("host", "comment", "billable", "started_at", "ended_at"
 
 
 @transaction.atomic
-def session_update(*, session: RemoteSession, actor: User, **data: Any) -> RemoteSession:
+def session_update(
+    *,
+    session: RemoteSession,
+    actor: User,
+    host: Host | Unset = UNSET,
+    comment: str | Unset = UNSET,
+    billable: bool | Unset = UNSET,
+    started_at: dt.datetime | Unset = UNSET,
+    ended_at: dt.datetime | Unset | None = UNSET,
+) -> RemoteSession:
     """Change a session's comment, billable flag, host or times, until it is billed.
 
     The row is locked first, so an invoice claiming the session at the same moment
     either sees the change or makes this call fail; a billed session is never edited.
     """
+    data = provided(
+        host=host, comment=comment, billable=billable, started_at=started_at, ended_at=ended_at
+    )
     reject_unknown_fields(data, SESSION_UPDATE_FIELDS)
     tenant = require_current_tenant()
     session = RemoteSession.objects.select_for_update().get(pk=session.pk)

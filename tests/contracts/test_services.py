@@ -4,6 +4,7 @@ every bad input (clear error, nothing saved). Tenant B's look-alike rows stay un
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from decimal import Decimal
 
 import pytest
@@ -14,6 +15,7 @@ from django.db import IntegrityError, transaction
 from billing_site.billables import release_items
 from billing_site.roles import Role
 from billing_site.testing.factories import ContactFactory, OrganizationFactory
+from billing_site.unset import UNSET
 from contracts import services
 from contracts.choices import (
     BillingState,
@@ -739,3 +741,88 @@ def test_parse_hours(text, seconds):
 def test_parse_hours_refuses(text):
     with pytest.raises(ValueError):
         services.parse_hours(text)
+
+
+# ------------------------------------------------------------- signatures
+
+CREATE_SERVICES = [
+    (services.service_type_create, services.SERVICE_TYPE_FIELDS, set()),
+    (services.product_create, services.PRODUCT_FIELDS, set()),
+    (services.contract_create, services.CONTRACT_FIELDS, set()),
+    (services.contract_product_line_add, services.LINE_FIELDS, {"contract"}),
+    (services.rate_rule_create, services.RULE_FIELDS, set()),
+    (services.ticket_create, services.TICKET_FIELDS, {"created_by"}),
+    (services.time_entry_create, services.ENTRY_FIELDS, {"source"}),
+]
+UPDATE_SERVICES = [
+    (services.service_type_update, services.SERVICE_TYPE_FIELDS, {"service_type"}),
+    (services.product_update, services.PRODUCT_FIELDS, {"product"}),
+    (services.contract_update, services.CONTRACT_FIELDS, {"contract"}),
+    (services.contract_product_line_update, services.LINE_FIELDS, {"line"}),
+    (services.rate_rule_update, services.RULE_FIELDS, {"rule"}),
+    (services.ticket_update, services.TICKET_FIELDS, {"ticket"}),
+    (services.time_entry_update, services.ENTRY_FIELDS, {"entry", "actor"}),
+]
+
+
+def _keyword_parameters(service) -> dict[str, inspect.Parameter]:
+    parameters = inspect.signature(service).parameters
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())
+    return dict(parameters)
+
+
+@pytest.mark.parametrize(
+    ("service", "fields", "others"),
+    CREATE_SERVICES + UPDATE_SERVICES,
+    ids=[service.__name__ for service, *_ in CREATE_SERVICES + UPDATE_SERVICES],
+)
+def test_services_take_their_fields_as_keywords(service, fields, others):
+    # Forms and serializers take their field lists from the ``*_FIELDS`` tuples: a field
+    # added there without its keyword here would fail every save with a TypeError.
+    assert set(_keyword_parameters(service)) == set(fields) | others
+
+
+@pytest.mark.parametrize(
+    ("service", "fields", "others"),
+    UPDATE_SERVICES,
+    ids=[service.__name__ for service, *_ in UPDATE_SERVICES],
+)
+def test_update_fields_default_to_unset(service, fields, others):
+    parameters = _keyword_parameters(service)
+    assert {name: parameters[name].default for name in fields} == dict.fromkeys(fields, UNSET)
+
+
+def test_update_changes_only_the_given_fields(in_tenant_a):
+    product = ProductFactory(tenant=in_tenant_a, name="Old", description="Kept")
+    services.product_update(product=product, name="X")
+    product.refresh_from_db()
+    assert (product.name, product.description, product.unit_price) == (
+        "X",
+        "Kept",
+        Decimal("25.0000"),
+    )
+
+
+def test_update_none_is_a_value_unset_is_not(in_tenant_a, acme):
+    contract = ContractFactory(tenant=in_tenant_a, customer=acme, end_date=D(2026, 12, 31))
+    services.contract_update(contract=contract, name="Renamed")
+    contract.refresh_from_db()
+    assert (contract.name, contract.end_date) == ("Renamed", D(2026, 12, 31))
+    services.contract_update(contract=contract, end_date=None)
+    contract.refresh_from_db()
+    assert (contract.name, contract.end_date) == ("Renamed", None)
+
+
+def test_unknown_field_is_a_type_error(in_tenant_a, acme):
+    product = ProductFactory(tenant=in_tenant_a, name="Old")
+    with pytest.raises(TypeError):
+        services.product_update(product=product, name="New", colour="red")
+    with pytest.raises(TypeError):
+        services.product_create(sku="X-1", name="X", colour="red")
+    with pytest.raises(TypeError):
+        services.contract_create(
+            customer=acme, name="C", start_date=D(2026, 1, 1), tenant=in_tenant_a
+        )
+    product.refresh_from_db()
+    assert product.name == "Old"
+    assert not Contract.objects.exists()
