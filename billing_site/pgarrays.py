@@ -8,8 +8,10 @@ literal (``'{v1,v2,…}'``) cast to the array type parses several times faster.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
 
@@ -30,7 +32,10 @@ def _quoted(value) -> str:
         return str(value)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    text = str(value)  # text, and Decimals (their exponent form is valid numeric input)
+    if isinstance(value, dict | list):  # a JSON column's value
+        text = json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
+    else:
+        text = str(value)  # text, and Decimals (their exponent form is valid numeric input)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

@@ -18,3 +18,8 @@ class ContractsConfig(AppConfig):
         )
         billables.register("contracts.PeriodCharge")
         billables.register("contracts.BlockPurchase")
+
+        # The words of the time, fee, product and block lines contracts bill.
+        from .pricing.words import register_renderers
+
+        register_renderers()

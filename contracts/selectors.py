@@ -20,9 +20,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
+from billing_site.line_text import render
 from billing_site.money import (
-    format_quantity,
-    format_unit_price,
     line_amount,
     quantize,
     quantize_unit_price,
@@ -70,6 +69,7 @@ from .pricing import (
 from .pricing.database import TimeSummary, can_price_in_database, summarize_unbilled_time
 from .pricing.due import billing_state, block_purchase_due, fee_periods_due, usage_cutoff
 from .pricing.periods import Period, period_containing, period_index
+from .pricing.words import block_facts, product_facts, retainer_fee_facts
 
 ZERO = Decimal("0")
 
@@ -197,6 +197,25 @@ class BillableItem:
     billed_seconds: int = 0
     priced: PricedEntry | None = None
     problem: str = ""
+    # What a fee, product or block line's words are made of (``pricing.words``).
+    facts: dict = field(default_factory=dict)
+
+    @property
+    def period_start(self) -> dt.date | None:
+        return self.period.start if self.period is not None else None
+
+    @property
+    def period_end(self) -> dt.date | None:
+        return self.period.end if self.period is not None else None
+
+
+def _worded_item(*, currency: str, locale: str, **fields) -> BillableItem:
+    """A fee, product or block item, its description and explanation rendered from its
+    facts by the renderer its invoice line will use."""
+    item = BillableItem(description="", explanation="", **fields)
+    words = render(item.facts, item, currency=currency, locale=locale)
+    item.description, item.explanation = words.description, words.explanation
+    return item
 
 
 class TimeItem(BillableItem):
@@ -558,23 +577,22 @@ def contract_billing_state(
             contract = contracts[purchase.contract_id]
             price = quantize_unit_price(purchase.price)
             states[contract.pk].other_items.append(
-                BillableItem(
+                _worded_item(
+                    currency=contract.currency,
+                    locale=locale,
                     kind=ItemKind.BLOCK,
                     key=f"block:{purchase.pk}",
                     contract_id=contract.pk,
                     due=block_purchase_due(purchase.purchased_on, as_of),
                     due_on=purchase.purchased_on,
-                    description=(
-                        f"Block of {format_quantity(purchase.hours, locale)} h "
-                        f"bought {purchase.purchased_on:%d %b %Y}"
+                    facts=block_facts(
+                        contract_name=contract.name,
+                        hours=purchase.hours,
+                        purchased_on=purchase.purchased_on,
                     ),
                     quantity=Decimal("1"),
                     unit_price=price,
                     amount=line_amount(Decimal("1"), price, contract.currency),
-                    explanation=(
-                        f"{format_quantity(purchase.hours, locale)} h prepaid, "
-                        "invoiced once when bought"
-                    ),
                     period=period_containing(contract, purchase.purchased_on),
                     block_purchase_id=purchase.pk,
                 )
@@ -600,45 +618,52 @@ def _fee_items(states, fee_contracts, index, as_of, tenant_currency, locale) -> 
         if contract.contract_type == ContractType.RETAINER:
             fee = quantize_unit_price(contract.retainer_fee or 0)
             billed = index.get((cid, ChargeKind.RETAINER_FEE, None), {})
+            facts = retainer_fee_facts(
+                contract_name=contract.name, included_hours=contract.included_hours or 0
+            )
             for period in fee_periods_due(contract, as_of, billed):
                 state.other_items.append(
-                    BillableItem(
+                    _worded_item(
+                        currency=contract.currency,
+                        locale=locale,
                         kind=ItemKind.RETAINER_FEE,
                         key=f"retainer_fee:{period.start.isoformat()}",
                         contract_id=cid,
                         due=True,
                         due_on=period.start,
-                        description=f"Retainer fee {period.label}",
+                        facts=facts,
                         quantity=Decimal("1"),
                         unit_price=fee,
                         amount=line_amount(Decimal("1"), fee, contract.currency),
-                        explanation="in advance; covers "
-                        f"{format_quantity(contract.included_hours or 0, locale)} h, "
-                        "unused hours do not roll over",
                         period=period,
                     )
                 )
             continue
         for line in lines[cid]:
             price, problem = product_line_price(line, contract, tenant_currency)
-            quantity, how = product_line_quantity(line, devices, contract)
+            quantity = product_line_quantity(line, devices, contract)
             billed = index.get((cid, ChargeKind.PRODUCT, line.pk), {})
+            facts = product_facts(
+                contract_name=contract.name,
+                product_name=line.product.name,
+                per_device=line.quantity_mode == QuantityMode.PER_DEVICE,
+            )
             for period in fee_periods_due(contract, as_of, billed):
                 state.other_items.append(
-                    BillableItem(
+                    _worded_item(
+                        currency=contract.currency,
+                        locale=locale,
                         kind=ItemKind.PRODUCT,
                         key=f"product:{line.pk}:{period.start.isoformat()}",
                         contract_id=cid,
                         due=True,
                         due_on=period.start,
-                        description=f"{line.product.name} {period.label}",
+                        facts=facts,
                         quantity=quantity,
                         unit_price=price,
                         amount=None
                         if price is None
                         else line_amount(quantity, price, contract.currency),
-                        explanation=f"in advance; {format_quantity(quantity, locale)} × "
-                        f"{format_unit_price(price or 0, contract.currency, locale)} ({how})",
                         period=period,
                         product_line_id=line.pk,
                         sku=line.product.sku,

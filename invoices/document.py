@@ -28,6 +28,7 @@ from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from billing_site import billables
 from billing_site.addresses import street_lines
+from billing_site.line_text import line_words
 from billing_site.tenancy import require_current_tenant
 
 from .models import Invoice, InvoiceKind, InvoiceLine
@@ -199,13 +200,15 @@ def _source_items(invoice_ids: list[int]) -> dict[int, tuple[tuple[str, int], ..
     return {line_id: tuple(sorted(items)) for line_id, items in found.items()}
 
 
-def _document_line(line: InvoiceLine, sources: dict) -> DocumentLine:
+def _document_line(line: InvoiceLine, sources: dict, invoice: Invoice) -> DocumentLine:
+    # The words in the invoice's locale, rendered from the line's facts.
+    words = line_words(line, currency=invoice.currency, locale=invoice.locale)
     return DocumentLine(
         id=line.pk,
         position=line.position,
         kind=line.kind,
-        description=line.description,
-        explanation=line.explanation,
+        description=words.description,
+        explanation=words.explanation,
         quantity=line.quantity,
         unit=line.unit,
         unit_price=line.unit_price,
@@ -218,7 +221,7 @@ def _document_line(line: InvoiceLine, sources: dict) -> DocumentLine:
         period_end=line.period_end,
         worked_seconds=line.worked_seconds,
         billed_seconds=line.billed_seconds,
-        group_label=line.group_label,
+        group_label=words.group_label,
         started_at=line.started_at,
         ended_at=line.ended_at,
         source_items=sources.get(line.pk, ()),
@@ -242,7 +245,7 @@ def _document(invoice: Invoice, sources: dict) -> InvoiceDocument:
         period_end=invoice.period_end,
         seller=seller_party(invoice),
         bill_to=bill_to_party(invoice),
-        lines=tuple(_document_line(line, sources) for line in stored),
+        lines=tuple(_document_line(line, sources, invoice) for line in stored),
         tax_rows=tuple(
             TaxBreakdown(
                 category=tax_category(taxable=True, rate=row.rate),

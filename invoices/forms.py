@@ -256,7 +256,7 @@ class CreditNoteForm(forms.Form):
         self.creditable = list(creditable)
         for line, remaining in self.creditable:
             self.fields[f"qty_{line.pk}"] = forms.DecimalField(
-                label=line.description[:60],
+                label=line.words.description[:60],
                 required=False,
                 min_value=0,
                 max_digits=14,

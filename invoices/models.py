@@ -14,11 +14,14 @@ import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Abs
 from django.utils import timezone
+from django.utils.functional import cached_property
 
+from billing_site.line_text import LineWords, line_words
 from billing_site.models import validate_country
 from billing_site.money import validate_currency_code
 from billing_site.tenancy import TenantOwnedModel, require_current_tenant
@@ -286,8 +289,13 @@ class LineKind(models.TextChoices):
 class InvoiceLine(TenantOwnedModel):
     """One line: quantity × unit price = amount (rounded half-up to the currency).
 
-    ``explanation`` keeps how the line was priced (source items, rounding, rule,
-    included hours used), written when the line is made and never recomputed.
+    A line the product makes keeps ``facts``: what its words are made of (ticket,
+    period, rounding, product, session, what a credit line credits), as plain JSON. Its
+    description, explanation and heading are rendered from them and the line's figures
+    when shown, in the invoice's locale (``words``, ``billing_site.line_text``). The
+    text columns hold a person's words (a hand-made line, an edited description) and,
+    for a generated line, its description and heading as first rendered (for search and
+    lists); a line without facts shows them as stored.
     Billed items point at their line (``RemoteSession.invoice_line`` and the like).
     """
 
@@ -314,6 +322,7 @@ class InvoiceLine(TenantOwnedModel):
     period_start = models.DateField(null=True, blank=True)
     period_end = models.DateField(null=True, blank=True)
     explanation = models.TextField(blank=True)
+    facts = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     group_label = models.CharField(
         max_length=200,
         blank=True,
@@ -337,6 +346,12 @@ class InvoiceLine(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.description[:60]
+
+    @cached_property
+    def words(self) -> LineWords:
+        """Description, explanation and heading in the invoice's locale."""
+        invoice = self.invoice
+        return line_words(self, currency=invoice.currency, locale=invoice.locale)
 
 
 class PaymentMethod(models.TextChoices):

@@ -21,22 +21,19 @@ from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing_site import billables
+from billing_site import billables, line_text
 from billing_site.models import User, validate_tax_rate
 from billing_site.money import (
-    format_money,
-    format_quantity,
-    format_unit_price,
     minor_units,
     quantize,
     quantize_unit_price,
 )
 from billing_site.services import sequence_take
 from billing_site.tenancy import require_current_tenant
-from billing_site.timeutils import format_duration, to_zone
+from billing_site.timeutils import to_zone
 from sessions.models import RemoteSession
 
-from . import selectors
+from . import selectors, words
 from .models import (
     CreditDisposition,
     Invoice,
@@ -384,14 +381,14 @@ def _validate_range(date_from: dt.date | None, date_to: dt.date | None) -> None:
 def _session_line(*, invoice, position, planned, zone, tax) -> InvoiceLine:
     session = planned.session
     start, end = to_zone(session.started_at, zone), to_zone(session.ended_at, zone)
-    duration = format_duration(session.duration_seconds)
-    return InvoiceLine(
+    line = InvoiceLine(
         tenant=invoice.tenant,
         invoice=invoice,
         position=position,
         kind=LineKind.SESSION,
-        description=session.comment.strip() or "Remote support session",
-        group_label=session.host.name,
+        facts=words.session_facts(
+            session=session, zone=str(getattr(zone, "key", zone)), rate_source=planned.rate.source
+        ),
         quantity=planned.hours,
         unit="h",
         unit_price=planned.rate.amount,
@@ -405,15 +402,17 @@ def _session_line(*, invoice, position, planned, zone, tax) -> InvoiceLine:
         # Its service period: the session's days in the tenant's calendar.
         period_start=start.date(),
         period_end=end.date(),
-        explanation=(
-            f"Session #{session.pk} on {session.host.name}, "
-            f"{start:%Y-%m-%d %H:%M:%S} – {end:%Y-%m-%d %H:%M:%S} ({zone.key}), {duration}; "
-            f"{format_quantity(planned.hours, invoice.locale)} h × "
-            f"{format_unit_price(planned.rate.amount, planned.rate.currency, invoice.locale)}/h "
-            f"({planned.rate.source}), rounded half-up to "
-            f"{format_money(planned.amount, planned.rate.currency, invoice.locale)}."
-        ),
     )
+    return _with_first_words(line)
+
+
+def _with_first_words(line: InvoiceLine) -> InvoiceLine:
+    """``line`` with its description and heading as first rendered from its facts (kept
+    for lists and search; shown words are rendered from the facts)."""
+    rendered = line.words
+    line.description, line.group_label = rendered.description, rendered.group_label[:200]
+    line.__dict__.pop("words", None)  # rendered again when shown
+    return line
 
 
 def _session_adjustment_line(
@@ -421,35 +420,25 @@ def _session_adjustment_line(
 ) -> InvoiceLine:
     """The line that brings a session invoice to the agreed amount due, taxed like the
     sessions (its amount is before tax)."""
-    currency, suggested, difference = plan.currency, plan.suggested, plan.adjustment
-    if plan.tax.taxable:
-        rate = f"{plan.tax.rate.normalize():f}"
-        suggestion = (
-            f"Suggested {suggested.total} {currency} ({suggested.subtotal} {currency} + "
-            f"{rate} % tax {suggested.tax_total} {currency}; billable "
-            f"{format_duration(seconds)} at the hourly rate, rounded per session); amount "
-            f"due set to {agreed} {currency} tax included; difference {difference:+} "
-            f"{currency} before tax."
-        )
-    else:
-        suggestion = (
-            f"Suggested {suggested.total} {currency} (billable {format_duration(seconds)} "
-            f"at the hourly rate, rounded per session); amount due set to {agreed} "
-            f"{currency}; difference {difference:+} {currency}."
-        )
-    return InvoiceLine(
+    difference = plan.adjustment
+    line = InvoiceLine(
         tenant=invoice.tenant,
         invoice=invoice,
         position=position,
         kind=LineKind.ADJUSTMENT,
-        description="Adjustment to the agreed amount due",
+        facts=words.session_adjustment_facts(
+            suggested=plan.suggested,
+            agreed=agreed,
+            seconds=seconds,
+            tax_rate=plan.tax.rate if plan.tax.taxable else None,
+        ),
         quantity=Decimal("1"),
         unit_price=quantize_unit_price(difference),
         amount=difference,
         taxable=plan.tax.taxable,
         tax_rate=plan.tax.line_rate,
-        explanation=suggestion,
     )
+    return _with_first_words(line)
 
 
 @transaction.atomic
@@ -936,7 +925,7 @@ def invoice_line_add(
         sku=(sku or "").strip(),
         unit=(unit or "").strip(),
         group_label=(group_label or "").strip(),
-        explanation="Added by hand.",
+        facts=words.manual_facts(),
         **values,
     )
     line.full_clean(exclude=["tenant", "invoice", "credited_line"], validate_constraints=False)
@@ -990,6 +979,15 @@ def invoice_line_update(
     for name, value in (("sku", sku), ("unit", unit), ("group_label", group_label)):
         if value is not None:
             setattr(line, name, value.strip())
+    # A person's description or heading on a generated line is kept as typed.
+    own = [
+        name
+        for name, value in (("description", description), ("group_label", group_label))
+        if value is not None and getattr(line.words, name) != getattr(line, name)
+    ]
+    line.__dict__.pop("words", None)
+    if own:
+        line.facts = line_text.with_own_words(line.facts, *own)
     line.full_clean(exclude=["tenant", "invoice", "credited_line"], validate_constraints=False)
     line.save()
     invoice_totals_recompute(invoice=invoice)
@@ -1282,15 +1280,12 @@ def credit_note_create(
                 period_end=line.period_end,
                 group_label=line.group_label,
                 credited_line=line,
-                explanation=(
-                    f"Credits {quantity.normalize()} of {line.quantity.normalize()} "
-                    f"{line.unit or 'unit(s)'} of invoice {invoice.number}."
-                    + _items_sentence(
-                        items.get(line.pk, 0),
-                        completed=line.pk in fully_credited,
-                        disposition=credit_disposition,
-                        number=invoice.number,
-                    )
+                facts=words.credit_facts(
+                    line=line,
+                    invoice_number=invoice.number,
+                    items=items.get(line.pk, 0),
+                    completed=line.pk in fully_credited,
+                    disposition=credit_disposition,
                 ),
             )
         )
@@ -1302,21 +1297,6 @@ def credit_note_create(
         _settle(invoice)
         invoice.save(update_fields=["status"])
     return note
-
-
-def _items_sentence(count: int, *, completed: bool, disposition: str, number: str) -> str:
-    """What became of a credited line's items, for the credit line's explanation."""
-    if not count:
-        return ""
-    one = count == 1
-    items = f"{count} item{'' if one else 's'}"
-    if not completed:
-        stay = "stays" if one else "stay"
-        return f" Its {items} {stay} billed by {number} (the line is credited in part)."
-    verb, they, stay = ("is", "it", "stays") if one else ("are", "they", "stay")
-    if disposition == CreditDisposition.RELEASE:
-        return f" Its {items} {verb} released to be billed again."
-    return f" Its {items} {verb} written off: {they} {stay} billed by {number}."
 
 
 def line_amount_of(quantity: Decimal, unit_price: Decimal, currency: str) -> Decimal:

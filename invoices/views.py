@@ -449,6 +449,8 @@ class InvoiceLineEditView(StaffViewMixin, LineMixin, View):
             return refused
         line = self.get_line(invoice)
         initial = {name: getattr(line, name) for name in InvoiceLineForm.base_fields}
+        # The words as shown: saving them unchanged keeps them rendered from the facts.
+        initial["description"] = line.words.description
         initial["unit_price"] = abs(line.unit_price) if line.kind == "discount" else line.unit_price
         form = InvoiceLineForm(initial=initial, line=line)
         return self.lines_response(invoice, edit_line=line.pk, edit_form=form)

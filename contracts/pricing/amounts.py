@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.db.models import Count
 
+from billing_site.line_text import render
 from billing_site.money import (
     format_money,
     format_quantity,
@@ -33,6 +34,7 @@ from .periods import Period
 from .pools import _block_facts
 from .rates import RateBook, load_rate_book
 from .rounding import hours, rounding_label
+from .words import block_facts, product_facts, retainer_fee_facts
 
 
 @dataclass
@@ -49,6 +51,24 @@ class AmountLine:
     entry_ids: tuple[int, ...] = ()
     product_line_id: int | None = None
     block_purchase_id: int | None = None
+    period: Period | None = None
+    # A fee, product or block line's facts: its words are the invoice line's (``words``).
+    facts: dict = field(default_factory=dict)
+
+    @property
+    def period_start(self):
+        return self.period.start if self.period is not None else None
+
+    @property
+    def period_end(self):
+        return self.period.end if self.period is not None else None
+
+
+def _worded(line: AmountLine, currency: str) -> AmountLine:
+    """``line`` with the description and explanation its invoice line will have."""
+    words = render(line.facts, line, currency=currency, locale=_tenant_locale())
+    line.description, line.explanation = words.description, words.explanation
+    return line
 
 
 @dataclass
@@ -98,10 +118,13 @@ def product_line_price(line: ContractProductLine, contract: Contract, tenant_cur
     return quantize_unit_price(line.product.unit_price), ""
 
 
-def product_line_quantity(line: ContractProductLine, devices: dict[int, int], contract: Contract):
+def product_line_quantity(
+    line: ContractProductLine, devices: dict[int, int], contract: Contract
+) -> Decimal:
+    """Per device: the customer's active hosts now; else the line's fixed quantity."""
     if line.quantity_mode == QuantityMode.PER_DEVICE:
-        return Decimal(devices.get(contract.customer_id, 0)), "per device: active hosts"
-    return line.quantity, "fixed quantity"
+        return Decimal(devices.get(contract.customer_id, 0))
+    return line.quantity
 
 
 def contract_period_amounts(
@@ -250,16 +273,17 @@ def _retainer_lines(result: PeriodAmount, contract: Contract, billable, items) -
     fee = quantize_unit_price(contract.retainer_fee or 0)
     included = contract.included_hours or Decimal("0")
     result.lines.append(
-        AmountLine(
-            kind=ItemKind.RETAINER_FEE,
-            description=f"Retainer fee {result.period.label}",
-            quantity=Decimal("1"),
-            unit_price=fee,
-            amount=line_amount(Decimal("1"), fee, contract.currency),
-            explanation=(
-                f"covers {format_quantity(included, _tenant_locale())} h per period; "
-                "unused hours do not roll over"
+        _worded(
+            AmountLine(
+                kind=ItemKind.RETAINER_FEE,
+                description="",
+                quantity=Decimal("1"),
+                unit_price=fee,
+                amount=line_amount(Decimal("1"), fee, contract.currency),
+                period=result.period,
+                facts=retainer_fee_facts(contract_name=contract.name, included_hours=included),
             ),
+            contract.currency,
         )
     )
     included_text = format_quantity(included, _tenant_locale())
@@ -274,17 +298,22 @@ def _block_lines(
         if purchase.purchased_on in period:
             price = quantize_unit_price(purchase.price)
             result.lines.append(
-                AmountLine(
-                    kind=ItemKind.BLOCK,
-                    description=(
-                        f"Block of {format_quantity(purchase.hours, _tenant_locale())} h "
-                        f"bought {purchase.purchased_on:%d %b %Y}"
+                _worded(
+                    AmountLine(
+                        kind=ItemKind.BLOCK,
+                        description="",
+                        quantity=Decimal("1"),
+                        unit_price=price,
+                        amount=line_amount(Decimal("1"), price, contract.currency),
+                        block_purchase_id=purchase.pk,
+                        period=period,
+                        facts=block_facts(
+                            contract_name=contract.name,
+                            hours=purchase.hours,
+                            purchased_on=purchase.purchased_on,
+                        ),
                     ),
-                    quantity=Decimal("1"),
-                    unit_price=price,
-                    amount=line_amount(Decimal("1"), price, contract.currency),
-                    explanation="invoiced once, when bought",
-                    block_purchase_id=purchase.pk,
+                    contract.currency,
                 )
             )
     _included_line(result, billable, "Time drawn from the block")
@@ -294,23 +323,28 @@ def _block_lines(
 def _product_lines(result, contract, lines, devices, tenant_currency) -> None:
     for line in lines:
         price, problem = product_line_price(line, contract, tenant_currency)
-        quantity, how = product_line_quantity(line, devices, contract)
+        quantity = product_line_quantity(line, devices, contract)
         if price is None:
             result.problems.append(problem)
             price = Decimal("0")
         result.lines.append(
-            AmountLine(
-                kind=ItemKind.PRODUCT,
-                description=line.product.name,
-                sku=line.product.sku,
-                quantity=quantity,
-                unit_price=price,
-                amount=line_amount(quantity, price, contract.currency),
-                explanation=(
-                    f"{format_quantity(quantity, _tenant_locale())} × "
-                    f"{format_unit_price(price, contract.currency, _tenant_locale())} ({how})"
+            _worded(
+                AmountLine(
+                    kind=ItemKind.PRODUCT,
+                    description="",
+                    sku=line.product.sku,
+                    quantity=quantity,
+                    unit_price=price,
+                    amount=line_amount(quantity, price, contract.currency),
+                    product_line_id=line.pk,
+                    period=result.period,
+                    facts=product_facts(
+                        contract_name=contract.name,
+                        product_name=line.product.name,
+                        per_device=line.quantity_mode == QuantityMode.PER_DEVICE,
+                    ),
                 ),
-                product_line_id=line.pk,
+                contract.currency,
             )
         )
 

@@ -53,14 +53,24 @@ def round_seconds(seconds: int, increment_minutes: int, minimum_minutes: int = 0
 
 
 def rounding_label(contract: Contract) -> str:
+    return rounding_words(
+        contract.rounding_increment_minutes,
+        contract.rounding_minimum_minutes,
+        contract.rounding_scope,
+    )
+
+
+@lru_cache(maxsize=1024)
+def rounding_words(increment_minutes: int, minimum_minutes: int, scope: str) -> str:
+    """'rounded up to 15 min, minimum 30 min (each time entry)', or 'not rounded'."""
     parts = []
-    if contract.rounding_increment_minutes:
-        parts.append(f"rounded up to {contract.rounding_increment_minutes} min")
-    if contract.rounding_minimum_minutes:
-        parts.append(f"minimum {contract.rounding_minimum_minutes} min")
+    if increment_minutes:
+        parts.append(f"rounded up to {increment_minutes} min")
+    if minimum_minutes:
+        parts.append(f"minimum {minimum_minutes} min")
     if not parts:
         return "not rounded"
-    return ", ".join(parts) + f" ({contract.get_rounding_scope_display().lower()})"
+    return ", ".join(parts) + f" ({RoundingScope(scope).label.lower()})"
 
 
 class _Row:

@@ -60,6 +60,10 @@ class OptionalChoiceField(serializers.ChoiceField):
 class InvoiceLineSerializer(serializers.ModelSerializer):
     amount = AmountField(currency_source="invoice.currency")
     tax_category = serializers.SerializerMethodField()
+    # The words in the invoice's locale, rendered from the line's facts (as on the PDF).
+    group_label = serializers.CharField(source="words.group_label", read_only=True)
+    description = serializers.CharField(source="words.description", read_only=True)
+    explanation = serializers.CharField(source="words.explanation", read_only=True)
 
     class Meta:
         model = InvoiceLine

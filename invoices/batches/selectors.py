@@ -27,9 +27,8 @@ from operator import attrgetter, itemgetter
 
 from django.db.models import Count, Q, QuerySet
 
+from billing_site.line_text import LineWords, render
 from billing_site.money import (
-    format_quantity,
-    format_unit_price,
     line_amount,
     quantize,
     quantize_unit_price,
@@ -42,12 +41,12 @@ from contracts.pricing import (
     ContractTime,
     PricedEntry,
     load_rate_book,
-    rounding_label,
     time_line_amount,
     time_line_key,
     time_line_quantity,
 )
 from contracts.pricing.periods import Period, period_containing
+from contracts.pricing.words import time_facts
 from contracts.selectors import (
     BillableItem,
     ContractBillingState,
@@ -73,18 +72,19 @@ ITEM_LABELS = dict(ItemKind.choices)
 
 @dataclass
 class PlannedLine:
-    """An invoice line a run will create, with the items it claims."""
+    """An invoice line a run will create, with the items it claims. Its words are
+    rendered from ``facts`` (``billing_site.line_text``), as the invoice line's are."""
 
     contract_id: int
     kind: str
-    description: str
+    currency: str
+    locale: str
+    facts: dict
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal
     taxable: bool
     tax_rate: Decimal
-    group_label: str
-    explanation: str
     unit: str = ""
     sku: str = ""
     worked_seconds: int | None = None
@@ -97,6 +97,30 @@ class PlannedLine:
     block_purchase_id: int | None = None
     # Why an item of the line cannot be priced (a run refuses to bill it).
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def period_start(self) -> dt.date | None:
+        return self.period.start if self.period is not None else None
+
+    @property
+    def period_end(self) -> dt.date | None:
+        return self.period.end if self.period is not None else None
+
+    @cached_property
+    def words(self) -> LineWords:
+        return render(self.facts, self, currency=self.currency, locale=self.locale)
+
+    @property
+    def description(self) -> str:
+        return self.words.description
+
+    @property
+    def explanation(self) -> str:
+        return self.words.explanation
+
+    @property
+    def group_label(self) -> str:
+        return self.words.group_label
 
     @property
     def entries(self) -> list[PricedEntry]:
@@ -332,10 +356,6 @@ def _tenant_locale() -> str:
     return require_current_tenant().locale or "en_US"
 
 
-def _ticket_label(ticket: tuple[int, str] | None) -> str:
-    return f"#{ticket[0]} {ticket[1]}" if ticket else "Work on the contract"
-
-
 def _item_price(item: BillableItem, currency: str) -> tuple[Decimal, Decimal]:
     """(unit price, amount) of a fee, product or block line."""
     price = quantize_unit_price(item.unit_price or ZERO)
@@ -380,19 +400,24 @@ def plan_contract_lines(
     """
     currency = contract.currency
     taxable, tax_rate = _tax(contract)
-    common = {"contract_id": contract.pk, "taxable": taxable, "tax_rate": tax_rate}
+    locale = _tenant_locale()
+    common = {
+        "contract_id": contract.pk,
+        "currency": currency,
+        "locale": locale,
+        "taxable": taxable,
+        "tax_rate": tax_rate,
+    }
     fees: list[PlannedLine] = []
     for item in items:
         price, amount = _item_price(item, currency)
         line = PlannedLine(
             **common,
             kind=LineKind.BLOCK,
-            description=item.description,
+            facts=item.facts,
             quantity=item.quantity,
             unit_price=price,
             amount=amount,
-            group_label=contract.name,
-            explanation=item.explanation,
             sku=item.sku,
             period=item.period,
             problems=[item.problem] if item.problem else [],
@@ -412,8 +437,14 @@ def plan_contract_lines(
     )
 
     pooled = contract.contract_type in (ContractType.RETAINER, ContractType.BLOCK_HOURS)
-    pool = "included hours" if contract.contract_type == ContractType.RETAINER else "the block"
-    locale = _tenant_locale()
+    pool = None
+    if pooled:
+        pool = "included" if contract.contract_type == ContractType.RETAINER else "block"
+    rounding = (
+        contract.rounding_increment_minutes,
+        contract.rounding_minimum_minutes,
+        contract.rounding_scope,
+    )
     time_lines = []
     for (ticket_id, rate, period_start), group in sorted(
         time_groups.items(),
@@ -423,50 +454,29 @@ def plan_contract_lines(
             kv[0][1] or 0,
         ),
     ):
-        quantity, worked, billed, included = (
-            group.quantity,
-            group.worked,
-            group.billed,
-            group.included,
-        )
         price, amount = _time_price(group, rate, currency)
-        if period_start is None:
-            label = _ticket_label(tickets.get(ticket_id))
-        else:
-            label = f"Work {group.first_period.label}"
-        count = group.count
-        summary = (
-            f"{count} time entr{'y' if count == 1 else 'ies'}"
-            + (
-                f" on {len(group.tickets)} ticket{'s' * (len(group.tickets) != 1)}"
-                if period_start is not None
-                else ""
-            )
-            + f": {format_duration(worked)} worked, {format_duration(billed)} billed"
-        )
-        if period_start is not None:
-            summary += f" (the period's time {rounding_label(contract)}, on this one line)"
-        if pooled and included:
-            summary += f", {format_duration(included)} from {pool} (no extra charge)"
-        summary += (
-            f"; {format_quantity(quantity, locale)} h × "
-            f"{format_unit_price(price, currency, locale)}/h."
-        )
         time_lines.append(
             PlannedLine(
                 **common,
                 kind=LineKind.OVERAGE if pooled else LineKind.TIME,
-                description=(f"{label} — time beyond {pool}" if pooled else f"{label} — time"),
-                quantity=quantity,
+                # Each entry's own figures (billed, from the pool) are frozen on the entry
+                # when the line claims it; the invoice page lists them under the line.
+                facts=time_facts(
+                    contract_name=contract.name,
+                    ticket=tickets.get(ticket_id),
+                    period_scope=period_start is not None,
+                    entries=group.count,
+                    tickets=len(group.tickets) if period_start is not None else 0,
+                    pool=pool,
+                    included_seconds=group.included,
+                    rounding=rounding,
+                ),
+                quantity=group.quantity,
                 unit="h",
                 unit_price=price,
                 amount=amount,
-                group_label=f"{contract.name} · {label}",
-                # Each entry's own figures (billed, from the pool) are frozen on the entry
-                # when the line claims it; the invoice page lists them under the line.
-                explanation=summary,
-                worked_seconds=worked,
-                billed_seconds=billed,
+                worked_seconds=group.worked,
+                billed_seconds=group.billed,
                 ticket_id=ticket_id or None,
                 period=group.first_period,
                 time=group,

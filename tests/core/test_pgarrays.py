@@ -38,6 +38,8 @@ def test_rows_come_back_as_written_in_order(in_tenant_a, tenant_a):
             "taxable": index % 2 == 0,
             "started_at": started if index == 0 else None,
             "worked_seconds": None if index == 3 else index * 60,
+            # A JSON column: the awkward text inside a document, and an empty one.
+            "facts": {} if index == 1 else {"text": text, "n": [index, None, True]},
         }
         for index, text in enumerate(AWKWARD)
     ]
@@ -50,7 +52,7 @@ def test_rows_come_back_as_written_in_order(in_tenant_a, tenant_a):
         for name, value in row.items():
             assert getattr(line, name) == value, (name, value)
         # Fields left out get their model default.
-        assert (line.kind, line.sku, line.tax_rate, line.explanation) == (
+        assert (line.kind, line.sku, line.tax_rate, line.explanation) == (  # defaults
             InvoiceLine._meta.get_field("kind").get_default(),
             "",
             Decimal("0"),

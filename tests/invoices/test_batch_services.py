@@ -126,7 +126,7 @@ def test_retainer_period_is_680_before_tax(in_tenant_a, world):
         ("overage", D("1.5000"), D("120.0000"), D("180.000")),
     ]
     assert lines[1].worked_seconds == lines[1].billed_seconds == int(6.5 * 3600)
-    assert "5 h 00 min from included hours (no extra charge)" in lines[1].explanation
+    assert "5 h 00 min from included hours (no extra charge)" in lines[1].words.explanation
     assert lines[1].group_label == "Bistro retainer · #103 POS network"
     assert all(ln.taxable and ln.tax_rate == D("10.0000") for ln in lines)
     first, second = (TimeEntry.objects.get(pk=world.entries[k].pk) for k in ("bistro1", "bistro2"))

@@ -456,7 +456,7 @@ def test_write_off_keeps_the_items_billed(
     assert note.credit_disposition_text == (
         f"Items written off (they stay billed by {billed.invoice.number})."
     )
-    explanations = list(note.lines.order_by("position").values_list("explanation", flat=True))
+    explanations = [line.words.explanation for line in note.lines.order_by("position")]
     assert all(
         f"Its 1 item is written off: it stays billed by {billed.invoice.number}." in text
         for text in explanations
@@ -494,7 +494,7 @@ def test_release_bills_the_items_again(billed, admin_a, client_as, tenant_b):
     }
     note = Invoice.objects.get(credited_invoice=billed.invoice)
     assert note.credit_disposition_text == "Items released to be billed again."
-    assert "Its 1 item is released to be billed again." in note.lines.first().explanation
+    assert "Its 1 item is released to be billed again." in note.lines.first().words.explanation
     content = client_as(admin_a).get(f"/invoices/{billed.invoice.pk}/").content.decode()
     assert "Items released to be billed again." in content
     # Tenant B's items are untouched.
@@ -511,7 +511,7 @@ def test_a_partly_credited_line_keeps_its_items_either_way(billed):
         lines=[(first.pk, "1")],
     )
     assert note.total == D("115.68")  # 1 h × 96.40 + 20 % tax
-    assert "stays billed by" in note.lines.get().explanation
+    assert "stays billed by" in note.lines.get().words.explanation
     assert None not in billed_by(billed)
     # Completing the line with a write-off keeps them billed; a release would free them.
     services.credit_note_create(

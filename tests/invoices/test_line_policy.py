@@ -149,8 +149,8 @@ def test_a_periods_rounding_is_billed_on_one_line_per_rate(in_tenant_a):
     assert line.kind == LineKind.TIME
     assert (line.quantity, line.amount, line.billed_seconds) == (D("0.2500"), D("33.33"), 900)
     assert line.description.startswith("Work ")
-    assert "on 2 tickets" in line.explanation
-    assert "on this one line" in line.explanation
+    assert "on 2 tickets" in line.words.explanation
+    assert "on this one line" in line.words.explanation
 
 
 @pytest.mark.parametrize(
@@ -169,6 +169,6 @@ def test_explanations_print_money_like_the_invoice(in_tenant_a, currency, rate, 
     assert expected in priced.explanation
     _shown, final = figures(contract)
     (line,) = final.lines.all()
-    assert expected.split(" = ")[0] + "." in line.explanation  # the line shows its amount
-    assert "2.2500" not in line.explanation
-    assert f"{rate} {currency}" not in line.explanation
+    assert expected.split(" = ")[0] + "." in line.words.explanation  # the line shows its amount
+    assert "2.2500" not in line.words.explanation
+    assert f"{rate} {currency}" not in line.words.explanation

@@ -150,7 +150,7 @@ def test_one_session(acme, acme_b, admin_a):
     )
     assert line.worked_seconds == 600
     assert line.started_at == acme.jane_updates.started_at
-    assert "tenant default rate" in line.explanation
+    assert "tenant default rate" in line.words.explanation
     assert billed_line_ids(acme.jane_updates) == [line.pk]
     assert billed_line_ids(acme.jane_backup) == [None]
 
@@ -206,8 +206,8 @@ def test_edited_amount_due_adds_an_adjustment_line(acme, acme_b):
     adjustment = lines[-1]
     assert adjustment.kind == LineKind.ADJUSTMENT
     assert adjustment.amount == Decimal("-5.500")
-    assert "Suggested 25.50 EUR" in adjustment.explanation
-    assert "amount due set to 20.00 EUR" in adjustment.explanation
+    assert "Suggested €25.50" in adjustment.words.explanation
+    assert "amount due set to €20.00" in adjustment.words.explanation
     assert invoice.total == Decimal("20.000")
     assert sum(line.amount for line in lines) == invoice.total
 
@@ -412,7 +412,7 @@ def test_rate_rules_price_session_invoices(tenant_a, tenant_b):
         Decimal("150.0000"),
         Decimal("75.000"),
     )
-    assert "rule #" in line.explanation
+    assert "rule #" in line.words.explanation
 
 
 def test_jpy_tenant_rounds_to_whole_yen(tenant_b):

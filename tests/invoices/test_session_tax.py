@@ -181,9 +181,11 @@ def test_an_agreed_total_includes_tax(vat, acme, acme_b):
         True,
         Decimal("21.0000"),
     )
-    assert "Suggested 30.86 EUR (25.50 EUR + 21 % tax 5.36 EUR" in adjustment.explanation
-    assert "amount due set to 24.20 EUR tax included" in adjustment.explanation
-    assert "difference -5.50 EUR before tax" in adjustment.explanation
+    # Money printed like the rest of the invoice (the tenant's locale, the currency).
+    explanation = adjustment.words.explanation
+    assert "Suggested €30.86 (€25.50 + 21 % tax €5.36" in explanation
+    assert "amount due set to €24.20 tax included" in explanation
+    assert "difference −€5.50 before tax" in explanation
     assert figures(invoice) == (Decimal("20.00"), Decimal("4.20"), Decimal("24.20"))
 
 
