@@ -6,6 +6,7 @@ from billing_site.tenancy import rescope_queryset
 
 from .models import Contact, Organization, Tenant, validate_tax_rate
 from .money import currency_choices
+from .services import ORGANIZATION_FIELDS, TENANT_FIELDS
 
 
 def tax_rate_field(**kwargs) -> forms.DecimalField:
@@ -47,23 +48,7 @@ class OrganizationForm(TenantModelForm):
 
     class Meta:
         model = Organization
-        fields = [
-            "name",
-            "company_number",
-            "billing_contact_name",
-            "billing_contact_email",
-            "street",
-            "city",
-            "postcode",
-            "region",
-            "country",
-            "time_zone",
-            "currency",
-            "language",
-            "tax_id",
-            "tax_rate",
-            "is_active",
-        ]
+        fields = list(ORGANIZATION_FIELDS)
         widgets = {
             "street": forms.Textarea(attrs={"rows": 3}),
             "time_zone": forms.Select(),
@@ -110,30 +95,7 @@ class TenantSettingsForm(forms.ModelForm):
         from .models import Tenant
 
         model = Tenant
-        fields = [
-            "name",
-            "legal_name",
-            "street",
-            "city",
-            "postcode",
-            "region",
-            "country",
-            "tax_id",
-            "email",
-            "phone",
-            "logo",
-            "brand_color",
-            "currency",
-            "time_zone",
-            "locale",
-            "invoice_prefix",
-            "credit_note_prefix",
-            "default_hourly_rate",
-            "default_payment_terms_days",
-            "default_payment_instructions",
-            "default_tax_rate",
-            "session_work_taxable",
-        ]
+        fields = list(TENANT_FIELDS)
         widgets = {
             "street": forms.Textarea(attrs={"rows": 3}),
             "default_payment_instructions": forms.Textarea(attrs={"rows": 3}),

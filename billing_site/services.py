@@ -3,16 +3,21 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from .models import Contact, Membership, Organization, Tenant, TenantSequence, User
 from .roles import Role
 from .tenancy import require_current_tenant, tenant_context
+from .unset import UNSET, Unset, provided
 
+# The ``*_FIELDS`` tuples are the fields each service accepts; the browser forms and the API
+# serializers take their field lists from them, so a field is added in one place.
 ORGANIZATION_FIELDS = (
     "name",
     "company_number",
@@ -138,13 +143,45 @@ def _save_unique(instance, field: str, message: str) -> None:
 
 
 @transaction.atomic
-def organization_create(**data: Any) -> Organization:
-    """Create a customer organization in the current tenant."""
+def organization_create(
+    *,
+    name: str,
+    company_number: str,
+    billing_contact_name: str = "",
+    billing_contact_email: str = "",
+    street: str = "",
+    city: str = "",
+    postcode: str = "",
+    region: str = "",
+    country: str = "",
+    time_zone: str | None = None,
+    currency: str | None = None,
+    language: str = "en",
+    tax_id: str = "",
+    tax_rate: Decimal | None = None,
+    is_active: bool = True,
+) -> Organization:
+    """Create a customer organization in the current tenant. The currency and time zone
+    default to the tenant's; a tax rate of ``None`` means the tenant's default rate."""
     tenant = require_current_tenant()
-    _reject_unknown(data, ORGANIZATION_FIELDS)
-    data.setdefault("currency", tenant.currency)
-    data.setdefault("time_zone", tenant.time_zone)
-    organization = Organization(tenant=tenant, **data)
+    organization = Organization(
+        tenant=tenant,
+        name=name,
+        company_number=company_number,
+        billing_contact_name=billing_contact_name,
+        billing_contact_email=billing_contact_email,
+        street=street,
+        city=city,
+        postcode=postcode,
+        region=region,
+        country=country,
+        time_zone=tenant.time_zone if time_zone is None else time_zone,
+        currency=tenant.currency if currency is None else currency,
+        language=language,
+        tax_id=tax_id,
+        tax_rate=tax_rate,
+        is_active=is_active,
+    )
     _clean(organization, exclude=["tenant"])
     _check_company_number(organization.company_number)
     _save_unique(organization, "company_number", "Company number is already used.")
@@ -152,11 +189,44 @@ def organization_create(**data: Any) -> Organization:
 
 
 @transaction.atomic
-def organization_update(*, organization: Organization, **data: Any) -> Organization:
+def organization_update(
+    *,
+    organization: Organization,
+    name: str | Unset = UNSET,
+    company_number: str | Unset = UNSET,
+    billing_contact_name: str | Unset = UNSET,
+    billing_contact_email: str | Unset = UNSET,
+    street: str | Unset = UNSET,
+    city: str | Unset = UNSET,
+    postcode: str | Unset = UNSET,
+    region: str | Unset = UNSET,
+    country: str | Unset = UNSET,
+    time_zone: str | Unset = UNSET,
+    currency: str | Unset = UNSET,
+    language: str | Unset = UNSET,
+    tax_id: str | Unset = UNSET,
+    tax_rate: Decimal | Unset | None = UNSET,
+    is_active: bool | Unset = UNSET,
+) -> Organization:
     """Change a customer organization's details."""
-    _reject_unknown(data, ORGANIZATION_FIELDS)
-    for name, value in data.items():
-        setattr(organization, name, value)
+    data = provided(
+        name=name,
+        company_number=company_number,
+        billing_contact_name=billing_contact_name,
+        billing_contact_email=billing_contact_email,
+        street=street,
+        city=city,
+        postcode=postcode,
+        region=region,
+        country=country,
+        time_zone=time_zone,
+        currency=currency,
+        language=language,
+        tax_id=tax_id,
+        tax_rate=tax_rate,
+        is_active=is_active,
+    )
+    assign_fields(organization, data, ORGANIZATION_FIELDS)
     _clean(organization, exclude=["tenant"])
     _check_company_number(organization.company_number, exclude_pk=organization.pk)
     _save_unique(organization, "company_number", "Company number is already used.")
@@ -164,14 +234,20 @@ def organization_update(*, organization: Organization, **data: Any) -> Organizat
 
 
 CONTACT_FIELDS = ("organization", "name", "email", "phone")
+CONTACT_UPDATE_FIELDS = ("name", "email", "phone")  # a contact stays with its organization
 
 
 @transaction.atomic
-def contact_create(**data: Any) -> Contact:
+def contact_create(
+    *,
+    organization: Organization,
+    name: str,
+    email: str = "",
+    phone: str = "",
+) -> Contact:
     """Add a person to a customer organization of the current tenant."""
     tenant = require_current_tenant()
-    _reject_unknown(data, CONTACT_FIELDS)
-    contact = Contact(tenant=tenant, **data)
+    contact = Contact(tenant=tenant, organization=organization, name=name, email=email, phone=phone)
     if contact.organization.tenant_id != tenant.pk:
         raise ValidationError({"organization": "Organization not found."})
     _clean(contact, exclude=["tenant"])
@@ -180,11 +256,16 @@ def contact_create(**data: Any) -> Contact:
 
 
 @transaction.atomic
-def contact_update(*, contact: Contact, **data: Any) -> Contact:
+def contact_update(
+    *,
+    contact: Contact,
+    name: str | Unset = UNSET,
+    email: str | Unset = UNSET,
+    phone: str | Unset = UNSET,
+) -> Contact:
     """Change a contact's details."""
-    _reject_unknown(data, ("name", "email", "phone"))
-    for name, value in data.items():
-        setattr(contact, name, value)
+    data = provided(name=name, email=email, phone=phone)
+    assign_fields(contact, data, CONTACT_UPDATE_FIELDS)
     _clean(contact, exclude=["tenant"])
     contact.save()
     return contact
@@ -216,11 +297,85 @@ def sequence_take(*, key: str, tenant: Tenant | None = None, count: int = 1) -> 
     return last - count + 1
 
 
+TENANT_FIELDS = (
+    "name",
+    "legal_name",
+    "street",
+    "city",
+    "postcode",
+    "region",
+    "country",
+    "tax_id",
+    "email",
+    "phone",
+    "logo",
+    "brand_color",
+    "currency",
+    "time_zone",
+    "locale",
+    "invoice_prefix",
+    "credit_note_prefix",
+    "default_hourly_rate",
+    "default_payment_terms_days",
+    "default_payment_instructions",
+    "default_tax_rate",
+    "session_work_taxable",
+)
+
+
 @transaction.atomic
-def tenant_update(*, tenant: Tenant, **data: Any) -> Tenant:
+def tenant_update(
+    *,
+    tenant: Tenant,
+    name: str | Unset = UNSET,
+    legal_name: str | Unset = UNSET,
+    street: str | Unset = UNSET,
+    city: str | Unset = UNSET,
+    postcode: str | Unset = UNSET,
+    region: str | Unset = UNSET,
+    country: str | Unset = UNSET,
+    tax_id: str | Unset = UNSET,
+    email: str | Unset = UNSET,
+    phone: str | Unset = UNSET,
+    logo: File | str | Unset = UNSET,
+    brand_color: str | Unset = UNSET,
+    currency: str | Unset = UNSET,
+    time_zone: str | Unset = UNSET,
+    locale: str | Unset = UNSET,
+    invoice_prefix: str | Unset = UNSET,
+    credit_note_prefix: str | Unset = UNSET,
+    default_hourly_rate: Decimal | Unset = UNSET,
+    default_payment_terms_days: int | Unset = UNSET,
+    default_payment_instructions: str | Unset = UNSET,
+    default_tax_rate: Decimal | Unset = UNSET,
+    session_work_taxable: bool | Unset = UNSET,
+) -> Tenant:
     """Change the tenant's company details, defaults and branding."""
-    for name, value in data.items():
-        setattr(tenant, name, value)
+    data = provided(
+        name=name,
+        legal_name=legal_name,
+        street=street,
+        city=city,
+        postcode=postcode,
+        region=region,
+        country=country,
+        tax_id=tax_id,
+        email=email,
+        phone=phone,
+        logo=logo,
+        brand_color=brand_color,
+        currency=currency,
+        time_zone=time_zone,
+        locale=locale,
+        invoice_prefix=invoice_prefix,
+        credit_note_prefix=credit_note_prefix,
+        default_hourly_rate=default_hourly_rate,
+        default_payment_terms_days=default_payment_terms_days,
+        default_payment_instructions=default_payment_instructions,
+        default_tax_rate=default_tax_rate,
+        session_work_taxable=session_work_taxable,
+    )
+    assign_fields(tenant, data, TENANT_FIELDS)
     tenant.full_clean()
     tenant.save()
     return tenant

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from billing_site.models import TAX_RATE_PLACES, Contact, Organization, validate_tax_rate
+from billing_site.services import CONTACT_FIELDS, ORGANIZATION_FIELDS
 
 
 class StrictSerializerMixin:
@@ -50,26 +51,7 @@ class OrganizationSerializer(StrictModelSerializer):
 
     class Meta:
         model = Organization
-        fields = [
-            "id",
-            "name",
-            "company_number",
-            "billing_contact_name",
-            "billing_contact_email",
-            "street",
-            "city",
-            "postcode",
-            "region",
-            "country",
-            "time_zone",
-            "currency",
-            "language",
-            "tax_id",
-            "tax_rate",
-            "is_active",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *ORGANIZATION_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"currency": {"required": False}, "time_zone": {"required": False}}
 
@@ -77,5 +59,5 @@ class OrganizationSerializer(StrictModelSerializer):
 class ContactSerializer(StrictModelSerializer):
     class Meta:
         model = Contact
-        fields = ["id", "organization", "name", "email", "phone"]
+        fields = ["id", *CONTACT_FIELDS]
         read_only_fields = ["id"]
