@@ -59,7 +59,6 @@ def tenant_create(
     owner_email: str,
     owner_password: str,
     country: str = "",
-    **details: Any,
 ) -> Tenant:
     """Create an MSP tenant and its owner login in one transaction."""
     errors: dict[str, str] = {}
@@ -69,9 +68,7 @@ def tenant_create(
         errors["owner_username"] = f"User '{owner_username}' already exists."
     if errors:
         raise ValidationError(errors)
-    tenant = Tenant(
-        name=name, slug=slug, currency=currency, time_zone=time_zone, country=country, **details
-    )
+    tenant = Tenant(name=name, slug=slug, currency=currency, time_zone=time_zone, country=country)
     tenant.full_clean()
     tenant.save()
     user = User(username=owner_username, email=owner_email)
@@ -383,7 +380,14 @@ def tenant_update(
 
 @transaction.atomic
 def staff_user_add(
-    *, tenant: Tenant, username: str, email: str, password: str, role: str, **names: str
+    *,
+    tenant: Tenant,
+    username: str,
+    email: str,
+    password: str,
+    role: str,
+    first_name: str = "",
+    last_name: str = "",
 ) -> Membership:
     """Create a staff login in ``tenant``; the password must pass the validators."""
     from django.contrib.auth.password_validation import validate_password
@@ -399,7 +403,13 @@ def staff_user_add(
     except ValidationError as exc:
         raise ValidationError({"password": exc.messages}) from exc
     return membership_create(
-        tenant=tenant, username=username, email=email, password=password, role=role, **names
+        tenant=tenant,
+        username=username,
+        email=email,
+        password=password,
+        role=role,
+        first_name=first_name,
+        last_name=last_name,
     )
 
 
