@@ -23,6 +23,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Protocol
 
 from babel.dates import format_date
@@ -107,8 +108,12 @@ def with_own_words(facts: Mapping[str, Any], *names: str) -> dict[str, Any]:
 # --------------------------------------------------------------- shared wording
 
 
+@lru_cache(maxsize=4096)
 def format_day(day: dt.date, locale: str) -> str:
-    """A day in running text: '03 Nov 2026' in English, the locale's month name else."""
+    """A day in running text: '03 Nov 2026' in English, the locale's month name else.
+
+    Memoised: a batch words thousands of lines with the same few period ends, and
+    Babel's date formatting is the slow part of a line's words."""
     return format_date(day, "dd MMM yyyy", locale=locale)
 
 
