@@ -161,6 +161,21 @@ class Invoice(TenantOwnedModel):
     pdf = models.FileField(upload_to="invoices/%Y/%m/", blank=True)
     pdf_status = models.CharField(max_length=10, choices=PdfStatus.choices, default=PdfStatus.NONE)
     pdf_error = models.TextField(blank=True)
+    # The PDF's durable to-do record (``services.invoice_pdf_render``): a render writes its
+    # file only for the version it read, so a payment or "sent" never discards it while a
+    # void or "render again" does; the periodic sweep re-queues what waits too long.
+    pdf_version = models.PositiveIntegerField(
+        default=0, help_text="Bumped each time a new PDF is asked for (finalise, void, render)."
+    )
+    pdf_pending_since = models.DateTimeField(
+        null=True, blank=True, help_text="When the PDF became pending (UTC); empty otherwise."
+    )
+    pdf_queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its render task was last queued (UTC)."
+    )
+    pdf_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Renders started for the current version (a cap stops a loop)."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -202,6 +217,12 @@ class Invoice(TenantOwnedModel):
             models.Index(fields=["tenant", "status"], name="invoice_tenant_status"),
             models.Index(fields=["tenant", "organization"], name="invoice_tenant_org"),
             models.Index(fields=["tenant", "issue_date"], name="invoice_tenant_issue"),
+            # The sweep's read: pending PDFs by when they were last queued.
+            models.Index(
+                fields=["tenant", "pdf_queued_at"],
+                condition=Q(pdf_status="pending"),
+                name="invoice_pdf_pending",
+            ),
         ]
 
     def __str__(self) -> str:
