@@ -22,9 +22,11 @@ carries a unique customer id (company number) and a product id (SKU) per line.
 Layout is ours: one row per invoice line, invoice fields repeated; RFC 4180 quoting
 and CRLF line ends; UTF-8 with a byte-order mark, which Excel needs to read accented
 customer names; ISO dates (YYYY-MM-DD). Credit notes have negative quantities,
-amounts, tax and totals, so a column sum is the net billed, and no due date. Text cells that a
-spreadsheet would run as a formula (leading ``= + - @``, tab, CR) get a leading
-apostrophe (OWASP "CSV Injection").
+amounts, tax and totals, so a column sum is the net billed, and no due date.
+
+Formulas (OWASP "CSV Injection"): in every format, each text cell that a spreadsheet
+would run as a formula (leading ``= + - @``, tab, CR) gets a leading apostrophe
+(``billing_site.spreadsheets.safe_text``); number columns are written as numbers.
 
 QuickBooks Desktop IIF — Intuit's QuickBooks Desktop help "IIF reference:
 transactions" and "Import transactions from an IIF file", with the invoice layout of
@@ -98,6 +100,7 @@ from django.db.models import QuerySet
 from django.utils.text import slugify
 
 from billing_site.money import minor_units, quantize, quantize_unit_price
+from billing_site.spreadsheets import safe_text
 from billing_site.tenancy import require_current_tenant
 from invoices.document import DocumentLine, InvoiceDocument, Party, invoice_documents
 from invoices.models import Invoice, InvoiceKind, InvoiceStatus
@@ -211,8 +214,24 @@ CSV_COLUMNS = (
     "invoice_tax",
     "invoice_total",
 )
-# OWASP "CSV Injection": cells starting with these run as formulas in spreadsheets.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Columns written as numbers; every other cell is text and goes through ``safe_text``
+# (OWASP "CSV Injection"), so a negative amount stays a number and a customer name
+# like "=HYPERLINK(...)" never becomes a formula.
+CSV_NUMERIC_COLUMNS = frozenset(
+    {
+        "line",
+        "quantity",
+        "unit_price",
+        "amount",
+        "tax_rate",
+        "tax",
+        "invoice_subtotal",
+        "invoice_tax",
+        "invoice_total",
+    }
+)
+IIF_NUMERIC_COLUMNS = frozenset({"AMOUNT", "QNTY", "PRICE"})
+XERO_NUMERIC_COLUMNS = frozenset({"Total", "*Quantity", "*UnitAmount", "Discount", "TaxAmount"})
 _IIF_BREAKS = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -441,12 +460,24 @@ def _income_account(line: DocumentLine, accounts: Mapping, income_accounts: Mapp
     return (income_accounts.get(line.sku) if line.sku else None) or accounts["income"]
 
 
-def _spreadsheet_safe(value: str) -> str:
-    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+def _csv_row(row: Mapping[str, object], columns: tuple[str, ...], numeric: frozenset) -> list:
+    """The cells of ``row`` in ``columns`` order; text cells neutralised (``safe_text``)."""
+    return [
+        row.get(column, "") if column in numeric else safe_text(row.get(column, ""))
+        for column in columns
+    ]
 
 
-def _iif_text(value: object) -> str:
+def _iif_row(keyword: str, row: Mapping[str, object], columns: tuple[str, ...]) -> list[str]:
+    return [keyword, *(_iif_text(row.get(column, ""), column) for column in columns)]
+
+
+def _iif_text(value: object, column: str) -> str:
     text = _IIF_BREAKS.sub(" ", str(value or "")).strip().replace('"', "'")
+    # IIF files are opened in spreadsheets too: text that would run as a formula is
+    # neutralised once tabs and line breaks are gone (they become spaces and are trimmed).
+    if column not in IIF_NUMERIC_COLUMNS:
+        text = safe_text(text)
     return f'"{text}"' if "," in text else text
 
 
@@ -473,7 +504,7 @@ def export_csv(invoices: Iterable[Invoice]) -> bytes:
             "due_date": "" if doc.is_credit else doc.due_date.isoformat(),
             "currency": currency,
             "company_number": invoice.customer_number,
-            "customer_name": _spreadsheet_safe(invoice.bill_to.legal_name),
+            "customer_name": invoice.bill_to.legal_name,
             "customer_email": invoice.bill_to.email,
             "credited_invoice": invoice.credited_invoice_number,
             "invoice_subtotal": _amount(doc.subtotal, currency),
@@ -485,8 +516,8 @@ def export_csv(invoices: Iterable[Invoice]) -> bytes:
             row = {
                 **head,
                 "line": position,
-                "sku": _spreadsheet_safe(line.sku),
-                "description": _spreadsheet_safe(line.description),
+                "sku": line.sku,
+                "description": line.description,
                 "quantity": _number(item.quantity),
                 "unit": line.unit,
                 "unit_price": _unit_price(item.unit_price, currency),
@@ -495,7 +526,7 @@ def export_csv(invoices: Iterable[Invoice]) -> bytes:
                 "tax_rate": _number(item.rate) if item.rate is not None else "",
                 "tax": _amount(item.tax, currency),
             }
-            writer.writerow([row[column] for column in CSV_COLUMNS])
+            writer.writerow(_csv_row(row, CSV_COLUMNS, CSV_NUMERIC_COLUMNS))
     # The byte-order mark lets Excel read the UTF-8 text (accents in customer names).
     return out.getvalue().encode("utf-8-sig")
 
@@ -552,7 +583,7 @@ def export_iif(
             "DUEDATE": "" if doc.is_credit else doc.due_date.strftime(IIF_DATE_FORMAT),
             "TERMS": terms,
         }
-        rows.append(["TRNS", *(_iif_text(trns.get(col, "")) for col in IIF_TRNS_COLUMNS)])
+        rows.append(_iif_row("TRNS", trns, IIF_TRNS_COLUMNS))
         for item in doc.lines:
             line = item.line
             spl = {
@@ -567,7 +598,7 @@ def export_iif(
                 "INVITEM": line.sku,
                 "TAXABLE": "Y" if line.taxable else "N",
             }
-            rows.append(["SPL", *(_iif_text(spl.get(col, "")) for col in IIF_SPL_COLUMNS)])
+            rows.append(_iif_row("SPL", spl, IIF_SPL_COLUMNS))
         single_rate = len(doc.tax_rows) == 1
         for tax_row in doc.tax_rows:
             key = _rate_key(tax_row.rate)
@@ -584,7 +615,7 @@ def export_iif(
                 "TAXABLE": "N",
                 "EXTRA": "AUTOSTAX" if single_rate else "",
             }
-            rows.append(["SPL", *(_iif_text(spl.get(col, "")) for col in IIF_SPL_COLUMNS)])
+            rows.append(_iif_row("SPL", spl, IIF_SPL_COLUMNS))
         rows.append(["ENDTRNS"])
     text = "".join("\t".join(row) + "\r\n" for row in rows)
     return text.encode("cp1252", errors="replace")
@@ -661,7 +692,7 @@ def export_xero_csv(
                 "*TaxType": tax_type,
                 "TaxAmount": _amount(item.tax, currency),
             }
-            writer.writerow([row.get(column, "") for column in XERO_COLUMNS])
+            writer.writerow(_csv_row(row, XERO_COLUMNS, XERO_NUMERIC_COLUMNS))
     return out.getvalue().encode("utf-8")
 
 

@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from billing_site.models import Organization, Tenant
+from billing_site.spreadsheets import safe_text, xlsx_cell
 from billing_site.timeutils import to_zone
 from contracts.choices import TicketStatus
 from contracts.selectors_portal import EndClientTicketFilters, seconds_to_hours
@@ -101,18 +102,22 @@ class _Echo:
 
 
 def csv_lines(rows: Iterable[ExportRow]) -> Iterator[str]:
-    """CSV text, header first; a byte-order mark so Excel reads UTF-8 names correctly."""
+    """CSV text, header first; a byte-order mark so Excel reads UTF-8 names correctly.
+
+    Text cells that a spreadsheet would run as a formula get a leading apostrophe
+    (``billing_site.spreadsheets``); the number and the hours stay numbers.
+    """
     writer = csv.writer(_Echo())
     yield "\ufeff" + writer.writerow(HEADINGS)
     for row in rows:
         yield writer.writerow(
             [
                 row.number,
-                row.end_client,
-                row.title,
-                row.status,
-                row.contact,
-                row.assigned_to,
+                safe_text(row.end_client),
+                safe_text(row.title),
+                safe_text(row.status),
+                safe_text(row.contact),
+                safe_text(row.assigned_to),
                 row.created.isoformat(),
                 row.due.isoformat() if row.due else "",
                 f"{row.hours:.2f}",
@@ -121,7 +126,8 @@ def csv_lines(rows: Iterable[ExportRow]) -> Iterator[str]:
 
 
 def xlsx_bytes(rows: Iterable[ExportRow], *, title: str) -> bytes:
-    """One worksheet: bold header, real dates and numbers (sortable in Excel)."""
+    """One worksheet: bold header, real dates and numbers (sortable in Excel); text cells
+    are strings, never formulas (``billing_site.spreadsheets.xlsx_cell``)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -140,7 +146,7 @@ def xlsx_bytes(rows: Iterable[ExportRow], *, title: str) -> bytes:
     for row in rows:
         cells = []
         for index, value in enumerate(row.values()):
-            cell = WriteOnlyCell(sheet, value=value)
+            cell = xlsx_cell(sheet, value)
             if index in (6, 7) and value is not None:
                 cell.number_format = "yyyy-mm-dd"
             elif index == 8:
