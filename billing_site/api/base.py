@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import Http404
 from django_filters import rest_framework as filters
 from rest_framework import mixins, viewsets
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.views import APIView
 
 from billing_site.models import Membership
@@ -25,6 +26,13 @@ class TenantAPIMixin:
 
     permission_classes = [RolePermission]
     portal_allowed = False
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method not in SAFE_METHODS:
+            # The body is parsed now, once the caller may write: one that cannot be read
+            # (too deep, too large, not text) is refused even where the body is ignored.
+            request.data  # noqa: B018
 
     def perform_authentication(self, request):
         super().perform_authentication(request)

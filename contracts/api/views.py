@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from billing_site.api.base import (
@@ -19,6 +19,7 @@ from billing_site.api.base import (
     TenantReadWriteViewSet,
     TenantViewSetMixin,
 )
+from billing_site.api.parsers import JSONParser
 from billing_site.roles import Cap, role_can
 from contracts import pricing, selectors, services
 from contracts.models import (
