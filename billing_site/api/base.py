@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import Http404
 from django_filters import rest_framework as filters
 from rest_framework import mixins, viewsets
@@ -26,6 +27,18 @@ class TenantAPIMixin:
 
     permission_classes = [RolePermission]
     portal_allowed = False
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method in SAFE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        # One request that writes, one transaction: a step failing after the first write
+        # (a 400 from a later check, a crash while building the answer) leaves nothing
+        # half-written. Work queued with on_commit runs only if the whole request commits.
+        with transaction.atomic():
+            response = super().dispatch(request, *args, **kwargs)
+            if response.status_code >= 400:
+                transaction.set_rollback(True)
+            return response
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
