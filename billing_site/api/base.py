@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.http import Http404
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from rest_framework import mixins, viewsets
 from rest_framework.permissions import SAFE_METHODS
@@ -11,7 +12,7 @@ from rest_framework.views import APIView
 
 from billing_site.models import Membership
 from billing_site.roles import Role
-from billing_site.tenancy import rescope_queryset, set_current_tenant
+from billing_site.tenancy import rescope_queryset, set_current_tenant, viewer_zone
 
 from .permissions import RolePermission
 
@@ -74,8 +75,13 @@ class TenantAPIMixin:
             membership = None
         request.membership = django_request.membership = membership
         request.tenant = django_request.tenant = membership.tenant if membership else None
-        # The middleware resets the ContextVar when the request ends.
+        # The middleware resets the ContextVar and the time zone when the request ends.
         set_current_tenant(request.tenant)
+        # Read naive date-times and show times in the viewer's zone, as the pages do, for
+        # token and session authentication alike (decision 0010).
+        zone = viewer_zone(membership)
+        if zone:
+            timezone.activate(zone)
 
 
 class TenantAPIView(TenantAPIMixin, APIView):
