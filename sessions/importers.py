@@ -197,12 +197,32 @@ def decode(data: bytes) -> str:
             f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it."
         )
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
+        try:
+            return check_text(data.decode("utf-16"))
+        except UnicodeDecodeError:
+            raise FileFormatError(
+                "The file starts like UTF-16 text but is not valid UTF-16; "
+                "save it as “CSV UTF-8” and upload it again."
+            ) from None
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         # Spreadsheet programs on Windows save "CSV" in the ANSI code page.
-        return data.decode("cp1252", errors="replace")
+        text = data.decode("cp1252", errors="replace")
+    return check_text(text)
+
+
+def check_text(text: str) -> str:
+    """``text`` if it can be a CSV session log; a NUL means a binary file (or UTF-16
+    without its byte-order mark), which the database could not store either."""
+    position = text.find("\x00")
+    if position >= 0:
+        line = text.count("\n", 0, position) + 1
+        raise FileFormatError(
+            f"The file contains a NUL character (line {line}), so it is not CSV text; "
+            "save it as “CSV UTF-8” and upload it again."
+        )
+    return text
 
 
 def normalise_header(header: str) -> str:

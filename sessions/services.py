@@ -569,14 +569,17 @@ class ImportResult:
 def read_upload(file) -> str:
     """Decoded text of an uploaded file, bytes or str; ValidationError on ``file``."""
     if isinstance(file, str):
-        return file
+        try:
+            return importers.check_text(file)
+        except importers.FileFormatError as exc:
+            raise ValidationError({"file": str(exc)}) from exc
     if getattr(file, "size", 0) > importers.MAX_FILE_BYTES:
         raise ValidationError(
             {"file": f"The file is larger than {importers.MAX_FILE_BYTES // (1024 * 1024)} MB."}
         )
     data = file if isinstance(file, bytes) else file.read()
     if isinstance(data, str):
-        return data
+        return read_upload(data)
     try:
         return importers.decode(data)
     except importers.FileFormatError as exc:
