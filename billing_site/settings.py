@@ -7,6 +7,7 @@ Real deployment: DATABASE_URL=postgres://..., REDIS_URL=redis://..., DEBUG=false
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -56,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "billing_site.security.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "billing_site.tenancy.TenantMiddleware",
     # NUL in query strings and URL-encoded forms: a 400 naming the field, not a 500.
@@ -197,6 +199,31 @@ SPECTACULAR_SETTINGS = {
         "ManualLineKindEnum": "invoices.api.serializers.MANUAL_LINE_KIND_CHOICES",
     },
 }
+
+# Security headers on every response, in development too (so tests see what production
+# sends). Scripts come from this site only: no inline script, handler or eval (htmx is
+# configured not to eval in templates/base.html). Styles allow inline `style` attributes
+# and the tenant's brand-colour <style> (a validated hex value); CSS cannot run script.
+# Views that need more (the API docs pages) widen it narrowly with django-csp decorators;
+# PDFs get object-src 'self' for the browser's viewer (billing_site/security.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 # Production hardening; `check --deploy` is clean when DEBUG is false.
 if not DEBUG:
