@@ -7,3 +7,9 @@ class CoreConfig(AppConfig):
     name = "billing_site"
     label = "billing_site"
     verbose_name = "Core"
+
+    def ready(self):
+        from .pgdates import register
+
+        # Rows dated outside Python's calendar (BC timestamps) are read, not a crash.
+        register()

@@ -1,10 +1,64 @@
-"""Time helpers: UTC in storage, zones at the edges, month arithmetic in one place."""
+"""Time helpers: UTC in storage, zones at the edges, month arithmetic in one place,
+and the one range every stored date and time lies in."""
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
 import zoneinfo
+
+from django.core.exceptions import ValidationError
+
+# Every date and time a user stores lies in this range. Wide enough for any real contract,
+# session or invoice; narrow enough that day bounds, zone changes and period arithmetic
+# (a cycle is at most 12 months) never leave Python's years 1-9999, and PostgreSQL never
+# stores a BC timestamp that no driver can read back.
+EARLIEST_DATE = dt.date(2000, 1, 1)
+LATEST_DATE = dt.date(2099, 12, 31)
+DATE_RANGE_MESSAGE = (
+    f"Dates must be between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}."
+)
+DATE_RANGE_CODE = "date_range"
+
+# Rows written before the range was enforced may hold any date Python can represent.
+# Reads clamp such a date into this span before month or day arithmetic, so a period, a
+# "next day" or a zone change around it stays inside Python's calendar.
+_COMPUTABLE_FIRST = dt.date(2, 1, 1)
+_COMPUTABLE_LAST = dt.date(9998, 12, 31)
+
+
+def _day_of(value: dt.date | dt.datetime) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def in_date_range(value: dt.date | dt.datetime) -> bool:
+    """Whether ``value`` (a date, or a date-time's day in its own zone) is storable."""
+    return EARLIEST_DATE <= _day_of(value) <= LATEST_DATE
+
+
+def validate_date_range(value: dt.date | dt.datetime | None) -> None:
+    """Validator of every stored date and date-time field (models, forms, serializers,
+    filters): the one message, naming the range."""
+    if value is not None and not in_date_range(value):
+        raise ValidationError(DATE_RANGE_MESSAGE, code=DATE_RANGE_CODE)
+
+
+def check_date_range(**values: dt.date | dt.datetime | None) -> None:
+    """For services, before any arithmetic on their arguments: ``{field: message}`` for
+    every value given outside the range (``None`` is not checked)."""
+    errors = {
+        name: DATE_RANGE_MESSAGE
+        for name, value in values.items()
+        if isinstance(value, dt.date) and not in_date_range(value)
+    }
+    if errors:
+        raise ValidationError(errors, code=DATE_RANGE_CODE)
+
+
+def computable_date(day: dt.date) -> dt.date:
+    """``day`` itself, unless it is within a year of Python's first or last day (a stored
+    row from before the range): then the nearest day arithmetic can work around."""
+    return min(max(day, _COMPUTABLE_FIRST), _COMPUTABLE_LAST)
 
 
 def clamp_day(year: int, month: int, day: int) -> dt.date:
@@ -57,7 +111,12 @@ def to_zone(value: dt.datetime | None, zone: str | zoneinfo.ZoneInfo) -> dt.date
         return None
     if isinstance(zone, str):
         zone = zoneinfo.ZoneInfo(zone)
-    return value.astimezone(zone)
+    try:
+        return value.astimezone(zone)
+    except OverflowError:
+        # A stored time at the very edge of the calendar (written before the range was
+        # enforced) has no wall-clock time in ``zone``: shown as stored rather than a 500.
+        return value
 
 
 def local_day_bounds(

@@ -21,6 +21,7 @@ from django.db.models.functions import Coalesce
 
 from billing_site.money import validate_currency_code
 from billing_site.tenancy import TenantOwnedModel
+from billing_site.timeutils import validate_date_range
 
 from .choices import (
     CYCLE_MONTHS,
@@ -149,8 +150,8 @@ class Contract(TenantOwnedModel):
     status = models.CharField(
         max_length=10, choices=ContractStatus.choices, default=ContractStatus.ACTIVE
     )
-    start_date = models.DateField()
-    end_date = models.DateField(null=True, blank=True)
+    start_date = models.DateField(validators=[validate_date_range])
+    end_date = models.DateField(null=True, blank=True, validators=[validate_date_range])
     billing_cycle = models.CharField(
         max_length=10, choices=BillingCycle.choices, default=BillingCycle.MONTHLY
     )
@@ -283,7 +284,7 @@ class BlockPurchase(TenantOwnedModel):
     """
 
     contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="block_purchases")
-    purchased_on = models.DateField()
+    purchased_on = models.DateField(validators=[validate_date_range])
     hours = models.DecimalField(**HOURS)
     price = models.DecimalField(**UNIT_PRICE)
     note = models.CharField(max_length=200, blank=True)
@@ -475,7 +476,7 @@ class Ticket(TenantOwnedModel):
         related_name="assigned_tickets",
         verbose_name="assigned resource",
     )
-    due_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True, validators=[validate_date_range])
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -582,9 +583,9 @@ class TimeEntry(TenantOwnedModel):
         related_name="time_entries",
         db_index=False,  # read through the entry; a service type is rarely deleted
     )
-    started_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
-    work_date = models.DateField()
+    started_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_range])
+    ended_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_range])
+    work_date = models.DateField(validators=[validate_date_range])
     worked_seconds = models.PositiveIntegerField(default=0)
     billable = models.BooleanField(default=True)
     summary_note = models.TextField(

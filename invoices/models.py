@@ -25,6 +25,7 @@ from billing_site.line_text import LineWords, line_words
 from billing_site.models import validate_country
 from billing_site.money import validate_currency_code
 from billing_site.tenancy import TenantOwnedModel, require_current_tenant
+from billing_site.timeutils import validate_date_range
 
 AMOUNT = {"max_digits": 18, "decimal_places": 3}
 UNIT_PRICE = {"max_digits": 18, "decimal_places": 4}
@@ -147,8 +148,8 @@ class Invoice(TenantOwnedModel):
     bill_to_email = models.EmailField(blank=True)
     bill_to_tax_id = models.CharField(max_length=60, blank=True)
     bill_to_phone = models.CharField(max_length=40, blank=True)
-    issue_date = models.DateField(null=True, blank=True)
-    due_date = models.DateField(null=True, blank=True)
+    issue_date = models.DateField(null=True, blank=True, validators=[validate_date_range])
+    due_date = models.DateField(null=True, blank=True, validators=[validate_date_range])
     period_start = models.DateField(null=True, blank=True)
     period_end = models.DateField(null=True, blank=True)
     payment_terms_days = models.PositiveIntegerField(default=30)
@@ -389,7 +390,7 @@ class Payment(TenantOwnedModel):
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
     amount = models.DecimalField(**AMOUNT)
-    received_on = models.DateField()
+    received_on = models.DateField(validators=[validate_date_range])
     method = models.CharField(max_length=20, choices=PaymentMethod.choices)
     reference = models.CharField(max_length=120, blank=True)
     created_by = models.ForeignKey(

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from billing_site.tenancy import TenantOwnedModel
+from billing_site.timeutils import validate_date_range
 
 
 class HostGroup(TenantOwnedModel):
@@ -97,8 +98,8 @@ class RemoteSession(TenantOwnedModel):
         blank=True,
         related_name="remote_sessions",
     )
-    started_at = models.DateTimeField()
-    ended_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(validators=[validate_date_range])
+    ended_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_range])
     duration_seconds = models.PositiveIntegerField(default=0)
     comment = models.TextField(blank=True)
     billable = models.BooleanField(default=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
@@ -13,6 +14,7 @@ from rest_framework.views import APIView
 from billing_site.models import Membership
 from billing_site.roles import Role
 from billing_site.tenancy import rescope_queryset, set_current_tenant, viewer_zone
+from billing_site.timeutils import validate_date_range
 
 from .permissions import RolePermission
 
@@ -118,7 +120,8 @@ class TenantReadOnlyViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class TenantFilterSet(filters.FilterSet):
-    """FilterSet whose model-choice filters are re-scoped to the request's tenant."""
+    """FilterSet whose model-choice filters are re-scoped to the request's tenant, and
+    whose date filters take only storable dates (a 400 naming the range, not a 500)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -126,3 +129,7 @@ class TenantFilterSet(filters.FilterSet):
             queryset = getattr(filter_, "queryset", None)
             if queryset is not None and not callable(queryset):
                 filter_.queryset = rescope_queryset(queryset)
+        # Form fields are copied per form, so this bounds this request's filters only.
+        for field in self.form.fields.values():
+            if isinstance(field, forms.DateField | forms.DateTimeField):
+                field.validators.append(validate_date_range)

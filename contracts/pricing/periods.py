@@ -8,6 +8,11 @@ Period boundaries are ``b_k = add_months(base, k × cycle, day=anchor)`` where `
 is the last anchor date on or before the contract's start (so every period is a full
 cycle and the first one contains the start date). Periods are pure date arithmetic:
 no query, no state.
+
+Stored days outside the storable range (rows from before it was enforced) are clamped
+(``computable_date``) before any arithmetic, so a contract, entry or purchase dated
+9999-12-31 gets a period at the calendar's end instead of a 500 on every page that
+prices it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import NamedTuple, Protocol
 
-from billing_site.timeutils import add_months, clamp_day
+from billing_site.timeutils import add_months, clamp_day, computable_date
 
 from ..choices import CYCLE_MONTHS, BillingCycle
 
@@ -110,7 +115,7 @@ def _period_containing(cycle: _Cycle, day: dt.date) -> Period:
 
 def cycle_key(contract: HasCycle) -> _Cycle:
     """What a contract's periods depend on: contracts with equal keys share periods."""
-    return _Cycle(contract.start_date, contract.billing_cycle, contract.anchor_day)
+    return _Cycle(computable_date(contract.start_date), contract.billing_cycle, contract.anchor_day)
 
 
 def period_containing(contract: HasCycle, day: dt.date) -> Period:
@@ -119,12 +124,13 @@ def period_containing(contract: HasCycle, day: dt.date) -> Period:
     Memoised on (start date, cycle, anchor day, day): pricing asks this for every time
     entry, and contracts on the same terms share the answer. ``Period`` is immutable.
     """
-    return _period_containing(cycle_key(contract), day)
+    return _period_containing(cycle_key(contract), computable_date(day))
 
 
 def periods_between(contract: HasCycle, first: dt.date, last: dt.date) -> list[Period]:
     """Periods overlapping [first, last], in order (memoised per period of the cycle:
     batches ask this for thousands of contracts on a few cycles)."""
+    first, last = computable_date(first), computable_date(last)
     if last < first:
         return []
     cycle = cycle_key(contract)
@@ -140,8 +146,9 @@ def periods_between(contract: HasCycle, first: dt.date, last: dt.date) -> list[P
 
 def period_index(contract: HasCycle, day: dt.date) -> int:
     """Number of the period containing ``day``, counted from the one containing the start (0)."""
-    base = _base(contract)
-    return _index_of(contract, base, day) - _index_of(contract, base, contract.start_date)
+    cycle = cycle_key(contract)
+    base = _base(cycle)
+    return _index_of(cycle, base, computable_date(day)) - _index_of(cycle, base, cycle.start_date)
 
 
 def contract_periods(contract: HasCycle, until: dt.date) -> list[Period]:
@@ -153,10 +160,11 @@ def contract_periods(contract: HasCycle, until: dt.date) -> list[Period]:
 
 def iter_periods(contract: HasCycle) -> Iterator[Period]:
     """Every period of the contract from its start, for as long as the caller reads."""
-    base = _base(contract)
-    index = _index_of(contract, base, contract.start_date)
+    cycle = cycle_key(contract)
+    base = _base(cycle)
+    index = _index_of(cycle, base, cycle.start_date)
     while True:
-        period = _period(contract, base, index)
+        period = _period(cycle, base, index)
         if contract.end_date is not None and period.start > contract.end_date:
             return
         yield period

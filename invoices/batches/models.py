@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 
 from billing_site.tenancy import TenantOwnedModel
+from billing_site.timeutils import validate_date_range
 
 __all__ = ["BatchExclusion", "BatchInvoice", "BatchStatus", "InvoiceBatch"]
 
@@ -29,7 +30,9 @@ class InvoiceBatch(TenantOwnedModel):
     or generate a batch twice."""
 
     name = models.CharField(max_length=120)
-    as_of = models.DateField(help_text="Items due on this date are selected.")
+    as_of = models.DateField(
+        help_text="Items due on this date are selected.", validators=[validate_date_range]
+    )
     status = models.CharField(max_length=10, choices=BatchStatus.choices, default=BatchStatus.DRAFT)
     consolidate = models.BooleanField(
         "one invoice per customer",
