@@ -1,8 +1,10 @@
 """Form bases: model-choice fields re-scoped to the request's tenant on every form."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from billing_site.tenancy import rescope_queryset
+from billing_site.uploads import check_logo
 
 from .models import Contact, Organization, Tenant, validate_tax_rate
 from .money import currency_choices
@@ -82,8 +84,23 @@ class ContactForm(TenantModelForm):
         pass
 
 
+class LogoField(forms.ImageField):
+    """A logo upload: size and image type checked (``uploads.check_logo``) before Pillow
+    reads the whole image; SVG and other formats are refused with a clear message."""
+
+    def to_python(self, data):
+        if data not in self.empty_values:
+            try:
+                check_logo(data)
+            except ValidationError as error:
+                raise forms.ValidationError(error.message_dict["logo"]) from error
+        return super().to_python(data)
+
+
 class TenantSettingsForm(forms.ModelForm):
     """Company details printed on invoices, defaults and branding (owners only)."""
+
+    logo = LogoField(required=False, help_text="PNG, JPEG, GIF or WebP.")
 
     currency = forms.ChoiceField(choices=currency_choices)
     default_tax_rate = tax_rate_field(

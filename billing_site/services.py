@@ -10,11 +10,13 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.fields.files import FieldFile
 
 from .models import Contact, Membership, Organization, Tenant, TenantSequence, User
 from .roles import Role
 from .tenancy import require_current_tenant, tenant_context
 from .unset import UNSET, Unset, provided
+from .uploads import check_logo
 
 # The ``*_FIELDS`` tuples are the fields each service accepts; the browser forms and the API
 # serializers take their field lists from them, so a field is added in one place.
@@ -347,7 +349,12 @@ def tenant_update(
     default_tax_rate: Decimal | Unset = UNSET,
     session_work_taxable: bool | Unset = UNSET,
 ) -> Tenant:
-    """Change the tenant's company details, defaults and branding."""
+    """Change the tenant's company details, defaults and branding.
+
+    A new logo must be a PNG, JPEG, GIF or WebP image within the logo upload limit.
+    """
+    if isinstance(logo, File) and not isinstance(logo, FieldFile):
+        check_logo(logo)
     data = provided(
         name=name,
         legal_name=legal_name,

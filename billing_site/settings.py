@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF, which reads the body: an upload over its limit is a 413, never read.
+    "billing_site.uploads.UploadLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -119,6 +121,18 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+# Largest upload of each kind (billing_site/uploads.py, README "Upload limits"), in MB.
+UPLOAD_LIMITS = {
+    "session_log": env.int("UPLOAD_LIMIT_SESSION_LOG_MB", default=5) * 1024 * 1024,
+    "attachment": env.int("UPLOAD_LIMIT_ATTACHMENT_MB", default=20) * 1024 * 1024,
+    "logo": env.int("UPLOAD_LIMIT_LOGO_MB", default=1) * 1024 * 1024,
+}
+# Form fields besides files (Django's default, stated); a file above 1 MB is spooled to a
+# temporary file rather than held in memory while the request is handled.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+# Each upload form takes one file; a request with more than ten is refused.
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

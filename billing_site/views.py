@@ -216,6 +216,7 @@ class TenantSettingsView(StaffViewMixin, FormView):
     template_name = "billing_site/tenant_settings.html"
     form_class = TenantSettingsForm
     read_capability = write_capability = Cap.MANAGE_TENANT
+    upload_kind = "logo"  # request size limit (billing_site/uploads.py)
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()

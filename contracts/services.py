@@ -18,6 +18,7 @@ from billing_site.roles import STAFF_ROLES, Cap, Role, role_can
 from billing_site.services import assign_fields, reject_unknown_fields, sequence_take
 from billing_site.tenancy import require_current_tenant
 from billing_site.unset import UNSET, Unset, provided
+from billing_site.uploads import check_upload_size
 
 from .choices import (
     BillingCycle,
@@ -45,7 +46,6 @@ from .models import (
 )
 
 MAX_ENTRY_SECONDS = 24 * 3600
-MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 # Clocks of browsers and servers differ a little; an end this far ahead is still "now".
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -1001,10 +1001,7 @@ def ticket_attachment_add(
     tenant = require_current_tenant()
     if file is None or not getattr(file, "size", 0):
         raise ValidationError({"file": "Choose a non-empty file."})
-    if file.size > MAX_ATTACHMENT_BYTES:
-        raise ValidationError(
-            {"file": f"Files up to {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB can be attached."}
-        )
+    check_upload_size(file, kind="attachment")
     if time_entry is not None and time_entry.ticket_id != ticket.pk:
         raise ValidationError({"time_entry": "That time entry is not on this ticket."})
     attachment = TicketAttachment(

@@ -474,6 +474,7 @@ class TicketDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
     template_name = "contracts/ticket_detail.html"
     read_capability = Cap.VIEW_WORK
     write_capability = Cap.LOG_WORK
+    upload_kind = "attachment"  # request size limit (billing_site/uploads.py)
 
     def get_queryset(self):
         return Ticket.objects.select_related(

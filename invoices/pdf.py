@@ -90,16 +90,26 @@ class PrintedLine:
     group_label: str
 
 
+_LOGO_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+}
+
+
 def _logo_data_uri(tenant) -> str:
-    if not tenant.logo:
+    """The logo as a data: URI; only the raster types uploads accept (billing_site/uploads.py).
+    An SVG stored before that check is left out: it can carry scripts and links."""
+    mime = _LOGO_TYPES.get(Path(tenant.logo.name or "").suffix.lower().lstrip("."))
+    if not tenant.logo or mime is None:
         return ""
     try:
         with tenant.logo.open("rb") as handle:
             data = handle.read()
     except (OSError, ValueError):
         return ""  # a missing logo file must not stop the invoice
-    suffix = Path(tenant.logo.name).suffix.lower().lstrip(".") or "png"
-    mime = "image/svg+xml" if suffix == "svg" else f"image/{'jpeg' if suffix == 'jpg' else suffix}"
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 

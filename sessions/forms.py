@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from billing_site.forms import TenantForm, TenantModelForm
 from billing_site.models import TIME_ZONE_CHOICES, Organization
+from billing_site.uploads import size_label, upload_limit
 
 from . import importers, selectors
 from .models import Host, HostGroup
@@ -207,8 +208,6 @@ class SessionFilterForm(DateRangeForm):
 class SessionImportForm(forms.Form):
     file = forms.FileField(
         label="Session log (CSV)",
-        help_text=f"Up to {importers.MAX_FILE_BYTES // (1024 * 1024)} MB, "
-        f"{importers.MAX_ROWS} sessions.",
     )
     format = forms.ChoiceField(choices=importers.FORMAT_CHOICES, initial=importers.FORMAT_AUTO)
     time_zone = forms.ChoiceField(
@@ -220,6 +219,9 @@ class SessionImportForm(forms.Form):
     def __init__(self, *args, tenant=None, **kwargs):
         super().__init__(*args, **kwargs)
         default = _zone_of(tenant)
+        # Read per form: the limit is a setting (billing_site/uploads.py).
+        limit = size_label(upload_limit("session_log"))
+        self.fields["file"].help_text = f"Up to {limit}, {importers.MAX_ROWS} sessions."
         self.fields["time_zone"].choices = [
             ("", f"Default: {default} for generic files, UTC for TeamViewer exports"),
             ("UTC", "UTC"),

@@ -93,7 +93,6 @@ FORMAT_LABELS = {
     FORMAT_TEAMVIEWER: "TeamViewer connection report",
 }
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
 MAX_SESSION = dt.timedelta(hours=24)
 TEAMVIEWER_ID_PREFIX = "teamviewer:"
@@ -192,10 +191,6 @@ class ParsedFile:
 
 def decode(data: bytes) -> str:
     """Text of an uploaded file: UTF-8 (with or without BOM), UTF-16 with BOM, or cp1252."""
-    if len(data) > MAX_FILE_BYTES:
-        raise FileFormatError(
-            f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it."
-        )
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return check_text(data.decode("utf-16"))

@@ -24,6 +24,7 @@ from billing_site.services import assign_fields, reject_unknown_fields
 from billing_site.tenancy import require_current_tenant, tenant_context
 from billing_site.timeutils import format_duration
 from billing_site.unset import UNSET, Unset, provided
+from billing_site.uploads import check_upload_size
 
 from . import importers
 from .models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport, SessionSource
@@ -573,10 +574,8 @@ def read_upload(file) -> str:
             return importers.check_text(file)
         except importers.FileFormatError as exc:
             raise ValidationError({"file": str(exc)}) from exc
-    if getattr(file, "size", 0) > importers.MAX_FILE_BYTES:
-        raise ValidationError(
-            {"file": f"The file is larger than {importers.MAX_FILE_BYTES // (1024 * 1024)} MB."}
-        )
+    # Before reading: the size is known from the upload (settings.UPLOAD_LIMITS).
+    check_upload_size(file, kind="session_log")
     data = file if isinstance(file, bytes) else file.read()
     if isinstance(data, str):
         return read_upload(data)

@@ -526,6 +526,7 @@ class SessionImportView(SessionsViewMixin, FormView):
     template_name = "sessions/import_upload.html"
     form_class = SessionImportForm
     read_capability = write_capability = Cap.LOG_WORK
+    upload_kind = "session_log"  # request size limit (billing_site/uploads.py)
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "tenant": self.request.tenant}

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from billing_site.api.serializers import StrictModelSerializer, StrictSerializerMixin
 from billing_site.models import Contact, Organization, User
+from billing_site.uploads import LimitedFileField
 from contracts.models import (
     BlockPurchase,
     Contract,
@@ -194,7 +195,7 @@ class TicketAttachmentSerializer(StrictModelSerializer):
     time_entry = serializers.PrimaryKeyRelatedField(
         queryset=TimeEntry.objects, required=False, allow_null=True
     )
-    file = serializers.FileField(write_only=True)
+    file = LimitedFileField(kind="attachment", write_only=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:

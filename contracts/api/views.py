@@ -348,6 +348,7 @@ class TicketAttachmentViewSet(
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     read_capability = Cap.VIEW_WORK
     write_capability = Cap.LOG_WORK
+    upload_kind = "attachment"  # request size limit (billing_site/uploads.py)
 
     def perform_create(self, serializer):
         serializer.instance = services.ticket_attachment_add(

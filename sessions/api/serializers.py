@@ -7,6 +7,7 @@ from rest_framework import serializers
 from billing_site.api.serializers import StrictModelSerializer, StrictSerializerMixin
 from billing_site.models import Organization, User
 from billing_site.timeutils import format_duration
+from billing_site.uploads import LimitedFileField
 
 from ..importers import FORMAT_AUTO, FORMAT_GENERIC, FORMAT_TEAMVIEWER
 from ..models import Host, HostGroup, RemoteSession
@@ -151,7 +152,9 @@ class SessionTimerStopSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class SessionImportSerializer(StrictSerializerMixin, serializers.Serializer):
-    file = serializers.FileField(help_text="CSV session log (generic or TeamViewer export).")
+    file = LimitedFileField(
+        kind="session_log", help_text="CSV session log (generic or TeamViewer export)."
+    )
     format = serializers.ChoiceField(
         choices=[FORMAT_AUTO, FORMAT_GENERIC, FORMAT_TEAMVIEWER], default=FORMAT_AUTO
     )

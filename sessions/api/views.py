@@ -84,6 +84,7 @@ class RemoteSessionViewSet(TenantModelViewSet):
     ordering_fields = ["started_at", "ended_at", "duration_seconds", "host__name"]
     read_capability = Cap.VIEW_WORK
     write_capability = Cap.LOG_WORK
+    upload_kind = "session_log"  # the import's request size limit (billing_site/uploads.py)
 
     def get_queryset(self):
         return selectors.session_list()
