@@ -233,6 +233,10 @@ SCRIPT_TAG = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
 SCRIPT_URL = re.compile(
     r"""(href|src|action|formaction)\s*=\s*["']?\s*javascript:""", re.IGNORECASE
 )
+# htmx asks hx-confirm only before its own requests: on a plain submit button it is dead.
+DEAD_CONFIRM = re.compile(
+    r"<button\b(?![^>]*\bhx-(?:get|post|put|patch|delete)=)[^>]*\bhx-confirm="
+)
 STATIC_SCRIPT = re.compile(r"""<script[^>]*\bsrc="\{% static ['"]([^'"]+)['"] %\}""")
 
 
@@ -249,6 +253,7 @@ def test_template_has_no_inline_script_or_handler(path):
     assert not INLINE_HANDLER.findall(text), "inline on* handler: use data-* and static JS"
     assert not HTMX_HANDLER.findall(text), "hx-on evaluates code: use static JS"
     assert not SCRIPT_URL.findall(text), "javascript: URL"
+    assert not DEAD_CONFIRM.findall(text), "hx-confirm without an htmx request: use data-confirm"
     for attributes in SCRIPT_TAG.findall(text):
         assert re.search(r"\bsrc=", attributes), "inline <script>: move it to a static file"
     # Every script a template loads is a file the project serves.
