@@ -209,13 +209,54 @@ class BillableItem:
         return self.period.end if self.period is not None else None
 
 
-def _worded_item(*, currency: str, locale: str, **fields) -> BillableItem:
-    """A fee, product or block item, its description and explanation rendered from its
-    facts by the renderer its invoice line will use."""
-    item = BillableItem(description="", explanation="", **fields)
-    words = render(item.facts, item, currency=currency, locale=locale)
-    item.description, item.explanation = words.description, words.explanation
-    return item
+class WordedItem(BillableItem):
+    """A fee, product or block item. Its description and explanation are the words its
+    invoice line will have, rendered from its facts by the same renderer when first read:
+    a batch holds thousands of fee periods and shows the words of the few expanded."""
+
+    __slots__ = ("_currency", "_locale", "_words")
+
+    def __init__(
+        self,
+        *,
+        currency: str,
+        locale: str,
+        kind: str,
+        key: str,
+        contract_id: int,
+        due: bool,
+        due_on: dt.date,
+        facts: dict,
+        quantity: Decimal,
+        unit_price: Decimal | None,
+        amount: Decimal | None,
+        period: Period | None,
+        product_line_id: int | None = None,
+        block_purchase_id: int | None = None,
+        sku: str = "",
+        problem: str = "",
+    ):
+        self.kind, self.key, self.contract_id = kind, key, contract_id
+        self.due, self.due_on, self.facts, self.period = due, due_on, facts, period
+        self.quantity, self.unit_price, self.amount = quantity, unit_price, amount
+        self.product_line_id, self.block_purchase_id = product_line_id, block_purchase_id
+        self.sku, self.problem = sku, problem
+        self.time_entry_id = self.ticket_id = self.priced = None
+        self.worked_seconds = self.billed_seconds = 0
+        self._currency, self._locale, self._words = currency, locale, None
+
+    def _rendered(self):
+        if self._words is None:
+            self._words = render(self.facts, self, currency=self._currency, locale=self._locale)
+        return self._words
+
+    @property
+    def description(self) -> str:
+        return self._rendered().description
+
+    @property
+    def explanation(self) -> str:
+        return self._rendered().explanation
 
 
 class TimeItem(BillableItem):
@@ -577,7 +618,7 @@ def contract_billing_state(
             contract = contracts[purchase.contract_id]
             price = quantize_unit_price(purchase.price)
             states[contract.pk].other_items.append(
-                _worded_item(
+                WordedItem(
                     currency=contract.currency,
                     locale=locale,
                     kind=ItemKind.BLOCK,
@@ -623,7 +664,7 @@ def _fee_items(states, fee_contracts, index, as_of, tenant_currency, locale) -> 
             )
             for period in fee_periods_due(contract, as_of, billed):
                 state.other_items.append(
-                    _worded_item(
+                    WordedItem(
                         currency=contract.currency,
                         locale=locale,
                         kind=ItemKind.RETAINER_FEE,
@@ -650,7 +691,7 @@ def _fee_items(states, fee_contracts, index, as_of, tenant_currency, locale) -> 
             )
             for period in fee_periods_due(contract, as_of, billed):
                 state.other_items.append(
-                    _worded_item(
+                    WordedItem(
                         currency=contract.currency,
                         locale=locale,
                         kind=ItemKind.PRODUCT,
