@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db import models
 
 from .admin_base import CrossTenantAdmin
+from .forms import LogoField
 from .models import Contact, Membership, Organization, Tenant, User
 
 admin.site.register(User, UserAdmin)
@@ -11,6 +13,8 @@ admin.site.register(User, UserAdmin)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "currency", "time_zone", "country"]
     search_fields = ["name", "slug"]
+    # The same logo checks as the settings page: size, PNG/JPEG/GIF/WebP, no SVG.
+    formfield_overrides = {models.ImageField: {"form_class": LogoField}}
 
 
 @admin.register(Membership)

@@ -299,3 +299,14 @@ def test_a_request_to_a_page_without_uploads_is_bounded_too(settings, staff_a, c
         client, reverse("customer-create"), claimed=1024 + FORM_OVERHEAD + 1, data={}
     )
     assert far.status_code == 413
+
+
+def test_the_site_admin_checks_logos_the_same_way(rf, tenant_a):
+    from django.contrib import admin
+
+    from billing_site.forms import LogoField
+
+    request = rf.get("/admin/")
+    request.user = type("Superuser", (), {"is_superuser": True, "is_active": True})()
+    form_class = admin.site._registry[Tenant].get_form(request, obj=tenant_a)
+    assert isinstance(form_class.base_fields["logo"], LogoField)
