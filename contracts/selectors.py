@@ -68,7 +68,7 @@ from .pricing import (
 )
 from .pricing.database import TimeSummary, can_price_in_database, summarize_unbilled_time
 from .pricing.due import billing_state, block_purchase_due, fee_periods_due, usage_cutoff
-from .pricing.periods import Period, period_containing, period_index
+from .pricing.periods import InPeriod, Period, period_containing, period_index
 from .pricing.words import block_facts, product_facts, retainer_fee_facts
 
 ZERO = Decimal("0")
@@ -169,7 +169,7 @@ def contract_choices(*, organization=None) -> QuerySet[Contract]:
 
 
 @dataclass(slots=True)
-class BillableItem:
+class BillableItem(InPeriod):
     """One unbilled item of a contract as of a batch date.
 
     ``key`` is stable across requests ("time:12", "retainer_fee:2026-01-01",
@@ -199,14 +199,6 @@ class BillableItem:
     problem: str = ""
     # What a fee, product or block line's words are made of (``pricing.words``).
     facts: dict = field(default_factory=dict)
-
-    @property
-    def period_start(self) -> dt.date | None:
-        return self.period.start if self.period is not None else None
-
-    @property
-    def period_end(self) -> dt.date | None:
-        return self.period.end if self.period is not None else None
 
 
 class WordedItem(BillableItem):

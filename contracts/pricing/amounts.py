@@ -30,7 +30,7 @@ from ..choices import ContractType, ItemKind, QuantityMode, TimeEntryState
 from ..models import BlockPurchase, Contract, ContractProductLine, TimeEntry
 from .entries import PricedEntry, price_time_entries
 from .lines import time_line_amount, time_line_key, time_line_quantity
-from .periods import Period
+from .periods import InPeriod, Period
 from .pools import _block_facts
 from .rates import RateBook, load_rate_book
 from .rounding import hours, rounding_label
@@ -38,7 +38,7 @@ from .words import block_facts, product_facts, retainer_fee_facts
 
 
 @dataclass
-class AmountLine:
+class AmountLine(InPeriod):
     """One component of a period's amount (fee, product, block, time, included, overage)."""
 
     kind: str
@@ -54,14 +54,6 @@ class AmountLine:
     period: Period | None = None
     # A fee, product or block line's facts: its words are the invoice line's (``words``).
     facts: dict = field(default_factory=dict)
-
-    @property
-    def period_start(self):
-        return self.period.start if self.period is not None else None
-
-    @property
-    def period_end(self):
-        return self.period.end if self.period is not None else None
 
 
 def _worded(line: AmountLine, currency: str) -> AmountLine:

@@ -62,6 +62,21 @@ class Period:
         return self.start <= as_of
 
 
+class InPeriod:
+    """``period_start`` / ``period_end`` of something billed for a ``period`` (None when
+    it has none): what a line's words read, on a planned line and on an item alike."""
+
+    period: Period | None
+
+    @property
+    def period_start(self) -> dt.date | None:
+        return self.period.start if self.period is not None else None
+
+    @property
+    def period_end(self) -> dt.date | None:
+        return self.period.end if self.period is not None else None
+
+
 def _months(contract: HasCycle) -> int:
     return CYCLE_MONTHS[BillingCycle(contract.billing_cycle)]
 

@@ -45,7 +45,7 @@ from contracts.pricing import (
     time_line_key,
     time_line_quantity,
 )
-from contracts.pricing.periods import Period, period_containing
+from contracts.pricing.periods import InPeriod, Period, period_containing
 from contracts.pricing.words import time_facts
 from contracts.selectors import (
     BillableItem,
@@ -71,7 +71,7 @@ ITEM_LABELS = dict(ItemKind.choices)
 
 
 @dataclass
-class PlannedLine:
+class PlannedLine(InPeriod):
     """An invoice line a run will create, with the items it claims. Its words are
     rendered from ``facts`` (``billing_site.line_text``), as the invoice line's are."""
 
@@ -97,14 +97,6 @@ class PlannedLine:
     block_purchase_id: int | None = None
     # Why an item of the line cannot be priced (a run refuses to bill it).
     problems: list[str] = field(default_factory=list)
-
-    @property
-    def period_start(self) -> dt.date | None:
-        return self.period.start if self.period is not None else None
-
-    @property
-    def period_end(self) -> dt.date | None:
-        return self.period.end if self.period is not None else None
 
     @cached_property
     def words(self) -> LineWords:
