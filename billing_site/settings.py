@@ -163,6 +163,23 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task taken by a worker that dies comes back after the visibility timeout (Redis' default
+# is an hour). It must outlast the longest task (the PDF render's hard limit) and any retry
+# countdown, or a running task is handed out twice.
+PDF_RENDER_TIME_LIMIT = env.int("PDF_RENDER_TIME_LIMIT", default=120)
+BROKER_VISIBILITY_TIMEOUT = env.int("BROKER_VISIBILITY_TIMEOUT", default=300)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT}
+# PDFs pending longer than this (seconds) are queued again by the sweep (a lost enqueue).
+PDF_PENDING_RETRY_AFTER = env.int("PDF_PENDING_RETRY_AFTER", default=120)
+PDF_SWEEP_EVERY = env.int("PDF_SWEEP_EVERY", default=60)
+CELERY_BEAT_SCHEDULE = {
+    "invoice-pdf-sweep": {
+        "task": "invoices.invoice_pdf_sweep_task",
+        "schedule": float(PDF_SWEEP_EVERY),
+        # A sweep nobody ran in time is dropped: the next one does the same work.
+        "options": {"expires": float(PDF_SWEEP_EVERY)},
+    },
+}
 
 # Largest JSON body the API reads (bytes); larger is a 413.
 JSON_BODY_MAX_BYTES = env.int("JSON_BODY_MAX_BYTES", default=1024 * 1024)

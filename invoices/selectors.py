@@ -40,6 +40,7 @@ from .models import (
     InvoiceStatus,
     LineKind,
     Payment,
+    PdfStatus,
     SourceScope,
 )
 from .parties import bill_to_snapshot, seller_snapshot
@@ -427,3 +428,32 @@ def invoice_creditable_lines(*, invoice: Invoice) -> list[tuple[InvoiceLine, Dec
     return [
         (line, line.quantity - credited.get(line.pk, Decimal("0"))) for line in invoice.lines.all()
     ]
+
+
+# --- PDFs waiting to render ----------------------------------------------------------
+
+
+def _pdf_stale(cutoff: dt.datetime) -> Q:
+    """Pending PDFs last queued before ``cutoff`` (or never: pending before the sweep)."""
+    return Q(pdf_status=PdfStatus.PENDING) & (
+        Q(pdf_queued_at__lt=cutoff) | Q(pdf_queued_at__isnull=True)
+    )
+
+
+def invoices_pdf_stale(*, cutoff: dt.datetime) -> QuerySet[Invoice]:
+    """Numbered invoices of the tenant whose pending PDF was last queued before ``cutoff``."""
+    return Invoice.objects.filter(_pdf_stale(cutoff)).exclude(status=InvoiceStatus.DRAFT)
+
+
+def tenant_ids_with_stale_pdfs_across_all_tenants(*, cutoff: dt.datetime) -> list[int]:
+    """CROSS-TENANT: the ids of every tenant with a pending PDF last queued before
+    ``cutoff``. Only for the sweep (a beat task, no request), which then works tenant by
+    tenant inside ``tenant_context``; it reads no tenant's data, only which tenants to visit.
+    """
+    return list(
+        Invoice.all_tenants.filter(_pdf_stale(cutoff))
+        .exclude(status=InvoiceStatus.DRAFT)
+        .order_by("tenant_id")
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )

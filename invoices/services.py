@@ -13,12 +13,14 @@ import datetime as dt
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from billing_site import billables, line_text
@@ -76,12 +78,31 @@ def _locked(invoice: Invoice) -> Invoice:
 
 
 def _enqueue_pdf(invoice: Invoice) -> None:
+    _enqueue_pdf_of(tenant_id=invoice.tenant_id, invoice_id=invoice.pk)
+
+
+def _enqueue_pdf_of(*, tenant_id: int, invoice_id: int) -> None:
+    """Queue the render after commit. The pending state committed with it is the durable
+    record: if this enqueue is lost (process killed, broker down), the sweep
+    (``invoice_pdfs_requeue_stale``) queues it again."""
     from .tasks import invoice_render_pdf_task
 
-    tenant_id, invoice_id = invoice.tenant_id, invoice.pk
     # robust: a broker hiccup after commit must not turn a saved invoice into an error
-    # page; the invoice shows "failed"/"rendering" and can be re-rendered.
+    # page; the invoice shows "rendering" and the sweep or "Render again" re-queues it.
     transaction.on_commit(lambda: invoice_render_pdf_task.delay(tenant_id, invoice_id), robust=True)
+
+
+def _pdf_restart(*, invoice_id: int, now: dt.datetime) -> None:
+    """Ask for a new PDF of the invoice's current content: a new version, pending from
+    ``now`` (a render still running for the old version will not write its file)."""
+    Invoice.objects.filter(pk=invoice_id).update(
+        pdf_status=PdfStatus.PENDING,
+        pdf_error="",
+        pdf_version=F("pdf_version") + 1,
+        pdf_pending_since=now,
+        pdf_queued_at=now,
+        pdf_attempts=0,
+    )
 
 
 # --- Totals and numbering ------------------------------------------------------------
@@ -127,7 +148,9 @@ def _write_finals(invoices: list[Invoice], finalized_at) -> None:
             'UPDATE "invoices_invoice" AS t SET number = v.number, status = %s, '
             "issue_date = v.issue_date, due_date = v.due_date, subtotal = v.subtotal, "
             "tax_total = v.tax_total, total = v.total, finalized_at = %s, pdf_status = %s, "
-            "pdf_error = '' FROM unnest(%s::bigint[], %s::varchar[], %s::date[], %s::date[], "
+            "pdf_error = '', pdf_version = t.pdf_version + 1, pdf_pending_since = %s, "
+            "pdf_queued_at = %s, pdf_attempts = 0 "
+            "FROM unnest(%s::bigint[], %s::varchar[], %s::date[], %s::date[], "
             "%s::numeric[], %s::numeric[], %s::numeric[]) "
             "AS v(id, number, issue_date, due_date, subtotal, tax_total, total) "
             "WHERE t.id = v.id AND t.tenant_id = %s AND t.status = %s"
@@ -136,6 +159,8 @@ def _write_finals(invoices: list[Invoice], finalized_at) -> None:
             InvoiceStatus.FINAL,
             finalized_at,
             PdfStatus.PENDING,
+            finalized_at,
+            finalized_at,
             [i.pk for i in invoices],
             [i.number for i in invoices],
             [i.issue_date for i in invoices],
@@ -166,6 +191,10 @@ def _write_finals(invoices: list[Invoice], finalized_at) -> None:
                 "finalized_at",
                 "pdf_status",
                 "pdf_error",
+                "pdf_version",
+                "pdf_pending_since",
+                "pdf_queued_at",
+                "pdf_attempts",
             ],
             batch_size=500,
         )
@@ -254,6 +283,10 @@ def invoices_finalize(*, invoices: Sequence[Invoice]) -> list[Invoice]:
         invoice.finalized_at = finalized_at
         invoice.pdf_status = PdfStatus.PENDING
         invoice.pdf_error = ""
+        # Drafts are locked above and never rendered, so no render can race this bump.
+        invoice.pdf_version += 1
+        invoice.pdf_pending_since = invoice.pdf_queued_at = finalized_at
+        invoice.pdf_attempts = 0
     _write_finals(finals, finalized_at)
     for invoice in finals:
         _enqueue_pdf(invoice)
@@ -313,9 +346,11 @@ def invoice_void(*, invoice: Invoice, reason: str) -> Invoice:
     invoice.status = InvoiceStatus.VOID
     invoice.voided_at = timezone.now()
     invoice.void_reason = reason
-    invoice.pdf_status = PdfStatus.PENDING
-    invoice.pdf_error = ""
-    invoice.save(update_fields=["status", "voided_at", "void_reason", "pdf_status", "pdf_error"])
+    invoice.save(update_fields=["status", "voided_at", "void_reason"])
+    # The printed content changed (VOID stamp): a new version, so a render of the old one
+    # still running discards its file.
+    _pdf_restart(invoice_id=invoice.pk, now=invoice.voided_at)
+    invoice.refresh_from_db(fields=PDF_STATE_FIELDS)
     _enqueue_pdf(invoice)
     return invoice
 
@@ -630,74 +665,202 @@ def session_invoice_create(
 
 # --- PDF -----------------------------------------------------------------------------
 
+PDF_STATE_FIELDS = [
+    "pdf",
+    "pdf_status",
+    "pdf_error",
+    "pdf_version",
+    "pdf_pending_since",
+    "pdf_queued_at",
+    "pdf_attempts",
+]
+# A render that was started this many times for one version without finishing (the worker
+# died each time: a poison pill redelivered by ``reject_on_worker_lost``) is marked failed.
+PDF_MAX_RENDER_STARTS = 3
 
-def invoice_pdf_render(*, invoice_id: int) -> str:
-    """Render the invoice's PDF and store it; returns the resulting pdf_status.
 
-    Idempotent: a READY PDF is not rendered again, and a result rendered for a state
-    the invoice has since left (e.g. voided meanwhile) is discarded. A rendering error
-    is recorded on the invoice (FAILED) rather than retried: it would fail again.
-    Storage errors (OSError) propagate so the task can retry them.
+def invoice_pdf_render(*, invoice_id: int, before_store: Callable[[], None] | None = None) -> str:
+    """Render the invoice's pending PDF and store it; returns the resulting pdf_status.
+
+    Idempotent and safe to run twice at once (a redelivered task, the sweep, "Render
+    again"): only a PENDING PDF is rendered, and the file is written by a conditional
+    ``UPDATE ... WHERE pdf_status = 'pending' AND pdf_version = <the version read>``, so
+    the first render of a version wins, a later one discards its file, and a render of a
+    version that a void or "Render again" replaced meanwhile writes nothing. Payments and
+    "sent" change neither, so they never make a render throw its result away. Only the PDF
+    columns are written, never the whole row.
+
+    A rendering error is recorded on the invoice (FAILED) rather than retried: it would
+    fail again. Storage errors (OSError) propagate so the task can retry them.
+    ``before_store`` runs between the render and the write (a seam for tests that commit
+    a change there, as a concurrent request would).
     """
     from . import pdf
 
+    # Not one transaction: the start is committed before the (long) render, so a worker
+    # that dies mid-render leaves its count behind, and no row lock is held meanwhile.
     invoice = selectors.invoice_detail_queryset().get(pk=invoice_id)
-    if invoice.status == InvoiceStatus.DRAFT:
+    if invoice.status == InvoiceStatus.DRAFT or invoice.pdf_status != PdfStatus.PENDING:
         return invoice.pdf_status
-    if invoice.pdf_status == PdfStatus.READY and invoice.pdf:
-        return PdfStatus.READY
-    rendered_status = invoice.status
+    version = invoice.pdf_version
+    started = Invoice.objects.filter(
+        pk=invoice_id,
+        pdf_status=PdfStatus.PENDING,
+        pdf_version=version,
+        pdf_attempts__lt=PDF_MAX_RENDER_STARTS,
+    ).update(pdf_attempts=F("pdf_attempts") + 1)
+    if not started:
+        invoice_pdf_mark_failed(
+            invoice_id=invoice_id,
+            version=version,
+            error=(
+                f"The PDF render was started {PDF_MAX_RENDER_STARTS} times without "
+                "finishing (the worker stopped each time). Render it again."
+            ),
+        )
+        return Invoice.objects.values_list("pdf_status", flat=True).get(pk=invoice_id)
     try:
-        content = pdf.render_invoice_pdf(invoice)
+        try:
+            content = pdf.render_invoice_pdf(invoice)
+        except OSError:
+            raise
+        except Exception as exc:  # any rendering bug: show it on the invoice, don't loop
+            logger.exception("Rendering the PDF of invoice %s failed", invoice_id)
+            invoice_pdf_mark_failed(
+                invoice_id=invoice_id, version=version, error=f"{exc.__class__.__name__}: {exc}"
+            )
+            return PdfStatus.FAILED
+        if before_store is not None:
+            before_store()
+        return _invoice_pdf_store(invoice=invoice, version=version, content=content)
     except OSError:
+        # A finished attempt that the task retries, not a worker lost mid-render: it does
+        # not count towards the cap.
+        Invoice.objects.filter(
+            pk=invoice_id, pdf_status=PdfStatus.PENDING, pdf_version=version, pdf_attempts__gt=0
+        ).update(pdf_attempts=F("pdf_attempts") - 1)
         raise
-    except Exception as exc:  # any rendering bug: show it on the invoice, don't loop
-        logger.exception("Rendering the PDF of invoice %s failed", invoice_id)
-        invoice_pdf_mark_failed(invoice_id=invoice_id, error=f"{exc.__class__.__name__}: {exc}")
-        return PdfStatus.FAILED
-    return _invoice_pdf_store(invoice_id=invoice_id, content=content, rendered=rendered_status)
 
 
-@transaction.atomic
-def _invoice_pdf_store(*, invoice_id: int, content: bytes, rendered: str) -> str:
-    invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-    if invoice.pdf_status == PdfStatus.READY and invoice.pdf:
-        return PdfStatus.READY
-    if invoice.status != rendered:
-        return invoice.pdf_status  # a newer render is queued for the new state
-    old_name = invoice.pdf.name
+def _invoice_pdf_store(*, invoice: Invoice, version: int, content: bytes) -> str:
+    """Write the rendered file, then claim the invoice's PDF columns for it if the version
+    rendered is still the pending one; otherwise the file is removed again."""
+    field = invoice.pdf.field
+    storage = field.storage
     # Unguessable name: the file is only ever served through the permission-checked view.
-    invoice.pdf.save(
-        f"{invoice.number}-{secrets.token_hex(8)}.pdf", ContentFile(content), save=False
+    name = storage.save(
+        field.generate_filename(invoice, f"{invoice.number}-{secrets.token_hex(8)}.pdf"),
+        ContentFile(content),
     )
-    invoice.pdf_status = PdfStatus.READY
-    invoice.pdf_error = ""
-    invoice.save(update_fields=["pdf", "pdf_status", "pdf_error"])
-    if old_name and old_name != invoice.pdf.name:
-        storage = invoice.pdf.storage
-        transaction.on_commit(lambda: storage.delete(old_name))
+    with transaction.atomic():
+        claim = Invoice.objects.filter(
+            pk=invoice.pk, pdf_status=PdfStatus.PENDING, pdf_version=version
+        )
+        old_name = claim.select_for_update().values_list("pdf", flat=True).first()
+        written = 0
+        if old_name is not None:
+            written = claim.update(
+                pdf=name,
+                pdf_status=PdfStatus.READY,
+                pdf_error="",
+                pdf_pending_since=None,
+                pdf_queued_at=None,
+                pdf_attempts=0,
+            )
+        if written and old_name and old_name != name:
+            transaction.on_commit(lambda: storage.delete(old_name))
+    if not written:
+        storage.delete(name)  # another render won, or a newer version is queued
+        return Invoice.objects.values_list("pdf_status", flat=True).get(pk=invoice.pk)
     return PdfStatus.READY
 
 
 @transaction.atomic
-def invoice_pdf_mark_failed(*, invoice_id: int, error: str) -> None:
-    """Record a final rendering failure where users see it (the invoice page)."""
-    Invoice.objects.filter(pk=invoice_id).exclude(pdf_status=PdfStatus.READY).update(
-        pdf_status=PdfStatus.FAILED, pdf_error=error[:2000]
+def invoice_pdf_mark_failed(*, invoice_id: int, error: str, version: int | None = None) -> None:
+    """Record a final rendering failure where users see it (the invoice page), if the PDF
+    is still pending (for ``version``, when given): a ready one or a newer request wins."""
+    pending = Invoice.objects.filter(pk=invoice_id, pdf_status=PdfStatus.PENDING)
+    if version is not None:
+        pending = pending.filter(pdf_version=version)
+    pending.update(
+        pdf_status=PdfStatus.FAILED,
+        pdf_error=error[:2000],
+        pdf_pending_since=None,
+        pdf_queued_at=None,
     )
 
 
+@dataclass(frozen=True)
+class PdfRequest:
+    """What "Render again" did: ``previous_status`` is the PDF's status before it, and
+    ``new_version`` says whether a new version was asked for (a failed or ready PDF) or
+    the pending one was queued again (a render still running for it is kept)."""
+
+    invoice: Invoice
+    previous_status: str
+    new_version: bool
+
+
 @transaction.atomic
-def invoice_pdf_request(*, invoice: Invoice) -> Invoice:
-    """Queue a fresh rendering of a numbered invoice's PDF (after a failure)."""
+def invoice_pdf_request(*, invoice: Invoice) -> PdfRequest:
+    """Queue a fresh rendering of a numbered invoice's PDF ("Render again"): for a failed
+    or ready PDF (a missing file) a new version; for a pending one (its task lost or
+    stuck) the same version is queued again with a fresh start budget."""
     invoice = _locked(invoice)
     if invoice.status == InvoiceStatus.DRAFT:
         raise ValidationError({"status": "Drafts have no PDF; finalise the invoice first."})
-    invoice.pdf_status = PdfStatus.PENDING
-    invoice.pdf_error = ""
-    invoice.save(update_fields=["pdf_status", "pdf_error"])
+    previous = invoice.pdf_status
+    now = timezone.now()
+    if previous == PdfStatus.PENDING:
+        Invoice.objects.filter(pk=invoice.pk).update(pdf_queued_at=now, pdf_attempts=0)
+    else:
+        _pdf_restart(invoice_id=invoice.pk, now=now)
+    invoice.refresh_from_db()
     _enqueue_pdf(invoice)
-    return invoice
+    return PdfRequest(
+        invoice=invoice, previous_status=previous, new_version=previous != PdfStatus.PENDING
+    )
+
+
+@dataclass(frozen=True)
+class PdfSweep:
+    """What one sweep of a tenant did: the invoices whose render was queued again."""
+
+    requeued: list[int]
+
+
+# A sweep queues at most this many renders per tenant; the next sweep takes the rest.
+PDF_SWEEP_LIMIT = 1000
+
+
+def invoice_pdfs_requeue_stale(*, older_than: dt.timedelta) -> PdfSweep:
+    """Queue again the render of every PDF of the current tenant that is pending and was
+    last queued more than ``older_than`` ago (its task lost: a process killed between
+    commit and enqueue, a broker down, a worker gone).
+
+    Safe to run twice at once and next to the render tasks: each invoice is claimed by a
+    conditional ``UPDATE ... WHERE pdf_status = 'pending' AND pdf_queued_at < cutoff``
+    that moves ``pdf_queued_at`` to this sweep's instant, and only the rows that carry
+    that instant afterwards are queued; a render queued twice writes once
+    (``invoice_pdf_render``). Queued after commit.
+    """
+    now = timezone.now()
+    stale = selectors.invoices_pdf_stale(cutoff=now - older_than)
+    ids = list(stale.order_by("pk").values_list("pk", flat=True)[:PDF_SWEEP_LIMIT])
+    if not ids:
+        return PdfSweep(requeued=[])
+    with transaction.atomic():
+        stale.filter(pk__in=ids).update(pdf_queued_at=now)
+        claimed = list(
+            Invoice.objects.filter(
+                pk__in=ids, pdf_status=PdfStatus.PENDING, pdf_queued_at=now
+            ).values_list("pk", "tenant_id")
+        )
+        for pk, tenant_id in claimed:
+            _enqueue_pdf_of(tenant_id=tenant_id, invoice_id=pk)
+    if claimed:
+        logger.warning("Queued %s stale PDF render(s) again", len(claimed))
+    return PdfSweep(requeued=[pk for pk, _ in claimed])
 
 
 # --- Draft editing -------------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from billing_site.models import Tenant
 from billing_site.tenancy import tenant_context
@@ -11,10 +15,21 @@ MAX_RETRIES = 5
 
 
 def _backoff(retries: int) -> int:
-    return min(10 * 2**retries, 600)
+    # A countdown longer than the visibility timeout would be handed out twice by Redis.
+    return min(10 * 2**retries, 600, settings.BROKER_VISIBILITY_TIMEOUT // 2)
 
 
-@shared_task(bind=True, name="invoices.invoice_render_pdf_task", max_retries=MAX_RETRIES)
+@shared_task(
+    bind=True,
+    name="invoices.invoice_render_pdf_task",
+    max_retries=MAX_RETRIES,
+    # Acknowledged only once done, and given back if the worker dies mid-render: the
+    # render is idempotent (``services.invoice_pdf_render``), so running it again is safe.
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Killed past this (prefork pool); the visibility timeout is set above it.
+    time_limit=settings.PDF_RENDER_TIME_LIMIT,
+)
 def invoice_render_pdf_task(self, tenant_id: int, invoice_id: int) -> str:
     """Render and store an invoice's PDF; storage errors are retried with backoff and,
     once retries are spent, recorded on the invoice as failed.
@@ -35,3 +50,19 @@ def invoice_render_pdf_task(self, tenant_id: int, invoice_id: int) -> str:
                 )
                 return "failed"
             raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+
+
+@shared_task(name="invoices.invoice_pdf_sweep_task")
+def invoice_pdf_sweep_task() -> dict[str, int]:
+    """Beat, every ``PDF_SWEEP_EVERY`` seconds: queue again every PDF pending for longer
+    than ``PDF_PENDING_RETRY_AFTER`` (its task was lost), tenant by tenant."""
+    from . import selectors, services
+
+    older_than = dt.timedelta(seconds=settings.PDF_PENDING_RETRY_AFTER)
+    cutoff = timezone.now() - older_than
+    tenant_ids = selectors.tenant_ids_with_stale_pdfs_across_all_tenants(cutoff=cutoff)
+    requeued = 0
+    for tenant in Tenant.objects.filter(pk__in=tenant_ids).order_by("pk"):
+        with tenant_context(tenant):
+            requeued += len(services.invoice_pdfs_requeue_stale(older_than=older_than).requeued)
+    return {"tenants": len(tenant_ids), "requeued": requeued}

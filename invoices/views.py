@@ -187,18 +187,31 @@ class InvoiceDeleteDraftView(StaffViewMixin, InvoiceObjectMixin, View):
 
 
 class InvoicePdfRenderView(StaffViewMixin, InvoiceObjectMixin, View):
-    """Render the PDF again (after a failure)."""
+    """Render the PDF again: a failed one, or a pending one whose render seems stuck."""
 
     read_capability = write_capability = Cap.MANAGE_BILLING
     http_method_names = ["post"]
 
+    def get_queryset(self):
+        return Invoice.objects.all()
+
     def post(self, request, pk):
         invoice = self.get_object()
         try:
-            services.invoice_pdf_request(invoice=invoice)
+            done = services.invoice_pdf_request(invoice=invoice)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, pdf_request_message(done))
         return redirect("invoices:invoice-detail", pk=invoice.pk)
+
+
+def pdf_request_message(done: services.PdfRequest) -> str:
+    """What "Render again" queued, in words (the page's message and the API's detail)."""
+    number = done.invoice.number
+    if done.new_version:
+        return f"A new PDF of {number} is queued for rendering (it was {done.previous_status})."
+    return f"The pending PDF of {number} is queued for rendering again."
 
 
 class SessionInvoiceCreateView(StaffViewMixin, TemplateView):

@@ -281,6 +281,26 @@ class InvoiceDetailSerializer(InvoiceSerializer):
         ]
 
 
+class PdfRenderResultSerializer(serializers.Serializer):
+    """What ``POST /invoices/{id}/render-pdf/`` queued (``services.PdfRequest``)."""
+
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    pdf_status = serializers.ChoiceField(
+        choices=PdfStatus.choices,
+        help_text="pending: the render is queued and runs once this request commits.",
+    )
+    previous_pdf_status = serializers.ChoiceField(choices=PdfStatus.choices)
+    new_version = serializers.BooleanField(
+        help_text=(
+            "True: a new PDF was asked for (it was failed or ready). False: the pending "
+            "one was queued again; a render already running for it still counts."
+        )
+    )
+    pdf_pending_since = serializers.DateTimeField(allow_null=True)
+    detail = serializers.CharField()
+
+
 class InvoiceVoidSerializer(StrictSerializerMixin, serializers.Serializer):
     reason = serializers.CharField(max_length=1000)
 

@@ -26,7 +26,7 @@ from ..models import (
     PdfStatus,
     SourceScope,
 )
-from ..views import pdf_response
+from ..views import pdf_request_message, pdf_response
 from .serializers import (
     CreditNoteCreateSerializer,
     InvoiceDetailSerializer,
@@ -38,6 +38,7 @@ from .serializers import (
     InvoiceVoidSerializer,
     PaymentCreateSerializer,
     PaymentSerializer,
+    PdfRenderResultSerializer,
     SessionInvoiceCreateSerializer,
 )
 
@@ -104,7 +105,7 @@ class InvoiceViewSet(
     def get_queryset(self):
         if self.action == "list":
             return selectors.invoice_list()
-        if self.action == "pdf":
+        if self.action in ("pdf", "render_pdf"):
             return Invoice.objects.all()
         return selectors.invoice_detail_queryset()
 
@@ -163,6 +164,25 @@ class InvoiceViewSet(
         serializer.is_valid(raise_exception=True)
         invoice = services.invoice_void(invoice=invoice, reason=serializer.validated_data["reason"])
         return self._detail(invoice)
+
+    @extend_schema(request=None, responses={202: PdfRenderResultSerializer})
+    @action(detail=True, methods=["post"], url_path="render-pdf")
+    def render_pdf(self, request, pk=None):
+        """Render the PDF again: a failed or ready one (a new version), or a pending one
+        whose render seems lost or stuck (queued again). The render runs after this
+        request commits: poll the invoice until ``pdf_url`` is set. 400 for a draft."""
+        done = services.invoice_pdf_request(invoice=self.get_object())
+        invoice = done.invoice
+        body = {
+            "id": invoice.pk,
+            "number": invoice.number,
+            "pdf_status": invoice.pdf_status,
+            "previous_pdf_status": done.previous_status,
+            "new_version": done.new_version,
+            "pdf_pending_since": invoice.pdf_pending_since,
+            "detail": pdf_request_message(done),
+        }
+        return Response(PdfRenderResultSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         responses={
