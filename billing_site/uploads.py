@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.shortcuts import render
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 
 MB = 1024 * 1024
@@ -131,6 +132,15 @@ class UploadTooLarge(exceptions.APIException):
 
     def __init__(self, kind: str, size: int | None = None):
         super().__init__({UPLOAD_KINDS[kind].field: [too_large_message(kind, size)]})
+
+
+# The 413 as the OpenAPI schema documents it on the upload endpoints.
+UPLOAD_TOO_LARGE_RESPONSE = OpenApiResponse(
+    inline_serializer(
+        "UploadTooLargeError", {"file": serializers.ListField(child=serializers.CharField())}
+    ),
+    description="The file is over its upload limit (settings.UPLOAD_LIMITS); nothing was stored.",
+)
 
 
 class LimitedFileField(serializers.FileField):

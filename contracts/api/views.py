@@ -7,7 +7,7 @@ import datetime as dt
 from django.http import FileResponse, Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -21,6 +21,7 @@ from billing_site.api.base import (
 )
 from billing_site.api.parsers import JSONParser
 from billing_site.roles import Cap, role_can
+from billing_site.uploads import UPLOAD_TOO_LARGE_RESPONSE
 from contracts import pricing, selectors, services
 from contracts.models import (
     BlockPurchase,
@@ -333,6 +334,11 @@ class TicketViewSet(TenantReadWriteViewSet):
         )
 
 
+@extend_schema_view(
+    create=extend_schema(
+        responses={201: TicketAttachmentSerializer, 413: UPLOAD_TOO_LARGE_RESPONSE}
+    )
+)
 class TicketAttachmentViewSet(
     TenantViewSetMixin,
     mixins.CreateModelMixin,

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from billing_site.api.base import TenantModelViewSet, TenantReadWriteViewSet
 from billing_site.roles import Cap, role_can
+from billing_site.uploads import UPLOAD_TOO_LARGE_RESPONSE
 
 from .. import selectors, services
 from ..models import Host, HostGroup, RemoteSession
@@ -154,6 +155,7 @@ class RemoteSessionViewSet(TenantModelViewSet):
         responses={
             200: OpenApiResponse(ImportResultSerializer, description="Dry run: the preview."),
             201: OpenApiResponse(ImportResultSerializer, description="Imported."),
+            413: UPLOAD_TOO_LARGE_RESPONSE,
             400: OpenApiResponse(
                 ImportResultSerializer, description="Row errors; nothing was imported."
             ),

@@ -310,3 +310,13 @@ def test_the_site_admin_checks_logos_the_same_way(rf, tenant_a):
     request.user = type("Superuser", (), {"is_superuser": True, "is_active": True})()
     form_class = admin.site._registry[Tenant].get_form(request, obj=tenant_a)
     assert isinstance(form_class.base_fields["logo"], LogoField)
+
+
+def test_the_schema_documents_the_413_of_each_upload_endpoint():
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    for path in (SESSION_IMPORT_API, ATTACHMENT_API):
+        answer = paths[path]["post"]["responses"]["413"]
+        schema = answer["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/UploadTooLargeError"}
