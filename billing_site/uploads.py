@@ -10,7 +10,7 @@ limits"). A limit is enforced twice:
   middleware, which would otherwise parse the body first;
 - on the file itself, before it is read or stored: :class:`LimitedFileField` in API
   serializers answers 413 naming the field, and :func:`check_upload_size` in forms and
-  services raises a ``ValidationError`` on the field (a 400 with the form on pages).
+  services raises a ``ValidationError`` on the field (the form shows it on pages).
 
 Logos are PNG, JPEG, GIF or WebP images, checked by Pillow. SVG is refused: it can carry
 scripts and is served from our origin.
