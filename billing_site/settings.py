@@ -227,6 +227,7 @@ SPECTACULAR_SETTINGS = {
         "InvoiceSourceEnum": "invoices.models.InvoiceSource",
         "InvoiceSourceScopeEnum": "invoices.models.SourceScope",
         "InvoiceLineKindEnum": "invoices.models.LineKind",
+        "PdfStatusEnum": "invoices.models.PdfStatus",
         "ManualLineKindEnum": "invoices.api.serializers.MANUAL_LINE_KIND_CHOICES",
     },
 }
