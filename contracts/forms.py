@@ -7,6 +7,7 @@ import datetime as dt
 
 from django import forms
 
+from billing_site.date_fields import DateField
 from billing_site.forms import TenantForm, TenantModelForm
 from billing_site.models import Contact, Organization, User
 from billing_site.money import currency_choices
@@ -60,6 +61,7 @@ class ContractForm(ServiceModelForm):
         model = Contract
         fields = list(CONTRACT_FIELDS)
         widgets = {"start_date": DATE, "end_date": DATE, "notes": TEXTAREA}
+        field_classes = {"start_date": DateField, "end_date": DateField}
         help_texts = {
             "billing_organization": "Who is invoiced; leave empty to invoice the customer.",
             "retainer_fee": "Retainer: fee per period.",
@@ -98,6 +100,7 @@ class BlockPurchaseForm(ServiceModelForm):
         model = BlockPurchase
         fields = ["purchased_on", "hours", "price", "note"]
         widgets = {"purchased_on": DATE}
+        field_classes = {"purchased_on": DateField}
 
 
 class ProductForm(ServiceModelForm):
@@ -162,6 +165,7 @@ class TicketForm(ServiceModelForm):
             "description",
         ]
         widgets = {"due_date": DATE, "description": forms.Textarea(attrs={"rows": 5})}
+        field_classes = {"due_date": DateField}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -189,7 +193,7 @@ class TimeEntryForm(TenantForm):
         help_text="Defaults to the ticket's contract.",
     )
     service_type = forms.ModelChoiceField(queryset=ServiceType.objects.all(), required=False)
-    work_date = forms.DateField(widget=DATE, label="Day")
+    work_date = DateField(widget=DATE, label="Day")
     start_time = forms.TimeField(widget=TIME, required=False, label="From")
     end_time = forms.TimeField(widget=TIME, required=False, label="To")
     duration = forms.CharField(

@@ -17,6 +17,7 @@ from billing_site.models import Contact, Membership, Organization, Tenant, User
 from billing_site.roles import STAFF_ROLES, Cap, Role, role_can
 from billing_site.services import assign_fields, reject_unknown_fields, sequence_take
 from billing_site.tenancy import require_current_tenant
+from billing_site.timeutils import check_date_range
 from billing_site.unset import UNSET, Unset, provided
 from billing_site.uploads import check_upload_size
 
@@ -342,6 +343,7 @@ def contract_has_billed_items(contract: Contract) -> bool:
 
 
 def _validate_contract(contract: Contract, tenant) -> None:
+    check_date_range(start_date=contract.start_date, end_date=contract.end_date)
     errors: dict[str, str] = {}
     _same_tenant("customer", contract.customer, tenant)
     _same_tenant("billing_organization", contract.billing_organization, tenant)
@@ -661,6 +663,7 @@ def block_purchase_create(
 ) -> BlockPurchase:
     """Record a block (top-up) bought on a block-hours contract; it is due from its date."""
     tenant = require_current_tenant()
+    check_date_range(purchased_on=purchased_on)
     if contract.contract_type != ContractType.BLOCK_HOURS:
         raise ValidationError({"contract": "Blocks are bought on block-hours contracts."})
     hours = contract.block_hours if hours is None else hours
@@ -687,6 +690,19 @@ def block_purchase_create(
     _clean(purchase, exclude=["invoice_line"])
     purchase.save()
     return purchase
+
+
+@transaction.atomic
+def block_purchase_delete(*, purchase: BlockPurchase) -> None:
+    """Delete a block purchase that was never invoiced (a mistaken or mistyped top-up).
+
+    Conditional delete: a purchase a batch claims at the same moment is left alone.
+    """
+    deleted, _ = BlockPurchase.objects.filter(pk=purchase.pk, invoice_line__isnull=True).delete()
+    if not deleted:
+        raise ValidationError(
+            {"purchase": "This block is invoiced; credit the invoice line instead of deleting it."}
+        )
 
 
 # ---------------------------------------------------------------- rate rules
@@ -1047,6 +1063,10 @@ def _prepare_entry(entry: TimeEntry, tenant, *, running: bool = False, now=None)
     """Fill defaults (contract from the ticket, billable from the service type, worked time
     and day from start/end) and check everything; raises before anything is written."""
     now = now or timezone.now()
+    # Before any zone or day arithmetic on them.
+    check_date_range(
+        started_at=entry.started_at, ended_at=entry.ended_at, work_date=entry.work_date
+    )
     errors: dict[str, str] = {}
     for name in ("ticket", "contract", "service_type"):
         if getattr(entry, f"{name}_id") is not None:
@@ -1514,6 +1534,7 @@ def timesheet_save(*, technician, week_start: dt.date, rows: list[dict]) -> int:
     Errors are keyed ``row-<n>-d<day>`` (or ``row-<n>``) so the grid can show them by cell.
     """
     tenant = require_current_tenant()
+    check_date_range(week=week_start)
     errors: dict[str, str] = {}
     changed = 0
     days = [week_start + dt.timedelta(days=i) for i in range(7)]

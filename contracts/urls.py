@@ -18,6 +18,7 @@ urlpatterns = [
         name="contract-line-add",
     ),
     path("agreements/<int:pk>/blocks/", views.BlockPurchaseAddView.as_view(), name="block-add"),
+    path("blocks/<int:pk>/remove/", views.BlockPurchaseRemoveView.as_view(), name="block-remove"),
     path(
         "product-lines/<int:pk>/remove/",
         views.ContractLineRemoveView.as_view(),

@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
 
+from billing_site.date_fields import DateField
 from billing_site.models import Organization
 from billing_site.roles import Cap
 from billing_site.timeutils import format_duration
@@ -47,6 +48,7 @@ from .forms import (
     TimerStopForm,
 )
 from .models import (
+    BlockPurchase,
     Contract,
     ContractProductLine,
     Product,
@@ -66,11 +68,17 @@ def _today(request) -> dt.date:
     return timezone.localdate(timezone=request.tenant.zone)
 
 
-def _date(value: str | None) -> dt.date | None:
+def _date_param(source, name: str) -> tuple[dt.date | None, str]:
+    """A date from a query string or form through the shared date field: ``(day, "")``,
+    ``(None, "")`` when it is not given, ``(None, reason)`` when it is refused (not a date,
+    or outside the storable range)."""
+    raw = (source.get(name) or "").strip()
+    if not raw:
+        return None, ""
     try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+        return DateField().clean(raw), ""
+    except ValidationError as error:
+        return None, " ".join(error.messages)
 
 
 def _scoped(model, pk):
@@ -166,7 +174,26 @@ class ContractDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         contract = self.object
-        as_of = _date(self.request.GET.get("as_of")) or _today(self.request)
+        as_of, as_of_error = _date_param(self.request.GET, "as_of")
+        can_manage = self.can(Cap.MANAGE_BILLING)
+        common = {
+            "BillingState": BillingState,
+            "product_lines": contract.product_lines.select_related("product"),
+            "block_purchases": contract.block_purchases.all(),
+            "tickets": contract.tickets.select_related("assigned_to").order_by("-number")[:10],
+            "rate_rules": selectors.rate_rules_by_specificity(
+                selectors.rate_rule_list().filter(contract=contract)
+            ),
+            "can_manage": can_manage,
+            "line_form": ProductLineForm() if can_manage else None,
+        }
+        if as_of_error:
+            # A refused "as of" shows its error and no figures as of another day.
+            context.update(
+                common, as_of_error=as_of_error, as_of_value=self.request.GET.get("as_of")
+            )
+            return context
+        as_of = as_of or _today(self.request)
         book = pricing.load_rate_book()
         state = selectors.contract_billing_state([contract], as_of, book=book)[contract.pk]
         current = period_containing(contract, as_of)
@@ -180,21 +207,12 @@ class ContractDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
             if period.start > as_of:
                 status = "upcoming"
             period_rows.append({"period": period, "amount": amount, "status": status})
-        can_manage = self.can(Cap.MANAGE_BILLING)
         context.update(
+            common,
             as_of=as_of,
             state=state,
-            BillingState=BillingState,
             period_rows=list(reversed(period_rows)),
             balance=pricing.block_balances([contract], book=book).get(contract.pk),
-            product_lines=contract.product_lines.select_related("product"),
-            block_purchases=contract.block_purchases.all(),
-            tickets=contract.tickets.select_related("assigned_to").order_by("-number")[:10],
-            rate_rules=selectors.rate_rules_by_specificity(
-                selectors.rate_rule_list().filter(contract=contract)
-            ),
-            can_manage=can_manage,
-            line_form=ProductLineForm() if can_manage else None,
             block_form=BlockPurchaseForm(initial={"purchased_on": as_of}) if can_manage else None,
         )
         return context
@@ -297,6 +315,19 @@ class BlockPurchaseAddView(ContractFormPostView):
     service = staticmethod(services.block_purchase_create)
     success_message = "Block purchase recorded; it is due from its date."
     error_prefix = "Block not recorded: "
+
+
+class BlockPurchaseRemoveView(ScopedPostView):
+    model = BlockPurchase
+
+    def post(self, request, pk):
+        purchase = self.get_object()
+        try:
+            services.block_purchase_delete(purchase=purchase)
+            messages.success(request, "Block purchase deleted.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect("contracts:contract-detail", pk=purchase.contract_id)
 
 
 def _form_errors(form) -> str:
@@ -625,12 +656,25 @@ class TimesheetView(StaffViewMixin, TemplateView):
     read_capability = write_capability = Cap.LOG_WORK
     blank_rows = 3
 
-    def week(self) -> dt.date:
-        return _monday(_date(self.request.GET.get("week")) or _today(self.request))
+    def get(self, request, *args, **kwargs):
+        week, error = _date_param(request.GET, "week")
+        if error:
+            # A refused week shows its error and no grid of another week.
+            today = _today(request)
+            context = super().get_context_data(
+                week_error=error,
+                week_value=request.GET.get("week"),
+                today=today,
+                previous_week=today - dt.timedelta(days=7),
+                next_week=today + dt.timedelta(days=7),
+                running=selectors.running_timer(technician=request.user),
+            )
+            return self.render_to_response(context)
+        return super().get(request, *args, start=_monday(week or _today(request)), **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        start = kwargs.get("start") or self.week()
+        start = kwargs.get("start") or _monday(_today(self.request))
         rows = selectors.timesheet_week(technician=self.request.user, start=start)
         days = [start + dt.timedelta(days=i) for i in range(7)]
         grid = [
@@ -675,7 +719,13 @@ class TimesheetView(StaffViewMixin, TemplateView):
         return context
 
     def post(self, request):
-        start = _monday(_date(request.POST.get("week")) or _today(request))
+        week, error = _date_param(request.POST, "week")
+        if error:
+            messages.error(request, f"Nothing was saved: week: {error}")
+            return self.render_to_response(
+                super().get_context_data(week_error=error, today=_today(request)), status=400
+            )
+        start = _monday(week or _today(request))
         rows, errors = _parse_grid(request.POST)
         if not errors:
             try:
@@ -841,24 +891,35 @@ class ApprovalQueueView(StaffViewMixin, HtmxPartialMixin, TemplateView):
     partial_template_name = "contracts/_approval_table.html"
     read_capability = write_capability = Cap.MANAGE_WORK
 
-    def _filters(self, source) -> dict:
+    def _filters(self, source) -> tuple[dict, dict]:
+        """The list's filters, and the reasons a date filter is refused (by field)."""
         state = source.get("state", TimeEntryState.SUBMITTED)
+        date_from, from_error = _date_param(source, "from")
+        date_to, to_error = _date_param(source, "to")
+        errors = {name: error for name, error in (("from", from_error), ("to", to_error)) if error}
         return {
             "state": state if state in TimeEntryState.values else "",
             "technician": _staff(source.get("technician")),
             "organization": _scoped(Organization, source.get("organization")),
-            "date_from": _date(source.get("from")),
-            "date_to": _date(source.get("to")),
-        }
+            "date_from": date_from,
+            "date_to": date_to,
+        }, errors
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         source = kwargs.get("source") or self.request.GET
-        filters = self._filters(source)
-        page = _page(self.request, selectors.time_entry_list(**filters))
+        filters, filter_errors = self._filters(source)
+        entries = selectors.time_entry_list(**filters)
+        if filter_errors:
+            # A refused filter shows its error and no rows, never the whole queue unfiltered.
+            entries = entries.none()
+        page = _page(self.request, entries)
         context.update(
             page_obj=page,
             filters=filters,
+            filter_errors=filter_errors,
+            raw_from=source.get("from", ""),
+            raw_to=source.get("to", ""),
             states=TimeEntryState.choices,
             technicians=selectors.staff_choices(),
             organizations=Organization.objects.order_by("name").only("id", "name"),

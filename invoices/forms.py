@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from billing_site.forms import TenantForm, tax_rate_field
+from billing_site.date_fields import DateField
 from billing_site.models import Organization, validate_country
 
 from .models import CreditDisposition, InvoiceStatus, PaymentMethod, SourceScope
@@ -50,8 +51,8 @@ class SessionScopeForm(forms.Form):
 
     scope = forms.ChoiceField(choices=SourceScope.choices, widget=forms.HiddenInput)
     id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
-    date_from = forms.DateField(required=False, widget=forms.HiddenInput)
-    date_to = forms.DateField(required=False, widget=forms.HiddenInput)
+    date_from = DateField(required=False, widget=forms.HiddenInput)
+    date_to = DateField(required=False, widget=forms.HiddenInput)
 
     def clean(self):
         cleaned = super().clean()
@@ -133,10 +134,10 @@ class InvoiceFilterForm(TenantForm):
     organization = forms.ModelChoiceField(
         queryset=Organization.objects.order_by("name"), required=False, empty_label="Any customer"
     )
-    issued_from = forms.DateField(
+    issued_from = DateField(
         label="Issued from", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    issued_to = forms.DateField(
+    issued_to = DateField(
         label="Issued to", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 
@@ -152,13 +153,13 @@ class InvoiceVoidForm(forms.Form):
 class InvoiceDraftForm(PartyForm):
     """A draft's header: seller and bill-to blocks, dates, terms and notes."""
 
-    issue_date = forms.DateField(
+    issue_date = DateField(
         label="Issue date",
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Empty: the day it is finalised.",
     )
-    due_date = forms.DateField(
+    due_date = DateField(
         label="Due date",
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
@@ -220,9 +221,7 @@ class InvoiceLineForm(forms.Form):
 
 class PaymentForm(forms.Form):
     amount = forms.CharField(widget=forms.TextInput(attrs={"inputmode": "decimal"}))
-    received_on = forms.DateField(
-        label="Received on", widget=forms.DateInput(attrs={"type": "date"})
-    )
+    received_on = DateField(label="Received on", widget=forms.DateInput(attrs={"type": "date"}))
     method = forms.ChoiceField(choices=PaymentMethod.choices)
     reference = forms.CharField(max_length=120, required=False)
 

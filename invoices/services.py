@@ -32,7 +32,7 @@ from billing_site.money import (
 )
 from billing_site.services import sequence_take
 from billing_site.tenancy import require_current_tenant
-from billing_site.timeutils import to_zone
+from billing_site.timeutils import check_date_range, to_zone
 from sessions.models import RemoteSession
 
 from . import selectors, words
@@ -228,6 +228,8 @@ def invoices_finalize(*, invoices: Sequence[Invoice]) -> list[Invoice]:
             raise ValidationError({"invoice": "Invoice not found."})
         if invoice.status != InvoiceStatus.DRAFT:
             raise ValidationError({"status": f"Invoice {invoice} is already {invoice.status}."})
+        # A draft's dates are added to below (due = issue + terms).
+        check_date_range(issue_date=invoice.issue_date, due_date=invoice.due_date)
         finals.append(invoice)
 
     lines_of: dict[int, list[InvoiceLine]] = defaultdict(list)
@@ -409,6 +411,7 @@ def _parse_tax_rate(value) -> Decimal | None:
 
 
 def _validate_range(date_from: dt.date | None, date_to: dt.date | None) -> None:
+    check_date_range(date_from=date_from, date_to=date_to)
     if date_from and date_to and date_from > date_to:
         raise ValidationError({"date_to": "The end of the date range is before its start."})
 

@@ -45,6 +45,9 @@ class InvoiceListView(StaffViewMixin, TemplateView):
             issued_from=filters.get("issued_from"),
             issued_to=filters.get("issued_to"),
         )
+        if form.is_bound and not form.is_valid():
+            # A refused filter shows its error and no rows, never the whole list unfiltered.
+            queryset = queryset.none()
         page = Paginator(queryset, self.paginate_by).get_page(self.request.GET.get("page"))
         context.update(
             form=form,

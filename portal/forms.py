@@ -9,6 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import SetPasswordForm
 
+from billing_site.date_fields import DateField
 from billing_site.forms import TenantForm
 from billing_site.models import Contact
 from billing_site.roles import Role
@@ -82,13 +83,13 @@ class EndClientTicketFilterForm(forms.Form):
     status = forms.CharField(required=False, max_length=40, label="Status")
     contact = forms.CharField(required=False, max_length=200, label="Contact")
     assigned_to = forms.CharField(required=False, max_length=200, label="Assigned resource")
-    created = forms.DateField(
+    created = DateField(
         required=False,
         label="Created",
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": "Enter a complete date (YYYY-MM-DD)."},
     )
-    due = forms.DateField(
+    due = DateField(
         required=False,
         label="Due",
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),

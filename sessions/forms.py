@@ -8,6 +8,7 @@ import zoneinfo
 from django import forms
 from django.utils import timezone
 
+from billing_site.date_fields import DateField, DateTimeField
 from billing_site.forms import TenantForm, TenantModelForm
 from billing_site.models import TIME_ZONE_CHOICES, Organization
 from billing_site.uploads import size_label, upload_limit
@@ -16,7 +17,7 @@ from . import importers, selectors
 from .models import Host, HostGroup
 
 
-class ZonedDateTimeField(forms.DateTimeField):
+class ZonedDateTimeField(DateTimeField):
     """A date and time typed in a given zone (the tenant's), not the server's UTC.
 
     Shown and read as local wall-clock time; a time skipped by a daylight-saving
@@ -144,12 +145,10 @@ BILLED_CHOICES = [("", "All"), ("no", "Not invoiced"), ("yes", "Invoiced")]
 
 
 class DateRangeForm(TenantForm):
-    date_from = forms.DateField(
+    date_from = DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
-    date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
-    )
+    date_to = DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         cleaned = super().clean()
@@ -157,6 +156,11 @@ class DateRangeForm(TenantForm):
         if start and end and end < start:
             self.add_error("date_to", "The end of the range is before its start.")
         return cleaned
+
+    @property
+    def refused(self) -> bool:
+        """Filters were given and one is invalid: the page shows the error and no rows."""
+        return self.is_bound and not self.is_valid()
 
     def value_of(self, name: str):
         return self.cleaned_data.get(name) if self.is_valid() else None
@@ -193,7 +197,7 @@ class SessionFilterForm(DateRangeForm):
 
     def to_filters(self) -> selectors.SessionFilters:
         if not self.is_valid():
-            return selectors.SessionFilters()
+            return selectors.SessionFilters(nothing=self.refused)
         data = self.cleaned_data
         return selectors.SessionFilters(
             date_from=data.get("date_from"),

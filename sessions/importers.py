@@ -80,6 +80,8 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 
+from billing_site.timeutils import DATE_RANGE_MESSAGE, in_date_range
+
 FORMAT_AUTO = "auto"
 FORMAT_GENERIC = "generic"
 FORMAT_TEAMVIEWER = "teamviewer"
@@ -353,7 +355,13 @@ def check_span(
     started_at: dt.datetime | None, ended_at: dt.datetime | None, now: dt.datetime
 ) -> dict[str, str]:
     """The rules every finished session obeys, as {"started_at"|"ended_at": message}."""
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = {
+        name: DATE_RANGE_MESSAGE
+        for name, value in (("started_at", started_at), ("ended_at", ended_at))
+        if value is not None and not in_date_range(value)
+    }
+    if errors:
+        return errors
     if started_at is not None and started_at > now:
         errors["started_at"] = "The start cannot be in the future."
     if started_at is None or ended_at is None:

@@ -38,6 +38,8 @@ class SessionFilters:
     billed: bool | None = None
     billable: bool | None = None
     zone: str | None = None  # default: the tenant's zone
+    # A page whose filter was refused shows nothing rather than everything unfiltered.
+    nothing: bool = False
 
     def bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         zone = self.zone or require_current_tenant().time_zone
@@ -47,6 +49,8 @@ class SessionFilters:
 
     def q(self, prefix: str = "") -> Q:
         """The condition on sessions reached through ``prefix`` (e.g. "hosts__sessions__")."""
+        if self.nothing:
+            return Q(**{f"{prefix}pk__in": []})
         condition = Q()
         start, end = self.bounds()
         if start is not None:

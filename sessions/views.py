@@ -87,7 +87,9 @@ class HostTreeView(SessionsViewMixin, TemplateView):
         form = HostTreeFilterForm(self.request.GET or None)
         date_from, date_to = form.date_range()
         search = (form.value_of("q") or "").strip()
-        filters = selectors.SessionFilters(date_from=date_from, date_to=date_to)
+        filters = selectors.SessionFilters(
+            date_from=date_from, date_to=date_to, nothing=form.refused
+        )
         page = _page(
             self.request,
             selectors.host_group_summaries(filters=filters, search=search),
@@ -124,7 +126,9 @@ class HostDetailView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
         host = self.get_object()
         form = DateRangeForm(self.request.GET or None)
         date_from, date_to = form.date_range()
-        filters = selectors.SessionFilters(date_from=date_from, date_to=date_to, host=host.pk)
+        filters = selectors.SessionFilters(
+            date_from=date_from, date_to=date_to, host=host.pk, nothing=form.refused
+        )
         my_timer = (
             selectors.running_sessions(technician=self.request.user).first()
             if self.can(Cap.LOG_WORK)
@@ -226,7 +230,9 @@ class HostGroupDetailView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         form = DateRangeForm(self.request.GET or None)
         date_from, date_to = form.date_range()
-        filters = selectors.SessionFilters(date_from=date_from, date_to=date_to)
+        filters = selectors.SessionFilters(
+            date_from=date_from, date_to=date_to, nothing=form.refused
+        )
         group = self.get_object(selectors.host_group_summaries(filters=filters))
         node = selectors.host_tree(groups=[group], filters=filters)[0]
         context.update(

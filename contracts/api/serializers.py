@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from billing_site.api.serializers import StrictModelSerializer, StrictSerializerMixin
+from billing_site.api.date_fields import DateField, DateTimeField
 from billing_site.models import Contact, Organization, User
 from billing_site.uploads import LimitedFileField
 from contracts.models import (
@@ -242,7 +243,7 @@ class TimeEntrySerializer(StrictModelSerializer):
     worked_seconds = serializers.IntegerField(
         required=False, min_value=0, help_text="Duration when no start and end are given."
     )
-    work_date = serializers.DateField(required=False)
+    work_date = DateField(required=False)
     is_running = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -290,7 +291,7 @@ class TimerStartSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class TimerStopSerializer(StrictSerializerMixin, serializers.Serializer):
-    ended_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    ended_at = DateTimeField(required=False, allow_null=True, default=None)
     summary_note = serializers.CharField(
         required=False, allow_blank=True, allow_null=True, default=None
     )

@@ -19,6 +19,7 @@ from billing_site.api.base import (
     TenantReadWriteViewSet,
     TenantViewSetMixin,
 )
+from billing_site.api.date_fields import DateField
 from billing_site.api.parsers import JSONParser
 from billing_site.roles import Cap, role_can
 from billing_site.uploads import UPLOAD_TOO_LARGE_RESPONSE
@@ -199,10 +200,13 @@ def _date_param(request, name: str) -> dt.date | None:
     raw = request.query_params.get(name)
     if not raw:
         return None
+    # The shared field: a date like 2026-01-31, in the storable range (else a 400 on ``name``).
+    field = DateField()
+    field.bind(name, None)
     try:
-        return dt.date.fromisoformat(raw)
-    except ValueError as exc:
-        raise serializers.ValidationError({name: "Use a date like 2026-01-31."}) from exc
+        return field.run_validation(raw)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({name: exc.detail}) from exc
 
 
 class ContractProductLineViewSet(TenantModelViewSet):
@@ -239,9 +243,11 @@ class BlockPurchaseViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
     mixins.ListModelMixin,
+    mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Blocks of prepaid hours bought on block-hours contracts (each invoiced once)."""
+    """Blocks of prepaid hours bought on block-hours contracts (each invoiced once); one
+    not yet invoiced can be deleted."""
 
     serializer_class = BlockPurchaseSerializer
     queryset = BlockPurchase.objects.all()
@@ -251,6 +257,9 @@ class BlockPurchaseViewSet(
 
     def perform_create(self, serializer):
         serializer.instance = services.block_purchase_create(**serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.block_purchase_delete(purchase=instance)
 
 
 class RateRuleViewSet(TenantModelViewSet):

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing_site.api.serializers import StrictSerializerMixin, tax_rate_field
+from billing_site.api.date_fields import DateField
 from billing_site.models import validate_country
 from billing_site.money import quantize
 
@@ -349,8 +350,8 @@ class SessionInvoiceCreateSerializer(StrictSerializerMixin, PartyInputSerializer
 
     scope = serializers.ChoiceField(choices=SourceScope.choices)
     id = serializers.IntegerField(min_value=1)
-    date_from = serializers.DateField(required=False, allow_null=True)
-    date_to = serializers.DateField(required=False, allow_null=True)
+    date_from = DateField(required=False, allow_null=True)
+    date_to = DateField(required=False, allow_null=True)
     session_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1),
         required=False,
@@ -381,8 +382,8 @@ class InvoiceDraftUpdateSerializer(StrictSerializerMixin, PartyInputSerializer):
     """PATCH of a draft: any of its seller and bill-to blocks, notes, dates and terms."""
 
     notes = serializers.CharField(required=False, allow_blank=True)
-    issue_date = serializers.DateField(required=False, allow_null=True)
-    due_date = serializers.DateField(required=False, allow_null=True)
+    issue_date = DateField(required=False, allow_null=True)
+    due_date = DateField(required=False, allow_null=True)
     payment_terms_days = serializers.IntegerField(required=False, min_value=0, max_value=365)
     payment_instructions = serializers.CharField(required=False, allow_blank=True)
 
@@ -438,7 +439,7 @@ class PaymentCreateSerializer(StrictSerializerMixin, serializers.Serializer):
 
     invoice = serializers.PrimaryKeyRelatedField(queryset=Invoice.objects)
     amount = serializers.CharField(help_text='In the invoice\'s currency, e.g. "120.50".')
-    received_on = serializers.DateField()
+    received_on = DateField()
     method = serializers.ChoiceField(choices=PaymentMethod.choices)
     reference = serializers.CharField(required=False, allow_blank=True, max_length=120)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from billing_site.date_fields import DateField
 from billing_site.forms import TenantForm
 from billing_site.models import Organization
 from contracts.choices import BillingState, ContractType
@@ -16,7 +17,7 @@ class BatchForm(forms.Form):
     """ "Save as": the batch's name and the date items must be due by."""
 
     name = forms.CharField(max_length=120, label="Save as", help_text="e.g. “March 2026”")
-    as_of = forms.DateField(
+    as_of = DateField(
         label="As of",
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Usage of periods ended before this date and fees of periods started on "

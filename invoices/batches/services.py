@@ -26,6 +26,7 @@ from billing_site.billables import claim_items
 from billing_site.dbstats import analyze_after_commit
 from billing_site.pgarrays import insert_rows
 from billing_site.tenancy import require_current_tenant
+from billing_site.timeutils import check_date_range
 from contracts.models import BlockPurchase, Contract, PeriodCharge, TimeEntry
 
 from ..models import Invoice, InvoiceKind, InvoiceLine, InvoiceSource, InvoiceStatus
@@ -63,6 +64,7 @@ def batch_create(*, name: str, as_of: dt.date, created_by=None) -> InvoiceBatch:
     billed until it runs."""
     if not isinstance(as_of, dt.date):
         raise ValidationError({"as_of": "Enter the as-of date."})
+    check_date_range(as_of=as_of)
     return InvoiceBatch.objects.create(
         tenant=require_current_tenant(),
         name=_clean_name(name),
@@ -89,6 +91,7 @@ def batch_update(
         batch.name = _clean_name(name)
         fields.append("name")
     if as_of is not None and as_of != batch.as_of:
+        check_date_range(as_of=as_of)
         if batch.status != BatchStatus.DRAFT:
             raise ValidationError({"as_of": "The batch has run; its as-of date is fixed."})
         batch.as_of = as_of

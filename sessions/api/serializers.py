@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from billing_site.api.date_fields import DateTimeField
 from billing_site.api.serializers import StrictModelSerializer, StrictSerializerMixin
 from billing_site.models import Organization, User
 from billing_site.timeutils import format_duration
@@ -121,8 +122,8 @@ class SessionCreateSerializer(StrictSerializerMixin, serializers.Serializer):
         error_messages={"does_not_exist": "Technician not found."},
         help_text="Staff member who did the work; default: you (others need MANAGE_WORK).",
     )
-    started_at = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField()
+    started_at = DateTimeField()
+    ended_at = DateTimeField()
     comment = serializers.CharField(required=False, allow_blank=True, default="")
     billable = serializers.BooleanField(required=False, default=True)
     external_id = serializers.CharField(
@@ -132,8 +133,8 @@ class SessionCreateSerializer(StrictSerializerMixin, serializers.Serializer):
 
 class SessionUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
     host = _related(Host.objects, "Computer", required=False)
-    started_at = serializers.DateTimeField(required=False)
-    ended_at = serializers.DateTimeField(required=False, allow_null=True)
+    started_at = DateTimeField(required=False)
+    ended_at = DateTimeField(required=False, allow_null=True)
     comment = serializers.CharField(required=False, allow_blank=True)
     billable = serializers.BooleanField(required=False)
 
@@ -144,7 +145,7 @@ class SessionTimerStartSerializer(StrictSerializerMixin, serializers.Serializer)
 
 
 class SessionTimerStopSerializer(StrictSerializerMixin, serializers.Serializer):
-    ended_at = serializers.DateTimeField(
+    ended_at = DateTimeField(
         required=False,
         allow_null=True,
         help_text="Default: now. Needed for a timer left running more than 24 h.",

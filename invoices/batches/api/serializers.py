@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from billing_site.api.date_fields import DateField
 from billing_site.api.serializers import StrictSerializerMixin
 from billing_site.money import quantize
 from contracts.models import Contract
@@ -34,12 +35,12 @@ class BatchSerializer(serializers.ModelSerializer):
 
 class BatchCreateSerializer(StrictSerializerMixin, serializers.Serializer):
     name = serializers.CharField(max_length=120)
-    as_of = serializers.DateField()
+    as_of = DateField()
 
 
 class BatchUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
     name = serializers.CharField(max_length=120, required=False)
-    as_of = serializers.DateField(required=False)
+    as_of = DateField(required=False)
     consolidate = serializers.BooleanField(required=False)
 
 
