@@ -7,7 +7,7 @@ from billing_site.tenancy import rescope_queryset
 from billing_site.uploads import check_logo
 
 from .models import Contact, Organization, Tenant, validate_tax_rate
-from .money import currency_choices
+from .money import currency_choices, largest_number, number_rule
 from .services import ORGANIZATION_FIELDS, TENANT_FIELDS
 
 
@@ -17,8 +17,21 @@ def tax_rate_field(**kwargs) -> forms.DecimalField:
     return forms.DecimalField(
         validators=[validate_tax_rate],
         widget=forms.NumberInput(attrs={"step": "any", "min": "0", "max": "100"}),
+        error_messages={"invalid": "Enter a percentage between 0 and 100, e.g. 21 or 7.65."},
         **kwargs,
     )
+
+
+def say_what_fits(field: forms.DecimalField) -> forms.DecimalField:
+    """ "NaN" or "abc" in a number field: the error says what fits ("Enter a number from
+    0 to 99999999.99, 2 decimal places at most."), not only "Enter a number."."""
+    if field.max_digits is not None and field.decimal_places is not None:
+        maximum = field.max_value
+        if maximum is None:
+            maximum = largest_number(max_digits=field.max_digits, places=field.decimal_places)
+        rule = number_rule(places=field.decimal_places, maximum=maximum, minimum=field.min_value)
+        field.error_messages["invalid"] = f"Enter a number {rule}."
+    return field
 
 
 class TenantScopedFormMixin:
@@ -30,6 +43,8 @@ class TenantScopedFormMixin:
             queryset = getattr(field, "queryset", None)
             if queryset is not None:
                 field.queryset = rescope_queryset(queryset)
+            if isinstance(field, forms.DecimalField):
+                say_what_fits(field)
 
 
 class TenantModelForm(TenantScopedFormMixin, forms.ModelForm):

@@ -6,7 +6,7 @@ currency data (2 for EUR/USD/DKK, 0 for JPY, 3 for KWD). Unit prices keep 4 plac
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import lru_cache
 
 from babel.core import Locale, get_global
@@ -63,6 +63,83 @@ def quantize_unit_price(price: Decimal) -> Decimal:
 def line_amount(quantity: Decimal, unit_price: Decimal, currency: str) -> Decimal:
     """quantity × unit price, rounded half-up to the currency's minor unit."""
     return quantize(Decimal(quantity) * Decimal(unit_price), currency)
+
+
+# A number typed by a person fits in far fewer characters; a longer string is refused
+# before Decimal reads it (a megabyte of digits is not a price).
+MAX_NUMBER_LENGTH = 64
+
+
+def largest_number(*, max_digits: int, places: int) -> Decimal:
+    """The largest value a column of ``max_digits`` digits, ``places`` of them decimals,
+    holds: 99999999.99 for (10, 2)."""
+    return Decimal(1).scaleb(max_digits - places) - Decimal(1).scaleb(-places)
+
+
+def number_rule(*, places: int, maximum: Decimal, minimum: Decimal | None = None) -> str:
+    """What a number field accepts, in words: 'from 0 to 99999999.99, 2 decimal places at
+    most'. ``minimum`` None: as far below zero as ``maximum`` is above it."""
+    low = -Decimal(maximum) if minimum is None else Decimal(minimum)
+    if places == 0:
+        return f"from {low:f} to {Decimal(maximum):f}, a whole number"
+    return f"from {low:f} to {Decimal(maximum):f}, {places} decimal places at most"
+
+
+def parse_decimal(
+    value,
+    *,
+    places: int,
+    maximum: Decimal | None = None,
+    max_digits: int | None = None,
+    minimum: Decimal | None = None,
+    label: str = "value",
+) -> Decimal:
+    """Untrusted input (a string, int or Decimal) as a Decimal, checked before any
+    arithmetic: a finite number from ``minimum`` (default −``maximum``) to ``maximum``
+    (default: the largest a ``max_digits`` column holds) with at most ``places`` decimals.
+    Raises a ValidationError (code invalid, range or places) whose message says what is
+    allowed. The value is returned as given, not rounded.
+
+    Quantizing first is what answered 500: Decimal("1e25").quantize(Decimal("0.0001"))
+    needs 30 digits, more than the context's 28, and raises InvalidOperation. Here the
+    comparisons are exact and the one quantize runs on a value known to fit.
+    """
+    if maximum is None:
+        if max_digits is None:
+            raise TypeError("parse_decimal needs a maximum or max_digits")
+        maximum = largest_number(max_digits=max_digits, places=places)
+    maximum = Decimal(maximum)
+    low = -maximum if minimum is None else Decimal(minimum)
+    invalid = ValidationError(
+        f"Enter a number {number_rule(places=places, maximum=maximum, minimum=low)}.",
+        code="invalid",
+    )
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise invalid
+    if isinstance(value, str):
+        value = value.strip()
+        if not value or len(value) > MAX_NUMBER_LENGTH:
+            raise invalid
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, ValueError) as exc:
+        raise invalid from exc
+    if not number.is_finite():
+        raise invalid
+    if not low <= number <= maximum:
+        raise ValidationError(f"The {label} must be between {low:f} and {maximum:f}.", code="range")
+    # In range, so this precision always suffices; 1e-400 rounds to 0 and is refused.
+    context = Context(prec=max(abs(low), maximum).adjusted() + places + 3)
+    if number != number.quantize(
+        Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=context
+    ):
+        raise ValidationError(
+            f"The {label} has {places} decimal places at most."
+            if places
+            else f"The {label} is a whole number.",
+            code="places",
+        )
+    return number
 
 
 def format_money(amount: Decimal, currency: str, locale: str = "en_US") -> str:

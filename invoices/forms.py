@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
-from billing_site.forms import TenantForm, tax_rate_field
 from billing_site.date_fields import DateField
+from billing_site.forms import TenantForm, say_what_fits, tax_rate_field
 from billing_site.models import Organization, validate_country
 
 from .models import CreditDisposition, InvoiceStatus, PaymentMethod, SourceScope
@@ -81,13 +81,15 @@ class SessionInvoiceForm(PartyForm, SessionScopeForm):
         help_text="The customer's rate, else your default rate; changes apply to this "
         "invoice only.",
     )
-    amount_due = forms.DecimalField(
-        label="Total amount due",
-        min_value=0,
-        max_digits=15,
-        decimal_places=3,
-        help_text="Suggested: billable duration × hourly rate, plus tax. A different amount "
-        "adds an adjustment line so the invoice still adds up.",
+    amount_due = say_what_fits(
+        forms.DecimalField(
+            label="Total amount due",
+            min_value=0,
+            max_digits=15,
+            decimal_places=3,
+            help_text="Suggested: billable duration × hourly rate, plus tax. A different "
+            "amount adds an adjustment line so the invoice still adds up.",
+        )
     )
     # The total the page suggested: an amount due left at it follows the figures when the
     # tax or the rates change, instead of being kept by an adjustment line.
@@ -254,13 +256,15 @@ class CreditNoteForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.creditable = list(creditable)
         for line, remaining in self.creditable:
-            self.fields[f"qty_{line.pk}"] = forms.DecimalField(
-                label=line.words.description[:60],
-                required=False,
-                min_value=0,
-                max_digits=14,
-                decimal_places=4,
-                disabled=remaining <= 0,
+            self.fields[f"qty_{line.pk}"] = say_what_fits(
+                forms.DecimalField(
+                    label=line.words.description[:60],
+                    required=False,
+                    min_value=0,
+                    max_digits=14,
+                    decimal_places=4,
+                    disabled=remaining <= 0,
+                )
             )
 
     def rows(self):

@@ -15,7 +15,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.files.base import ContentFile
@@ -26,7 +26,9 @@ from django.utils import timezone
 from billing_site import billables, line_text
 from billing_site.models import User, validate_tax_rate
 from billing_site.money import (
+    largest_number,
     minor_units,
+    parse_decimal,
     quantize,
     quantize_unit_price,
 )
@@ -37,6 +39,9 @@ from sessions.models import RemoteSession
 
 from . import selectors, words
 from .models import (
+    AMOUNT,
+    QUANTITY,
+    UNIT_PRICE,
     CreditDisposition,
     Invoice,
     InvoiceKind,
@@ -125,6 +130,10 @@ def invoice_totals_recompute(*, invoice: Invoice) -> Invoice:
     if changed:
         InvoiceLine.objects.bulk_update(changed, ["amount"])
     totals = compute_totals(lines, invoice.currency)
+    # Lines that each fit can add up past the amount column; refuse, never overflow.
+    limit = _amount_limit(max(abs(totals.subtotal), abs(totals.total)), invoice.currency)
+    if limit:
+        raise ValidationError({"total": f"The invoice total would be more than {limit}."})
     invoice.subtotal = totals.subtotal
     invoice.tax_total = totals.tax_total
     invoice.total = totals.total
@@ -384,6 +393,10 @@ def _parse_amount_due(value, currency: str) -> Decimal | None:
         raise ValidationError({"amount_due": "Enter an amount such as 120.50."}) from exc
     if not amount.is_finite() or amount < 0:
         raise ValidationError({"amount_due": "The amount due cannot be negative."})
+    limit = _amount_limit(amount, currency)
+    if limit:
+        raise ValidationError({"amount_due": f"The amount due is at most {limit}."})
+    # Compared in range, so quantizing cannot overflow (1e25 raised InvalidOperation).
     if quantize(amount, currency) != amount:
         places = minor_units(currency)
         raise ValidationError(
@@ -885,9 +898,6 @@ DRAFT_FIELDS = (
     "payment_terms_days",
     "payment_instructions",
 )
-MAX_QUANTITY = Decimal("1e10")
-MAX_UNIT_PRICE = Decimal("1e14")
-HUNDRED = Decimal("100")
 UNSET = object()
 
 
@@ -898,21 +908,30 @@ def _locked_draft(invoice: Invoice) -> Invoice:
     return invoice
 
 
-def _decimal(value, field: str, *, places: int, maximum: Decimal, label: str) -> Decimal:
-    """``value`` as a Decimal with at most ``places`` decimals and below ``maximum``."""
+def _decimal(value, field: str, *, places: int, max_digits: int, label: str) -> Decimal:
+    """``value`` as a finite Decimal that fits a ``max_digits`` column with at most
+    ``places`` decimals, checked before any rounding (``money.parse_decimal``)."""
     if isinstance(value, float):
         raise ValidationError({field: f"Give the {label} as a decimal string, not a float."})
     try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise ValidationError({field: f"Enter a number for the {label}."}) from exc
-    if not number.is_finite():
-        raise ValidationError({field: f"Enter a number for the {label}."})
-    if number != number.quantize(Decimal(1).scaleb(-places)):
-        raise ValidationError({field: f"The {label} has {places} decimal places at most."})
-    if abs(number) >= maximum:
-        raise ValidationError({field: f"The {label} is too large."})
-    return number
+        return parse_decimal(value, places=places, max_digits=max_digits, label=label)
+    except ValidationError as error:
+        raise ValidationError({field: error.messages}) from error
+
+
+def _largest_amount(currency: str) -> Decimal:
+    """The largest amount an amount column holds in ``currency``'s minor unit (rounded
+    down: 999999999999999.999 would round up past the column)."""
+    exponent = Decimal(1).scaleb(-minor_units(currency))
+    largest = largest_number(max_digits=AMOUNT["max_digits"], places=AMOUNT["decimal_places"])
+    return largest.quantize(exponent, rounding=ROUND_DOWN)
+
+
+def _amount_limit(amount: Decimal, currency: str) -> str | None:
+    """The limit ``amount`` goes past ("999999999999999.99 EUR"), or None when it fits an
+    amount column."""
+    largest = _largest_amount(currency)
+    return f"{largest} {currency}" if abs(amount) > largest else None
 
 
 @transaction.atomic
@@ -1022,21 +1041,31 @@ def _line_values(
     values["description"] = (description or "").strip()
     if not values["description"]:
         errors["description"] = "Describe the line; it is printed on the invoice."
-    for field, raw, places, maximum, label in (
-        ("quantity", quantity, 4, MAX_QUANTITY, "quantity"),
-        ("unit_price", unit_price, 4, MAX_UNIT_PRICE, "unit price"),
-        ("tax_rate", tax_rate, 4, Decimal("1000"), "tax rate"),
+    for field, raw, column, label in (
+        ("quantity", quantity, QUANTITY, "quantity"),
+        ("unit_price", unit_price, UNIT_PRICE, "unit price"),
     ):
         try:
-            values[field] = _decimal(raw, field, places=places, maximum=maximum, label=label)
+            values[field] = _decimal(
+                raw,
+                field,
+                places=column["decimal_places"],
+                max_digits=column["max_digits"],
+                label=label,
+            )
         except ValidationError as error:
             errors.update({field: error.message_dict[field][0]})
+    try:
+        values["tax_rate"] = _parse_tax_rate(tax_rate)
+    except ValidationError as error:
+        errors.update({"tax_rate": error.message_dict["tax_rate"][0]})
+    else:
+        if values["tax_rate"] is None:
+            errors["tax_rate"] = "Enter a tax rate such as 21 or 7.65."
     if errors:
         raise ValidationError(errors)
     if values["quantity"] <= 0:
         errors["quantity"] = "The quantity must be more than zero."
-    if not 0 <= values["tax_rate"] <= HUNDRED:
-        errors["tax_rate"] = "The tax rate is a percentage between 0 and 100."
     if kind == LineKind.DISCOUNT:
         values["unit_price"] = -abs(values["unit_price"])
         if values["unit_price"] == 0:
@@ -1051,6 +1080,11 @@ def _line_values(
     values["amount"] = line_total(
         InvoiceLine(quantity=values["quantity"], unit_price=values["unit_price"]), currency
     )
+    # Each factor fits its column, their product may not fit the amount's.
+    limit = _amount_limit(values["amount"], currency)
+    if limit:
+        message = f"The line amount (quantity × unit price) is more than {limit}."
+        raise ValidationError({"quantity": message, "unit_price": message})
     return values
 
 
@@ -1237,7 +1271,9 @@ def payment_record(
         raise ValidationError({"invoice": reason})
     errors = {}
     try:
-        value = _decimal(amount, "amount", places=3, maximum=MAX_UNIT_PRICE, label="amount")
+        value = _decimal(
+            amount, "amount", places=3, max_digits=AMOUNT["max_digits"], label="amount"
+        )
     except ValidationError as error:
         errors.update(error.message_dict)
         value = None
@@ -1377,7 +1413,7 @@ def credit_note_create(
                 raise ValidationError({"lines": f"Line {line.pk} is listed twice."})
             seen.add(line.pk)
             quantity = _decimal(
-                raw_quantity, "lines", places=4, maximum=MAX_QUANTITY, label="quantity"
+                raw_quantity, "lines", places=4, max_digits=QUANTITY["max_digits"], label="quantity"
             )
             if quantity <= 0:
                 raise ValidationError({"lines": "Credit a quantity of more than zero."})

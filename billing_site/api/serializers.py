@@ -2,10 +2,62 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, DecimalException
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from django.utils.encoding import smart_str
 from rest_framework import serializers
 
 from billing_site.models import TAX_RATE_PLACES, Contact, Organization, validate_tax_rate
+from billing_site.money import parse_decimal
 from billing_site.services import CONTACT_FIELDS, ORGANIZATION_FIELDS
+
+
+class DecimalNumberField(serializers.DecimalField):
+    """DRF's DecimalField, with the number checked before DRF quantizes it: finite and
+    within the column (or ``min_value``/``max_value``), by ``money.parse_decimal``, whose
+    message says the range and places ("NaN" or 1e25 are a 400 that says what fits).
+    Too many places keep DRF's own message."""
+
+    def to_internal_value(self, data):
+        text = smart_str(data).strip()
+        if len(text) <= self.MAX_STRING_LENGTH:
+            maximum = self.max_value
+            if maximum is None and self.max_digits is None:
+                maximum = Decimal(1).scaleb(28 - (self.decimal_places or 0)) - 1
+            try:
+                parse_decimal(
+                    text,
+                    places=self.decimal_places or 0,
+                    max_digits=self.max_digits,
+                    maximum=maximum,
+                    minimum=self.min_value,
+                    label=(self.field_name or "value").replace("_", " "),
+                )
+            except DjangoValidationError as error:
+                if error.code != "places":
+                    raise serializers.ValidationError(error.messages, code=error.code) from error
+        return super().to_internal_value(data)
+
+
+class TaxRateField(serializers.DecimalField):
+    """A tax rate: out of range (1e25, NaN, Infinity) is "between 0 and 100", checked
+    before DRF quantizes (which, with no digit count, overflowed: a 500)."""
+
+    def to_internal_value(self, data):
+        text = smart_str(data).strip()
+        if len(text) <= self.MAX_STRING_LENGTH:
+            try:
+                rate = Decimal(text)
+            except DecimalException:
+                rate = None  # DRF says "A valid number is required."
+            if rate is not None and (not rate.is_finite() or not 0 <= rate <= 100):
+                try:
+                    validate_tax_rate(rate)
+                except DjangoValidationError as error:
+                    raise serializers.ValidationError(error.messages, code=error.code) from error
+        return super().to_internal_value(data)
 
 
 class StrictSerializerMixin:
@@ -28,13 +80,16 @@ class StrictSerializerMixin:
 
 
 class StrictModelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
-    pass
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DecimalField: DecimalNumberField,
+    }
 
 
 def tax_rate_field(**kwargs) -> serializers.DecimalField:
     """A tax rate in percent: a decimal string, 0 to 100, at most four places. No digit
     count (max_digits): 1000 is refused as "between 0 and 100", the clearer reason."""
-    return serializers.DecimalField(
+    return TaxRateField(
         max_digits=None,
         decimal_places=TAX_RATE_PLACES,
         validators=[validate_tax_rate],

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from billing_site.api.serializers import StrictModelSerializer, StrictSerializerMixin
 from billing_site.api.date_fields import DateField, DateTimeField
+from billing_site.api.serializers import (
+    DecimalNumberField,
+    StrictModelSerializer,
+    StrictSerializerMixin,
+)
 from billing_site.models import Contact, Organization, User
 from billing_site.uploads import LimitedFileField
 from contracts.models import (
@@ -87,8 +91,8 @@ class ContractProductLineSerializer(StrictModelSerializer):
 
 class BlockPurchaseSerializer(StrictModelSerializer):
     contract = serializers.PrimaryKeyRelatedField(queryset=Contract.objects)
-    hours = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
-    price = serializers.DecimalField(max_digits=18, decimal_places=4, required=False)
+    hours = DecimalNumberField(max_digits=10, decimal_places=2, required=False)
+    price = DecimalNumberField(max_digits=18, decimal_places=4, required=False)
 
     class Meta:
         model = BlockPurchase

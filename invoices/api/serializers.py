@@ -8,8 +8,12 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing_site.api.serializers import StrictSerializerMixin, tax_rate_field
 from billing_site.api.date_fields import DateField
+from billing_site.api.serializers import (
+    DecimalNumberField,
+    StrictSerializerMixin,
+    tax_rate_field,
+)
 from billing_site.models import validate_country
 from billing_site.money import quantize
 
@@ -361,7 +365,7 @@ class SessionInvoiceCreateSerializer(StrictSerializerMixin, PartyInputSerializer
     payment_terms_days = serializers.IntegerField(required=False, min_value=0, max_value=365)
     payment_instructions = serializers.CharField(required=False, allow_blank=True)
     notes = serializers.CharField(required=False, allow_blank=True)
-    amount_due = serializers.DecimalField(
+    amount_due = DecimalNumberField(
         max_digits=15,
         decimal_places=3,
         min_value=Decimal("0"),
