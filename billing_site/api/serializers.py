@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.encoding import smart_str
 from rest_framework import serializers
 
+from billing_site.api.date_fields import DateField, DateTimeField
 from billing_site.models import TAX_RATE_PLACES, Contact, Organization, validate_tax_rate
 from billing_site.money import parse_decimal
 from billing_site.services import CONTACT_FIELDS, ORGANIZATION_FIELDS
@@ -83,6 +84,9 @@ class StrictModelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DecimalField: DecimalNumberField,
+        # Dates in the storable range, and a date-time no zone can hold says the range too.
+        models.DateField: DateField,
+        models.DateTimeField: DateTimeField,
     }
 
 
