@@ -4,6 +4,7 @@ Embedded default: SQLite file in the project, no broker (Celery runs tasks in-pr
 Real deployment: DATABASE_URL=postgres://..., REDIS_URL=redis://..., DEBUG=false.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "billing_site",
     "sessions.apps.SupportSessionsConfig",
     "contracts",
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "billing_site.tenancy.TenantMiddleware",
     # NUL in query strings and URL-encoded forms: a 400 naming the field, not a 500.
     "billing_site.request_input.RequestInputMiddleware",
+    # Last: turns a login refused by the lockout into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "billing_site.urls"
@@ -110,6 +114,36 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes, decision 0009): failed logins on the login page, the admin
+# and the API token endpoint are counted per account and per client address in the cache
+# below, shared by every worker when it is Redis; a lockout refuses even the right password
+# until it expires. The embedded default counts in local memory (one process).
+CACHE_URL = env.str("CACHE_URL", default=env.str("REDIS_URL", default="")) or "locmemcache://"
+CACHES = {"default": env.cache_url_config(CACHE_URL)}
+AUTHENTICATION_BACKENDS = [
+    "billing_site.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+# Proxies in front of the app that append the client to X-Forwarded-For; 0 = REMOTE_ADDR only.
+# Never more than really sit in front: each extra one lets a client choose its address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_HANDLER = "billing_site.login_throttle.LoginFailureHandler"
+AXES_CLIENT_IP_CALLABLE = "billing_site.login_throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "billing_site.login_throttle.lockout_response"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = LOGIN_FAILURES_PER_ACCOUNT
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+# Attempts refused by a lockout are not counted, so it ends on time.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The counts live in the cache, not in axes' tables: its admin pages would show nothing.
+AXES_ENABLE_ADMIN = False
+# No start-up banner on every command; our handler logs each lockout itself.
+AXES_VERBOSE = False
+# The OpenAPI schema and the docs pages list every operation: a login unless set public.
+API_SCHEMA_PUBLIC = env.bool("API_SCHEMA_PUBLIC", default=False)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -207,6 +241,8 @@ REST_FRAMEWORK = {
     ],
     "COERCE_DECIMAL_TO_STRING": True,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # DRF throttles read the client address as the login throttle does.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {"anon": env.str("ANON_THROTTLE_RATE", default="30/minute")},
 }
 
@@ -215,6 +251,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Sessions, time, contracts and invoices for managed service providers.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs pages need a login unless API_SCHEMA_PUBLIC=true.
+    "SERVE_PERMISSIONS": ["billing_site.api.permissions.SchemaAccess"],
     # Swagger UI and ReDoc served from the sidecar package: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

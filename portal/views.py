@@ -273,6 +273,8 @@ class PortalSetPasswordView(PasswordResetConfirmView):
     template_name = "portal/set_password.html"
     form_class = PortalSetPasswordForm
     post_reset_login = True
+    # Named because the login throttle adds a backend (which checks, but logs nobody in).
+    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
     success_url = reverse_lazy("portal:home")
 
     def get_user(self, uidb64):

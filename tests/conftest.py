@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,15 @@ def _test_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Uploads and rendered PDFs go to a throw-away folder, never the project's media/.
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_login_counts(settings):
+    # Failed logins are counted in the cache (billing_site/login_throttle.py): a key prefix of
+    # its own gives each test zero counts, also when parallel workers share one Redis.
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    }
 
 
 @pytest.fixture

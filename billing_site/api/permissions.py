@@ -1,5 +1,6 @@
 """Role permissions for the API, from the capabilities in billing_site.roles."""
 
+from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from billing_site.roles import role_can
@@ -29,3 +30,14 @@ def required_capability(view, request) -> str | None:
     if request.method in SAFE_METHODS:
         return getattr(view, "read_capability", None)
     return getattr(view, "write_capability", None)
+
+
+class SchemaAccess(BasePermission):
+    """The OpenAPI schema and the API docs pages: a login unless ``API_SCHEMA_PUBLIC``.
+
+    Read per request (not when the views are imported), so the setting can be changed
+    without touching the URLs.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        return settings.API_SCHEMA_PUBLIC or bool(request.user and request.user.is_authenticated)

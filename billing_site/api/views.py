@@ -98,7 +98,7 @@ class ObtainTokenView(APIView):
 
     @extend_schema(request=TokenRequestSerializer, responses=TokenResponseSerializer)
     def post(self, request):
-        from django.contrib.auth import authenticate
+        from django.contrib.auth import authenticate, user_logged_in
 
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -108,5 +108,7 @@ class ObtainTokenView(APIView):
                 {"non_field_errors": ["Unable to log in with these credentials."]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        # A login like the page's: clears the account's failed-login count, sets last_login.
+        user_logged_in.send(sender=user.__class__, request=request._request, user=user)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})

@@ -120,7 +120,8 @@ def test_list_query_count_does_not_grow(admin_a, api_as, tenant_a, django_assert
     assert len(large.captured_queries) == len(small.captured_queries)
 
 
-def test_schema_and_docs_are_served_locally(client):
+def test_schema_and_docs_are_served_locally(client, admin_a):
+    client.force_login(admin_a)  # they need a login (tests/core/test_login_throttling.py)
     schema = client.get("/api/v1/schema/")
     assert schema.status_code == 200
     assert b"/api/v1/organizations/" in schema.content
