@@ -6,7 +6,7 @@ currency data (2 for EUR/USD/DKK, 0 for JPY, 3 for KWD). Unit prices keep 4 plac
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import lru_cache
 
 from babel.core import Locale, get_global
@@ -74,6 +74,14 @@ def largest_number(*, max_digits: int, places: int) -> Decimal:
     """The largest value a column of ``max_digits`` digits, ``places`` of them decimals,
     holds: 99999999.99 for (10, 2)."""
     return Decimal(1).scaleb(max_digits - places) - Decimal(1).scaleb(-places)
+
+
+def largest_amount(currency: str, *, max_digits: int, places: int) -> Decimal:
+    """The largest amount in ``currency``'s minor unit a (``max_digits``, ``places``)
+    column holds, rounded down: 999999999999999.99 EUR for (18, 3), as 999999999999999.999
+    would round up past the column."""
+    largest = largest_number(max_digits=max_digits, places=places)
+    return largest.quantize(_minor_exponent(currency), rounding=ROUND_DOWN)
 
 
 def number_rule(*, places: int, maximum: Decimal, minimum: Decimal | None = None) -> str:

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing_site.models import Contact, Membership, Organization, Tenant, User
+from billing_site.money import largest_amount
 from billing_site.roles import STAFF_ROLES, Cap, Role, role_can
 from billing_site.services import assign_fields, reject_unknown_fields, sequence_take
 from billing_site.tenancy import require_current_tenant
@@ -32,6 +33,7 @@ from .choices import (
     TimeEntryState,
 )
 from .models import (
+    AMOUNT,
     BlockPurchase,
     Contract,
     ContractProductLine,
@@ -47,6 +49,7 @@ from .models import (
 )
 
 MAX_ENTRY_SECONDS = 24 * 3600
+COLUMN_OF_AMOUNT = {"max_digits": AMOUNT["max_digits"], "places": AMOUNT["decimal_places"]}
 # Clocks of browsers and servers differ a little; an end this far ahead is still "now".
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -582,6 +585,13 @@ def _check_line(line: ContractProductLine, tenant) -> None:
     if line.quantity_mode == QuantityMode.PER_DEVICE:
         line.quantity = Decimal("1")
     _clean(line)
+    # Each factor fits its column, their product must fit the invoice line's amount.
+    price = line.product.unit_price if line.unit_price is None else line.unit_price
+    largest = largest_amount(contract.currency, **COLUMN_OF_AMOUNT)
+    if line.quantity * (price or 0) > largest:
+        raise ValidationError(
+            {"quantity": f"Quantity × unit price is more than {largest} {contract.currency}."}
+        )
     clash = ContractProductLine.objects.filter(contract=contract, product=line.product)
     if line.pk:
         clash = clash.exclude(pk=line.pk)
@@ -1502,6 +1512,10 @@ def time_entries_post(*, entry_ids: Iterable[int], actor) -> int:
 # ---------------------------------------------------------------- timesheet
 
 
+# More than any entry may hold (24 h); larger typed hours are "not a number of hours".
+MAX_HOURS_TYPED = Decimal(1000)
+
+
 def parse_hours(text: str) -> int | None:
     """'1.5', '1,5', '1:30' or '1:30:05' -> seconds; '' -> None.
 
@@ -1517,7 +1531,11 @@ def parse_hours(text: str) -> int | None:
             value = int(hours_part or 0) * 3600 + int(minutes_part or 0) * 60
             value += int(rest[0] or 0) if rest else 0
         else:
-            value = int((Decimal(text.replace(",", ".")) * 3600).to_integral_value())
+            hours = Decimal(text.replace(",", "."))
+            # Bounded before converting: "1e900000" hours would build a 900,000-digit int.
+            if not hours.is_finite() or abs(hours) > MAX_HOURS_TYPED:
+                raise ValueError(text)
+            value = int((hours * 3600).to_integral_value())
     except (ArithmeticError, ValueError) as exc:
         raise ValueError(f"“{text}” is not a number of hours (use 1.5 or 1:30).") from exc
     if value < 0:

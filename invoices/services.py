@@ -15,7 +15,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.files.base import ContentFile
@@ -26,7 +26,7 @@ from django.utils import timezone
 from billing_site import billables, line_text
 from billing_site.models import User, validate_tax_rate
 from billing_site.money import (
-    largest_number,
+    largest_amount,
     minor_units,
     parse_decimal,
     quantize,
@@ -919,18 +919,12 @@ def _decimal(value, field: str, *, places: int, max_digits: int, label: str) -> 
         raise ValidationError({field: error.messages}) from error
 
 
-def _largest_amount(currency: str) -> Decimal:
-    """The largest amount an amount column holds in ``currency``'s minor unit (rounded
-    down: 999999999999999.999 would round up past the column)."""
-    exponent = Decimal(1).scaleb(-minor_units(currency))
-    largest = largest_number(max_digits=AMOUNT["max_digits"], places=AMOUNT["decimal_places"])
-    return largest.quantize(exponent, rounding=ROUND_DOWN)
-
-
 def _amount_limit(amount: Decimal, currency: str) -> str | None:
     """The limit ``amount`` goes past ("999999999999999.99 EUR"), or None when it fits an
     amount column."""
-    largest = _largest_amount(currency)
+    largest = largest_amount(
+        currency, max_digits=AMOUNT["max_digits"], places=AMOUNT["decimal_places"]
+    )
     return f"{largest} {currency}" if abs(amount) > largest else None
 
 

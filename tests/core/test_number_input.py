@@ -18,9 +18,17 @@ from django.urls import reverse
 from billing_site.models import Organization, Tenant
 from billing_site.roles import Role
 from billing_site.testing.factories import OrganizationFactory
-from contracts.models import BlockPurchase, Contract, Product, RateRule
+from contracts.models import (
+    BlockPurchase,
+    Contract,
+    ContractProductLine,
+    Product,
+    RateRule,
+    TimeEntry,
+)
+from contracts.services import parse_hours
 from invoices.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, Payment
-from tests.contracts.factories import ContractFactory, ServiceTypeFactory
+from tests.contracts.factories import ContractFactory, ProductFactory, ServiceTypeFactory
 from tests.invoices.factories import InvoiceFactory, InvoiceLineFactory
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +85,8 @@ def world(tenant_a, tenant_b, staff_a):
         "sent": sent,
         "line": line,
         "block": ContractFactory(tenant=tenant_a, block=True),
+        "recurring": ContractFactory(tenant=tenant_a, recurring=True),
+        "product": ProductFactory(tenant=tenant_a),
         "customer": OrganizationFactory(tenant=tenant_a),
         "service_type": ServiceTypeFactory(tenant=tenant_a),
         "admin": staff_a.user(Role.BILLING_ADMIN),
@@ -95,6 +105,8 @@ def counts() -> dict[str, int]:
         "products": Product.all_tenants.count(),
         "contracts": Contract.all_tenants.count(),
         "organizations": Organization.all_tenants.count(),
+        "product lines": ContractProductLine.all_tenants.count(),
+        "time entries": TimeEntry.all_tenants.count(),
     }
 
 
@@ -161,6 +173,31 @@ API_CASES = {
         lambda w: "/api/v1/products/",
         lambda w: {"sku": "NEW-1", "name": "New", "unit_price": "25"},
         ("unit_price",),
+    ),
+    "contract product line quantity": (
+        lambda w: "/api/v1/contract-product-lines/",
+        lambda w: {
+            "contract": w["recurring"].pk,
+            "product": w["product"].pk,
+            "quantity_mode": "fixed",
+            "quantity": "2",
+        },
+        ("quantity",),
+    ),
+    "contract product line price": (
+        lambda w: "/api/v1/contract-product-lines/",
+        lambda w: {
+            "contract": w["recurring"].pk,
+            "product": w["product"].pk,
+            "quantity_mode": "fixed",
+            "unit_price": "2",
+        },
+        ("unit_price",),
+    ),
+    "time entry seconds": (
+        lambda w: "/api/v1/time-entries/",
+        lambda w: {"contract": w["recurring"].pk, "work_date": "2026-03-02", "worked_seconds": 60},
+        ("worked_seconds",),
     ),
     "contract tax rate": (
         lambda w: "/api/v1/contracts/",
@@ -304,6 +341,31 @@ def test_a_line_whose_amount_overflows_is_refused(world, api_as):
     assert api.get(f"/api/v1/invoices/{world['draft'].pk}/").json()["total"] == (
         "999999999999990.00"
     )
+
+
+def test_a_product_line_whose_amount_overflows_is_refused(world, api_as):
+    response = api_as(world["admin"]).post(
+        "/api/v1/contract-product-lines/",
+        {
+            "contract": world["recurring"].pk,
+            "product": world["product"].pk,
+            "quantity_mode": "fixed",
+            "quantity": "9999999999",
+            "unit_price": "99999999999999",
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "quantity": ["Quantity × unit price is more than 999999999999999.99 EUR."]
+    }
+    assert not ContractProductLine.all_tenants.exists()
+
+
+@pytest.mark.parametrize("text", ["1e900000", "1e400", "NaN", "Infinity", "-1e25", "1e999999999"])
+def test_typed_hours_out_of_any_range_are_not_hours(text):
+    with pytest.raises(ValueError, match="is not a number of hours"):
+        parse_hours(text)
 
 
 def test_the_other_tenant_is_unchanged(world, api_as, tenant_b):
