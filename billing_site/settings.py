@@ -231,7 +231,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "billing_site.api.schema.BillingAutoSchema",
     "EXCEPTION_HANDLER": "billing_site.api.errors.exception_handler",
     # JSON bounded in size and depth, text checked (billing_site/api/parsers.py).
     "DEFAULT_PARSER_CLASSES": [
