@@ -24,8 +24,10 @@ def _related(manager, label: str, **kwargs):
 
 class HostGroupSerializer(StrictModelSerializer):
     organization = _related(Organization.objects, "Customer", allow_null=True, required=False)
+    # Names of optional relations: allow_null, not default=None, which DRF leaves out of
+    # PATCH responses (partial serializers skip defaults).
     organization_name = serializers.CharField(
-        source="organization.name", read_only=True, default=None
+        source="organization.name", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -36,10 +38,10 @@ class HostGroupSerializer(StrictModelSerializer):
 
 class HostSerializer(StrictModelSerializer):
     group = _related(HostGroup.objects, "Group", allow_null=True, required=False)
-    group_name = serializers.CharField(source="group.name", read_only=True, default=None)
+    group_name = serializers.CharField(source="group.name", read_only=True, allow_null=True)
     organization = _related(Organization.objects, "Customer", allow_null=True, required=False)
     organization_name = serializers.CharField(
-        source="organization.name", read_only=True, default=None
+        source="organization.name", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -64,9 +66,9 @@ class RemoteSessionSerializer(serializers.ModelSerializer):
 
     host_name = serializers.CharField(source="host.name", read_only=True)
     group = serializers.IntegerField(source="host.group_id", read_only=True, allow_null=True)
-    group_name = serializers.CharField(source="host.group.name", read_only=True, default=None)
+    group_name = serializers.CharField(source="host.group.name", read_only=True, allow_null=True)
     technician_username = serializers.CharField(
-        source="technician.username", read_only=True, default=None
+        source="technician.username", read_only=True, allow_null=True
     )
     duration = serializers.SerializerMethodField()
     # Plain strings in the schema: the choice sets' names collide with other apps' enums.
@@ -74,7 +76,10 @@ class RemoteSessionSerializer(serializers.ModelSerializer):
     is_running = serializers.BooleanField(read_only=True)
     billed = serializers.BooleanField(source="is_billed", read_only=True)
     invoice = serializers.IntegerField(
-        source="invoice_line.invoice_id", read_only=True, default=None
+        source="invoice_line.invoice_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The invoice billing it (null: unbilled); only for roles that see billing.",
     )
 
     class Meta:
@@ -102,6 +107,8 @@ class RemoteSessionSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+        # Left out for roles that may not see billing (to_representation).
+        role_dependent_fields = ["invoice"]
 
     def get_duration(self, session: RemoteSession) -> str:
         return format_duration(session.duration_seconds)

@@ -9,6 +9,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from billing_site.api.base import TenantModelViewSet, TenantReadWriteViewSet
+from billing_site.api.schema import ERROR_REF
 from billing_site.roles import Cap, role_can
 from billing_site.uploads import UPLOAD_TOO_LARGE_RESPONSE
 
@@ -157,7 +158,9 @@ class RemoteSessionViewSet(TenantModelViewSet):
             201: OpenApiResponse(ImportResultSerializer, description="Imported."),
             413: UPLOAD_TOO_LARGE_RESPONSE,
             400: OpenApiResponse(
-                ImportResultSerializer, description="Row errors; nothing was imported."
+                {"anyOf": [{"$ref": "#/components/schemas/ImportResult"}, ERROR_REF]},
+                description="Row errors (the result; nothing was imported), or a field "
+                "error: no file, an unknown format or time zone.",
             ),
         },
     )

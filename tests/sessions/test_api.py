@@ -213,6 +213,20 @@ def test_hosts_and_groups(tenant_a, tenant_b, tech, admin_a, staff_a, api_as):
     assert accountant.post("/api/v1/hosts/", {"name": "X"}).status_code == 403
 
 
+def test_patch_answers_names_of_missing_relations_as_null(tenant_a, admin_a, api_as):
+    """A PATCH response has every field of the schema: a host without a group or a
+    customer, and a group without a customer, name them null (they used to be left out)."""
+    host = HostFactory(tenant=tenant_a, group=None, organization=None)
+    group = HostGroupFactory(tenant=tenant_a, organization=None)
+    api = api_as(admin_a)
+    patched = api.patch(f"/api/v1/hosts/{host.pk}/", {"notes": "Desk 4"}, format="json")
+    assert patched.status_code == 200, patched.json()
+    assert patched.json()["group_name"] is None and patched.json()["organization_name"] is None
+    patched = api.patch(f"/api/v1/host-groups/{group.pk}/", {"name": "Spare"}, format="json")
+    assert patched.status_code == 200, patched.json()
+    assert patched.json()["organization_name"] is None
+
+
 IMPORT_URL = f"{URL}import/"
 GOOD = (
     "host,group,technician,start,end,comment,external_id\n"
