@@ -142,6 +142,10 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "or write_off (they stay billed by the credited invoice); null for an invoice."
         ),
     )
+    # Blank on invoices that do not come from sessions: "" is part of the documented enum.
+    source_scope = serializers.ChoiceField(
+        choices=SourceScope.choices, allow_blank=True, read_only=True
+    )
     is_overdue = serializers.SerializerMethodField(
         help_text="Past its due date with a balance left (never a credit note)."
     )

@@ -54,6 +54,10 @@ class PdfRenderer(BaseRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if isinstance(data, bytes):
             return data
+        # An error body (404, 409) is JSON and says so, whatever format was asked for.
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = JSONRenderer.media_type
         return JSONRenderer().render(data)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
@@ -97,7 +97,10 @@ class EndClientTicketExportView(PortalAPIMixin, TenantAPIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["csv", "xlsx", "pdf"], required=True)],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, media_type.split(";")[0]): OpenApiResponse(OpenApiTypes.BINARY, name)
+            for name, media_type in exports.FORMATS.items()
+        },
     )
     def get(self, request):
         self.require_billing_partner()
@@ -174,7 +177,13 @@ class AttachmentDownloadView(PortalAPIMixin, TenantAPIView):
 
     url_kwarg_models = {"pk": TicketAttachment}
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY, "The file, with the content type it was uploaded with."
+            )
+        }
+    )
     def get(self, request, pk):
         try:
             attachment = selectors.portal_attachment_get(organization=self.organization, pk=pk)

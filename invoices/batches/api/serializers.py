@@ -141,4 +141,6 @@ def batch_detail_data(batch, preview, invoices, context) -> dict:
         [contract_data(row, with_items=True) for row in preview.rows] if preview else []
     )
     data["invoices"] = InvoiceSerializer(invoices, many=True, context=context).data
+    # One batch is not annotated like the list: its count is the invoices it lists.
+    data["invoice_count"] = len(data["invoices"])
     return data

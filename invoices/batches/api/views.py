@@ -34,6 +34,11 @@ from .serializers import (
 FORMAT_PARAM = OpenApiParameter(
     "format", str, enum=["csv", "iif", "xero"], description="Export file format."
 )
+# The export file as sent: csv and xero are CSV, iif is QuickBooks Desktop's IIF.
+EXPORT_RESPONSES = {
+    (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, "csv or xero"),
+    (200, "application/x-iif"): OpenApiResponse(OpenApiTypes.BINARY, "iif"),
+}
 
 
 class IgnoreFormatNegotiation(DefaultContentNegotiation):
@@ -147,10 +152,7 @@ class BatchViewSet(
         )
         return self._detail(batch)
 
-    @extend_schema(
-        parameters=[FORMAT_PARAM],
-        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
-    )
+    @extend_schema(parameters=[FORMAT_PARAM], responses=EXPORT_RESPONSES)
     @action(detail=True, methods=["get"])
     def export(self, request, pk=None):
         """The batch's final invoices as csv, iif (QuickBooks Desktop) or xero."""
@@ -174,7 +176,7 @@ class InvoiceExportViewSet(TenantAPIMixin, viewsets.ViewSet):
 
     @extend_schema(
         parameters=[FORMAT_PARAM, OpenApiParameter("ids", str, description="1,2,3")],
-        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
+        responses=EXPORT_RESPONSES,
     )
     def list(self, request):
         ids = batch_services.invoice_ids(request.query_params.get("ids", ""))
