@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views import View
 from django.views.generic import DetailView, TemplateView
@@ -223,9 +223,19 @@ class SessionInvoiceCreateView(StaffViewMixin, TemplateView):
     template_name = "invoices/session_invoice_form.html"
     read_capability = write_capability = Cap.MANAGE_BILLING
 
-    def _scope(self, data) -> dict:
+    def _scope(self, data) -> dict | HttpResponseBadRequest:
         scope_form = SessionScopeForm(data)
         if not scope_form.is_valid():
+            dates = {
+                name: " ".join(scope_form.errors[name])
+                for name in ("date_from", "date_to")
+                if name in scope_form.errors
+            }
+            if dates:
+                # A date range refused (outside the storable range): say why, not "not found".
+                return HttpResponseBadRequest(
+                    "; ".join(f"{name}: {reason}" for name, reason in dates.items())
+                )
             raise Http404("Choose a session, host or group to invoice.")
         return scope_form.cleaned_data
 
@@ -253,6 +263,8 @@ class SessionInvoiceCreateView(StaffViewMixin, TemplateView):
 
     def get(self, request, *args, **kwargs):
         scope = self._scope(request.GET)
+        if isinstance(scope, HttpResponseBadRequest):
+            return scope
         preview = self._preview(scope)
         plan = self._plan(preview)
         suggested = plan.suggested.total if plan else preview.suggested_amount
@@ -274,6 +286,8 @@ class SessionInvoiceCreateView(StaffViewMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         scope = self._scope(request.POST)
+        if isinstance(scope, HttpResponseBadRequest):
+            return scope
         form = SessionInvoiceForm(request.POST)
         preview = self._preview(scope)
         if not form.is_valid():

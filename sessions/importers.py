@@ -491,9 +491,16 @@ def _parse_row(
         if not raw:
             continue
         try:
-            value = make_aware(
-                _parse_timestamp(raw, lenient=fmt == FORMAT_TEAMVIEWER), zone
-            ).replace(microsecond=0)
+            parsed = _parse_timestamp(raw, lenient=fmt == FORMAT_TEAMVIEWER)
+        except ValueError as exc:
+            error(name, str(exc))
+            continue
+        if not in_date_range(parsed):
+            # Before the zone change: year 1 east of UTC has no UTC time at all.
+            error(name, DATE_RANGE_MESSAGE)
+            continue
+        try:
+            value = make_aware(parsed, zone).replace(microsecond=0)
         except ValueError as exc:
             error(name, str(exc))
             continue

@@ -343,6 +343,49 @@ def test_api_contract_dates_out_of_range_are_a_400(admin_api, world, field):
         assert not Contract.objects.filter(name="Far away").exists()
 
 
+@time_machine.travel(NOW, tick=False)
+def test_api_session_import_rows_out_of_range_are_row_errors(admin_api, admin_a, world):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    header = "host,group,technician,start,end,comment,external_id\n"
+    rows = [
+        f"PC-1,ACME,{admin_a.username},0001-01-01 00:30:00,0001-01-01 00:45:00,Old,R-1\n",
+        f"PC-1,ACME,{admin_a.username},9999-12-31 23:00:00,9999-12-31 23:30:00,Late,R-2\n",
+        f"PC-1,ACME,{admin_a.username},0001-01-01T00:30:00+01:00,2026-03-09 10:00:00,Mix,R-3\n",
+    ]
+    upload = SimpleUploadedFile("s.csv", (header + "".join(rows)).encode(), "text/csv")
+    response = admin_api.post("/api/v1/sessions/import/", {"file": upload}, format="multipart")
+    assert response.status_code == 400, response.content
+    errors = response.json()["errors"]
+    assert {error["line"] for error in errors} == {2, 3, 4}
+    assert all(RANGE in error["message"] for error in errors if error["column"] == "start")
+    with tenant_context(world["acme"].tenant):
+        assert not RemoteSession.objects.filter(comment__in=["Old", "Late", "Mix"]).exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_api_timer_stops_out_of_range_are_a_400(api_as, staff_a, world):
+    tech = staff_a.user(Role.TECHNICIAN)
+    api = api_as(tech)
+    started = api.post("/api/v1/sessions/start/", {"host": world["host"].pk}, format="json")
+    assert started.status_code == 201, started.content
+    url = f"/api/v1/sessions/{started.json()['id']}/stop/"
+    for value in BAD_TIMES:
+        _refused_for_range(api.post(url, {"ended_at": value}, format="json"), "ended_at")
+    with tenant_context(world["acme"].tenant):
+        assert RemoteSession.objects.get(pk=started.json()["id"]).ended_at is None
+
+
+def test_session_invoice_page_date_range_out_of_range_is_a_400(admin_browser, world):
+    url = reverse("invoices:session-invoice-new")
+    scope = {"scope": "host", "id": world["host"].pk}
+    for name in ("date_from", "date_to"):
+        response = admin_browser.get(url, {**scope, name: "9999-12-31"})
+        assert response.status_code == 400
+        assert name in response.content.decode() and RANGE in response.content.decode()
+    assert admin_browser.get(url, {**scope, "date_from": "2026-01-01"}).status_code == 200
+
+
 # ------------------------------------------------------------------ page filters
 
 
