@@ -405,6 +405,20 @@ def test_session_pages_show_a_refused_date_filter_and_no_rows(admin_browser, wor
         assert "Unique job" not in response.content.decode()
 
 
+def test_htmx_tables_say_why_nothing_is_listed(admin_browser, world):
+    """A filter changed in place (htmx) swaps only the table: the reason is in it."""
+    for name, params in (
+        ("sessions:session-list", {"date_from": "0001-01-01"}),
+        ("invoices:invoice-list", {"issued_to": "9999-12-31"}),
+        ("contracts:approvals", {"from": "9999-12-31"}),
+    ):
+        response = admin_browser.get(reverse(name), params, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "Nothing is listed" in html and RANGE in html, name
+        assert "Unique job" not in html
+
+
 def test_invoice_list_shows_a_refused_filter_and_no_rows(admin_browser, world):
     with tenant_context(world["acme"].tenant):
         invoice = InvoiceFactory(tenant=world["acme"].tenant, number="INV-UNIQUE-1")
