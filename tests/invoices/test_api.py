@@ -244,6 +244,18 @@ def test_pdf_not_ready_is_409(acme, acme_b, api):
     assert api.get(f"{LIST}{invoice.pk}/").json()["pdf_url"] is None
 
 
+@pytest.mark.parametrize("query", ["", "?format=pdf"])
+def test_pdf_errors_are_json_whatever_format_is_asked(acme, acme_b, api, query):
+    """A 409 or 404 of the PDF endpoint is a JSON body and says so (it was labelled
+    application/pdf when the PDF was asked for)."""
+    invoice = InvoiceFactory(tenant=acme.tenant, pdf_status=PdfStatus.PENDING)
+    for url, code in ((f"{LIST}{invoice.pk}/pdf/", 409), (f"{LIST}999999/pdf/", 404)):
+        response = api.get(url + query, HTTP_ACCEPT="application/pdf")
+        assert response.status_code == code
+        assert response["Content-Type"] == "application/json"
+        assert "detail" in response.json()
+
+
 def test_roles(acme, acme_b, staff_a, api_as, post_from_sessions):
     invoice_id = post_from_sessions({"scope": "session", "id": acme.jane_updates.pk}).json()["id"]
     technician = api_as(staff_a.user(Role.TECHNICIAN))
