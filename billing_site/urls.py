@@ -30,3 +30,6 @@ urlpatterns = [
     path("api/v1/", include("billing_site.api.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# API clients get JSON for every error, also when no route matches.
+handler404 = "billing_site.api.errors.not_found"

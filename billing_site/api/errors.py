@@ -1,6 +1,8 @@
 """API errors: domain ValidationErrors from services become 400s with field errors."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.serializers import as_serializer_error
@@ -33,3 +35,11 @@ def _renderable(data):
     if isinstance(data, str):
         return safe_text(data)
     return data
+
+
+def not_found(request, exception):
+    """Django's 404 (no route matched, e.g. ``/api/v1/invoices/abc/lines/``): JSON under
+    ``/api/`` like every other API error, the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
