@@ -102,6 +102,7 @@ from django.utils.text import slugify
 from billing_site.money import minor_units, quantize, quantize_unit_price
 from billing_site.spreadsheets import safe_text
 from billing_site.tenancy import require_current_tenant
+from billing_site.timeutils import computable_date
 from invoices.document import DocumentLine, InvoiceDocument, Party, invoice_documents
 from invoices.models import Invoice, InvoiceKind, InvoiceStatus
 
@@ -376,7 +377,8 @@ def _prepare_one(invoice: InvoiceDocument) -> _Invoice:
     # Xero needs a due date on every row; a credit note without one is due when issued.
     due = invoice.due_date or invoice.issue_date
     if invoice.due_date is None and sign == 1:
-        due += dt.timedelta(days=invoice.payment_terms_days)
+        # computable_date: an issue date stored at the calendar's end still gets a due date.
+        due = computable_date(due) + dt.timedelta(days=invoice.payment_terms_days)
     return _Invoice(
         invoice=invoice,
         sign=sign,

@@ -652,6 +652,29 @@ def test_a_block_purchase_stored_far_ahead_breaks_nothing_and_can_be_deleted(
         assert not BlockPurchase.objects.filter(pk__in=[far.pk, later.pk]).exists()
 
 
+def test_an_invoice_stored_at_the_calendar_end_still_exports(admin_api, admin_browser, world):
+    tenant = world["acme"].tenant
+    with tenant_context(tenant):
+        invoice = InvoiceFactory(tenant=tenant, subtotal=Decimal("100.000"))
+        InvoiceLineFactory(
+            tenant=tenant,
+            invoice=invoice,
+            quantity=Decimal("1"),
+            unit_price=Decimal("100"),
+            amount=Decimal("100.000"),
+            taxable=False,
+        )
+        Invoice.objects.filter(pk=invoice.pk).update(
+            issue_date=dt.date(9999, 12, 31), due_date=None
+        )
+    for fmt in ("csv", "iif", "xero"):
+        response = admin_api.get("/api/v1/invoices/export/", {"ids": invoice.pk, "format": fmt})
+        assert response.status_code == 200, (fmt, response.content)
+    page = admin_browser.get(reverse("invoices:invoice-detail", args=[invoice.pk]))
+    assert page.status_code == 200
+    assert admin_browser.get(reverse("invoices:invoice-list")).status_code == 200
+
+
 def test_an_invoiced_block_purchase_cannot_be_deleted(admin_api, world, tenant_b, api_as, staff_b):
     tenant = world["acme"].tenant
     with tenant_context(tenant):
