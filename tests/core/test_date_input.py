@@ -386,6 +386,41 @@ def test_session_invoice_page_date_range_out_of_range_is_a_400(admin_browser, wo
     assert admin_browser.get(url, {**scope, "date_from": "2026-01-01"}).status_code == 200
 
 
+@time_machine.travel(NOW, tick=False)
+def test_api_ticket_due_date_and_time_entry_timer_stop_out_of_range(api_as, staff_a, world):
+    admin = api_as(staff_a.user(Role.BILLING_ADMIN))
+    body = {"title": "Far", "organization": world["acme"].pk, "due_date": "9999-12-31"}
+    _refused_for_range(admin.post("/api/v1/tickets/", body, format="json"), "due_date")
+    url = f"/api/v1/tickets/{world['ticket'].pk}/"
+    _refused_for_range(admin.patch(url, {"due_date": "0001-01-01"}, format="json"), "due_date")
+    tech = api_as(staff_a.user(Role.TECHNICIAN))
+    started = tech.post(
+        "/api/v1/time-entries/timer/start/", {"ticket": world["ticket"].pk}, format="json"
+    )
+    assert started.status_code == 201, started.content
+    for value in BAD_TIMES:
+        response = tech.post("/api/v1/time-entries/timer/stop/", {"ended_at": value}, format="json")
+        _refused_for_range(response, "ended_at")
+    with tenant_context(world["acme"].tenant):
+        assert TimeEntry.objects.get().ended_at is None
+        world["ticket"].refresh_from_db()
+        assert world["ticket"].due_date is None
+
+
+def test_payment_page_date_out_of_range_is_a_form_error(admin_browser, world):
+    tenant = world["acme"].tenant
+    with tenant_context(tenant):
+        invoice = InvoiceFactory(tenant=tenant, total=Decimal("100.000"))
+    response = admin_browser.post(
+        reverse("invoices:payment-create", args=[invoice.pk]),
+        {"amount": "10.00", "received_on": "9999-12-31", "method": "bank"},
+    )
+    assert response.status_code == 400
+    assert RANGE in response.content.decode()
+    with tenant_context(tenant):
+        assert not Payment.objects.exists()
+
+
 # ------------------------------------------------------------------ page filters
 
 
