@@ -134,6 +134,10 @@ class TenantSettingsForm(forms.ModelForm):
             "brand_color": forms.TextInput(attrs={"type": "color"}),
         }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        say_what_fits(self.fields["default_hourly_rate"])
+
     def clean_country(self):
         return (self.cleaned_data.get("country") or "").upper()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal, DecimalException
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -61,6 +62,21 @@ class TaxRateField(serializers.DecimalField):
         return super().to_internal_value(data)
 
 
+def _overflowing_ids(serializer, data) -> dict[str, list[str]]:
+    """Related fields given a JSON number too large for a float (1e400 reads as
+    infinity): DRF's lookup calls int() on it and OverflowError escapes as a 500."""
+    if not hasattr(data, "get"):
+        return {}
+    errors = {}
+    for name, field in serializer.fields.items():
+        if isinstance(field, serializers.RelatedField | serializers.ManyRelatedField):
+            value = data.get(name)
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(item, float) and not math.isfinite(item) for item in values):
+                errors[name] = ["Give the id as a whole number; this one overflows."]
+    return errors
+
+
 class StrictSerializerMixin:
     """Rejects fields the endpoint does not know, instead of silently dropping them."""
 
@@ -69,6 +85,9 @@ class StrictSerializerMixin:
         if hasattr(data, "keys"):
             known = {name for name, field in self.fields.items() if not field.read_only}
             unknown = {name: ["Unknown field."] for name in sorted(set(data.keys()) - known)}
+        overflowing = _overflowing_ids(self, data)
+        if overflowing:
+            raise serializers.ValidationError({**overflowing, **unknown})
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django_filters import rest_framework as filters
 
 from billing_site.api.base import TenantFilterSet
@@ -25,6 +26,18 @@ def tenant_users(request):
     if request is None or getattr(request, "tenant", None) is None:
         return User.objects.none()
     return User.objects.filter(memberships__tenant=request.tenant).distinct()
+
+
+class IdFilter(filters.NumberFilter):
+    """An id: a whole number a database id column holds. A NumberFilter takes "1e40" or
+    "-1e400" as a decimal and the lookup's int() overflows the column (a 500)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
 
 
 class ServiceTypeFilter(TenantFilterSet):
@@ -154,8 +167,8 @@ class TimeEntryFilter(TenantFilterSet):
     billing_organization = filters.ModelChoiceFilter(
         field_name="contract__billing_organization", queryset=Organization.objects.all()
     )
-    remote_session = filters.NumberFilter(field_name="remote_session_id")
-    invoice_line = filters.NumberFilter(field_name="invoice_line_id")
+    remote_session = IdFilter(field_name="remote_session_id")
+    invoice_line = IdFilter(field_name="invoice_line_id")
     billed = filters.BooleanFilter(field_name="invoice_line", lookup_expr="isnull", exclude=True)
     work_date_after = filters.DateFilter(field_name="work_date", lookup_expr="gte")
     work_date_before = filters.DateFilter(field_name="work_date", lookup_expr="lte")

@@ -368,6 +368,36 @@ def test_typed_hours_out_of_any_range_are_not_hours(text):
         parse_hours(text)
 
 
+@pytest.mark.parametrize("token", ["1e400", "-1e400"])
+@pytest.mark.parametrize(
+    ("url", "payload", "field"),
+    [
+        (
+            "/api/v1/payments/",
+            {"amount": "1", "received_on": "2026-03-10", "method": "cash"},
+            "invoice",
+        ),
+        ("/api/v1/rate-rules/", {"rate": "90"}, "service_type"),
+        ("/api/v1/block-purchases/", {"purchased_on": "2026-02-01"}, "contract"),
+    ],
+)
+def test_an_id_that_overflows_is_a_400(world, api_as, url, payload, field, token):
+    """A JSON number past a float's range reads as infinity; the id lookup's int() raised
+    OverflowError (a 500)."""
+    before = counts()
+    response = post_raw(api_as(world["admin"]), url, {**payload, field: 0}, (field,), token)
+    assert response.status_code == 400
+    assert response.json()[field] == ["Give the id as a whole number; this one overflows."]
+    assert counts() == before
+
+
+@pytest.mark.parametrize("value", ["1e40", "-1e400", "1e2000000", "99999999999999999999", "NaN"])
+@pytest.mark.parametrize("name", ["remote_session", "invoice_line"])
+def test_id_filters_refuse_numbers_no_column_holds(world, api_as, name, value):
+    response = api_as(world["admin"]).get("/api/v1/time-entries/", {name: value})
+    assert response.status_code == 400 and name in response.json()
+
+
 def test_the_other_tenant_is_unchanged(world, api_as, tenant_b):
     api = api_as(world["admin"])
     api.post("/api/v1/organizations/", {"name": "N", "tax_rate": "1e400"}, format="json")
@@ -467,7 +497,13 @@ def test_settings_page_refuses_a_bad_default_tax_rate(world, client_as, tenant_a
         reverse("tenant-settings"), settings_data(tenant_a, default_tax_rate=value)
     )
     page_refused(response, "percentage between 0 and 100", "4 decimal places")
-    assert Tenant.objects.get(pk=tenant_a.pk).default_tax_rate == tenant_a.default_tax_rate
+    rate = client.post(
+        reverse("tenant-settings"), settings_data(tenant_a, default_hourly_rate=value)
+    )
+    page_refused(rate, "99999999.9999", "12 digits", "4 decimal places")
+    saved = Tenant.objects.get(pk=tenant_a.pk)
+    assert saved.default_tax_rate == tenant_a.default_tax_rate
+    assert saved.default_hourly_rate == tenant_a.default_hourly_rate
 
 
 def test_form_reasons_say_what_fits(world, client_as):
