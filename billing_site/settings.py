@@ -262,6 +262,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "InvoiceKindEnum": "invoices.models.InvoiceKind",
         "InvoiceStatusEnum": "invoices.models.InvoiceStatus",
+        "BatchStatusEnum": "invoices.batches.models.BatchStatus",
         "InvoiceSourceEnum": "invoices.models.InvoiceSource",
         "InvoiceSourceScopeEnum": "invoices.models.SourceScope",
         "InvoiceLineKindEnum": "invoices.models.LineKind",

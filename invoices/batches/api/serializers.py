@@ -33,6 +33,26 @@ class BatchSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class BatchDetailSerializer(BatchSerializer):
+    """Documents one batch as the API answers it (built by ``batch_detail_data``)."""
+
+    details = serializers.DictField(
+        read_only=True,
+        allow_null=True,
+        help_text="Invoices to create, tickets, hours and amounts per currency; null once run.",
+    )
+    contracts = serializers.ListField(
+        child=serializers.DictField(),
+        read_only=True,
+        help_text="Each contract with its state, balances and items; empty once run.",
+    )
+    invoices = InvoiceSerializer(many=True, read_only=True)
+
+    class Meta(BatchSerializer.Meta):
+        fields = [*BatchSerializer.Meta.fields, "details", "contracts", "invoices"]
+        read_only_fields = fields
+
+
 class BatchCreateSerializer(StrictSerializerMixin, serializers.Serializer):
     name = serializers.CharField(max_length=120)
     as_of = DateField()

@@ -23,6 +23,7 @@ from .. import services as batch_services
 from ..models import InvoiceBatch
 from .serializers import (
     BatchCreateSerializer,
+    BatchDetailSerializer,
     BatchSerializer,
     BatchUpdateSerializer,
     DraftDeleteSerializer,
@@ -85,17 +86,18 @@ class BatchViewSet(
         data = batch_detail_data(batch, preview, invoices, self.get_serializer_context())
         return Response(data, status=status_code)
 
+    @extend_schema(responses=BatchDetailSerializer)
     def retrieve(self, request, *args, **kwargs):
         return self._detail(self.get_object())
 
-    @extend_schema(request=BatchCreateSerializer, responses={201: BatchSerializer})
+    @extend_schema(request=BatchCreateSerializer, responses={201: BatchDetailSerializer})
     def create(self, request):
         serializer = BatchCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         batch = batch_services.batch_create(**serializer.validated_data, created_by=request.user)
         return self._detail(batch, status.HTTP_201_CREATED)
 
-    @extend_schema(request=BatchUpdateSerializer, responses=BatchSerializer)
+    @extend_schema(request=BatchUpdateSerializer, responses=BatchDetailSerializer)
     def partial_update(self, request, *args, **kwargs):
         batch = self.get_object()
         serializer = BatchUpdateSerializer(data=request.data)
@@ -106,7 +108,7 @@ class BatchViewSet(
     def perform_destroy(self, instance):
         batch_services.batch_delete(batch=instance)
 
-    @extend_schema(request=SelectionSerializer, responses=BatchSerializer)
+    @extend_schema(request=SelectionSerializer, responses=BatchDetailSerializer)
     @action(detail=True, methods=["post", "patch"])
     def selection(self, request, pk=None):
         """Include or exclude one item (by key) or a whole contract."""
@@ -119,7 +121,7 @@ class BatchViewSet(
         )
         return self._detail(batch)
 
-    @extend_schema(request=None, responses=BatchSerializer)
+    @extend_schema(request=None, responses=BatchDetailSerializer)
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
         """Create the draft invoices (one per contract); items are claimed for them."""
@@ -127,7 +129,7 @@ class BatchViewSet(
         batch_services.batch_run(batch=batch, created_by=request.user)
         return self._detail(batch)
 
-    @extend_schema(request=DraftDeleteSerializer, responses=BatchSerializer)
+    @extend_schema(request=DraftDeleteSerializer, responses=BatchDetailSerializer)
     @action(detail=True, methods=["post"], url_path="delete-invoice")
     def delete_invoice(self, request, pk=None):
         """Delete an unwanted draft of the run batch; its items return to unbilled."""
@@ -139,7 +141,7 @@ class BatchViewSet(
         )
         return self._detail(batch)
 
-    @extend_schema(request=GenerateSerializer, responses=BatchSerializer)
+    @extend_schema(request=GenerateSerializer, responses=BatchDetailSerializer)
     @action(detail=True, methods=["post"])
     def generate(self, request, pk=None):
         """Finalise the batch's drafts (``consolidate``: one per billing organization and
