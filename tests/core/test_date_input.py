@@ -687,6 +687,36 @@ def test_a_block_purchase_stored_far_ahead_breaks_nothing_and_can_be_deleted(
         assert not BlockPurchase.objects.filter(pk__in=[far.pk, later.pk]).exists()
 
 
+@time_machine.travel(NOW, tick=False)
+def test_contracts_and_entries_stored_at_the_calendar_edges_break_nothing(
+    admin_browser, admin_api, world, staff_a
+):
+    tenant = world["acme"].tenant
+    with tenant_context(tenant):
+        late = ContractFactory(tenant=tenant, customer=world["acme"], name="Late", retainer=True)
+        Contract.objects.filter(pk=late.pk).update(start_date=dt.date(9999, 12, 31))
+        early = ContractFactory(tenant=tenant, customer=world["acme"], name="Early", retainer=True)
+        Contract.objects.filter(pk=early.pk).update(
+            start_date=dt.date(1, 1, 1), billing_cycle="yearly"
+        )
+        entry = TimeEntryFactory(
+            tenant=tenant, contract=early, technician=staff_a.user(Role.TECHNICIAN)
+        )
+        TimeEntry.objects.filter(pk=entry.pk).update(work_date=dt.date(1, 1, 1))
+    for contract in (late, early):
+        url = reverse("contracts:contract-detail", args=[contract.pk])
+        assert admin_browser.get(url).status_code == 200, contract.name
+        assert admin_api.get(f"/api/v1/contracts/{contract.pk}/billing/").status_code == 200
+    assert admin_browser.get(reverse("contracts:contract-list")).status_code == 200
+    assert admin_browser.get(reverse("contracts:approvals")).status_code == 200
+    created = admin_api.post(
+        "/api/v1/batches/", {"name": "B", "as_of": "2026-03-01"}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    url = reverse("invoices:batch-detail", args=[created.json()["id"]])
+    assert admin_browser.get(url).status_code == 200
+
+
 def test_an_invoice_stored_at_the_calendar_end_still_exports(admin_api, admin_browser, world):
     tenant = world["acme"].tenant
     with tenant_context(tenant):
