@@ -36,6 +36,10 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"'{value}' is not a known IANA time zone (e.g. Europe/Paris).")
 
 
+# The largest id a (Big)AutoField column holds: a larger one names nothing, and
+# SQLite cannot even bind it (OverflowError) in ``pk__in``.
+MAX_ID = 2**63 - 1
+
 TAX_RATE_PLACES = 4
 _TAX_RATE_EXPONENT = Decimal(1).scaleb(-TAX_RATE_PLACES)
 # Percent with four places, as on contracts and invoice lines (e.g. 20.0000, 7.6500).

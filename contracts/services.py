@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing_site.models import Contact, Membership, Organization, Tenant, User
+from billing_site.models import MAX_ID, Contact, Membership, Organization, Tenant, User
 from billing_site.money import largest_amount
 from billing_site.roles import STAFF_ROLES, Cap, Role, role_can
 from billing_site.services import assign_fields, reject_unknown_fields, sequence_take
@@ -1460,7 +1460,9 @@ def _transition(ids, *, actor, source: str, target: str, stamp: dict, verb: str)
     ids = sorted({int(pk) for pk in ids})
     if not ids:
         raise ValidationError({"entries": "Select at least one time entry."})
-    rows = list(TimeEntry.objects.select_for_update().filter(pk__in=ids))
+    # An id past the column names nothing; it is reported as unknown below.
+    existing = [pk for pk in ids if 0 < pk <= MAX_ID]
+    rows = list(TimeEntry.objects.select_for_update().filter(pk__in=existing))
     found = {row.pk for row in rows}
     missing = [pk for pk in ids if pk not in found]
     wrong = [row.pk for row in rows if row.state != source or row.is_running]

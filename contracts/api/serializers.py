@@ -14,7 +14,7 @@ from billing_site.api.serializers import (
     StrictModelSerializer,
     StrictSerializerMixin,
 )
-from billing_site.models import Contact, Organization, User
+from billing_site.models import MAX_ID, Contact, Organization, User
 from billing_site.uploads import LimitedFileField
 from contracts.models import (
     BlockPurchase,
@@ -277,7 +277,9 @@ class TimeEntrySerializer(StrictModelSerializer):
 
 
 class EntryIdsSerializer(StrictSerializerMixin, serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), allow_empty=False
+    )
 
 
 class TimerStartSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -302,7 +304,7 @@ class TimerStopSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class LogSessionSerializer(StrictSerializerMixin, serializers.Serializer):
-    session = serializers.IntegerField(min_value=1)
+    session = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     ticket = serializers.PrimaryKeyRelatedField(
         queryset=Ticket.objects, required=False, allow_null=True
     )

@@ -14,7 +14,7 @@ from billing_site.api.serializers import (
     StrictSerializerMixin,
     tax_rate_field,
 )
-from billing_site.models import validate_country
+from billing_site.models import MAX_ID, validate_country
 from billing_site.money import quantize
 
 from ..document import bill_to_party, seller_party, tax_category
@@ -357,11 +357,11 @@ class SessionInvoiceCreateSerializer(StrictSerializerMixin, PartyInputSerializer
     """
 
     scope = serializers.ChoiceField(choices=SourceScope.choices)
-    id = serializers.IntegerField(min_value=1)
+    id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     date_from = DateField(required=False, allow_null=True)
     date_to = DateField(required=False, allow_null=True)
     session_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         allow_empty=False,
         help_text="The sessions you expect; refused when the selection differs.",
@@ -453,7 +453,7 @@ class PaymentCreateSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class CreditLineSerializer(StrictSerializerMixin, serializers.Serializer):
-    line = serializers.IntegerField(min_value=1)
+    line = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     quantity = serializers.CharField()
 
 

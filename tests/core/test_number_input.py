@@ -398,6 +398,21 @@ def test_id_filters_refuse_numbers_no_column_holds(world, api_as, name, value):
     assert response.status_code == 400 and name in response.json()
 
 
+HUGE_ID = "329910784025988360568832"  # past 64 bits: SQLite could not bind it
+
+
+@pytest.mark.parametrize("action", ["approve", "post"])
+def test_entry_ids_past_any_id_column_are_refused(world, api_as, client_as, action):
+    api = api_as(world["admin"])
+    response = api.post(f"/api/v1/time-entries/{action}/", {"ids": [int(HUGE_ID)]}, format="json")
+    assert response.status_code == 400 and "ids" in response.json()
+    page = client_as(world["admin"]).post(
+        reverse("contracts:approvals"), {"ids": [HUGE_ID], "action": action}, follow=True
+    )
+    assert page.status_code == 200
+    assert f"Unknown time entries: {HUGE_ID}." in page.content.decode()
+
+
 def test_the_other_tenant_is_unchanged(world, api_as, tenant_b):
     api = api_as(world["admin"])
     api.post("/api/v1/organizations/", {"name": "N", "tax_rate": "1e400"}, format="json")
