@@ -153,9 +153,10 @@ def periods_between(contract: HasCycle, first: dt.date, last: dt.date) -> list[P
     periods = []
     while True:
         period = _cycle_period(cycle, index)
-        if period.start > last:
-            return periods
         periods.append(period)
+        # Stop at the period holding ``last``: the one after it may start past year 9999.
+        if period.end >= last:
+            return periods
         index += 1
 
 
