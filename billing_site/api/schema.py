@@ -30,6 +30,8 @@ ERROR_DESCRIPTIONS = {
     "401": "Not logged in: send `Authorization: Token <key>`.",
     "403": "Your role (or the portal) does not allow this.",
     "404": "Not found: no such object in your tenant, or an unknown X-Tenant.",
+    "413": "The request body is over its size limit.",
+    "415": "The request body is not in a media type this operation reads.",
     "429": "Too many requests: wait for the time given in Retry-After.",
 }
 
@@ -86,6 +88,8 @@ class BillingAutoSchema(AutoSchema):
             codes += ["401", "403", "404"]
         elif "{" in self.path:
             codes.append("404")
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes += ["413", "415"]
         if view.get_throttles():
             codes.append("429")
         return codes
