@@ -143,9 +143,14 @@ def test_filters(tenant_a, tech, tech2, admin_a, api_as, bill, frozen):
     first = RemoteSessionFactory(
         tenant=tenant_a, host=jane, technician=tech, started_at=NOW - dt.timedelta(days=3)
     )
-    second = bill(RemoteSessionFactory(tenant=tenant_a, host=jane, technician=tech2))
-    third = RemoteSessionFactory(tenant=tenant_a, host=loose, technician=tech)
-    other = RemoteSessionFactory(tenant=tenant_a)
+    # Explicit starts after the cutoff: the factory's default start moves back with its
+    # sequence, so after enough sessions made by earlier tests it fell before the cutoff.
+    day_ago = NOW - dt.timedelta(days=1)
+    second = bill(
+        RemoteSessionFactory(tenant=tenant_a, host=jane, technician=tech2, started_at=day_ago)
+    )
+    third = RemoteSessionFactory(tenant=tenant_a, host=loose, technician=tech, started_at=day_ago)
+    other = RemoteSessionFactory(tenant=tenant_a, started_at=day_ago)
     api = api_as(admin_a)
 
     def ids(**params):
