@@ -457,7 +457,7 @@ class TimeEntryViewSet(TenantModelViewSet):
             raise Http404("No timer is running.")
         return Response(TimeEntrySerializer(entry).data)
 
-    @extend_schema(request=TimerStartSerializer, responses=TimeEntrySerializer)
+    @extend_schema(request=TimerStartSerializer, responses={201: TimeEntrySerializer})
     @action(detail=False, methods=["post"], url_path="timer/start")
     def timer_start(self, request):
         """Start your timer on a ticket or contract (one running timer per technician)."""
@@ -473,7 +473,7 @@ class TimeEntryViewSet(TenantModelViewSet):
         entry = services.timer_stop(technician=request.user, **data)
         return Response(TimeEntrySerializer(entry).data)
 
-    @extend_schema(request=LogSessionSerializer, responses=TimeEntrySerializer)
+    @extend_schema(request=LogSessionSerializer, responses={201: TimeEntrySerializer})
     @action(detail=False, methods=["post"], url_path="log-session")
     def log_session(self, request):
         """Log a remote session as a time entry (refused when billed by a session invoice)."""
