@@ -23,6 +23,7 @@ from billing_site.models import Membership
 from billing_site.roles import Cap, Role
 from billing_site.views_base import StaffViewMixin, apply_errors
 from contracts import selectors_portal as selectors
+from contracts.api.views import attachment_response
 from contracts.models import Ticket, TicketAttachment
 
 from . import exports, services
@@ -246,12 +247,8 @@ class AttachmentDownloadView(PortalViewMixin, View):
             attachment = selectors.portal_attachment_get(organization=self.organization, pk=pk)
         except TicketAttachment.DoesNotExist as exc:
             raise Http404("Attachment not found") from exc
-        return FileResponse(
-            attachment.file.open("rb"),
-            as_attachment=True,
-            filename=attachment.name,
-            content_type=attachment.content_type or "application/octet-stream",
-        )
+        # The staff download's rule: never rendered or run by the browser.
+        return attachment_response(attachment)
 
 
 class PortalLogoView(PortalViewMixin, View):

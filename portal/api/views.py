@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from billing_site.api.base import TenantAPIMixin, TenantAPIView
 from contracts import selectors_portal as selectors
+from contracts.api.views import attachment_response
 from contracts.models import Ticket, TicketAttachment
 from portal import exports
 from portal.forms import EndClientTicketFilterForm, MyTicketFilterForm
@@ -179,8 +180,9 @@ class AttachmentDownloadView(PortalAPIMixin, TenantAPIView):
 
     @extend_schema(
         responses={
-            (200, "*/*"): OpenApiResponse(
-                OpenApiTypes.BINARY, "The file, with the content type it was uploaded with."
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                "The file as a download (never rendered inline, whatever it was uploaded as).",
             )
         }
     )
@@ -189,9 +191,4 @@ class AttachmentDownloadView(PortalAPIMixin, TenantAPIView):
             attachment = selectors.portal_attachment_get(organization=self.organization, pk=pk)
         except TicketAttachment.DoesNotExist as exc:
             raise Http404("Attachment not found") from exc
-        return FileResponse(
-            attachment.file.open("rb"),
-            as_attachment=True,
-            filename=attachment.name,
-            content_type=attachment.content_type or "application/octet-stream",
-        )
+        return attachment_response(attachment)

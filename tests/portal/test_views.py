@@ -375,3 +375,19 @@ def test_portal_pages_refuse_writes(world, partner):
 def test_a_second_portal_user_of_the_same_partner_sees_the_same(world, client_as):
     colleague = client_as(portal_user(world.partner, username="helios-2"))
     assert "Printer offline" in page(colleague, ECT)
+
+
+def test_attachments_are_downloads_whatever_they_were_uploaded_as(world, partner, api_as):
+    # An uploaded script or page must never be served as one (same-origin script).
+    world.files.billed.content_type = "text/html"
+    world.files.billed.save(update_fields=["content_type"])
+    for response in (
+        partner.get(reverse("portal:attachment", args=[world.files.billed.pk])),
+        api_as(world.portal_user).get(
+            reverse("portal-api:attachment", args=[world.files.billed.pk])
+        ),
+    ):
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/octet-stream"
+        assert response["Content-Disposition"].startswith("attachment;")
+        assert response["X-Content-Type-Options"] == "nosniff"
