@@ -24,12 +24,13 @@ from django.utils import timezone
 
 from billing_site.billables import claim_items
 from billing_site.dbstats import analyze_after_commit
+from billing_site.money import largest_amount
 from billing_site.pgarrays import insert_rows
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import check_date_range
 from contracts.models import BlockPurchase, Contract, PeriodCharge, TimeEntry
 
-from ..models import Invoice, InvoiceKind, InvoiceLine, InvoiceSource, InvoiceStatus
+from ..models import AMOUNT, Invoice, InvoiceKind, InvoiceLine, InvoiceSource, InvoiceStatus
 from ..parties import bill_to_snapshot, seller_snapshot
 from ..services import invoice_delete_draft, invoices_finalize
 from . import selectors as batch_selectors
@@ -245,6 +246,31 @@ def _materialise_charges(fee_lines: list[tuple], tenant) -> dict[tuple, int]:
 # ---------------------------------------------------------------------------- run
 
 
+def _amounts_too_large(preview) -> list[str]:
+    """Lines and invoices an amount column cannot hold (rates and quantities that each
+    fit their column can still multiply past it): refused by name, never a database error."""
+    problems = []
+    names = {row.contract.pk: row.contract.name for row in preview.rows}
+    for planned in preview.invoices:
+        largest = largest_amount(
+            planned.currency, max_digits=AMOUNT["max_digits"], places=AMOUNT["decimal_places"]
+        )
+        for line in planned.lines:
+            if abs(line.amount) > largest:
+                problems.append(
+                    f"{names.get(line.contract_id, '')}: a line of {line.amount} "
+                    f"{planned.currency} is more than an invoice amount holds ({largest}); "
+                    "check the contract's rates and quantities."
+                )
+        totals = planned.totals
+        if not problems and max(abs(totals.subtotal), abs(totals.total)) > largest:
+            problems.append(
+                f"{', '.join(names.get(cid, '') for cid in planned.contract_ids)}: the invoice "
+                f"would total more than an invoice amount holds ({largest} {planned.currency})."
+            )
+    return problems
+
+
 @transaction.atomic
 def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
     """Run a draft batch: one draft invoice per contract with selected items (lines from
@@ -266,6 +292,7 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
 
     preview = batch_selectors.batch_preview(batch, consolidate=False, itemized=True)
     problems = [p for row in preview.rows for p in row.problems]
+    problems += _amounts_too_large(preview)
     if problems:
         raise ValidationError({"items": problems[:10]})
     if not preview.invoices:
