@@ -1,15 +1,12 @@
 """/healthz, and one task sent through a real Redis broker to a real Celery worker."""
 
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from billing_site.testing.workers import Worker
+
 BROKER = os.environ.get("TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -47,7 +44,7 @@ def test_healthz_reports_broker_down(client, settings):
 
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
-def test_task_runs_through_real_worker():
+def test_task_runs_through_real_worker(tmp_path):
     if not redis_available():
         if os.environ.get("CI"):
             pytest.fail("Redis is not reachable in CI")
@@ -55,32 +52,7 @@ def test_task_runs_through_real_worker():
     from celery import Celery
     from celery.result import allow_join_result
 
-    env = {**os.environ, "REDIS_URL": BROKER, "CELERY_BROKER_URL": BROKER}
-    if connection.vendor == "postgresql":
-        settings_dict = connection.settings_dict
-        env["DATABASE_URL"] = (
-            f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/"
-            f"{settings_dict['NAME']}"
-        )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "billing_site",
-            "worker",
-            "--pool=solo",
-            "--concurrency=1",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    worker = Worker(tmp_path, broker=BROKER)
     # Not the current app: shared tasks elsewhere in the suite must stay on the project's
     # (eager) app, not bind to this client.
     client_app = Celery(broker=BROKER, backend=BROKER, set_as_current=False)
@@ -93,9 +65,5 @@ def test_task_runs_through_real_worker():
             assert result.get(timeout=60) == {"database": "ok"}
         assert time.monotonic() - started < 60
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        worker.stop()
         client_app.close()

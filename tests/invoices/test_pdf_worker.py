@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -20,6 +16,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 
 from billing_site.tenancy import tenant_context
+from billing_site.testing.workers import Worker
 from invoices import services
 from invoices.models import Invoice, InvoiceStatus, PdfStatus
 
@@ -66,74 +63,6 @@ def redis_broker():
     finally:
         lock.release()
         client.close()
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-class Worker:
-    """A real ``celery worker`` process (optionally with beat inside) on the test database."""
-
-    def __init__(self, tmp_path: Path, *, beat: bool = False, **env: str):
-        self.log_path = tmp_path / f"worker-{uuid.uuid4().hex[:8]}.log"
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "billing_site",
-            "worker",
-            "--pool=solo",
-            "--concurrency=1",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel=INFO",
-            f"--hostname=pdf-{uuid.uuid4().hex[:8]}@%h",
-        ]
-        if beat:
-            command += ["--beat", f"--schedule={tmp_path / 'beat-schedule'}"]
-        full_env = {
-            **os.environ,
-            "REDIS_URL": BROKER,
-            "CELERY_BROKER_URL": BROKER,
-            "CELERY_RESULT_BACKEND": BROKER,
-            "DATABASE_URL": database_url(),
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            **env,
-        }
-        self.log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=full_env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: killed as a whole
-        )
-
-    def kill(self) -> None:
-        """SIGKILL: no warm shutdown, nothing acknowledged or given back."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=20)
-        self.log.close()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=20)
-        self.log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
 
 
 def wait_for(predicate, *, timeout: float, what: str, worker: Worker | None = None):
@@ -184,7 +113,9 @@ def test_a_generate_whose_render_tasks_were_lost_is_rendered_by_the_sweep(
     assert redis_broker.llen("celery") == 0  # nothing reached the broker
 
     # Back up: a worker with beat, the sweep every second, stale after two seconds.
-    worker = Worker(tmp_path, beat=True, PDF_SWEEP_EVERY="1", PDF_PENDING_RETRY_AFTER="2")
+    worker = Worker(
+        tmp_path, broker=BROKER, beat=True, PDF_SWEEP_EVERY="1", PDF_PENDING_RETRY_AFTER="2"
+    )
     try:
         wait_for(
             lambda: states(ids) == {PdfStatus.READY: 15},
@@ -222,7 +153,7 @@ def test_a_worker_killed_in_the_middle_of_a_render_has_its_task_handed_out_again
     blocker_cursor.execute("SELECT id FROM invoices_invoice WHERE id = %s FOR UPDATE", [invoice_id])
     short = {"BROKER_VISIBILITY_TIMEOUT": "4", "PDF_PENDING_RETRY_AFTER": "3600"}
     client_app = Celery(broker=BROKER, set_as_current=False)
-    first = Worker(tmp_path, **short)
+    first = Worker(tmp_path, broker=BROKER, **short)
     second = None
     try:
         client_app.send_task("invoices.invoice_render_pdf_task", args=[tenant_a.pk, invoice_id])
@@ -246,7 +177,7 @@ def test_a_worker_killed_in_the_middle_of_a_render_has_its_task_handed_out_again
         assert states([invoice_id]) == {PdfStatus.PENDING: 1}
 
         time.sleep(4)  # past the visibility timeout: the next worker takes it back
-        second = Worker(tmp_path, **short)
+        second = Worker(tmp_path, broker=BROKER, **short)
         wait_for(
             lambda: states([invoice_id]) == {PdfStatus.READY: 1},
             timeout=90,

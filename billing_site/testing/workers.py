@@ -1,0 +1,90 @@
+"""A real ``celery worker`` process for tests where the point is the queue."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str | None:
+    """The test database for a worker process: PostgreSQL only (off it the worker uses
+    its own default database, which the test cannot share)."""
+    if connection.vendor != "postgresql":
+        return None
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class Worker:
+    """A real ``celery worker`` process (optionally with beat inside) on the test
+    database and ``broker``; its output goes to a log file under ``log_dir``."""
+
+    def __init__(self, log_dir: Path, *, broker: str, beat: bool = False, **env: str):
+        self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "billing_site",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=INFO",
+            f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
+        ]
+        if beat:
+            command += ["--beat", f"--schedule={log_dir / 'beat-schedule'}"]
+        full_env = {
+            **os.environ,
+            "REDIS_URL": broker,
+            "CELERY_BROKER_URL": broker,
+            "CELERY_RESULT_BACKEND": broker,
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            **env,
+        }
+        url = database_url()
+        if url:
+            full_env["DATABASE_URL"] = url
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: killed as a whole
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no warm shutdown, nothing acknowledged or given back."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=20)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=20)
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
