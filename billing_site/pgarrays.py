@@ -8,8 +8,8 @@ literal (``'{v1,v2,…}'``) cast to the array type parses several times faster.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
@@ -20,6 +20,13 @@ def array_literal(values: Iterable) -> str:
     """``values`` as an array literal: numbers, dates, Decimals and plain words (no
     quoting is needed for any of them); None becomes NULL."""
     return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
+
+
+_JSON = DjangoJSONEncoder(separators=(",", ":"))
+
+
+def _text(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _quoted(value) -> str:
@@ -33,14 +40,30 @@ def _quoted(value) -> str:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, dict | list):  # a JSON column's value
-        text = json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
-    else:
-        text = str(value)  # text, and Decimals (their exponent form is valid numeric input)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return _text(_JSON.encode(value))
+    return _text(str(value))  # text, and Decimals (their exponent form is valid numeric input)
+
+
+# Whole columns of one type, converted without asking each value its type: an insert of
+# tens of thousands of rows spent more time here than in the statement.
+_PLAIN = {int: str, float: str, Decimal: str, dt.date: dt.date.isoformat}
+_PLAIN[dt.datetime] = dt.datetime.isoformat
 
 
 def quoted_array_literal(values: Iterable) -> str:
     """``values`` as an array literal with every text element quoted and escaped."""
+    values = values if isinstance(values, list) else list(values)
+    kinds = set(map(type, values))
+    nullable = type(None) in kinds
+    kinds.discard(type(None))
+    kind = kinds.pop() if len(kinds) == 1 else None
+    if kind in _PLAIN and not nullable:
+        return "{" + ",".join(map(_PLAIN[kind], values)) + "}"
+    if kind is str:
+        return "{" + ",".join("NULL" if v is None else _text(v) for v in values) + "}"
+    if kind is dict:
+        encode = _JSON.encode
+        return "{" + ",".join("NULL" if v is None else _text(encode(v)) for v in values) + "}"
     return "{" + ",".join(_quoted(value) for value in values) + "}"
 
 

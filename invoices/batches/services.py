@@ -23,6 +23,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from billing_site.billables import claim_items
+from billing_site.collector import pauses_collector
 from billing_site.dbstats import analyze_after_commit
 from billing_site.money import largest_amount
 from billing_site.pgarrays import insert_rows
@@ -271,6 +272,7 @@ def _amounts_too_large(preview) -> list[str]:
     return problems
 
 
+@pauses_collector
 @transaction.atomic
 def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
     """Run a draft batch: one draft invoice per contract with selected items (lines from
@@ -419,6 +421,7 @@ def _consolidate(drafts: Sequence[Invoice]) -> list[Invoice]:
     return [invoice for invoice in drafts if invoice.pk not in gone]
 
 
+@pauses_collector
 @transaction.atomic
 def batch_generate(*, batch: InvoiceBatch, consolidate: bool | None = None) -> list[Invoice]:
     """Generate a run batch: optionally one invoice per billing organization and currency,

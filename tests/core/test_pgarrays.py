@@ -69,3 +69,20 @@ def test_array_literal_quotes_text_and_keeps_null_apart():
         '{"NULL",NULL,"a\\"b","c\\\\d",t,3,"1.50"}'
     )
     assert quoted_array_literal([dt.date(2026, 3, 1)]) == "{2026-03-01}"
+
+
+def test_columns_of_one_type_read_as_the_mixed_form():
+    """A column whose values share one type takes a shortcut; it must spell every value
+    as the general form does (text quoted and escaped, NULL apart, numbers and dates bare
+    or quoted alike for PostgreSQL)."""
+    at = dt.datetime(2026, 3, 4, 8, 30, 15, tzinfo=dt.UTC)
+    assert quoted_array_literal(['a"b', None, "c\\d", "NULL"]) == '{"a\\"b",NULL,"c\\\\d","NULL"}'
+    assert quoted_array_literal([Decimal("1.50"), Decimal("1E+2")]) == "{1.50,1E+2}"
+    assert quoted_array_literal([Decimal("1.50"), None]) == '{"1.50",NULL}'
+    assert quoted_array_literal([3, 4]) == "{3,4}"
+    assert quoted_array_literal([at, at]) == "{2026-03-04T08:30:15+00:00,2026-03-04T08:30:15+00:00}"
+    assert (
+        quoted_array_literal([{"t": 'x"y'}, None, {}]) == '{"{\\"t\\":\\"x\\\\\\"y\\"}",NULL,"{}"}'
+    )
+    assert quoted_array_literal([True, False]) == "{t,f}"
+    assert quoted_array_literal(n for n in [1, 2]) == "{1,2}"
