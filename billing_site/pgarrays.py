@@ -109,3 +109,23 @@ def insert_rows(model, rows: Sequence[dict]) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(sql, arrays)
         return [pk for (pk,) in cursor.fetchall()]
+
+
+def insert_instances(model, rows: Sequence[dict]) -> list:
+    """``insert_rows``, returning saved instances of ``model`` (as ``bulk_create`` does)
+    built from the rows: a row's ``auto_now`` fields left out are set to now first, so
+    the instances hold what the table holds."""
+    now = timezone.now()
+    stamped = [
+        field.attname
+        for field in model._meta.concrete_fields
+        if getattr(field, "auto_now_add", False) or getattr(field, "auto_now", False)
+    ]
+    rows = [{**{name: now for name in stamped}, **row} for row in rows]
+    instances = []
+    for pk, row in zip(insert_rows(model, rows), rows, strict=True):
+        instance = model(pk=pk, **row)
+        instance._state.adding = False
+        instance._state.db = connection.alias
+        instances.append(instance)
+    return instances

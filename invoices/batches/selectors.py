@@ -16,10 +16,8 @@ Query count: a constant number of queries whatever the number of contracts and i
 from __future__ import annotations
 
 import datetime as dt
-import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -27,6 +25,7 @@ from operator import attrgetter, itemgetter
 
 from django.db.models import Count, Q, QuerySet
 
+from billing_site.collector import pauses_collector
 from billing_site.line_text import LineWords, render
 from billing_site.money import (
     line_amount,
@@ -746,24 +745,7 @@ def summarize(rows: list[ContractRow], invoices: list[PlannedInvoice]) -> BatchD
     )
 
 
-@contextmanager
-def _bulk_objects() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a preview builds its objects.
-
-    A full-size preview creates millions of small, acyclic, long-lived objects (priced
-    entries, items, rows); each time their count grows by a quarter Python's collector
-    walks all of them again, which costs about a third of the preview. Reference counting
-    still frees everything as usual; the collector resumes (if it was on) afterwards.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
+@pauses_collector
 def batch_preview(
     batch: InvoiceBatch,
     *,
@@ -780,20 +762,8 @@ def batch_preview(
     entries are priced only when its items or a line's entries are read.
     ``itemized=True`` prices every entry up front, for callers that read them all (a
     run, the API listing every item), so that reading them costs no further query.
+    It makes millions of small objects: the cyclic collector sleeps meanwhile.
     """
-    with _bulk_objects():
-        return _batch_preview(
-            batch, contract_ids=contract_ids, consolidate=consolidate, itemized=itemized
-        )
-
-
-def _batch_preview(
-    batch: InvoiceBatch,
-    *,
-    contract_ids: Iterable[int] | None,
-    consolidate: bool | None,
-    itemized: bool,
-) -> BatchPreview:
     contracts = list(batch_contracts(contract_ids=contract_ids, parties_in_full=itemized))
     states = contract_billing_state(
         contracts, batch.as_of, book=load_rate_book(), sum_in_database=not itemized

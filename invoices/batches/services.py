@@ -26,7 +26,7 @@ from billing_site.billables import claim_items
 from billing_site.collector import pauses_collector
 from billing_site.dbstats import analyze_after_commit
 from billing_site.money import largest_amount
-from billing_site.pgarrays import insert_rows
+from billing_site.pgarrays import insert_instances, insert_rows
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import check_date_range
 from contracts.models import BlockPurchase, Contract, PeriodCharge, TimeEntry
@@ -158,31 +158,25 @@ def _taken(what: str) -> ValidationError:
     )
 
 
-def _invoice_for(planned, contracts: dict[int, Contract], batch, tenant, created_by) -> Invoice:
-    contract = contracts[planned.contract_ids[0]]
-    organization = contract.billing_organization
+def _invoice_row(planned, contracts: dict[int, Contract], batch, seller: dict, made: dict) -> dict:
+    """The draft invoice a planned invoice becomes, as a row for ``insert_instances``
+    (``seller`` and ``made`` hold what every draft of the run shares)."""
+    organization = contracts[planned.contract_ids[0]].billing_organization
     periods = [line.period for line in planned.lines if line.period is not None]
     totals = planned.totals
-    return Invoice(
-        tenant=tenant,
-        kind=InvoiceKind.INVOICE,
-        status=InvoiceStatus.DRAFT,
-        source=InvoiceSource.BATCH,
-        organization=organization,
-        currency=planned.currency,
-        locale=tenant.locale,
-        **seller_snapshot(tenant),
+    return {
+        **made,
+        "organization_id": organization.pk,
+        "currency": planned.currency,
+        **seller,
         **bill_to_snapshot(organization),
-        period_start=min((p.start for p in periods), default=None),
-        period_end=max((p.end for p in periods), default=None),
-        payment_terms_days=tenant.default_payment_terms_days,
-        payment_instructions=tenant.default_payment_instructions,
-        notes=f"Invoice batch “{batch.name}” as of {batch.as_of:%d %b %Y}.",
-        subtotal=totals.subtotal,
-        tax_total=totals.tax_total,
-        total=totals.total,
-        created_by=created_by,
-    )
+        "period_start": min((p.start for p in periods), default=None),
+        "period_end": max((p.end for p in periods), default=None),
+        "notes": f"Invoice batch “{batch.name}” as of {batch.as_of:%d %b %Y}.",
+        "subtotal": totals.subtotal,
+        "tax_total": totals.tax_total,
+        "total": totals.total,
+    }
 
 
 def _line_row(planned_line, invoice_id: int, position: int, tenant_id: int) -> dict:
@@ -301,10 +295,19 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
         raise ValidationError({"items": "Nothing is selected: no item is due as of this date."})
     contracts = {row.contract.pk: row.contract for row in preview.rows}
 
-    invoices = Invoice.objects.bulk_create(
-        [_invoice_for(p, contracts, batch, tenant, created_by) for p in preview.invoices],
-        batch_size=1000,
-    )
+    made = {
+        "tenant_id": tenant.pk,
+        "kind": InvoiceKind.INVOICE,
+        "status": InvoiceStatus.DRAFT,
+        "source": InvoiceSource.BATCH,
+        "locale": tenant.locale,
+        "payment_terms_days": tenant.default_payment_terms_days,
+        "payment_instructions": tenant.default_payment_instructions,
+        "created_by_id": created_by.pk if created_by is not None else None,
+    }
+    seller = seller_snapshot(tenant)
+    invoice_rows = [_invoice_row(p, contracts, batch, seller, made) for p in preview.invoices]
+    invoices = insert_instances(Invoice, invoice_rows)
     planned_lines, rows = [], []
     for invoice, planned in zip(invoices, preview.invoices, strict=True):
         for position, planned_line in enumerate(planned.lines, start=1):
@@ -350,9 +353,9 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
         if len(charges) != len(fee_targets) or claim_items(PeriodCharge, charges) != len(charges):
             raise _taken("fees")
 
-    BatchInvoice.objects.bulk_create(
-        [BatchInvoice(tenant=tenant, batch=batch, invoice=invoice) for invoice in invoices],
-        batch_size=1000,
+    insert_rows(
+        BatchInvoice,
+        [{"tenant_id": tenant.pk, "batch_id": batch.pk, "invoice_id": i.pk} for i in invoices],
     )
     analyze_after_commit(
         [Invoice, InvoiceLine, BatchInvoice, TimeEntry, PeriodCharge], rows=len(entries) + len(rows)
