@@ -106,7 +106,8 @@ class DocumentLine:
     group_label: str = ""
     started_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
-    # (billable label, item id) of the items the line bills, e.g. ("contracts.TimeEntry", 7).
+    # (billable label, item id) of the items the line bills, e.g. ("contracts.TimeEntry", 7);
+    # empty when the document was read without them (the PDF prints none).
     source_items: tuple[tuple[str, int], ...] = ()
 
 
@@ -274,13 +275,16 @@ def _lines() -> Prefetch:
     return Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id"))
 
 
-def invoice_documents(invoices: QuerySet[Invoice] | Iterable[Invoice]) -> list[InvoiceDocument]:
+def invoice_documents(
+    invoices: QuerySet[Invoice] | Iterable[Invoice], *, with_sources: bool = True
+) -> list[InvoiceDocument]:
     """The documents of ``invoices`` (a queryset, re-scoped to the current tenant, or a
     list of the current tenant's invoices), in their order.
 
     A constant number of queries for any number of invoices: the invoices with their
     balance, organization and credited invoice (one query), their lines (one), the
-    source items (one per registered billable model). Already prefetched lines (a list
+    source items (one per registered billable model; none with ``with_sources=False``,
+    for a reader that shows no items, such as the PDF). Already prefetched lines (a list
     from ``invoice_detail_queryset``) are not read again. A list holding another
     tenant's invoice is refused.
     """
@@ -305,10 +309,10 @@ def invoice_documents(invoices: QuerySet[Invoice] | Iterable[Invoice]) -> list[I
         if missing:
             prefetch_related_objects(missing, _lines())
         attach_credited(rows)
-    sources = _source_items([row.pk for row in rows])
+    sources = _source_items([row.pk for row in rows]) if with_sources else {}
     return [_document(row, sources) for row in rows]
 
 
-def invoice_document(invoice: Invoice) -> InvoiceDocument:
+def invoice_document(invoice: Invoice, *, with_sources: bool = True) -> InvoiceDocument:
     """The document of one invoice (``invoice_documents`` of one)."""
-    return invoice_documents([invoice])[0]
+    return invoice_documents([invoice], with_sources=with_sources)[0]

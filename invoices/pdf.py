@@ -128,7 +128,8 @@ def _party_block(party: Party, locale: str) -> dict:
 def pdf_context(invoice: Invoice, document: InvoiceDocument | None = None) -> dict:
     """Everything the invoice prints, formatted for its locale, currency and zone, read
     from its document (``invoices.document``)."""
-    document = document or invoice_document(invoice)
+    # A customer's copy lists no billed items: their lookup is left out.
+    document = document or invoice_document(invoice, with_sources=False)
     tenant = invoice.tenant
     locale, currency, zone = document.locale, document.currency, tenant.zone
 
