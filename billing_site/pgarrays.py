@@ -88,10 +88,9 @@ def insert_rows(model, rows: Sequence[dict]) -> list[int]:
     given = list(rows[0])
     by_attname = {field.attname: field for field in meta.concrete_fields}
     now = timezone.now()
+    stamped = _stamped_fields(model)
     defaults = {
-        field.attname: now
-        if getattr(field, "auto_now_add", False) or getattr(field, "auto_now", False)
-        else field.get_default()
+        field.attname: now if field.attname in stamped else field.get_default()
         for field in meta.concrete_fields
         if field.attname not in given and field is not meta.pk
     }
@@ -111,17 +110,25 @@ def insert_rows(model, rows: Sequence[dict]) -> list[int]:
         return [pk for (pk,) in cursor.fetchall()]
 
 
-def insert_instances(model, rows: Sequence[dict]) -> list:
-    """``insert_rows``, returning saved instances of ``model`` (as ``bulk_create`` does)
-    built from the rows: a row's ``auto_now`` fields left out are set to now first, so
-    the instances hold what the table holds."""
-    now = timezone.now()
-    stamped = [
+def _stamped_fields(model) -> set[str]:
+    """Attribute names of ``model``'s ``auto_now`` / ``auto_now_add`` fields."""
+    return {
         field.attname
         for field in model._meta.concrete_fields
         if getattr(field, "auto_now_add", False) or getattr(field, "auto_now", False)
-    ]
-    rows = [{**{name: now for name in stamped}, **row} for row in rows]
+    }
+
+
+def insert_instances(model, rows: Sequence[dict]) -> list:
+    """``insert_rows``, returning saved instances of ``model`` (as ``bulk_create`` does)
+    built from the rows: a row's ``auto_now`` fields left out are set to now first, so
+    the instances hold what the table holds. Elsewhere than on PostgreSQL it is
+    ``bulk_create``."""
+    if connection.vendor != "postgresql":
+        return model.objects.bulk_create([model(**row) for row in rows], batch_size=1000)
+    now = timezone.now()
+    stamped = _stamped_fields(model)
+    rows = [{**dict.fromkeys(stamped, now), **row} for row in rows]
     instances = []
     for pk, row in zip(insert_rows(model, rows), rows, strict=True):
         instance = model(pk=pk, **row)

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing_site.pgarrays import insert_rows, quoted_array_literal
-from invoices.models import InvoiceLine
+from billing_site.pgarrays import insert_instances, insert_rows, quoted_array_literal
+from invoices.models import Invoice, InvoiceLine
 from tests.invoices.factories import InvoiceFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,3 +86,24 @@ def test_columns_of_one_type_read_as_the_mixed_form():
     )
     assert quoted_array_literal([True, False]) == "{t,f}"
     assert quoted_array_literal(n for n in [1, 2]) == "{1,2}"
+
+
+def test_instances_hold_what_the_table_holds(in_tenant_a, tenant_a):
+    """``insert_instances`` returns saved instances, in row order, whose values (the
+    creation stamp filled in included) are the stored ones."""
+    rows = [
+        {"tenant_id": tenant_a.pk, "currency": "EUR", "notes": text, "total": Decimal(n)}
+        for n, text in enumerate(AWKWARD, start=1)
+    ]
+    made = insert_instances(Invoice, rows)
+    assert [invoice.notes for invoice in made] == AWKWARD
+    assert all(i.pk and not i._state.adding and i.created_at for i in made)
+    stored = Invoice.objects.in_bulk([invoice.pk for invoice in made])
+    for invoice in made:
+        again = stored[invoice.pk]
+        assert (again.notes, again.total, again.created_at, again.status) == (
+            invoice.notes,
+            invoice.total,
+            invoice.created_at,
+            invoice.status,
+        )

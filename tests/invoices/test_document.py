@@ -248,7 +248,7 @@ def test_query_count_is_constant(
 
 
 def test_a_document_without_sources_skips_their_queries_and_nothing_else(
-    acme, acme_b, admin_a, django_assert_num_queries
+    acme, admin_a, django_assert_num_queries
 ):
     """The PDF reads documents without the billed items: one query per billable model
     fewer, every other figure and word the same."""
