@@ -12,6 +12,7 @@ PANEL_PROVIDERS: list[str] = [
     "sessions.dashboard.timer_panel",
     "invoices.dashboard.invoices_panel",
     "contracts.dashboard.time_panel",
+    "integrations.dashboard.attention_panel",
 ]
 
 

@@ -25,6 +25,8 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Customers", "customer-list", Cap.VIEW_CUSTOMERS, "building", "Customers"),
     NavItem("Company settings", "tenant-settings", Cap.MANAGE_TENANT, "gear", "Settings"),
     NavItem("Users", "staff-users", Cap.MANAGE_TENANT, "users", "Settings"),
+    NavItem("Integrations", "integrations:connections", Cap.MANAGE_TENANT, "layers", "Settings"),
+    NavItem("Delivery log", "integrations:deliveries", Cap.VIEW_BILLING, "list", "Billing"),
     NavItem("Invoices", "invoices:invoice-list", Cap.VIEW_BILLING, "file", "Billing"),
     NavItem("Clients & Computers", "sessions:host-list", Cap.VIEW_WORK, "monitor", "Work"),
     NavItem("Session logs", "sessions:session-list", Cap.VIEW_WORK, "list", "Work"),

@@ -206,12 +206,63 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEO
 # PDFs pending longer than this (seconds) are queued again by the sweep (a lost enqueue).
 PDF_PENDING_RETRY_AFTER = env.int("PDF_PENDING_RETRY_AFTER", default=120)
 PDF_SWEEP_EVERY = env.int("PDF_SWEEP_EVERY", default=60)
+# --- Accounting integrations ------------------------------------------------------
+# Fernet keys for tokens at rest (newest first); required when DEBUG is off.
+INTEGRATIONS_KEYS = env.list("INTEGRATIONS_KEYS", default=[])
+# Provider endpoints are settings so a local trial and the tests point at the fakes
+# (``make fakes``). Client id and secret come from each provider's developer portal.
+QUICKBOOKS = {
+    "client_id": env.str("QUICKBOOKS_CLIENT_ID", default=""),
+    "client_secret": env.str("QUICKBOOKS_CLIENT_SECRET", default=""),
+    "authorize_url": env.str(
+        "QUICKBOOKS_AUTHORIZE_URL", default="https://appcenter.intuit.com/connect/oauth2"
+    ),
+    "token_url": env.str(
+        "QUICKBOOKS_TOKEN_URL", default="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+    ),
+    "api_url": env.str("QUICKBOOKS_API_URL", default="https://quickbooks.api.intuit.com"),
+    "minor_version": env.int("QUICKBOOKS_MINOR_VERSION", default=75),
+    "scope": "com.intuit.quickbooks.accounting",
+}
+XERO = {
+    "client_id": env.str("XERO_CLIENT_ID", default=""),
+    "client_secret": env.str("XERO_CLIENT_SECRET", default=""),
+    "authorize_url": env.str(
+        "XERO_AUTHORIZE_URL", default="https://login.xero.com/identity/connect/authorize"
+    ),
+    "token_url": env.str("XERO_TOKEN_URL", default="https://identity.xero.com/connect/token"),
+    "connections_url": env.str("XERO_CONNECTIONS_URL", default="https://api.xero.com/connections"),
+    "api_url": env.str("XERO_API_URL", default="https://api.xero.com/api.xro/2.0"),
+    "scope": env.str(
+        "XERO_SCOPES",
+        default="openid profile email offline_access accounting.invoices accounting.payments "
+        "accounting.contacts accounting.settings",
+    ),
+}
+INTEGRATIONS_HTTP_TIMEOUT = env.float("INTEGRATIONS_HTTP_TIMEOUT", default=30.0)
+# Retries of a push: exponential from 30 s, capped; then it fails for good (shown on the log).
+INTEGRATIONS_MAX_ATTEMPTS = env.int("INTEGRATIONS_MAX_ATTEMPTS", default=8)
+INTEGRATIONS_BACKOFF_CAP = env.int("INTEGRATIONS_BACKOFF_CAP", default=3600)
+INTEGRATIONS_SYNC_EVERY = env.int("INTEGRATIONS_SYNC_EVERY", default=900)
+INTEGRATIONS_SWEEP_EVERY = env.int("INTEGRATIONS_SWEEP_EVERY", default=60)
+
 CELERY_BEAT_SCHEDULE = {
     "invoice-pdf-sweep": {
         "task": "invoices.invoice_pdf_sweep_task",
         "schedule": float(PDF_SWEEP_EVERY),
         # A sweep nobody ran in time is dropped: the next one does the same work.
         "options": {"expires": float(PDF_SWEEP_EVERY)},
+    },
+    # Pushes waiting for their retry time, or whose task was lost, are queued again.
+    "integration-deliveries-sweep": {
+        "task": "integrations.deliveries_sweep_task",
+        "schedule": float(INTEGRATIONS_SWEEP_EVERY),
+        "options": {"expires": float(INTEGRATIONS_SWEEP_EVERY)},
+    },
+    "integration-payments-sync": {
+        "task": "integrations.payments_sync_all_task",
+        "schedule": float(INTEGRATIONS_SYNC_EVERY),
+        "options": {"expires": float(INTEGRATIONS_SYNC_EVERY)},
     },
 }
 

@@ -1,1 +1,9 @@
-"""Models of this app."""
+"""Models of this app (they live in ``integrations.core.models``)."""
+
+from .core.models import (  # noqa: F401
+    Connection,
+    Delivery,
+    DeliveryAttempt,
+    Mapping,
+    SyncedPayment,
+)

@@ -313,6 +313,36 @@ def invoice_documents(
     return [_document(row, sources) for row in rows]
 
 
+def line_tax_shares(document: InvoiceDocument) -> dict[int, Decimal]:
+    """Each taxable line's share of its rate's tax, by line id (untaxed lines: none).
+
+    The tax of a rate is the document's (once per rate, DESIGN.md); systems that want
+    tax per line (Xero's TaxAmount, its CSV import) get it shared out here: each line
+    its rounded part, and the largest line the rounding difference, so the shares of a
+    rate always add up to that rate's tax to the cent.
+    """
+    from billing_site.money import quantize
+
+    shares: dict[int, Decimal] = {}
+    zero = quantize(Decimal(0), document.currency)
+    for row in document.tax_rows:
+        lines = [
+            line
+            for line in document.lines
+            if line.taxable and Decimal(line.tax_rate).normalize() == row.rate
+        ]
+        if not lines:
+            continue
+        part = {
+            line.id: quantize(line.amount * row.rate / Decimal(100), document.currency)
+            for line in lines
+        }
+        largest = max(lines, key=lambda line: abs(line.amount))
+        part[largest.id] += row.tax - sum(part.values(), zero)
+        shares.update(part)
+    return shares
+
+
 def invoice_document(invoice: Invoice, *, with_sources: bool = True) -> InvoiceDocument:
     """The document of one invoice (``invoice_documents`` of one)."""
     return invoice_documents([invoice], with_sources=with_sources)[0]

@@ -103,10 +103,14 @@ from billing_site.money import minor_units, quantize, quantize_unit_price
 from billing_site.spreadsheets import safe_text
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import computable_date
-from invoices.document import DocumentLine, InvoiceDocument, Party, invoice_documents
+from invoices.document import (
+    DocumentLine,
+    InvoiceDocument,
+    Party,
+    invoice_documents,
+    line_tax_shares,
+)
 from invoices.models import Invoice, InvoiceKind, InvoiceStatus
-
-HUNDRED = Decimal(100)
 
 IIF_DATE_FORMAT = "%m/%d/%Y"
 IIF_ACCOUNTS = {
@@ -332,23 +336,11 @@ def _prepare_one(invoice: InvoiceDocument) -> _Invoice:
     zero = quantize(Decimal(0), currency)
 
     # Face values first (as printed on the document), signed at the end. The tax of each
-    # rate is the document's (``compute_totals``: once per rate, DESIGN.md); here it is
-    # only shared out over the rate's lines.
+    # rate is the document's (``compute_totals``: once per rate, DESIGN.md), shared out
+    # over the rate's lines by ``line_tax_shares``.
     subtotal = sum((line.amount * face for line in stored), zero)
     rate_tax = {row.rate: row.tax * face for row in invoice.tax_rows}
-    line_tax: dict[int, Decimal] = {}
-    for rate, tax in rate_tax.items():
-        rate_lines = [
-            line for line in stored if line.taxable and Decimal(line.tax_rate).normalize() == rate
-        ]
-        shares = {
-            line.id: quantize(line.amount * face * rate / HUNDRED, currency) for line in rate_lines
-        }
-        # Per-line shares may not add up to the rate's tax: the largest line takes the
-        # rounding difference, so line taxes always sum to the invoice's tax.
-        largest = max(rate_lines, key=lambda line: abs(line.amount))
-        shares[largest.id] += tax - sum(shares.values(), zero)
-        line_tax.update(shares)
+    line_tax = {line_id: tax * face for line_id, tax in line_tax_shares(invoice).items()}
     tax_total = sum(rate_tax.values(), zero)
 
     expected = (invoice.subtotal * face, invoice.tax_total * face, invoice.total * face)

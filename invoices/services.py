@@ -61,6 +61,7 @@ from .pricing import (
     plan_session_lines,
     session_invoice_tax,
 )
+from .signals import invoice_voided, invoices_finalized
 from .totals import compute_totals, line_total
 
 logger = logging.getLogger(__name__)
@@ -301,6 +302,7 @@ def invoices_finalize(*, invoices: Sequence[Invoice]) -> list[Invoice]:
     _write_finals(finals, finalized_at)
     for invoice in finals:
         _enqueue_pdf(invoice)
+    invoices_finalized.send(sender=Invoice, invoices=finals)
     return finals
 
 
@@ -363,6 +365,7 @@ def invoice_void(*, invoice: Invoice, reason: str) -> Invoice:
     _pdf_restart(invoice_id=invoice.pk, now=invoice.voided_at)
     invoice.refresh_from_db(fields=PDF_STATE_FIELDS)
     _enqueue_pdf(invoice)
+    invoice_voided.send(sender=Invoice, invoice=invoice)
     return invoice
 
 

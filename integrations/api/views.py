@@ -1,0 +1,160 @@
+"""Integrations API: connections (read, auto-export, sync), the mapping ledger, the
+delivery log (list, filter, retry) and pushing one invoice."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from billing_site.api.base import TenantAPIView, TenantFilterSet, TenantViewSetMixin
+from billing_site.roles import Cap
+from invoices.models import Invoice
+
+from ..core import ledger, selectors, services
+from ..core.models import (
+    Connection,
+    Delivery,
+    DeliveryAction,
+    DeliveryStatus,
+    Mapping,
+    MappingKind,
+    Provider,
+)
+from .serializers import (
+    ConnectionSerializer,
+    ConnectionUpdateSerializer,
+    DeliverySerializer,
+    MappingSerializer,
+)
+
+
+class ConnectionViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """Accounting connections. Connecting is an OAuth consent in the browser
+    (Integrations › Connections); here they are read, switched and synced."""
+
+    queryset = Connection.objects.all()
+    serializer_class = ConnectionSerializer
+    read_capability = Cap.MANAGE_TENANT
+    write_capability = Cap.MANAGE_TENANT
+    filterset_fields = ["provider", "status"]
+    ordering_fields = ["provider", "created_at"]
+
+    def get_queryset(self):
+        return selectors.connection_list()
+
+    @extend_schema(request=ConnectionUpdateSerializer, responses=ConnectionSerializer)
+    @action(detail=True, methods=["post"], url_path="auto-export")
+    def auto_export(self, request, pk=None):
+        """Switch pushing on finalisation on or off."""
+        serializer = ConnectionUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        connection = services.connection_update(
+            connection=self.get_object(), auto_export=serializer.validated_data["auto_export"]
+        )
+        return Response(ConnectionSerializer(connection).data)
+
+    @extend_schema(request=None, responses=DeliverySerializer)
+    @action(detail=True, methods=["post"])
+    def sync(self, request, pk=None):
+        """Read payments made there since the last sync, now."""
+        connection = self.get_object()
+        services.payments_sync(connection=connection)
+        latest = Delivery.objects.filter(connection=connection, action=DeliveryAction.SYNC).first()
+        return Response(DeliverySerializer(latest).data)
+
+    @extend_schema(request=None, responses=ConnectionSerializer)
+    @action(detail=True, methods=["post"])
+    def disconnect(self, request, pk=None):
+        connection = services.connection_disconnect(connection=self.get_object())
+        return Response(ConnectionSerializer(connection).data)
+
+
+class MappingFilter(TenantFilterSet):
+    system = filters.ChoiceFilter(choices=Provider.choices)
+    kind = filters.ChoiceFilter(choices=MappingKind.choices)
+
+    class Meta:
+        model = Mapping
+        fields = ["system", "kind"]
+
+
+class MappingViewSet(
+    TenantViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The mapping ledger. POST sets one mapping (created or changed, keyed by system,
+    kind and local key); DELETE removes it."""
+
+    queryset = Mapping.objects.all()
+    serializer_class = MappingSerializer
+    filterset_class = MappingFilter
+    search_fields = ["local_key", "external_id", "external_name"]
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_TENANT
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = ledger.mapping_set(**serializer.validated_data)
+        if row is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(MappingSerializer(row).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        ledger.mapping_set(system=instance.system, kind=instance.kind, local_key=instance.local_key)
+
+
+class DeliveryFilter(TenantFilterSet):
+    status = filters.ChoiceFilter(choices=DeliveryStatus.choices)
+    action = filters.ChoiceFilter(choices=DeliveryAction.choices)
+    provider = filters.ChoiceFilter(field_name="connection__provider", choices=Provider.choices)
+    invoice = filters.NumberFilter(field_name="invoice_id")
+
+    class Meta:
+        model = Delivery
+        fields = ["status", "action", "provider", "invoice"]
+
+
+class DeliveryViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """The delivery log: every push, void and payment sync with its attempts."""
+
+    queryset = Delivery.objects.all()
+    serializer_class = DeliverySerializer
+    filterset_class = DeliveryFilter
+    search_fields = ["invoice__number", "external_id", "external_number"]
+    ordering_fields = ["created_at", "updated_at", "status"]
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_BILLING
+
+    def get_queryset(self):
+        return selectors.delivery_list().prefetch_related("attempt_log")
+
+    @extend_schema(request=None, responses=DeliverySerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Try a failed push or void again now."""
+        delivery = services.delivery_retry(delivery=self.get_object())
+        delivery = self.get_queryset().get(pk=delivery.pk)
+        return Response(DeliverySerializer(delivery).data)
+
+
+class InvoicePushView(TenantAPIView):
+    """Push one final invoice to every connected accounting system now."""
+
+    read_capability = Cap.MANAGE_BILLING
+    write_capability = Cap.MANAGE_BILLING
+
+    @extend_schema(request=None, responses=DeliverySerializer(many=True))
+    def post(self, request, pk: int):
+        invoice = get_object_or_404(Invoice.objects.all(), pk=pk)
+        services.invoice_push(invoice=invoice)
+        rows = selectors.delivery_list().filter(invoice=invoice, action=DeliveryAction.PUSH)
+        return Response(DeliverySerializer(rows.prefetch_related("attempt_log"), many=True).data)

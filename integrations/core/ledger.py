@@ -1,0 +1,272 @@
+"""The mapping ledger: reads (one query per use) and the file-export settings built from it.
+
+Keys: see ``Mapping``. Tax rates are keyed by their normalised text ("20", "8.25"),
+untaxed lines by ``EXEMPT``; lines without a SKU by ``NO_SKU`` (an item must still be
+named for them in QuickBooks).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from billing_site.tenancy import require_current_tenant
+
+from .models import Mapping, MappingKind, MappingOrigin, Provider
+
+EXEMPT = "exempt"
+NO_SKU = ""
+ACCOUNT_ROLES = {
+    Provider.QUICKBOOKS: {
+        "receivable": "Receivable account (IIF TRNS)",
+        "income": "Default income account",
+        "sales_tax": "Sales tax payable account (IIF)",
+        "tax_agency": "Tax agency (IIF sales-tax vendor)",
+    },
+    Provider.XERO: {"income": "Default account code"},
+}
+
+
+def rate_key(rate) -> str:
+    value = Decimal(str(rate)).normalize()
+    return f"{value:f}"
+
+
+@dataclass
+class Ledger:
+    system: str
+    rows: dict[tuple[str, str], Mapping] = field(default_factory=dict)
+
+    def get(self, kind: str, key: str) -> Mapping | None:
+        return self.rows.get((kind, key))
+
+    def external_id(self, kind: str, key: str) -> str:
+        row = self.get(kind, key)
+        return row.external_id if row else ""
+
+    def external_name(self, kind: str, key: str) -> str:
+        row = self.get(kind, key)
+        return row.external_name if row else ""
+
+    def of_kind(self, kind: str) -> dict[str, Mapping]:
+        return {key: row for (k, key), row in self.rows.items() if k == kind}
+
+
+def ledger(system: str) -> Ledger:
+    """Every mapping of ``system`` for the current tenant (one query)."""
+    rows = Mapping.objects.filter(system=system)
+    return Ledger(system=system, rows={(row.kind, row.local_key): row for row in rows})
+
+
+@transaction.atomic
+def mapping_set(
+    *,
+    system: str,
+    kind: str,
+    local_key: str,
+    external_id: str = "",
+    external_name: str = "",
+    origin: str = MappingOrigin.MANUAL,
+) -> Mapping | None:
+    """Create, change or (both values empty) remove one mapping."""
+    errors = {}
+    if system not in Provider.values:
+        errors["system"] = f"Unknown system '{system}'."
+    if kind not in MappingKind.values:
+        errors["kind"] = f"Unknown mapping kind '{kind}'."
+    external_id = (external_id or "").strip()
+    external_name = (external_name or "").strip()
+    if len(external_id) > 100:
+        errors["external_id"] = "At most 100 characters."
+    if len(external_name) > 200:
+        errors["external_name"] = "At most 200 characters."
+    if kind == MappingKind.ACCOUNT and local_key not in ACCOUNT_ROLES.get(system, {}):
+        errors["local_key"] = f"Unknown default account '{local_key}' for {system}."
+    if errors:
+        raise ValidationError(errors)
+    tenant = require_current_tenant()
+    existing = Mapping.objects.select_for_update().filter(
+        system=system, kind=kind, local_key=local_key
+    )
+    if not external_id and not external_name:
+        existing.delete()
+        return None
+    row = existing.first()
+    if row is None:
+        try:
+            with transaction.atomic():
+                return Mapping.objects.create(
+                    tenant=tenant,
+                    system=system,
+                    kind=kind,
+                    local_key=local_key,
+                    external_id=external_id,
+                    external_name=external_name,
+                    origin=origin,
+                )
+        except IntegrityError:
+            # Written meanwhile by another push (first push of the same customer).
+            row = Mapping.objects.select_for_update().get(
+                system=system, kind=kind, local_key=local_key
+            )
+    row.external_id, row.external_name, row.origin = external_id, external_name, origin
+    row.save(update_fields=["external_id", "external_name", "origin", "updated_at"])
+    return row
+
+
+# --- What is mapped, what is not --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    kind: str
+    local_key: str
+    label: str
+    required: bool  # pushes stop until it is mapped; else matched or created on first push
+    mapping: Mapping | None
+
+
+def ledger_rows(system: str) -> list[LedgerRow]:
+    """Everything a push or export of ``system`` needs mapped, with its mapping if any:
+    default accounts, every tax rate in use (and untaxed lines), every product's income
+    account, every SKU, every active organization. A fixed number of queries."""
+    from billing_site.models import Organization
+    from contracts.models import Product
+    from invoices.models import InvoiceLine
+
+    tenant = require_current_tenant()
+    book = ledger(system)
+    rows: list[LedgerRow] = []
+    for role, label in ACCOUNT_ROLES[system].items():
+        required = role == "income"
+        rows.append(
+            LedgerRow(MappingKind.ACCOUNT, role, label, required, book.get("account", role))
+        )
+    rates = {rate_key(tenant.default_tax_rate)} if tenant.default_tax_rate is not None else set()
+    rates |= {
+        rate_key(rate)
+        for rate in Organization.objects.exclude(tax_rate__isnull=True)
+        .values_list("tax_rate", flat=True)
+        .distinct()
+    }
+    rates |= {
+        rate_key(rate)
+        for rate in InvoiceLine.objects.filter(taxable=True)
+        .order_by()
+        .values_list("tax_rate", flat=True)
+        .distinct()
+    }
+    for rate in sorted(rates, key=Decimal):
+        rows.append(
+            LedgerRow(MappingKind.TAX_RATE, rate, f"{rate} %", True, book.get("tax_rate", rate))
+        )
+    rows.append(
+        LedgerRow(MappingKind.TAX_RATE, EXEMPT, "Untaxed lines", True, book.get("tax_rate", EXEMPT))
+    )
+    products = list(Product.objects.order_by("sku").values("sku", "name", "income_account_code"))
+    for code in sorted({p["income_account_code"] for p in products if p["income_account_code"]}):
+        rows.append(
+            LedgerRow(
+                MappingKind.INCOME_ACCOUNT,
+                code,
+                f"Income account {code}",
+                False,
+                book.get("income_account", code),
+            )
+        )
+    if system == Provider.QUICKBOOKS:
+        rows.append(
+            LedgerRow(
+                MappingKind.ITEM,
+                NO_SKU,
+                "Lines without a SKU (time, adjustments)",
+                False,
+                book.get("item", NO_SKU),
+            )
+        )
+    for product in products:
+        rows.append(
+            LedgerRow(
+                MappingKind.ITEM,
+                product["sku"],
+                f"{product['sku']} — {product['name']}",
+                False,
+                book.get("item", product["sku"]),
+            )
+        )
+    for org_id, name in (
+        Organization.objects.filter(is_active=True).order_by("name").values_list("id", "name")
+    ):
+        rows.append(
+            LedgerRow(
+                MappingKind.CUSTOMER, str(org_id), name, False, book.get("customer", str(org_id))
+            )
+        )
+    return rows
+
+
+def unmapped(system: str) -> dict[str, list[LedgerRow]]:
+    """The rows without a mapping, by kind."""
+    missing: dict[str, list[LedgerRow]] = defaultdict(list)
+    for row in ledger_rows(system):
+        if row.mapping is None:
+            missing[row.kind].append(row)
+    return dict(missing)
+
+
+# --- File exports -----------------------------------------------------------------------
+
+
+def export_options() -> dict[str, dict]:
+    """Keyword arguments of the IIF and Xero CSV writers (``invoices.exports``), from the
+    ledger and the catalog: each SKU's income account (the product's code, or the account
+    it is mapped to), the default accounts, the tax agency and the per-rate tax names."""
+    from contracts.models import Product
+
+    product_accounts = dict(
+        Product.objects.exclude(income_account_code="").values_list("sku", "income_account_code")
+    )
+    quickbooks, xero = ledger(Provider.QUICKBOOKS), ledger(Provider.XERO)
+
+    def income_accounts(book: Ledger, attribute: str) -> dict[str, str]:
+        mapped = {
+            key: getattr(row, attribute) or row.external_name or row.external_id
+            for key, row in book.of_kind(MappingKind.INCOME_ACCOUNT).items()
+        }
+        return {sku: mapped.get(code) or code for sku, code in product_accounts.items()}
+
+    iif_accounts = {
+        role: row.external_name or row.external_id
+        for role, row in quickbooks.of_kind(MappingKind.ACCOUNT).items()
+        if row.external_name or row.external_id
+    }
+    iif_tax_items = {
+        key: row.external_name or row.external_id
+        for key, row in quickbooks.of_kind(MappingKind.TAX_RATE).items()
+        if key != EXEMPT
+    }
+    xero_accounts = {
+        role: row.external_id or row.external_name
+        for role, row in xero.of_kind(MappingKind.ACCOUNT).items()
+        if row.external_id or row.external_name
+    }
+    xero_tax_types = {}
+    for key, row in xero.of_kind(MappingKind.TAX_RATE).items():
+        # The CSV import takes the tax rate's display name; the API its code.
+        xero_tax_types[key] = row.external_name or row.external_id
+    return {
+        "iif": {
+            "accounts": iif_accounts,
+            "income_accounts": income_accounts(quickbooks, "external_name"),
+            "tax_items": iif_tax_items,
+        },
+        "xero": {
+            "accounts": xero_accounts,
+            "income_accounts": income_accounts(xero, "external_id"),
+            "tax_types": xero_tax_types,
+        },
+    }

@@ -1,0 +1,28 @@
+"""The accounting providers the engine can push to: client class and mapping module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+from .models import Provider
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    key: str
+    label: str
+    client: type
+    mapping: ModuleType
+
+
+def provider(key: str) -> ProviderSpec:
+    if key == Provider.QUICKBOOKS:
+        from integrations.quickbooks import client, mapping
+
+        return ProviderSpec(key, Provider.QUICKBOOKS.label, client.QuickBooksClient, mapping)
+    if key == Provider.XERO:
+        from integrations.xero import client, mapping
+
+        return ProviderSpec(key, Provider.XERO.label, client.XeroClient, mapping)
+    raise KeyError(key)

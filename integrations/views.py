@@ -1,0 +1,278 @@
+"""Browser pages of the integrations: connections, OAuth callback, mapping, delivery log."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from billing_site.roles import Cap
+from billing_site.views_base import StaffViewMixin
+from invoices.models import Invoice
+
+from .core import ledger, selectors, services
+from .core.models import Connection, ConnectionStatus, Delivery, Provider
+from .forms import DeliveryFilterForm, MappingForm, TenantChoiceForm
+
+
+def _error_text(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+class ConnectionsView(StaffViewMixin, TemplateView):
+    template_name = "integrations/connections.html"
+    read_capability = Cap.MANAGE_TENANT
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        live = selectors.live_connections()
+        context["providers"] = [
+            {
+                "key": key,
+                "label": label,
+                "connection": live.get(key),
+                "callback": self.request.build_absolute_uri(
+                    reverse("integrations:callback", args=[key])
+                ),
+            }
+            for key, label in Provider.choices
+        ]
+        return context
+
+
+class ConnectView(StaffViewMixin, View):
+    write_capability = Cap.MANAGE_TENANT
+
+    def post(self, request, provider: str):
+        if provider not in Provider.values:
+            raise Http404("Unknown provider")
+        callback = request.build_absolute_uri(reverse("integrations:callback", args=[provider]))
+        try:
+            url = services.connection_start(
+                provider_key=provider, redirect_uri=callback, user=request.user
+            )
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+            return redirect("integrations:connections")
+        return HttpResponseRedirect(url)
+
+
+class CallbackView(StaffViewMixin, View):
+    """Where the provider sends the browser back after consent (the redirect URI)."""
+
+    read_capability = Cap.MANAGE_TENANT
+
+    def get(self, request, provider: str):
+        if provider not in Provider.values:
+            raise Http404("Unknown provider")
+        try:
+            connection = services.connection_complete(
+                provider_key=provider,
+                state=request.GET.get("state", ""),
+                code=request.GET.get("code", ""),
+                realm_id=request.GET.get("realmId", ""),
+                error=request.GET.get("error", ""),
+            )
+        except ValidationError as error:
+            messages.error(request, f"Not connected: {_error_text(error)}")
+            return redirect("integrations:connections")
+        if connection.status == ConnectionStatus.CHOOSE_TENANT:
+            return redirect("integrations:choose-tenant", pk=connection.pk)
+        messages.success(request, f"Connected to {connection}.")
+        return redirect("integrations:connections")
+
+
+class ChooseTenantView(StaffViewMixin, TemplateView):
+    template_name = "integrations/choose_tenant.html"
+    read_capability = write_capability = Cap.MANAGE_TENANT
+
+    def connection(self) -> Connection:
+        return get_object_or_404(Connection.objects.all(), pk=self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        connection = self.connection()
+        context.update(
+            connection=connection,
+            form=kwargs.get("form") or TenantChoiceForm(choices=connection.tenant_choices),
+        )
+        return context
+
+    def post(self, request, pk: int):
+        connection = self.connection()
+        form = TenantChoiceForm(request.POST, choices=connection.tenant_choices)
+        if form.is_valid():
+            try:
+                connection = services.connection_choose_tenant(
+                    connection=connection, external_id=form.cleaned_data["tenant"]
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, f"Connected to {connection}.")
+                return redirect("integrations:connections")
+        return self.render_to_response(self.get_context_data(form=form))
+
+
+class ConnectionActionView(StaffViewMixin, View):
+    """Disconnect, switch auto-export, or sync payments now."""
+
+    write_capability = Cap.MANAGE_TENANT
+
+    def post(self, request, pk: int, what: str):
+        connection = get_object_or_404(Connection.objects.all(), pk=pk)
+        try:
+            if what == "disconnect":
+                services.connection_disconnect(connection=connection)
+                messages.success(request, f"{connection} disconnected; nothing more is pushed.")
+            elif what == "auto-export":
+                on = request.POST.get("auto_export") == "on"
+                services.connection_update(connection=connection, auto_export=on)
+                messages.success(
+                    request,
+                    f"{connection}: invoices are {'pushed when finalised' if on else 'pushed only on request'}.",
+                )
+            elif what == "sync":
+                result = services.payments_sync(connection=connection)
+                if result.problems:
+                    messages.error(request, "Payment sync: " + "; ".join(result.problems))
+                else:
+                    messages.success(
+                        request,
+                        f"Payment sync: {result.recorded} recorded, {result.removed} removed.",
+                    )
+            else:
+                raise Http404("Unknown action")
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+        return redirect("integrations:connections")
+
+
+class MappingView(StaffViewMixin, TemplateView):
+    template_name = "integrations/mapping.html"
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_TENANT
+
+    def system(self) -> str:
+        system = (
+            self.request.GET.get("system") or self.request.POST.get("system") or Provider.QUICKBOOKS
+        )
+        if system not in Provider.values:
+            raise Http404("Unknown system")
+        return system
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        system = self.system()
+        rows = ledger.ledger_rows(system)
+        show = self.request.GET.get("show", "")
+        if show == "unmapped":
+            rows = [row for row in rows if row.mapping is None]
+        context.update(
+            system=system,
+            systems=Provider.choices,
+            show=show,
+            rows=rows,
+            missing_required=sum(
+                1 for row in ledger.ledger_rows(system) if row.required and row.mapping is None
+            ),
+            can_edit=self.can(Cap.MANAGE_TENANT),
+            errors=kwargs.get("errors"),
+        )
+        return context
+
+    def post(self, request):
+        system = self.system()
+        form = MappingForm(request.POST)
+        if form.is_valid():
+            try:
+                ledger.mapping_set(system=system, **form.cleaned_data)
+            except ValidationError as error:
+                messages.error(request, _error_text(error))
+            else:
+                messages.success(request, "Mapping saved.")
+        else:
+            messages.error(
+                request,
+                "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+            )
+        return redirect(f"{reverse('integrations:mapping')}?system={system}")
+
+
+class DeliveryListView(StaffViewMixin, TemplateView):
+    template_name = "integrations/deliveries.html"
+    read_capability = Cap.VIEW_BILLING
+    paginate_by = 50
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = DeliveryFilterForm(self.request.GET or None)
+        filters = form.cleaned_data if form.is_valid() else {}
+        rows = selectors.delivery_list(
+            status=filters.get("status") or "",
+            action=filters.get("action") or "",
+            provider=filters.get("provider") or "",
+            search=(filters.get("q") or "").strip(),
+            drift=bool(filters.get("drift")),
+        )
+        if form.is_bound and not form.is_valid():
+            rows = rows.none()
+        page = Paginator(rows, self.paginate_by).get_page(self.request.GET.get("page"))
+        context.update(
+            form=form,
+            page_obj=page,
+            can_retry=self.can(Cap.MANAGE_BILLING),
+            attention=selectors.attention(),
+        )
+        return context
+
+
+class DeliveryDetailView(StaffViewMixin, TemplateView):
+    template_name = "integrations/delivery_detail.html"
+    read_capability = Cap.VIEW_BILLING
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        delivery = get_object_or_404(
+            selectors.delivery_list().prefetch_related("attempt_log"), pk=self.kwargs["pk"]
+        )
+        context.update(delivery=delivery, can_retry=self.can(Cap.MANAGE_BILLING))
+        return context
+
+
+class DeliveryRetryView(StaffViewMixin, View):
+    write_capability = Cap.MANAGE_BILLING
+
+    def post(self, request, pk: int):
+        delivery = get_object_or_404(Delivery.objects.all(), pk=pk)
+        try:
+            delivery = services.delivery_retry(delivery=delivery)
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+        else:
+            delivery.refresh_from_db()
+            messages.success(
+                request,
+                f"Retried: {delivery.get_status_display().lower()}. {delivery.last_error or delivery.summary}",
+            )
+        return redirect(request.POST.get("next") or reverse("integrations:deliveries"))
+
+
+class InvoicePushView(StaffViewMixin, View):
+    write_capability = Cap.MANAGE_BILLING
+
+    def post(self, request, pk: int):
+        invoice = get_object_or_404(Invoice.objects.all(), pk=pk)
+        try:
+            rows = services.invoice_push(invoice=invoice)
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+        else:
+            words = ", ".join(f"{d.connection}: {d.get_status_display().lower()}" for d in rows)
+            messages.success(request, f"Pushed {invoice.number} — {words}.")
+        return redirect("invoices:invoice-detail", pk=invoice.pk)
