@@ -319,6 +319,13 @@ SPECTACULAR_SETTINGS = {
         "InvoiceLineKindEnum": "invoices.models.LineKind",
         "PdfStatusEnum": "invoices.models.PdfStatus",
         "ManualLineKindEnum": "invoices.api.serializers.MANUAL_LINE_KIND_CHOICES",
+        "IntegrationProviderEnum": "integrations.core.models.Provider",
+        "ConnectionStatusEnum": "integrations.core.models.ConnectionStatus",
+        "MappingKindEnum": "integrations.core.models.MappingKind",
+        "MappingOriginEnum": "integrations.core.models.MappingOrigin",
+        "DeliveryActionEnum": "integrations.core.models.DeliveryAction",
+        "DeliveryStatusEnum": "integrations.core.models.DeliveryStatus",
+        "AttemptOutcomeEnum": "integrations.core.models.AttemptOutcome",
     },
 }
 

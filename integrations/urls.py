@@ -1,21 +1,45 @@
 from django.urls import path
 
 from . import views
+from .core.models import Provider
 
 app_name = "integrations"
 
 urlpatterns = [
     path("", views.ConnectionsView.as_view(), name="connections"),
-    path("connect/<str:provider>/", views.ConnectView.as_view(), name="connect"),
-    path("callback/<str:provider>/", views.CallbackView.as_view(), name="callback"),
+    # One fixed path per provider: the redirect URI registered with each app.
+    *[
+        path(
+            f"connect/{provider}/",
+            views.ConnectView.as_view(),
+            {"provider": provider},
+            name=f"connect-{provider}",
+        )
+        for provider in Provider.values
+    ],
+    *[
+        path(
+            f"callback/{provider}/",
+            views.CallbackView.as_view(),
+            {"provider": provider},
+            name=f"callback-{provider}",
+        )
+        for provider in Provider.values
+    ],
     path(
-        "connections/<int:pk>/organisation/", views.ChooseTenantView.as_view(), name="choose-tenant"
+        "connections/<int:pk>/organisation/",
+        views.ChooseTenantView.as_view(),
+        name="choose-tenant",
     ),
-    path(
-        "connections/<int:pk>/<str:what>/",
-        views.ConnectionActionView.as_view(),
-        name="connection-action",
-    ),
+    *[
+        path(
+            f"connections/<int:pk>/{what}/",
+            views.ConnectionActionView.as_view(),
+            {"what": what},
+            name=f"connection-{what}",
+        )
+        for what in views.ConnectionActionView.ACTIONS
+    ],
     path("mapping/", views.MappingView.as_view(), name="mapping"),
     path("deliveries/", views.DeliveryListView.as_view(), name="deliveries"),
     path("deliveries/<int:pk>/", views.DeliveryDetailView.as_view(), name="delivery-detail"),

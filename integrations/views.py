@@ -24,6 +24,11 @@ def _error_text(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
+def _callback_url(request, provider: str) -> str:
+    """The redirect URI of ``provider`` (registered with the app at the provider)."""
+    return request.build_absolute_uri(reverse(f"integrations:callback-{provider}"))
+
+
 class ConnectionsView(StaffViewMixin, TemplateView):
     template_name = "integrations/connections.html"
     read_capability = Cap.MANAGE_TENANT
@@ -36,9 +41,8 @@ class ConnectionsView(StaffViewMixin, TemplateView):
                 "key": key,
                 "label": label,
                 "connection": live.get(key),
-                "callback": self.request.build_absolute_uri(
-                    reverse("integrations:callback", args=[key])
-                ),
+                "connect_url": reverse(f"integrations:connect-{key}"),
+                "callback": _callback_url(self.request, key),
             }
             for key, label in Provider.choices
         ]
@@ -51,7 +55,7 @@ class ConnectView(StaffViewMixin, View):
     def post(self, request, provider: str):
         if provider not in Provider.values:
             raise Http404("Unknown provider")
-        callback = request.build_absolute_uri(reverse("integrations:callback", args=[provider]))
+        callback = _callback_url(request, provider)
         try:
             url = services.connection_start(
                 provider_key=provider, redirect_uri=callback, user=request.user
@@ -88,6 +92,7 @@ class CallbackView(StaffViewMixin, View):
 
 
 class ChooseTenantView(StaffViewMixin, TemplateView):
+    model = Connection
     template_name = "integrations/choose_tenant.html"
     read_capability = write_capability = Cap.MANAGE_TENANT
 
@@ -122,7 +127,9 @@ class ChooseTenantView(StaffViewMixin, TemplateView):
 class ConnectionActionView(StaffViewMixin, View):
     """Disconnect, switch auto-export, or sync payments now."""
 
+    model = Connection
     write_capability = Cap.MANAGE_TENANT
+    ACTIONS = ("disconnect", "auto-export", "sync")
 
     def post(self, request, pk: int, what: str):
         connection = get_object_or_404(Connection.objects.all(), pk=pk)
@@ -233,6 +240,7 @@ class DeliveryListView(StaffViewMixin, TemplateView):
 
 
 class DeliveryDetailView(StaffViewMixin, TemplateView):
+    model = Delivery
     template_name = "integrations/delivery_detail.html"
     read_capability = Cap.VIEW_BILLING
 
@@ -246,6 +254,7 @@ class DeliveryDetailView(StaffViewMixin, TemplateView):
 
 
 class DeliveryRetryView(StaffViewMixin, View):
+    model = Delivery
     write_capability = Cap.MANAGE_BILLING
 
     def post(self, request, pk: int):
@@ -264,6 +273,7 @@ class DeliveryRetryView(StaffViewMixin, View):
 
 
 class InvoicePushView(StaffViewMixin, View):
+    model = Invoice
     write_capability = Cap.MANAGE_BILLING
 
     def post(self, request, pk: int):

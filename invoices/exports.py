@@ -48,14 +48,23 @@ the riif examples):
   invoice, so EXTRA=AUTOSTAX is set when the invoice has a single tax rate; with
   several rates each rate is a sales-tax item line of its own.
 - no escape exists for tabs or line breaks inside a field: they become spaces; a
-  field holding a comma is wrapped in double quotes as QuickBooks' own IIF exports do,
-  so a double quote inside text becomes an apostrophe rather than be taken for a field
-  quote. CRLF line ends (QuickBooks Desktop is a Windows program).
-- QuickBooks Desktop is a Windows ANSI program: the file is Windows-1252; characters
-  outside it become "?". UNVERIFIED (no Intuit page on IIF encoding was found).
-- Intuit's SDK reference ("DocNumber") limits QuickBooks Desktop document numbers to
-  11 or 20 characters depending on the transaction; numbers are written unchanged,
-  never cut, so that they stay unique.
+  semicolon can end a transaction early (IIF notes of the WildApricot importer), so it
+  becomes a comma; a field holding a comma is wrapped in double quotes as QuickBooks'
+  own IIF exports do, so a double quote inside text becomes an apostrophe rather than
+  be taken for a field quote. CRLF line ends (QuickBooks Desktop is a Windows program).
+- the address fields ADDR1..ADDR5 hold the address only (street lines, postcode and
+  city, region, country); the customer is NAME, not repeated in them.
+- QuickBooks Desktop is a Windows ANSI program: the file is Windows-1252. A character
+  outside it is written as its closest plain letter when it has one (ő -> o, Ł -> L)
+  and otherwise as "?", so nothing is dropped silently. UNVERIFIED (no Intuit page on
+  IIF encoding was found).
+- length limits of QuickBooks Desktop (qbXML reference: RefNumber of an invoice or
+  credit memo 11 characters, a customer name 41, an item name 31; Intuit's v3 SDK notes
+  give 20 for some other transactions, the stricter 11 is used). Longer values are
+  never written cut: the export is refused with the offenders named; numbers may
+  instead be shortened on request (``shorten_numbers``: separators dropped, and a
+  year's century when still too long, INV-2026-00042 -> INV2600042, CN-2026-00001 ->
+  CN202600001; the full number is kept in the memo).
 
 Xero sales-invoice CSV — Xero's "Import invoices" help and its downloadable sales
 invoice template, as quoted by accounting guides and reproduced by public importers
@@ -91,6 +100,7 @@ import csv
 import datetime as dt
 import io
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -238,6 +248,10 @@ CSV_NUMERIC_COLUMNS = frozenset(
 IIF_NUMERIC_COLUMNS = frozenset({"AMOUNT", "QNTY", "PRICE"})
 XERO_NUMERIC_COLUMNS = frozenset({"Total", "*Quantity", "*UnitAmount", "Discount", "TaxAmount"})
 _IIF_BREAKS = re.compile(r"[\x00-\x1f\x7f]+")
+IIF_NUMBER_MAX = 11
+IIF_NAME_MAX = 41
+IIF_ITEM_MAX = 31
+_CENTURY = re.compile(r"(?<!\d)(19|20)(\d{2})(?=\d{4,})")
 
 
 # --- Reading the invoices (a fixed number of queries) ---------------------------------
@@ -467,7 +481,7 @@ def _iif_row(keyword: str, row: Mapping[str, object], columns: tuple[str, ...]) 
 
 
 def _iif_text(value: object, column: str) -> str:
-    text = _IIF_BREAKS.sub(" ", str(value or "")).strip().replace('"', "'")
+    text = _IIF_BREAKS.sub(" ", str(value or "")).strip().replace('"', "'").replace(";", ",")
     # IIF files are opened in spreadsheets too: text that would run as a formula is
     # neutralised once tabs and line breaks are gone (they become spaces and are trimmed).
     if column not in IIF_NUMERIC_COLUMNS:
@@ -528,19 +542,106 @@ def export_csv(invoices: Iterable[Invoice]) -> bytes:
 # --- QuickBooks Desktop IIF ------------------------------------------------------------
 
 
+def _windows_1252(text: str) -> bytes:
+    """``text`` in Windows-1252; a character outside it becomes its base letter when
+    it has one (NFKD: ő -> o), else "?"."""
+    try:
+        return text.encode("cp1252")
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for char in text:
+        try:
+            char.encode("cp1252")
+        except UnicodeEncodeError:
+            base = "".join(
+                c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+            )
+            try:
+                base.encode("cp1252")
+            except UnicodeEncodeError:
+                base = ""
+            char = base or _NO_DECOMPOSITION.get(char, "?")
+        out.append(char)
+    return "".join(out).encode("cp1252")
+
+
+# Letters NFKD does not take apart but that have an obvious plain form.
+_NO_DECOMPOSITION = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "ı": "i", "ß": "ss"}
+
+
+def iif_short_number(number: str) -> str:
+    """A number QuickBooks Desktop keeps whole: separators dropped, and a year's
+    century when still too long (INV-2026-00042 -> INV2600042); unchanged when it fits."""
+    if len(number) <= IIF_NUMBER_MAX:
+        return number
+    compact = re.sub(r"[^0-9A-Za-z]", "", number)
+    if len(compact) > IIF_NUMBER_MAX:
+        compact = _CENTURY.sub(r"\2", compact, count=1)
+    return compact
+
+
+def _iif_refusals(docs: list[_Invoice], shorten_numbers: bool) -> list[str]:
+    messages = []
+    numbers = [doc.invoice.number for doc in docs]
+    written = [iif_short_number(n) for n in numbers] if shorten_numbers else numbers
+    too_long = [n for n, w in zip(numbers, written, strict=True) if len(w) > IIF_NUMBER_MAX]
+    if too_long:
+        more = f" and {len(too_long) - 10} more" if len(too_long) > 10 else ""
+        advice = (
+            "Use a shorter invoice prefix."
+            if shorten_numbers
+            else 'Choose "shorten numbers" for the export (INV-2026-00042 becomes '
+            "INV2600042, the full number kept in the memo) or use a shorter invoice prefix."
+        )
+        messages.append(
+            f"QuickBooks Desktop keeps at most {IIF_NUMBER_MAX} characters of an invoice "
+            f"number; these are longer: {', '.join(too_long[:10])}{more}. {advice}"
+        )
+    clashes = sorted({w for w in written if written.count(w) > 1})
+    if clashes:
+        messages.append(
+            f"These invoice numbers would be the same in QuickBooks Desktop: {', '.join(clashes)}."
+        )
+    names = sorted(
+        {
+            doc.invoice.bill_to.legal_name
+            for doc in docs
+            if len(doc.invoice.bill_to.legal_name) > IIF_NAME_MAX
+        }
+    )
+    if names:
+        messages.append(
+            f"QuickBooks Desktop keeps at most {IIF_NAME_MAX} characters of a customer "
+            f"name; shorten these customers' names first: {', '.join(names)}."
+        )
+    items = sorted(
+        {item.line.sku for doc in docs for item in doc.lines if len(item.line.sku) > IIF_ITEM_MAX}
+    )
+    if items:
+        messages.append(
+            f"QuickBooks Desktop keeps at most {IIF_ITEM_MAX} characters of an item name; "
+            f"these SKUs are longer: {', '.join(items)}."
+        )
+    return messages
+
+
 def export_iif(
     invoices: Iterable[Invoice],
     *,
     accounts: Mapping[str, str] | None = None,
     income_accounts: Mapping[str, str] | None = None,
     tax_items: Mapping | None = None,
+    shorten_numbers: bool = False,
 ) -> bytes:
     """QuickBooks Desktop IIF: one TRNS/SPL…/ENDTRNS transaction per invoice or credit note.
 
     ``accounts`` overrides IIF_ACCOUNTS (receivable, income, sales_tax, tax_agency);
     ``income_accounts`` maps a SKU to its income account; ``tax_items`` maps a tax rate
     (e.g. ``"8.25"``) to the QuickBooks sales-tax item, ``"default"`` for the others.
-    Every transaction balances: TRNS AMOUNT + the SPL AMOUNTs == 0.
+    Every transaction balances: TRNS AMOUNT + the SPL AMOUNTs == 0. Numbers, customer
+    names and SKUs longer than QuickBooks Desktop keeps are refused (ValidationError on
+    ``invoices``); numbers are shortened instead with ``shorten_numbers``.
     """
     accounts = {**IIF_ACCOUNTS, **(accounts or {})}
     income_accounts = income_accounts or {}
@@ -550,25 +651,40 @@ def export_iif(
         ["!SPL", *IIF_SPL_COLUMNS],
         ["!ENDTRNS"],
     ]
-    for doc in _prepare(invoices):
+    docs = _prepare(invoices)
+    refusals = _iif_refusals(docs, shorten_numbers)
+    if refusals:
+        raise ValidationError({"invoices": refusals})
+    for doc in docs:
         invoice, currency = doc.invoice, doc.currency
         trnstype = IIF_TRNSTYPE[invoice.kind]
         date = invoice.issue_date.strftime(IIF_DATE_FORMAT)
-        memo = invoice.notes
-        if invoice.credited_invoice_number:
-            memo = " - ".join(filter(None, [f"Credit for {invoice.credited_invoice_number}", memo]))
+        number = iif_short_number(invoice.number) if shorten_numbers else invoice.number
+        # A shortened number keeps the full one in the memo, so it can still be found.
+        memo = " - ".join(
+            filter(
+                None,
+                [
+                    invoice.number if number != invoice.number else "",
+                    f"Credit for {invoice.credited_invoice_number}"
+                    if invoice.credited_invoice_number
+                    else "",
+                    invoice.notes,
+                ],
+            )
+        )
         terms = ""
         if not doc.is_credit:
             days = invoice.payment_terms_days
             terms = f"Net {days}" if days else "Due on receipt"
-        addr = _fit([invoice.bill_to.legal_name, *_address_lines(invoice.bill_to)], 5)
+        addr = _fit(_address_lines(invoice.bill_to), 5)
         trns = {
             "TRNSTYPE": trnstype,
             "DATE": date,
             "ACCNT": accounts["receivable"],
             "NAME": invoice.bill_to.legal_name,
             "AMOUNT": _amount(doc.total, currency),
-            "DOCNUM": invoice.number,
+            "DOCNUM": number,
             "MEMO": memo,
             "CLEAR": "N",
             "TOPRINT": "N",
@@ -612,7 +728,7 @@ def export_iif(
             rows.append(_iif_row("SPL", spl, IIF_SPL_COLUMNS))
         rows.append(["ENDTRNS"])
     text = "".join("\t".join(row) + "\r\n" for row in rows)
-    return text.encode("cp1252", errors="replace")
+    return _windows_1252(text)
 
 
 # --- Xero sales-invoice CSV ------------------------------------------------------------

@@ -50,10 +50,11 @@ class ConnectionViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], url_path="auto-export")
     def auto_export(self, request, pk=None):
         """Switch pushing on finalisation on or off."""
+        connection = self.get_object()
         serializer = ConnectionUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         connection = services.connection_update(
-            connection=self.get_object(), auto_export=serializer.validated_data["auto_export"]
+            connection=connection, auto_export=serializer.validated_data["auto_export"]
         )
         return Response(ConnectionSerializer(connection).data)
 
@@ -148,6 +149,8 @@ class DeliveryViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
 
 class InvoicePushView(TenantAPIView):
     """Push one final invoice to every connected accounting system now."""
+
+    url_kwarg_models = {"pk": Invoice}
 
     read_capability = Cap.MANAGE_BILLING
     write_capability = Cap.MANAGE_BILLING

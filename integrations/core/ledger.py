@@ -221,7 +221,7 @@ def unmapped(system: str) -> dict[str, list[LedgerRow]]:
 # --- File exports -----------------------------------------------------------------------
 
 
-def export_options() -> dict[str, dict]:
+def export_options(*, shorten_numbers: bool = False) -> dict[str, dict]:
     """Keyword arguments of the IIF and Xero CSV writers (``invoices.exports``), from the
     ledger and the catalog: each SKU's income account (the product's code, or the account
     it is mapped to), the default accounts, the tax agency and the per-rate tax names."""
@@ -263,10 +263,34 @@ def export_options() -> dict[str, dict]:
             "accounts": iif_accounts,
             "income_accounts": income_accounts(quickbooks, "external_name"),
             "tax_items": iif_tax_items,
+            "shorten_numbers": shorten_numbers,
         },
         "xero": {
             "accounts": xero_accounts,
             "income_accounts": income_accounts(xero, "external_id"),
             "tax_types": xero_tax_types,
+            "date_format": xero_date_format(require_current_tenant().country),
         },
     }
+
+
+# Xero organisations in the United States read import dates month first; the others
+# (UK, AU, NZ, …) day first.
+MONTH_FIRST_COUNTRIES = frozenset({"US"})
+
+
+def xero_date_format(country: str) -> str:
+    return "%m/%d/%Y" if (country or "").upper() in MONTH_FIRST_COUNTRIES else "%d/%m/%Y"
+
+
+def export_file(*, invoices, fmt: str, basename: str = "invoices", shorten_numbers: bool = False):
+    """``invoices.exports.export_invoices`` with the tenant's mapping: what every export
+    button and the export API serve, so a file is configured the same way everywhere."""
+    from invoices.exports import export_invoices
+
+    return export_invoices(
+        invoices=invoices,
+        fmt=fmt,
+        basename=basename,
+        options=export_options(shorten_numbers=shorten_numbers),
+    )

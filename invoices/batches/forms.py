@@ -53,3 +53,5 @@ class GenerateForm(forms.Form):
 class ExportForm(forms.Form):
     format = forms.ChoiceField(choices=[(k, f.label) for k, f in EXPORT_FORMATS.items()])
     ids = forms.CharField(required=False)
+    # IIF: numbers longer than QuickBooks Desktop keeps are shortened instead of refused.
+    shorten_numbers = forms.BooleanField(required=False)

@@ -16,8 +16,9 @@ from django.views.generic import TemplateView
 from billing_site.roles import Cap
 from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
 from contracts.models import Contract
+from integrations.core.ledger import export_file
 
-from ..exports import EXPORT_FORMATS, export_invoices
+from ..exports import EXPORT_FORMATS
 from ..models import Invoice
 from ..selectors import tenant_today
 from . import selectors as batch_selectors
@@ -278,8 +279,11 @@ def _export(request, *, batch, basename: str) -> HttpResponse:
     try:
         ids = batch_services.invoice_ids(form.cleaned_data["ids"]) if batch is None else ()
         invoices = batch_selectors.invoices_for_export(batch=batch, ids=ids)
-        filename, content_type, content = export_invoices(
-            invoices=invoices, fmt=form.cleaned_data["format"], basename=basename
+        filename, content_type, content = export_file(
+            invoices=invoices,
+            fmt=form.cleaned_data["format"],
+            basename=basename,
+            shorten_numbers=form.cleaned_data["shorten_numbers"],
         )
     except ValidationError as error:
         return HttpResponse(_error_text(error), status=400, content_type="text/plain")

@@ -185,7 +185,8 @@ def test_iif_neutralises_names_memos_addresses_and_items(invoices, download):
     assert "'-1+2 call first" in memos
     # Tabs cannot be escaped in IIF: "\t=1" loses its tab and is still neutralised.
     assert {"'=HYPERLINK('http://x')", "'@SUM(1)", "'+1", "'-1+2", "'=1"} <= set(memos)
-    assert {cell for column, cell in cells if column == "ADDR2"} == {"'+1 rue des Lilas"}
+    # The address only (the customer is NAME): the street is ADDR1.
+    assert {cell for column, cell in cells if column == "ADDR1"} == {"'+1 rue des Lilas"}
     amounts = [cell for column, cell in cells if column == "AMOUNT"]
     # The credit note owes -30.00; the invoice lines credit income -25.00 each.
     assert amounts[0] == "-30.00" and amounts.count("-25.00") == len(PAYLOADS)

@@ -90,7 +90,10 @@ def map_quickbooks() -> None:
         (MappingKind.INCOME_ACCOUNT, "4010", "80", "Managed Services Income"),
     ]:
         ledger.mapping_set(
-            system=Provider.QUICKBOOKS, kind=kind, local_key=key, external_id=external_id,
+            system=Provider.QUICKBOOKS,
+            kind=kind,
+            local_key=key,
+            external_id=external_id,
             external_name=name,
         )
 
@@ -103,7 +106,10 @@ def map_xero() -> None:
         (MappingKind.INCOME_ACCOUNT, "4010", "260", "Managed services"),
     ]:
         ledger.mapping_set(
-            system=Provider.XERO, kind=kind, local_key=key, external_id=external_id,
+            system=Provider.XERO,
+            kind=kind,
+            local_key=key,
+            external_id=external_id,
             external_name=name,
         )
 
@@ -124,21 +130,31 @@ def xero(in_tenant_a, fake_xero):
 
 def draft(tenant, *, organization=None, lines=None, number_prefix=None) -> Invoice:
     """A draft with priced lines: (sku, quantity, unit price, taxable at 20 %)."""
-    ProductFactory(tenant=tenant, sku="MEP", name="Managed endpoint",
-                   income_account_code="4010") if not _has_product(tenant, "MEP") else None
+    ProductFactory(
+        tenant=tenant, sku="MEP", name="Managed endpoint", income_account_code="4010"
+    ) if not _has_product(tenant, "MEP") else None
     kwargs = {"tenant": tenant, "draft": True}
     if organization is not None:
         kwargs["organization"] = organization
     invoice = InvoiceFactory(**kwargs)
-    rows = lines or [("MEP", "20", "12.5000", True), ("", "1.5", "90.0000", True),
-                     ("", "1", "15.0000", False)]
+    rows = lines or [
+        ("MEP", "20", "12.5000", True),
+        ("", "1.5", "90.0000", True),
+        ("", "1", "15.0000", False),
+    ]
     for position, (sku, quantity, price, taxable) in enumerate(rows, start=1):
         amount = (Decimal(quantity) * Decimal(price)).quantize(Decimal("0.01"))
         InvoiceLineFactory(
-            tenant=tenant, invoice=invoice, position=position,
-            kind=LineKind.PRODUCT if sku else LineKind.ADJUSTMENT, sku=sku,
-            description=f"Line {position}", quantity=Decimal(quantity),
-            unit_price=Decimal(price), amount=amount, taxable=taxable,
+            tenant=tenant,
+            invoice=invoice,
+            position=position,
+            kind=LineKind.PRODUCT if sku else LineKind.ADJUSTMENT,
+            sku=sku,
+            description=f"Line {position}",
+            quantity=Decimal(quantity),
+            unit_price=Decimal(price),
+            amount=amount,
+            taxable=taxable,
             tax_rate=Decimal("20") if taxable else Decimal("0"),
         )
     return invoice

@@ -30,24 +30,34 @@ def test_quickbooks_connects_with_realm_and_encrypted_tokens(in_tenant_a, fake_q
 
 
 def test_a_wrong_state_is_refused(in_tenant_a, fake_qbo):
-    url = services.connection_start(provider_key="quickbooks",
-                                    redirect_uri=CALLBACK.format("quickbooks"))
+    url = services.connection_start(
+        provider_key="quickbooks", redirect_uri=CALLBACK.format("quickbooks")
+    )
     answer = consent(url)
     with pytest.raises(ValidationError, match="does not belong to a connection you started"):
-        services.connection_complete(provider_key="quickbooks", state="forged",
-                                     code=answer["code"], realm_id=answer["realmId"])
+        services.connection_complete(
+            provider_key="quickbooks",
+            state="forged",
+            code=answer["code"],
+            realm_id=answer["realmId"],
+        )
     assert not Connection.objects.filter(status=ConnectionStatus.ACTIVE).exists()
 
 
 def test_another_tenants_state_does_not_complete_here(in_tenant_a, tenant_b, fake_qbo):
     from billing_site.tenancy import tenant_context
 
-    url = services.connection_start(provider_key="quickbooks",
-                                    redirect_uri=CALLBACK.format("quickbooks"))
+    url = services.connection_start(
+        provider_key="quickbooks", redirect_uri=CALLBACK.format("quickbooks")
+    )
     answer = consent(url)
     with tenant_context(tenant_b), pytest.raises(ValidationError):
-        services.connection_complete(provider_key="quickbooks", state=answer["state"],
-                                     code=answer["code"], realm_id=answer["realmId"])
+        services.connection_complete(
+            provider_key="quickbooks",
+            state=answer["state"],
+            code=answer["code"],
+            realm_id=answer["realmId"],
+        )
 
 
 def test_tokens_are_not_stored_without_a_key_in_production(in_tenant_a, fake_qbo, settings):
@@ -98,19 +108,25 @@ def test_a_revoked_grant_marks_the_connection_broken_and_tells_the_owner(
 
 def test_xero_with_several_organisations_asks_which(in_tenant_a, settings):
     fake = FakeXero(organisations=[("t-1", "North Ltd"), ("t-2", "South Ltd")]).start()
-    settings.XERO = {**settings.XERO, "client_id": fake.client_id,
-                     "client_secret": fake.client_secret,
-                     "authorize_url": f"{fake.url}/oauth/authorize",
-                     "token_url": f"{fake.url}/oauth/token",
-                     "connections_url": f"{fake.url}/connections",
-                     "api_url": f"{fake.url}/api.xro/2.0"}
+    settings.XERO = {
+        **settings.XERO,
+        "client_id": fake.client_id,
+        "client_secret": fake.client_secret,
+        "authorize_url": f"{fake.url}/oauth/authorize",
+        "token_url": f"{fake.url}/oauth/token",
+        "connections_url": f"{fake.url}/connections",
+        "api_url": f"{fake.url}/api.xro/2.0",
+    }
     try:
         connection = connect(Provider.XERO)
         assert connection.status == ConnectionStatus.CHOOSE_TENANT
         with pytest.raises(ValidationError, match="Choose one of"):
             services.connection_choose_tenant(connection=connection, external_id="t-9")
         connection = services.connection_choose_tenant(connection=connection, external_id="t-2")
-        assert (connection.status, connection.external_name) == (ConnectionStatus.ACTIVE, "South Ltd")
+        assert (connection.status, connection.external_name) == (
+            ConnectionStatus.ACTIVE,
+            "South Ltd",
+        )
     finally:
         fake.stop()
 

@@ -72,8 +72,12 @@ def test_a_payment_larger_than_the_balance_is_reported_not_recorded(
     from invoices.services import payment_record
 
     first, _ = pushed()
-    payment_record(invoice=first, amount="400.00", received_on=first.issue_date,
-                   method=PaymentMethod.BANK_TRANSFER)
+    payment_record(
+        invoice=first,
+        amount="400.00",
+        received_on=first.issue_date,
+        method=PaymentMethod.BANK_TRANSFER,
+    )
     fake_qbo.pay(first.number)  # the whole 477.00 there
     result = services.payments_sync(connection=quickbooks)
     assert result.recorded == 0

@@ -40,10 +40,14 @@ def test_generated_invoice_arrives_with_our_number_and_amounts(
     assert remote["TxnDate"] == invoice.issue_date.isoformat()
     assert remote["DueDate"] == invoice.due_date.isoformat()
     assert [Decimal(str(line["Amount"])) for line in remote["Line"]] == [
-        Decimal("250"), Decimal("135"), Decimal("15")
+        Decimal("250"),
+        Decimal("135"),
+        Decimal("15"),
     ]
     assert [line["SalesItemLineDetail"]["TaxCodeRef"]["value"] for line in remote["Line"]] == [
-        "5", "5", "6"
+        "5",
+        "5",
+        "6",
     ]
     assert delivery.external_id == remote["Id"]
     assert delivery.their_total == invoice.total and delivery.drift is None
@@ -90,8 +94,9 @@ def test_unmapped_tax_rate_fails_at_once_with_the_rate_named(
     assert "20 %" in delivery.last_error and "tax" in delivery.last_error
     assert fake_qbo.invoices() == []
     # Fixed in the mapping, then retried from the log: delivered.
-    ledger.mapping_set(system=Provider.QUICKBOOKS, kind=MappingKind.TAX_RATE, local_key="20",
-                       external_id="5")
+    ledger.mapping_set(
+        system=Provider.QUICKBOOKS, kind=MappingKind.TAX_RATE, local_key="20", external_id="5"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         services.delivery_retry(delivery=delivery)
     delivery.refresh_from_db()
@@ -147,9 +152,21 @@ def test_fault_with_http_200_fails_at_once(quickbooks, fake_qbo, in_tenant_a):
     invoice = finalise(draft(in_tenant_a))[0]
     delivery = Delivery.objects.get(invoice=invoice)
     fake_qbo.fail_next(
-        Scripted(200, {"Fault": {"Error": [{"Message": "Business Validation Error",
-                                            "Detail": "Customer is inactive", "code": "6000"}],
-                                 "type": "ValidationFault"}})
+        Scripted(
+            200,
+            {
+                "Fault": {
+                    "Error": [
+                        {
+                            "Message": "Business Validation Error",
+                            "Detail": "Customer is inactive",
+                            "code": "6000",
+                        }
+                    ],
+                    "type": "ValidationFault",
+                }
+            },
+        )
     )
     result = services.delivery_run(delivery_id=delivery.pk)
     delivery.refresh_from_db()
@@ -158,9 +175,7 @@ def test_fault_with_http_200_fails_at_once(quickbooks, fake_qbo, in_tenant_a):
     assert delivery.attempts == 1
 
 
-def test_duplicate_doc_number_is_refused_with_quickbooks_message(
-    quickbooks, fake_qbo, in_tenant_a
-):
+def test_duplicate_doc_number_is_refused_with_quickbooks_message(quickbooks, fake_qbo, in_tenant_a):
     invoice = finalise(draft(in_tenant_a))[0]
     fake_qbo.entities["Invoice"]["1"] = {"Id": "1", "DocNumber": invoice.number, "TotalAmt": 1}
     delivery = Delivery.objects.get(invoice=invoice)
@@ -201,12 +216,11 @@ def test_a_retry_after_a_lost_answer_adopts_the_invoice_instead_of_creating_anot
     assert "already in QuickBooks" in delivery.summary
 
 
-def test_tax_computed_differently_there_is_recorded_as_drift(
-    quickbooks, fake_qbo, in_tenant_a
-):
+def test_tax_computed_differently_there_is_recorded_as_drift(quickbooks, fake_qbo, in_tenant_a):
     # QuickBooks' code 6 is 0 %: its own tax engine disagrees with our 20 %.
-    ledger.mapping_set(system=Provider.QUICKBOOKS, kind=MappingKind.TAX_RATE, local_key="20",
-                       external_id="6")
+    ledger.mapping_set(
+        system=Provider.QUICKBOOKS, kind=MappingKind.TAX_RATE, local_key="20", external_id="6"
+    )
     invoice = finalise(draft(in_tenant_a))[0]
     delivery = Delivery.objects.get(invoice=invoice)
     services.delivery_run(delivery_id=delivery.pk)
@@ -220,8 +234,9 @@ def test_tax_computed_differently_there_is_recorded_as_drift(
     assert list(delivery_list(drift=True)) == [delivery]
 
 
-def test_void_is_voided_there(quickbooks, fake_qbo, in_tenant_a,
-                              django_capture_on_commit_callbacks):
+def test_void_is_voided_there(
+    quickbooks, fake_qbo, in_tenant_a, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         (invoice,) = finalise(draft(in_tenant_a))
     with django_capture_on_commit_callbacks(execute=True):
@@ -232,16 +247,18 @@ def test_void_is_voided_there(quickbooks, fake_qbo, in_tenant_a,
     assert void.their_status == "voided"
 
 
-def test_credit_note_becomes_a_credit_memo(quickbooks, fake_qbo, in_tenant_a,
-                                           django_capture_on_commit_callbacks):
+def test_credit_note_becomes_a_credit_memo(
+    quickbooks, fake_qbo, in_tenant_a, django_capture_on_commit_callbacks
+):
     from invoices.models import CreditDisposition
     from invoices.services import credit_note_create
 
     with django_capture_on_commit_callbacks(execute=True):
         (invoice,) = finalise(draft(in_tenant_a))
     with django_capture_on_commit_callbacks(execute=True):
-        note = credit_note_create(invoice=invoice, reason="Goodwill",
-                                  credit_disposition=CreditDisposition.WRITE_OFF)
+        note = credit_note_create(
+            invoice=invoice, reason="Goodwill", credit_disposition=CreditDisposition.WRITE_OFF
+        )
     delivery = Delivery.objects.get(invoice=note)
     assert delivery.status == DeliveryStatus.DONE, delivery.last_error
     (memo,) = fake_qbo.entities["CreditMemo"].values()

@@ -42,15 +42,19 @@ def test_invoice_arrives_in_xero_with_our_tax_to_the_cent(
     assert contact.external_id == remote["Contact"]["ContactID"]
 
 
-def test_duplicate_invoice_number_is_refused_with_xeros_message(
-    xero, fake_xero, in_tenant_a
-):
+def test_duplicate_invoice_number_is_refused_with_xeros_message(xero, fake_xero, in_tenant_a):
     invoice = finalise(draft(in_tenant_a))[0]
     delivery = Delivery.objects.get(invoice=invoice)
     fake_xero.fail_next(
-        Scripted(400, {"ErrorNumber": 10, "Type": "ValidationException",
-                       "Message": "A validation exception occurred",
-                       "Elements": [{"ValidationErrors": [{"Message": "Invoice # must be unique."}]}]})
+        Scripted(
+            400,
+            {
+                "ErrorNumber": 10,
+                "Type": "ValidationException",
+                "Message": "A validation exception occurred",
+                "Elements": [{"ValidationErrors": [{"Message": "Invoice # must be unique."}]}],
+            },
+        )
     )
     services.delivery_run(delivery_id=delivery.pk)
     delivery.refresh_from_db()
@@ -79,15 +83,17 @@ def test_unmapped_account_code_stops_the_push(xero, fake_xero, in_tenant_a):
     assert fake_xero.invoices == {}
 
 
-def test_credit_note_is_an_accreccredit(xero, fake_xero, in_tenant_a,
-                                        django_capture_on_commit_callbacks):
+def test_credit_note_is_an_accreccredit(
+    xero, fake_xero, in_tenant_a, django_capture_on_commit_callbacks
+):
     from invoices.models import CreditDisposition
     from invoices.services import credit_note_create
 
     with django_capture_on_commit_callbacks(execute=True):
         (invoice,) = finalise(draft(in_tenant_a))
-        note = credit_note_create(invoice=invoice, reason="Goodwill",
-                                  credit_disposition=CreditDisposition.WRITE_OFF)
+        note = credit_note_create(
+            invoice=invoice, reason="Goodwill", credit_disposition=CreditDisposition.WRITE_OFF
+        )
     assert Delivery.objects.get(invoice=note).status == DeliveryStatus.DONE
     (remote,) = fake_xero.credit_notes.values()
     assert remote["Type"] == "ACCRECCREDIT"

@@ -35,9 +35,13 @@ from invoices.exports import (
     export_iif,
     export_invoices,
     export_xero_csv,
+    iif_short_number,
 )
 from invoices.models import CreditDisposition, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from invoices.totals import compute_totals
+
+# Our numbers (INV-2026-00001) are longer than QuickBooks Desktop keeps.
+SHORT_IIF = {"iif": {"shorten_numbers": True}}
 
 D = Decimal
 AWKWARD = 'Onsite visit, "urgent"\nsecond line\twith a tab'
@@ -394,11 +398,15 @@ def test_csv_neutralises_spreadsheet_formulas(in_tenant_a, tenant_a, org_a):
 
 
 def test_iif_rows_signs_and_balance_follow_quickbooks_rules(in_tenant_a, invoices_a, invoice_b):
-    trns_header, spl_header, transactions = read_iif(export_iif(Invoice.objects.all()))
+    content = export_iif(Invoice.objects.all(), shorten_numbers=True)
+    trns_header, spl_header, transactions = read_iif(content)
 
     assert tuple(trns_header) == IIF_TRNS_COLUMNS
     assert tuple(spl_header) == IIF_SPL_COLUMNS
-    by_number = {t["trns"]["DOCNUM"]: t for t in transactions}
+    # Our numbers are longer than QuickBooks Desktop's 11 characters: shortened on request.
+    full = {iif_short_number(inv.number): inv.number for inv in invoices_a.values()}
+    assert set(full) == {"INV2600001", "INV2600002", "INV2600003", "CN202600001"}
+    by_number = {full[t["trns"]["DOCNUM"]]: t for t in transactions}
     assert set(by_number) == {inv.number for inv in invoices_a.values()}
 
     for invoice in invoices_a.values():
@@ -444,13 +452,15 @@ def test_iif_rows_signs_and_balance_follow_quickbooks_rules(in_tenant_a, invoice
     assert eur["trns"]["DUEDATE"] == "03/31/2026"
     assert eur["trns"]["TERMS"] == "Net 30"
     assert eur["trns"]["NAMEISTAXABLE"] == "Y"
+    # The address only: the customer is NAME, not repeated in ADDR1.
     assert [eur["trns"][f"ADDR{n}"] for n in range(1, 6)] == [
-        "Bistro Lumière",
         "12 rue des Lilas",
         "Bâtiment B",
         "75011 Paris",
-        "Île-de-France, France",
+        "Île-de-France",
+        "France",
     ]
+    assert eur["trns"]["MEMO"].startswith("INV-2026-00001")
     # No escape exists in IIF: the line break and tab became spaces, the quotes apostrophes.
     assert eur["spl"][3]["MEMO"] == "Onsite visit, 'urgent' second line with a tab"
     assert [spl["AMOUNT"] for spl in eur["spl"][4:]] == ["-0.45", "-30.00"]  # 10 %, 20 %
@@ -459,7 +469,7 @@ def test_iif_rows_signs_and_balance_follow_quickbooks_rules(in_tenant_a, invoice
     assert credit["trns"]["AMOUNT"] == "-30.00"
     assert [spl["AMOUNT"] for spl in credit["spl"]] == ["25.00", "5.00"]
     assert credit["spl"][0]["QNTY"] == "2"
-    assert credit["trns"]["MEMO"] == "Credit for INV-2026-00001"
+    assert credit["trns"]["MEMO"] == "CN-2026-00001 - Credit for INV-2026-00001"
     assert credit["trns"]["DUEDATE"] == ""
 
 
@@ -469,6 +479,7 @@ def test_iif_quotes_commas_and_uses_the_given_accounts(in_tenant_a, invoices_a):
         accounts={"receivable": "AR, EUR", "income": "Services", "tax_agency": "Trésor Public"},
         income_accounts={"MEP": "Managed Services Income"},
         tax_items={D("20"): "TVA 20", "10": "TVA 10"},
+        shorten_numbers=True,
     )
     raw_trns = content.decode("cp1252").split("\r\n")[3].split("\t")
     assert raw_trns[IIF_TRNS_COLUMNS.index("ACCNT") + 1] == '"AR, EUR"'  # comma: quoted
@@ -623,7 +634,9 @@ def test_export_invoices_names_the_file_and_passes_format_options(in_tenant_a, i
     assert (filename, content_type) == ("march-batch-xero.csv", "text/csv; charset=utf-8")
     assert read_csv(content, "utf-8")[1][XERO_COLUMNS.index("*AccountCode")] == "260"
 
-    filename, content_type, content = export_invoices(invoices=queryset, fmt="iif")
+    filename, content_type, content = export_invoices(
+        invoices=queryset, fmt="iif", options={"iif": {"shorten_numbers": True}}
+    )
     assert (filename, content_type) == ("invoices.iif", "application/x-iif")
     assert content.startswith(b"!TRNS\t")
     assert export_invoices(invoices=queryset, fmt="csv")[0] == "invoices.csv"
@@ -712,7 +725,7 @@ def test_query_count_does_not_grow_with_invoices(in_tenant_a, tenant_a, org_a, f
 
     def queries(selection):
         with CaptureQueriesContext(connection) as context:
-            export_invoices(invoices=selection, fmt=fmt)
+            export_invoices(invoices=selection, fmt=fmt, options=SHORT_IIF)
         return len(context.captured_queries)
 
     two = queries(Invoice.objects.filter(pk__in=ids[:2]))
@@ -731,9 +744,13 @@ def test_another_tenants_invoices_are_never_exported(
     tenant_a, tenant_b, invoices_a, invoice_b, fmt
 ):
     with tenant_context(tenant_a):
-        _name, _type, content = export_invoices(invoices=Invoice.objects.all(), fmt=fmt)
+        _name, _type, content = export_invoices(
+            invoices=Invoice.objects.all(), fmt=fmt, options=SHORT_IIF
+        )
         # Even an unscoped queryset is read for the current tenant only.
-        _name, _type, unscoped = export_invoices(invoices=Invoice.all_tenants.all(), fmt=fmt)
+        _name, _type, unscoped = export_invoices(
+            invoices=Invoice.all_tenants.all(), fmt=fmt, options=SHORT_IIF
+        )
         with pytest.raises(ValidationError) as error:
             export_invoices(invoices=[invoices_a["eur"], invoice_b], fmt=fmt)
     assert error.value.message_dict["invoices"] == [
@@ -744,7 +761,9 @@ def test_another_tenants_invoices_are_never_exported(
         assert b"SECRET" not in text
         assert b"INV-2026-00002" in text
     with tenant_context(tenant_b):
-        _name, _type, content_b = export_invoices(invoices=Invoice.objects.all(), fmt=fmt)
+        _name, _type, content_b = export_invoices(
+            invoices=Invoice.objects.all(), fmt=fmt, options=SHORT_IIF
+        )
     assert b"SECRET" in content_b
     assert b"Lumi" not in content_b
 

@@ -16,8 +16,8 @@ from rest_framework.response import Response
 
 from billing_site.api.base import TenantAPIMixin, TenantViewSetMixin
 from billing_site.roles import Cap
+from integrations.core.ledger import export_file
 
-from ...exports import export_invoices
 from .. import selectors as batch_selectors
 from .. import services as batch_services
 from ..models import InvoiceBatch
@@ -35,6 +35,18 @@ from .serializers import (
 FORMAT_PARAM = OpenApiParameter(
     "format", str, enum=["csv", "iif", "xero"], description="Export file format."
 )
+SHORTEN_PARAM = OpenApiParameter(
+    "shorten_numbers",
+    bool,
+    description="iif: shorten invoice numbers longer than QuickBooks Desktop's 11 characters "
+    "(INV-2026-00042 -> INV2600042) instead of refusing them.",
+)
+
+
+def _shorten(request) -> bool:
+    return request.query_params.get("shorten_numbers", "").lower() in {"1", "true", "yes", "on"}
+
+
 # The export file as sent: csv and xero are CSV, iif is QuickBooks Desktop's IIF.
 EXPORT_RESPONSES = {
     (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, "csv or xero"),
@@ -154,17 +166,19 @@ class BatchViewSet(
         )
         return self._detail(batch)
 
-    @extend_schema(parameters=[FORMAT_PARAM], responses=EXPORT_RESPONSES)
+    @extend_schema(parameters=[FORMAT_PARAM, SHORTEN_PARAM], responses=EXPORT_RESPONSES)
     @action(detail=True, methods=["get"])
     def export(self, request, pk=None):
-        """The batch's final invoices as csv, iif (QuickBooks Desktop) or xero."""
+        """The batch's final invoices as csv, iif (QuickBooks Desktop) or xero, with the
+        accounts and tax names of the mapping (Integrations › Mapping)."""
         batch = self.get_object()
         invoices = batch_selectors.invoices_for_export(batch=batch)
         return file_response(
-            *export_invoices(
+            *export_file(
                 invoices=invoices,
                 fmt=request.query_params.get("format", "csv"),
                 basename=batch.name,
+                shorten_numbers=_shorten(request),
             )
         )
 
@@ -177,12 +191,20 @@ class InvoiceExportViewSet(TenantAPIMixin, viewsets.ViewSet):
     content_negotiation_class = IgnoreFormatNegotiation
 
     @extend_schema(
-        parameters=[FORMAT_PARAM, OpenApiParameter("ids", str, description="1,2,3")],
+        parameters=[
+            FORMAT_PARAM,
+            SHORTEN_PARAM,
+            OpenApiParameter("ids", str, description="1,2,3"),
+        ],
         responses=EXPORT_RESPONSES,
     )
     def list(self, request):
         ids = batch_services.invoice_ids(request.query_params.get("ids", ""))
         invoices = batch_selectors.invoices_for_export(ids=ids)
         return file_response(
-            *export_invoices(invoices=invoices, fmt=request.query_params.get("format", "csv"))
+            *export_file(
+                invoices=invoices,
+                fmt=request.query_params.get("format", "csv"),
+                shorten_numbers=_shorten(request),
+            )
         )

@@ -56,7 +56,9 @@ class FakeServer:
     def start(self, port: int = 0) -> FakeServer:
         self._server = make_server("127.0.0.1", port, self.wsgi, threaded=True)
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
