@@ -13,6 +13,7 @@ from billing_site.tenancy import tenant_context
 from integrations.core import ledger, services
 from integrations.core.models import MappingKind, Provider
 from invoices.models import Invoice, LineKind
+from invoices.parties import bill_to_snapshot
 from invoices.services import invoices_finalize
 from tests.contracts.factories import ProductFactory
 from tests.invoices.factories import InvoiceFactory, InvoiceLineFactory
@@ -135,7 +136,8 @@ def draft(tenant, *, organization=None, lines=None, number_prefix=None) -> Invoi
     ) if not _has_product(tenant, "MEP") else None
     kwargs = {"tenant": tenant, "draft": True}
     if organization is not None:
-        kwargs["organization"] = organization
+        # The bill-to snapshot, as a draft made from the customer takes it.
+        kwargs.update(organization=organization, **bill_to_snapshot(organization))
     invoice = InvoiceFactory(**kwargs)
     rows = lines or [
         ("MEP", "20", "12.5000", True),
