@@ -87,7 +87,7 @@ def test_delivery_log_filters_and_retries(
         )
     )
     with django_capture_on_commit_callbacks(execute=True):
-        first, second = finalise(draft(in_tenant_a), draft(in_tenant_a))
+        _first, second = finalise(draft(in_tenant_a), draft(in_tenant_a))
     admin = api_as(staff_a.user(Role.BILLING_ADMIN))
     failed = admin.get("/api/v1/integrations/deliveries/", {"status": "failed"}).json()
     assert failed["count"] == 1
