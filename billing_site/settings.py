@@ -245,6 +245,10 @@ INTEGRATIONS_MAX_ATTEMPTS = env.int("INTEGRATIONS_MAX_ATTEMPTS", default=8)
 INTEGRATIONS_BACKOFF_CAP = env.int("INTEGRATIONS_BACKOFF_CAP", default=3600)
 INTEGRATIONS_SYNC_EVERY = env.int("INTEGRATIONS_SYNC_EVERY", default=900)
 INTEGRATIONS_SWEEP_EVERY = env.int("INTEGRATIONS_SWEEP_EVERY", default=60)
+# How long one attempt holds a delivery (longer than any push takes), and after how long
+# the sweep sends a queued delivery's task again.
+INTEGRATIONS_LEASE_SECONDS = env.int("INTEGRATIONS_LEASE_SECONDS", default=300)
+INTEGRATIONS_REQUEUE_AFTER = env.int("INTEGRATIONS_REQUEUE_AFTER", default=120)
 
 CELERY_BEAT_SCHEDULE = {
     "invoice-pdf-sweep": {

@@ -175,6 +175,9 @@ class Delivery(TenantOwnedModel):
     # While running: until when this attempt holds the delivery (a worker killed mid-push
     # leaves it running; once the lease is over another attempt may take it).
     lease_until = models.DateTimeField(null=True, blank=True)
+    # When its task was last sent to the broker; the sweep sends it again only after
+    # ``INTEGRATIONS_REQUEUE_AFTER`` (the task was lost, or its worker died).
+    queued_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     external_id = models.CharField(max_length=64, blank=True)
     external_number = models.CharField(max_length=64, blank=True)

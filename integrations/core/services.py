@@ -46,8 +46,6 @@ from .providers import provider
 
 logger = logging.getLogger(__name__)
 
-# How long one attempt may hold a delivery; longer than any push takes.
-LEASE = dt.timedelta(minutes=5)
 FIRST_BACKOFF = 30
 # Payments changed a little before the last sync are read again (clock skew); the
 # ledger of synced payments makes that harmless.
@@ -248,20 +246,24 @@ def connection_disconnect(*, connection: Connection) -> Connection:
 # --- Planning deliveries ------------------------------------------------------------
 
 
-def _enqueue(deliveries: Iterable[Delivery], *, countdown: float | None = None) -> None:
+def _lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.INTEGRATIONS_LEASE_SECONDS)
+
+
+def _enqueue(deliveries: Iterable[Delivery]) -> None:
+    """Send the deliveries' tasks after commit (marked queued now, in this transaction)."""
     from .tasks import delivery_run_task
 
     pairs = [(d.tenant_id, d.pk) for d in deliveries]
+    if not pairs:
+        return
+    Delivery.objects.filter(pk__in=[pk for _, pk in pairs]).update(queued_at=timezone.now())
 
     def send():
         for tenant_id, delivery_id in pairs:
-            if countdown and not delivery_run_task.app.conf.task_always_eager:
-                delivery_run_task.apply_async((tenant_id, delivery_id), countdown=countdown)
-            elif not countdown:
-                delivery_run_task.delay(tenant_id, delivery_id)
+            delivery_run_task.delay(tenant_id, delivery_id)
 
-    if pairs:
-        transaction.on_commit(send, robust=True)
+    transaction.on_commit(send, robust=True)
 
 
 def deliveries_plan(
@@ -346,6 +348,12 @@ def _reopen(delivery: Delivery) -> None:
     _enqueue([delivery])
 
 
+def delivery_mark_queued(*, delivery_id: int, retry_in: float) -> None:
+    """Its task is sent for its retry time: the sweep leaves it until then."""
+    when = timezone.now() + dt.timedelta(seconds=retry_in)
+    Delivery.objects.filter(pk=delivery_id).update(queued_at=when)
+
+
 @transaction.atomic
 def delivery_retry(*, delivery: Delivery) -> Delivery:
     """Try a failed delivery again now (its attempts go on counting)."""
@@ -425,7 +433,7 @@ def _claim(delivery_id: int, now: dt.datetime) -> Delivery | None:
     with transaction.atomic():
         taken = Delivery.objects.filter(claimable, pk=delivery_id).update(
             status=DeliveryStatus.RUNNING,
-            lease_until=now + LEASE,
+            lease_until=now + _lease(),
             attempts=F("attempts") + 1,
             updated_at=now,
         )
@@ -607,15 +615,26 @@ def delivery_run(*, delivery_id: int) -> RunResult:
 
 
 def deliveries_due(*, now: dt.datetime | None = None, limit: int = 500) -> list[Delivery]:
-    """Pending deliveries whose time has come, and running ones whose lease ran out
-    (their worker died): queued again by the sweep."""
+    """Queue (again) what is due: pending deliveries whose retry time came, running ones
+    whose lease ran out (their worker died). One queued less than
+    ``INTEGRATIONS_REQUEUE_AFTER`` ago is left to its task, unless it was queued before
+    its retry time (a retry waiting for its time)."""
     now = now or timezone.now()
-    due = Delivery.objects.filter(
-        Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        | Q(status=DeliveryStatus.RUNNING, lease_until__lt=now)
-    ).order_by("next_attempt_at", "pk")[:limit]
-    rows = list(due)
-    _enqueue(rows)
+    fresh = now - dt.timedelta(seconds=settings.INTEGRATIONS_REQUEUE_AFTER)
+    not_queued = Q(queued_at__isnull=True) | Q(queued_at__lt=fresh)
+    pending = (
+        Q(status=DeliveryStatus.PENDING)
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        & (not_queued | Q(queued_at__lt=F("next_attempt_at")))
+    )
+    abandoned = Q(status=DeliveryStatus.RUNNING, lease_until__lt=now) & not_queued
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(pending | abandoned)
+            .order_by("next_attempt_at", "pk")[:limit]
+        )
+        _enqueue(rows)
     return rows
 
 
@@ -687,7 +706,7 @@ def payments_sync(*, connection: Connection) -> SyncResult:
         action=DeliveryAction.SYNC,
         status=DeliveryStatus.RUNNING,
         attempts=1,
-        lease_until=started + LEASE,
+        lease_until=started + _lease(),
     )
     DeliveryAttempt.objects.create(
         tenant_id=connection.tenant_id, delivery=delivery, number=1, started_at=started

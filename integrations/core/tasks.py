@@ -25,7 +25,9 @@ def delivery_run_task(self, tenant_id: int, delivery_id: int) -> str:
     with tenant_context(tenant):
         result = services.delivery_run(delivery_id=delivery_id)
     if result.retry_in is not None and not self.request.is_eager:
-        # The sweep would also find it; this just keeps a short wait short.
+        # Sent now for its retry time (the sweep would also find it, later).
+        with tenant_context(tenant):
+            services.delivery_mark_queued(delivery_id=delivery_id, retry_in=result.retry_in)
         delivery_run_task.apply_async((tenant_id, delivery_id), countdown=result.retry_in)
     return result.status
 
