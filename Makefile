@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TEST_WORKERS ?= 2
 export DJANGO_SETTINGS_MODULE := billing_site.settings
 
-.PHONY: setup demo run migrate test test-fast lint format check bench worker beat clean
+.PHONY: setup demo run migrate test test-fast lint format check bench worker beat fakes clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	./scripts/system-deps.sh
@@ -48,6 +48,9 @@ worker: setup ## A Celery worker (needs REDIS_URL)
 
 beat: setup ## Celery beat (needs REDIS_URL)
 	$(VENV)/bin/celery -A billing_site beat --loglevel=info
+
+fakes: setup ## Fake QuickBooks Online and Xero servers for a local trial (prints the settings)
+	$(PY) -m tests.integrations.fakes
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
