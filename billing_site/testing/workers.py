@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -88,3 +91,42 @@ class Worker:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def wait_for(predicate, *, timeout: float, what: str, worker: Worker | None = None):
+    """Poll ``predicate`` until it is true; on timeout fail with the worker's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    details = f"\n--- worker log ---\n{worker.output()}" if worker else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}{details}")
+
+
+@contextlib.contextmanager
+def empty_broker(url: str) -> Iterator:
+    """A Redis database for one test module's broker, emptied and held by this test alone
+    (xdist runs tests side by side); skipped off CI when Redis is not running."""
+    import pytest
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("CI"):
+            pytest.fail("Redis is not reachable in CI")
+        pytest.skip("Redis not running on this machine")
+    lock_name = "worker-tests-lock"
+    lock = client.lock(lock_name, timeout=600, blocking_timeout=600)
+    assert lock.acquire()
+    try:
+        for key in client.scan_iter():
+            if key != lock_name.encode():
+                client.delete(key)
+        yield client
+    finally:
+        lock.release()
+        client.close()

@@ -30,12 +30,6 @@ class ApiSession:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def request(self, method: str, url: str, **kwargs) -> httpx2.Response:
         token = oauth.access_token(self.connection.pk)
         response = self._send(method, url, token, **kwargs)
@@ -71,3 +65,20 @@ class ApiSession:
             raise TryLater(
                 f"The provider could not be reached ({exc.__class__.__name__}: {exc})."
             ) from exc
+
+
+class ProviderClient:
+    """Base of the providers' clients: one ``ApiSession`` per client, closed with it."""
+
+    def __init__(self, connection, *, headers: dict[str, str] | None = None):
+        self.connection = connection
+        self.session = ApiSession(connection, headers=headers)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -118,6 +118,40 @@ def mapping_set(
     return row
 
 
+def remember(book: Ledger, kind: str, key: str, external_id: str, name: str, origin: str):
+    """Record what a push matched or created in the ledger, and in ``book`` (the push's
+    copy), so the rest of the push and every later one reuses it."""
+    book.rows[(kind, key)] = mapping_set(
+        system=book.system,
+        kind=kind,
+        local_key=key,
+        external_id=external_id,
+        external_name=name,
+        origin=origin,
+    )
+
+
+def line_tax_codes(book: Ledger, doc, *, what: str) -> dict[int, str]:
+    """The mapped tax code of each line of ``doc`` (QuickBooks TaxCode, Xero TaxType), by
+    line id; tax is never guessed, so any unmapped rate refuses the push, naming it."""
+    from .errors import Refused
+
+    codes, missing = {}, set()
+    for line in doc.lines:
+        key = rate_key(line.tax_rate) if line.taxable else EXEMPT
+        code = book.external_id(MappingKind.TAX_RATE, key)
+        if not code:
+            missing.add("untaxed lines" if key == EXEMPT else f"{key} %")
+        codes[line.id] = code
+    if missing:
+        raise Refused(
+            f"Map these tax rates to {what} first (Integrations › Mapping): "
+            + ", ".join(sorted(missing))
+            + "."
+        )
+    return codes
+
+
 # --- What is mapped, what is not --------------------------------------------------------
 
 

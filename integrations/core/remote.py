@@ -27,3 +27,9 @@ class RemotePayment:
     received_on: dt.date
     reference: str
     deleted: bool = False
+
+
+def json_number(value: Decimal) -> float:
+    """An amount as a JSON number; amounts (at most 15 significant digits) survive the
+    float exactly, so what is sent is our Decimal to the cent."""
+    return float(value)

@@ -532,6 +532,18 @@ def _perform(delivery: Delivery, spec, api) -> tuple[str, dict]:
     return summary, fields
 
 
+def _fail(delivery: Delivery, message: str, http_status: int | None = None) -> RunResult:
+    _finish(
+        delivery,
+        outcome=AttemptOutcome.FAILED,
+        message=message,
+        http_status=http_status,
+        status=DeliveryStatus.FAILED,
+        last_error=message,
+    )
+    return RunResult(status=DeliveryStatus.FAILED)
+
+
 def delivery_run(*, delivery_id: int) -> RunResult:
     """One attempt at a delivery (the task's body). Outcomes: done; pending again with a
     retry time (throttled, server or network error); failed (refused by the provider,
@@ -550,15 +562,7 @@ def delivery_run(*, delivery_id: int) -> RunResult:
     except TryLater as exc:
         if delivery.attempts >= settings.INTEGRATIONS_MAX_ATTEMPTS:
             message = f"{exc.message} Gave up after {delivery.attempts} attempts."
-            _finish(
-                delivery,
-                outcome=AttemptOutcome.FAILED,
-                message=message,
-                http_status=exc.http_status,
-                status=DeliveryStatus.FAILED,
-                last_error=message,
-            )
-            return RunResult(status=DeliveryStatus.FAILED)
+            return _fail(delivery, message, exc.http_status)
         wait = exc.retry_after if exc.retry_after is not None else _backoff(delivery.attempts)
         _finish(
             delivery,
@@ -571,36 +575,14 @@ def delivery_run(*, delivery_id: int) -> RunResult:
         )
         return RunResult(status=DeliveryStatus.PENDING, retry_in=wait)
     except (Refused, GrantBroken) as exc:
-        _finish(
-            delivery,
-            outcome=AttemptOutcome.FAILED,
-            message=exc.message,
-            http_status=exc.http_status,
-            status=DeliveryStatus.FAILED,
-            last_error=exc.message,
-        )
-        return RunResult(status=DeliveryStatus.FAILED)
+        return _fail(delivery, exc.message, exc.http_status)
     except ValidationError as exc:  # e.g. a token the configured keys cannot read
-        message = "; ".join(exc.messages)
-        _finish(
-            delivery,
-            outcome=AttemptOutcome.FAILED,
-            message=message,
-            status=DeliveryStatus.FAILED,
-            last_error=message,
-        )
-        return RunResult(status=DeliveryStatus.FAILED)
+        return _fail(delivery, "; ".join(exc.messages))
     except Exception as exc:
         logger.exception("delivery %s failed unexpectedly", delivery_id)
-        message = f"Unexpected error ({exc.__class__.__name__}: {exc}); retry from the log."
-        _finish(
-            delivery,
-            outcome=AttemptOutcome.FAILED,
-            message=message,
-            status=DeliveryStatus.FAILED,
-            last_error=message,
+        return _fail(
+            delivery, f"Unexpected error ({exc.__class__.__name__}: {exc}); retry from the log."
         )
-        return RunResult(status=DeliveryStatus.FAILED)
     _finish(
         delivery,
         outcome=AttemptOutcome.OK,
@@ -719,14 +701,7 @@ def payments_sync(*, connection: Connection) -> SyncResult:
         with spec.client(connection) as api:
             remote_payments = spec.mapping.payments_since(api, since)
     except ProviderError as exc:
-        _finish(
-            delivery,
-            outcome=AttemptOutcome.FAILED,
-            message=exc.message,
-            http_status=exc.http_status,
-            status=DeliveryStatus.FAILED,
-            last_error=exc.message,
-        )
+        _fail(delivery, exc.message, exc.http_status)
         return SyncResult(0, 0, [exc.message])
     ours = dict(
         Delivery.objects.filter(
@@ -751,15 +726,8 @@ def payments_sync(*, connection: Connection) -> SyncResult:
     )
     summary = f"{recorded} payment(s) recorded, {removed} removed, {len(remote_payments)} read."
     if problems:
-        message = summary + " Not recorded: " + "; ".join(problems)
-        _finish(
-            delivery,
-            outcome=AttemptOutcome.FAILED,
-            message=message,
-            status=DeliveryStatus.FAILED,
-            last_error=message,
-            summary=summary,
-        )
+        _fail(delivery, summary + " Not recorded: " + "; ".join(problems))
+        Delivery.objects.filter(pk=delivery.pk).update(summary=summary)
     else:
         _finish(
             delivery,

@@ -13,7 +13,7 @@ import datetime as dt
 from django.conf import settings
 
 from integrations.core.errors import GrantBroken, Refused, TryLater
-from integrations.core.http import ApiSession
+from integrations.core.http import ProviderClient
 
 REQUEST_ID_MAX = 50
 
@@ -43,22 +43,12 @@ def _fault(body: dict, http_status: int) -> Exception | None:
     return Refused(f"QuickBooks: {message}", http_status=http_status)
 
 
-class QuickBooksClient:
+class QuickBooksClient(ProviderClient):
     def __init__(self, connection):
-        self.connection = connection
+        super().__init__(connection)
         conf = settings.QUICKBOOKS
         self.base = f"{conf['api_url'].rstrip('/')}/v3/company/{connection.external_id}"
         self.minor_version = str(conf["minor_version"])
-        self.session = ApiSession(connection)
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _call(self, method: str, path: str, *, params=None, json=None) -> dict:
         params = {"minorversion": self.minor_version, **(params or {})}

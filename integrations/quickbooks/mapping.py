@@ -14,9 +14,9 @@ from decimal import Decimal
 
 from integrations.core import ledger as ledger_mod
 from integrations.core.errors import Refused
-from integrations.core.ledger import EXEMPT, Ledger, rate_key
+from integrations.core.ledger import Ledger
 from integrations.core.models import MappingKind, MappingOrigin, Provider
-from integrations.core.remote import RemoteDocument, RemotePayment
+from integrations.core.remote import RemoteDocument, RemotePayment, json_number
 from invoices.document import InvoiceDocument
 
 from .client import QuickBooksClient
@@ -27,22 +27,6 @@ ENTITY = {"invoice": "Invoice", "credit_note": "CreditMemo"}
 DOC_NUMBER_MAX = 21
 US_TAX_CODES = {"TAX", "NON"}
 NO_SKU_ITEM_NAME = "Services"
-
-
-def _money(value: Decimal) -> float:
-    # A JSON number; amounts (≤ 15 significant digits) survive the float exactly.
-    return float(value)
-
-
-def _remember(book: Ledger, kind: str, key: str, external_id: str, name: str, origin: str):
-    book.rows[(kind, key)] = ledger_mod.mapping_set(
-        system=SYSTEM,
-        kind=kind,
-        local_key=key,
-        external_id=external_id,
-        external_name=name,
-        origin=origin,
-    )
 
 
 def customer_id(api: QuickBooksClient, book: Ledger, doc: InvoiceDocument, org_id: int) -> str:
@@ -76,7 +60,7 @@ def customer_id(api: QuickBooksClient, book: Ledger, doc: InvoiceDocument, org_i
             body["BillAddr"] = address
         created = api.create("Customer", body, request_id=f"cust-{api.connection.pk}-{key}")
         external, origin = created["Id"], MappingOrigin.CREATED
-    _remember(book, MappingKind.CUSTOMER, key, external, party.legal_name, origin)
+    ledger_mod.remember(book, MappingKind.CUSTOMER, key, external, party.legal_name, origin)
     return external
 
 
@@ -111,26 +95,8 @@ def item_id(api: QuickBooksClient, book: Ledger, sku: str, income_codes: dict[st
             request_id=f"item-{api.connection.pk}-{name}",
         )
         external, origin = created["Id"], MappingOrigin.CREATED
-    _remember(book, MappingKind.ITEM, sku, external, name, origin)
+    ledger_mod.remember(book, MappingKind.ITEM, sku, external, name, origin)
     return external
-
-
-def tax_codes(book: Ledger, doc: InvoiceDocument) -> dict[int, str]:
-    """The TaxCode id of each line; every rate on the document must be mapped."""
-    codes, missing = {}, []
-    for line in doc.lines:
-        key = rate_key(line.tax_rate) if line.taxable else EXEMPT
-        code = book.external_id(MappingKind.TAX_RATE, key)
-        if not code:
-            missing.append("untaxed lines" if key == EXEMPT else f"{key} %")
-        codes[line.id] = code
-    if missing:
-        raise Refused(
-            "Map these tax rates to QuickBooks tax codes first (Integrations › Mapping): "
-            + ", ".join(sorted(set(missing)))
-            + "."
-        )
-    return codes
 
 
 def document_body(
@@ -148,8 +114,8 @@ def document_body(
     for line in doc.lines:
         detail = {
             "ItemRef": {"value": items[line.sku]},
-            "Qty": _money(line.quantity * face),
-            "UnitPrice": _money(line.unit_price),
+            "Qty": json_number(line.quantity * face),
+            "UnitPrice": json_number(line.unit_price),
             "TaxCodeRef": {"value": codes[line.id]},
         }
         if line.period_start:
@@ -157,7 +123,7 @@ def document_body(
         lines.append(
             {
                 "DetailType": "SalesItemLineDetail",
-                "Amount": _money(line.amount * face),
+                "Amount": json_number(line.amount * face),
                 "Description": line.description[:4000],
                 "SalesItemLineDetail": detail,
             }
@@ -178,7 +144,7 @@ def document_body(
         body["PrivateNote"] = f"Credit for {doc.credited_invoice_number}"
     if set(codes.values()) & {"TAX"}:
         # Automated Sales Tax (US): our tax is given, so QuickBooks does not compute its own.
-        body["TxnTaxDetail"] = {"TotalTax": _money(doc.tax_total * face)}
+        body["TxnTaxDetail"] = {"TotalTax": json_number(doc.tax_total * face)}
     return body
 
 
@@ -210,7 +176,7 @@ def push(
     income_codes: dict[str, str],
 ) -> RemoteDocument:
     book = ledger_mod.ledger(SYSTEM)
-    codes = tax_codes(book, doc)
+    codes = ledger_mod.line_tax_codes(book, doc, what="QuickBooks tax codes")
     customer = customer_id(api, book, doc, org_id)
     items = {sku: item_id(api, book, sku, income_codes) for sku in {line.sku for line in doc.lines}}
     body = document_body(doc, customer=customer, items=items, codes=codes)

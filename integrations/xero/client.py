@@ -14,7 +14,7 @@ import re
 from django.conf import settings
 
 from integrations.core.errors import Refused
-from integrations.core.http import ApiSession
+from integrations.core.http import ProviderClient
 
 IDEMPOTENCY_KEY_MAX = 128
 _MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
@@ -44,20 +44,10 @@ def _validation_messages(body: dict) -> list[str]:
     return messages
 
 
-class XeroClient:
+class XeroClient(ProviderClient):
     def __init__(self, connection):
-        self.connection = connection
+        super().__init__(connection, headers={"xero-tenant-id": connection.external_id})
         self.base = settings.XERO["api_url"].rstrip("/")
-        self.session = ApiSession(connection, headers={"xero-tenant-id": connection.external_id})
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _call(self, method: str, path: str, *, params=None, json=None, headers=None) -> dict:
         response = self.session.request(

@@ -14,30 +14,15 @@ from decimal import Decimal
 
 from integrations.core import ledger as ledger_mod
 from integrations.core.errors import Refused
-from integrations.core.ledger import EXEMPT, Ledger, rate_key
+from integrations.core.ledger import Ledger
 from integrations.core.models import MappingKind, MappingOrigin, Provider
-from integrations.core.remote import RemoteDocument, RemotePayment
+from integrations.core.remote import RemoteDocument, RemotePayment, json_number
 from invoices.document import InvoiceDocument, line_tax_shares
 
 from .client import XeroClient, parse_date, quoted
 
 SYSTEM = Provider.XERO
 PAGE_SIZE = 100
-
-
-def _number(value: Decimal) -> float:
-    return float(value)
-
-
-def _remember(book: Ledger, kind: str, key: str, external_id: str, name: str, origin: str):
-    book.rows[(kind, key)] = ledger_mod.mapping_set(
-        system=SYSTEM,
-        kind=kind,
-        local_key=key,
-        external_id=external_id,
-        external_name=name,
-        origin=origin,
-    )
 
 
 def contact_id(api: XeroClient, book: Ledger, doc: InvoiceDocument, org_id: int) -> str:
@@ -82,7 +67,7 @@ def contact_id(api: XeroClient, book: Ledger, doc: InvoiceDocument, org_id: int)
             idempotency_key=f"contact-{api.connection.pk}-{key}",
         )
         external, origin = created["Contacts"][0]["ContactID"], MappingOrigin.CREATED
-    _remember(book, MappingKind.CUSTOMER, key, external, party.legal_name, origin)
+    ledger_mod.remember(book, MappingKind.CUSTOMER, key, external, party.legal_name, origin)
     return external
 
 
@@ -118,25 +103,8 @@ def item_code(api: XeroClient, book: Ledger, sku: str, account: str) -> str:
             idempotency_key=f"item-{api.connection.pk}-{sku}",
         )
         origin = MappingOrigin.CREATED
-    _remember(book, MappingKind.ITEM, sku, sku[:30], sku, origin)
+    ledger_mod.remember(book, MappingKind.ITEM, sku, sku[:30], sku, origin)
     return sku[:30]
-
-
-def tax_types(book: Ledger, doc: InvoiceDocument) -> dict[int, str]:
-    types, missing = {}, []
-    for line in doc.lines:
-        key = rate_key(line.tax_rate) if line.taxable else EXEMPT
-        value = book.external_id(MappingKind.TAX_RATE, key)
-        if not value:
-            missing.append("untaxed lines" if key == EXEMPT else f"{key} %")
-        types[line.id] = value
-    if missing:
-        raise Refused(
-            "Map these tax rates to Xero tax types first (Integrations › Mapping): "
-            + ", ".join(sorted(set(missing)))
-            + "."
-        )
-    return types
 
 
 def document_body(
@@ -153,12 +121,12 @@ def document_body(
     for line in doc.lines:
         item = {
             "Description": line.description or line.sku or doc.number,
-            "Quantity": _number(line.quantity * face),
-            "UnitAmount": _number(line.unit_price),
-            "LineAmount": _number(line.amount * face),
+            "Quantity": json_number(line.quantity * face),
+            "UnitAmount": json_number(line.unit_price),
+            "LineAmount": json_number(line.amount * face),
             "AccountCode": accounts[line.id],
             "TaxType": types[line.id],
-            "TaxAmount": _number(shares.get(line.id, Decimal(0)) * face),
+            "TaxAmount": json_number(shares.get(line.id, Decimal(0)) * face),
         }
         if line.sku and line.sku in items:
             item["ItemCode"] = items[line.sku]
@@ -208,7 +176,7 @@ def push(
     income_codes: dict[str, str],
 ) -> RemoteDocument:
     book = ledger_mod.ledger(SYSTEM)
-    types = tax_types(book, doc)
+    types = ledger_mod.line_tax_codes(book, doc, what="Xero tax types")
     accounts = {line.id: account_code(book, income_codes.get(line.sku, "")) for line in doc.lines}
     contact = contact_id(api, book, doc, org_id)
     items = {}

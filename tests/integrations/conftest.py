@@ -36,14 +36,7 @@ def token_key(settings):
 @pytest.fixture
 def fake_qbo(settings):
     fake = FakeQuickBooks().start()
-    settings.QUICKBOOKS = {
-        **settings.QUICKBOOKS,
-        "client_id": fake.client_id,
-        "client_secret": fake.client_secret,
-        "authorize_url": f"{fake.url}/oauth/authorize",
-        "token_url": f"{fake.url}/oauth/token",
-        "api_url": fake.url,
-    }
+    settings.QUICKBOOKS = fake.settings(settings.QUICKBOOKS)
     yield fake
     fake.stop()
 
@@ -51,15 +44,7 @@ def fake_qbo(settings):
 @pytest.fixture
 def fake_xero(settings):
     fake = FakeXero().start()
-    settings.XERO = {
-        **settings.XERO,
-        "client_id": fake.client_id,
-        "client_secret": fake.client_secret,
-        "authorize_url": f"{fake.url}/oauth/authorize",
-        "token_url": f"{fake.url}/oauth/token",
-        "connections_url": f"{fake.url}/connections",
-        "api_url": f"{fake.url}/api.xro/2.0",
-    }
+    settings.XERO = fake.settings(settings.XERO)
     yield fake
     fake.stop()
 
@@ -83,49 +68,42 @@ def connect(provider: str):
     )
 
 
-def map_quickbooks() -> None:
-    for kind, key, external_id, name in [
+# What an owner maps before the first push (tax rate 20 %, untaxed lines, the default
+# income account, and the catalog's income account 4010), per system.
+MAPPINGS = {
+    Provider.QUICKBOOKS: [
         (MappingKind.ACCOUNT, "income", "79", "Services Income"),
         (MappingKind.TAX_RATE, "20", "5", "VAT 20%"),
         (MappingKind.TAX_RATE, ledger.EXEMPT, "6", "Exempt"),
         (MappingKind.INCOME_ACCOUNT, "4010", "80", "Managed Services Income"),
-    ]:
-        ledger.mapping_set(
-            system=Provider.QUICKBOOKS,
-            kind=kind,
-            local_key=key,
-            external_id=external_id,
-            external_name=name,
-        )
-
-
-def map_xero() -> None:
-    for kind, key, external_id, name in [
+    ],
+    Provider.XERO: [
         (MappingKind.ACCOUNT, "income", "200", "Sales"),
         (MappingKind.TAX_RATE, "20", "OUTPUT2", "20% (VAT on Income)"),
         (MappingKind.TAX_RATE, ledger.EXEMPT, "NONE", "No VAT"),
         (MappingKind.INCOME_ACCOUNT, "4010", "260", "Managed services"),
-    ]:
+    ],
+}
+
+
+def map_system(system: str) -> None:
+    for kind, key, external_id, name in MAPPINGS[system]:
         ledger.mapping_set(
-            system=Provider.XERO,
-            kind=kind,
-            local_key=key,
-            external_id=external_id,
-            external_name=name,
+            system=system, kind=kind, local_key=key, external_id=external_id, external_name=name
         )
 
 
 @pytest.fixture
 def quickbooks(in_tenant_a, fake_qbo):
     connection = connect(Provider.QUICKBOOKS)
-    map_quickbooks()
+    map_system(Provider.QUICKBOOKS)
     return connection
 
 
 @pytest.fixture
 def xero(in_tenant_a, fake_xero):
     connection = connect(Provider.XERO)
-    map_xero()
+    map_system(Provider.XERO)
     return connection
 
 

@@ -108,15 +108,7 @@ def test_a_revoked_grant_marks_the_connection_broken_and_tells_the_owner(
 
 def test_xero_with_several_organisations_asks_which(in_tenant_a, settings):
     fake = FakeXero(organisations=[("t-1", "North Ltd"), ("t-2", "South Ltd")]).start()
-    settings.XERO = {
-        **settings.XERO,
-        "client_id": fake.client_id,
-        "client_secret": fake.client_secret,
-        "authorize_url": f"{fake.url}/oauth/authorize",
-        "token_url": f"{fake.url}/oauth/token",
-        "connections_url": f"{fake.url}/connections",
-        "api_url": f"{fake.url}/api.xro/2.0",
-    }
+    settings.XERO = fake.settings(settings.XERO)
     try:
         connection = connect(Provider.XERO)
         assert connection.status == ConnectionStatus.CHOOSE_TENANT

@@ -5,16 +5,15 @@ once a worker is back, every invoice is in QuickBooks exactly once."""
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from django.db import connection, transaction
 
 from billing_site.tenancy import tenant_context
-from billing_site.testing.workers import Worker
+from billing_site.testing.workers import Worker, empty_broker, wait_for
 from integrations.core.models import Delivery, DeliveryStatus
 
-from .conftest import connect, draft, map_quickbooks
+from .conftest import connect, draft, map_system
 from .fakes import FakeQuickBooks
 
 BROKER = os.environ.get("INTEGRATIONS_TEST_BROKER_URL", "redis://127.0.0.1:6379/7")
@@ -30,35 +29,8 @@ def needs_postgres():
 
 @pytest.fixture
 def redis_broker():
-    import redis
-
-    client = redis.Redis.from_url(BROKER, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail("Redis is not reachable in CI")
-        pytest.skip("Redis not running on this machine")
-    lock = client.lock("integration-worker-tests-lock", timeout=600, blocking_timeout=600)
-    assert lock.acquire()
-    try:
-        for key in client.scan_iter():
-            if key != b"integration-worker-tests-lock":
-                client.delete(key)
+    with empty_broker(BROKER) as client:
         yield client
-    finally:
-        lock.release()
-        client.close()
-
-
-def wait_for(predicate, *, timeout: float, what: str, worker: Worker | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    details = f"\n--- worker log ---\n{worker.output()}" if worker else ""
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}{details}")
 
 
 def test_a_worker_killed_mid_push_leaves_exactly_one_invoice_each(
@@ -67,19 +39,9 @@ def test_a_worker_killed_mid_push_leaves_exactly_one_invoice_each(
     from celery import Celery
 
     fake = FakeQuickBooks().start()
-    settings.QUICKBOOKS = {
-        **settings.QUICKBOOKS,
-        "client_id": fake.client_id,
-        "client_secret": fake.client_secret,
-        "authorize_url": f"{fake.url}/oauth/authorize",
-        "token_url": f"{fake.url}/oauth/token",
-        "api_url": fake.url,
-    }
+    settings.QUICKBOOKS = fake.settings(settings.QUICKBOOKS)
     env = {
-        "QUICKBOOKS_CLIENT_ID": fake.client_id,
-        "QUICKBOOKS_CLIENT_SECRET": fake.client_secret,
-        "QUICKBOOKS_TOKEN_URL": f"{fake.url}/oauth/token",
-        "QUICKBOOKS_API_URL": fake.url,
+        **fake.env(),
         "INTEGRATIONS_KEYS": token_key,
         # Short clocks: the killed attempt's lease ends after 6 s, the broker hands an
         # unacknowledged task out again after 4 s, beat's sweep runs every second.
@@ -91,7 +53,7 @@ def test_a_worker_killed_mid_push_leaves_exactly_one_invoice_each(
     }
     with tenant_context(tenant_a):
         connect("quickbooks")
-        map_quickbooks()
+        map_system("quickbooks")
         drafts = [draft(tenant_a) for _ in range(5)]
         from invoices.services import invoices_finalize
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 
 from billing_site.tenancy import tenant_context
-from billing_site.testing.workers import Worker
+from billing_site.testing.workers import Worker, empty_broker, wait_for
 from invoices import services
 from invoices.models import Invoice, InvoiceStatus, PdfStatus
 
@@ -43,37 +43,8 @@ def needs_postgres():
 
 @pytest.fixture
 def redis_broker():
-    """The broker's database, empty, held by this test alone (xdist runs tests side by side)."""
-    import redis
-
-    client = redis.Redis.from_url(BROKER, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail("Redis is not reachable in CI")
-        pytest.skip("Redis not running on this machine")
-    lock = client.lock("pdf-worker-tests-lock", timeout=600, blocking_timeout=600)
-    assert lock.acquire()
-    try:
-        for key in client.scan_iter():
-            if key != b"pdf-worker-tests-lock":
-                client.delete(key)
+    with empty_broker(BROKER) as client:
         yield client
-    finally:
-        lock.release()
-        client.close()
-
-
-def wait_for(predicate, *, timeout: float, what: str, worker: Worker | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    details = f"\n--- worker log ---\n{worker.output()}" if worker else ""
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}{details}")
 
 
 def generate_and_lose_the_enqueue(tenant, count: int) -> list[int]:

@@ -62,6 +62,27 @@ class FakeQuickBooks(FakeServer):
         self.request_ids: dict[str, tuple[int, str]] = {}
         self.next_id = 100
 
+    def settings(self, current: dict) -> dict:
+        """``settings.QUICKBOOKS`` pointing at this fake."""
+        return {
+            **current,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "authorize_url": f"{self.url}/oauth/authorize",
+            "token_url": f"{self.url}/oauth/token",
+            "api_url": self.url,
+        }
+
+    def env(self) -> dict[str, str]:
+        """The same as environment variables (a worker process, ``make fakes``)."""
+        return {
+            "QUICKBOOKS_CLIENT_ID": self.client_id,
+            "QUICKBOOKS_CLIENT_SECRET": self.client_secret,
+            "QUICKBOOKS_AUTHORIZE_URL": f"{self.url}/oauth/authorize",
+            "QUICKBOOKS_TOKEN_URL": f"{self.url}/oauth/token",
+            "QUICKBOOKS_API_URL": self.url,
+        }
+
     def extra_callback_params(self) -> dict:
         return {"realmId": self.realm_id}
 

@@ -62,6 +62,29 @@ class FakeXero(FakeServer):
         self.payments: dict[str, dict] = {}
         self.idempotency: dict[str, tuple[int, str]] = {}
 
+    def settings(self, current: dict) -> dict:
+        """``settings.XERO`` pointing at this fake."""
+        return {
+            **current,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "authorize_url": f"{self.url}/oauth/authorize",
+            "token_url": f"{self.url}/oauth/token",
+            "connections_url": f"{self.url}/connections",
+            "api_url": f"{self.url}/api.xro/2.0",
+        }
+
+    def env(self) -> dict[str, str]:
+        """The same as environment variables (a worker process, ``make fakes``)."""
+        return {
+            "XERO_CLIENT_ID": self.client_id,
+            "XERO_CLIENT_SECRET": self.client_secret,
+            "XERO_AUTHORIZE_URL": f"{self.url}/oauth/authorize",
+            "XERO_TOKEN_URL": f"{self.url}/oauth/token",
+            "XERO_CONNECTIONS_URL": f"{self.url}/connections",
+            "XERO_API_URL": f"{self.url}/api.xro/2.0",
+        }
+
     @property
     def tenant_id(self) -> str:
         return self.organisations[0][0]
