@@ -42,6 +42,11 @@ urlpatterns = [
     ],
     path("mapping/", views.MappingView.as_view(), name="mapping"),
     path("deliveries/", views.DeliveryListView.as_view(), name="deliveries"),
+    path(
+        "deliveries/retry-failed/",
+        views.DeliveriesRetryFailedView.as_view(),
+        name="deliveries-retry-failed",
+    ),
     path("deliveries/<int:pk>/", views.DeliveryDetailView.as_view(), name="delivery-detail"),
     path("deliveries/<int:pk>/retry/", views.DeliveryRetryView.as_view(), name="delivery-retry"),
     path("invoices/<int:pk>/push/", views.InvoicePushView.as_view(), name="invoice-push"),

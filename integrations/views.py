@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -15,7 +17,7 @@ from billing_site.roles import Cap
 from billing_site.views_base import StaffViewMixin
 from invoices.models import Invoice
 
-from .core import ledger, selectors, services
+from .core import ledger, oauth, selectors, services
 from .core.models import Connection, ConnectionStatus, Delivery, Provider
 from .forms import DeliveryFilterForm, MappingForm, TenantChoiceForm
 
@@ -29,9 +31,26 @@ def _callback_url(request, provider: str) -> str:
     return request.build_absolute_uri(reverse(f"integrations:callback-{provider}"))
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class ConnectionsView(StaffViewMixin, TemplateView):
     template_name = "integrations/connections.html"
     read_capability = Cap.MANAGE_TENANT
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        # "Connect" posts here and is redirected to the provider's consent page; the
+        # browser applies this page's form-action to that redirect, so the providers'
+        # authorization origins are allowed (django-csp's per-response update).
+        response._csp_update = {
+            "form-action": sorted(
+                {_origin(oauth.provider_settings(key)["authorize_url"]) for key in Provider.values}
+            )
+        }
+        return response
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -164,6 +183,7 @@ class MappingView(StaffViewMixin, TemplateView):
     template_name = "integrations/mapping.html"
     read_capability = Cap.VIEW_BILLING
     write_capability = Cap.MANAGE_TENANT
+    paginate_by = 50
 
     def system(self) -> str:
         system = (
@@ -178,18 +198,17 @@ class MappingView(StaffViewMixin, TemplateView):
         system = self.system()
         rows = ledger.ledger_rows(system)
         show = self.request.GET.get("show", "")
+        missing_required = sum(1 for row in rows if row.required and row.mapping is None)
         if show == "unmapped":
             rows = [row for row in rows if row.mapping is None]
+        page = Paginator(rows, self.paginate_by).get_page(self.request.GET.get("page"))
         context.update(
             system=system,
             systems=Provider.choices,
             show=show,
-            rows=rows,
-            missing_required=sum(
-                1 for row in ledger.ledger_rows(system) if row.required and row.mapping is None
-            ),
+            page_obj=page,
+            missing_required=missing_required,
             can_edit=self.can(Cap.MANAGE_TENANT),
-            errors=kwargs.get("errors"),
         )
         return context
 
@@ -208,7 +227,9 @@ class MappingView(StaffViewMixin, TemplateView):
                 request,
                 "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
             )
-        return redirect(f"{reverse('integrations:mapping')}?system={system}")
+        page = request.POST.get("page", "")
+        suffix = f"&page={page}" if page.isdigit() else ""
+        return redirect(f"{reverse('integrations:mapping')}?system={system}{suffix}")
 
 
 class DeliveryListView(StaffViewMixin, TemplateView):
@@ -235,6 +256,7 @@ class DeliveryListView(StaffViewMixin, TemplateView):
             page_obj=page,
             can_retry=self.can(Cap.MANAGE_BILLING),
             attention=selectors.attention(),
+            retryable=selectors.retryable_failures(),
         )
         return context
 
@@ -270,6 +292,19 @@ class DeliveryRetryView(StaffViewMixin, View):
                 f"Retried: {delivery.get_status_display().lower()}. {delivery.last_error or delivery.summary}",
             )
         return redirect(request.POST.get("next") or reverse("integrations:deliveries"))
+
+
+class DeliveriesRetryFailedView(StaffViewMixin, View):
+    write_capability = Cap.MANAGE_BILLING
+
+    def post(self, request):
+        try:
+            rows = services.deliveries_retry_failed()
+        except ValidationError as error:
+            messages.error(request, _error_text(error))
+        else:
+            messages.success(request, f"{len(rows)} failed deliveries are being retried.")
+        return redirect("integrations:deliveries")
 
 
 class InvoicePushView(StaffViewMixin, View):

@@ -138,6 +138,14 @@ class DeliveryViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return selectors.delivery_list().prefetch_related("attempt_log")
 
+    @extend_schema(request=None, responses=DeliverySerializer(many=True))
+    @action(detail=False, methods=["post"], url_path="retry-failed")
+    def retry_failed(self, request):
+        """Try every failed push and void again now (after fixing the mapping, say)."""
+        rows = services.deliveries_retry_failed()
+        queryset = self.get_queryset().filter(pk__in=[d.pk for d in rows])
+        return Response(DeliverySerializer(queryset, many=True).data)
+
     @extend_schema(request=None, responses=DeliverySerializer)
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):

@@ -7,7 +7,6 @@ named for them in QuickBooks).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -160,30 +159,55 @@ class LedgerRow:
     kind: str
     local_key: str
     label: str
-    required: bool  # pushes stop until it is mapped; else matched or created on first push
+    required: bool  # pushes stop until it is mapped
     mapping: Mapping | None
+    hint: str = ""  # what happens while it is not mapped
+
+    @property
+    def kind_label(self) -> str:
+        return MappingKind(self.kind).label
 
 
 def ledger_rows(system: str) -> list[LedgerRow]:
     """Everything a push or export of ``system`` needs mapped, with its mapping if any:
-    default accounts, every tax rate in use (and untaxed lines), every product's income
+    default accounts, every tax rate in use — the tenant's default, the customers', the
+    contracts' and the invoices' — and untaxed lines, every product's income
     account, every SKU, every active organization. A fixed number of queries."""
     from billing_site.models import Organization
-    from contracts.models import Product
+    from contracts.models import Contract, Product
+    from invoices.exports import IIF_ACCOUNTS
     from invoices.models import InvoiceLine
 
     tenant = require_current_tenant()
     book = ledger(system)
     rows: list[LedgerRow] = []
+
+    def add(kind: str, key: str, label: str, *, required: bool = False, hint: str = ""):
+        rows.append(LedgerRow(kind, key, label, required, book.get(kind, key), hint))
+
     for role, label in ACCOUNT_ROLES[system].items():
-        required = role == "income"
-        rows.append(
-            LedgerRow(MappingKind.ACCOUNT, role, label, required, book.get("account", role))
-        )
-    rates = {rate_key(tenant.default_tax_rate)} if tenant.default_tax_rate is not None else set()
+        if role == "income":
+            add(MappingKind.ACCOUNT, role, label, required=True)
+        else:
+            add(
+                MappingKind.ACCOUNT,
+                role,
+                label,
+                hint=f"IIF files use “{IIF_ACCOUNTS[role]}”"
+                if IIF_ACCOUNTS[role]
+                else "IIF files leave it empty",
+            )
+    rates = {rate_key(tenant.default_tax_rate)}
     rates |= {
         rate_key(rate)
         for rate in Organization.objects.exclude(tax_rate__isnull=True)
+        .values_list("tax_rate", flat=True)
+        .distinct()
+    }
+    rates |= {
+        rate_key(rate)
+        for rate in Contract.objects.filter(taxable=True)
+        .order_by()
         .values_list("tax_rate", flat=True)
         .distinct()
     }
@@ -195,61 +219,36 @@ def ledger_rows(system: str) -> list[LedgerRow]:
         .distinct()
     }
     for rate in sorted(rates, key=Decimal):
-        rows.append(
-            LedgerRow(MappingKind.TAX_RATE, rate, f"{rate} %", True, book.get("tax_rate", rate))
-        )
-    rows.append(
-        LedgerRow(MappingKind.TAX_RATE, EXEMPT, "Untaxed lines", True, book.get("tax_rate", EXEMPT))
-    )
+        add(MappingKind.TAX_RATE, rate, f"{rate} %", required=True)
+    add(MappingKind.TAX_RATE, EXEMPT, "Untaxed lines", required=True)
     products = list(Product.objects.order_by("sku").values("sku", "name", "income_account_code"))
+    own_code = (
+        "new items go to the default income account"
+        if system == Provider.QUICKBOOKS
+        else "the code itself is used"
+    )
     for code in sorted({p["income_account_code"] for p in products if p["income_account_code"]}):
-        rows.append(
-            LedgerRow(
-                MappingKind.INCOME_ACCOUNT,
-                code,
-                f"Income account {code}",
-                False,
-                book.get("income_account", code),
-            )
-        )
+        add(MappingKind.INCOME_ACCOUNT, code, f"Income account {code}", hint=own_code)
+    first_push = "matched by name or created on the first push"
     if system == Provider.QUICKBOOKS:
-        rows.append(
-            LedgerRow(
-                MappingKind.ITEM,
-                NO_SKU,
-                "Lines without a SKU (time, adjustments)",
-                False,
-                book.get("item", NO_SKU),
-            )
+        add(
+            MappingKind.ITEM,
+            NO_SKU,
+            "Lines without a SKU (time, adjustments)",
+            hint="the item “Services”, matched or created on the first push",
         )
     for product in products:
-        rows.append(
-            LedgerRow(
-                MappingKind.ITEM,
-                product["sku"],
-                f"{product['sku']} — {product['name']}",
-                False,
-                book.get("item", product["sku"]),
-            )
+        add(
+            MappingKind.ITEM,
+            product["sku"],
+            f"{product['sku']} — {product['name']}",
+            hint=first_push,
         )
     for org_id, name in (
         Organization.objects.filter(is_active=True).order_by("name").values_list("id", "name")
     ):
-        rows.append(
-            LedgerRow(
-                MappingKind.CUSTOMER, str(org_id), name, False, book.get("customer", str(org_id))
-            )
-        )
+        add(MappingKind.CUSTOMER, str(org_id), name, hint=first_push)
     return rows
-
-
-def unmapped(system: str) -> dict[str, list[LedgerRow]]:
-    """The rows without a mapping, by kind."""
-    missing: dict[str, list[LedgerRow]] = defaultdict(list)
-    for row in ledger_rows(system):
-        if row.mapping is None:
-            missing[row.kind].append(row)
-    return dict(missing)
 
 
 # --- File exports -----------------------------------------------------------------------

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from django.db.models import F, Q, QuerySet
 
-from .models import Connection, ConnectionStatus, Delivery, DeliveryStatus, Provider
+from .models import (
+    Connection,
+    ConnectionStatus,
+    Delivery,
+    DeliveryAction,
+    DeliveryStatus,
+    Provider,
+)
 
 
 def connection_list() -> QuerySet[Connection]:
@@ -47,6 +54,13 @@ def delivery_list(
             their_total=F("our_total")
         )
     return rows
+
+
+def retryable_failures() -> int:
+    """Failed pushes and voids (what "Retry all failed" tries again)."""
+    return Delivery.objects.filter(
+        status=DeliveryStatus.FAILED, action__in=(DeliveryAction.PUSH, DeliveryAction.VOID)
+    ).count()
 
 
 def attention() -> dict:

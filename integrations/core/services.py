@@ -375,6 +375,28 @@ def delivery_retry(*, delivery: Delivery) -> Delivery:
     return delivery
 
 
+@transaction.atomic
+def deliveries_retry_failed() -> list[Delivery]:
+    """Every failed push and void of an active connection, tried again now (after the
+    mapping was fixed, say). Set-wise: one read, one update."""
+    rows = list(
+        Delivery.objects.select_for_update()
+        .filter(
+            status=DeliveryStatus.FAILED,
+            action__in=(DeliveryAction.PUSH, DeliveryAction.VOID),
+            connection__status=ConnectionStatus.ACTIVE,
+        )
+        .order_by("pk")
+    )
+    if not rows:
+        raise ValidationError({"delivery": "No failed delivery to retry."})
+    Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
+        status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), lease_until=None
+    )
+    _enqueue(rows)
+    return rows
+
+
 def on_invoices_finalized(invoices: list[Invoice]) -> None:
     deliveries_plan(invoices=invoices)
 
