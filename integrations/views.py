@@ -18,7 +18,7 @@ from billing_site.views_base import StaffViewMixin
 from invoices.models import Invoice
 
 from .core import ledger, oauth, selectors, services
-from .core.models import Connection, ConnectionStatus, Delivery, Provider
+from .core.models import Connection, ConnectionStatus, Delivery, DeliveryStatus, Provider
 from .forms import DeliveryFilterForm, MappingForm, TenantChoiceForm
 
 
@@ -318,6 +318,9 @@ class InvoicePushView(StaffViewMixin, View):
         except ValidationError as error:
             messages.error(request, _error_text(error))
         else:
-            words = ", ".join(f"{d.connection}: {d.get_status_display().lower()}" for d in rows)
-            messages.success(request, f"Pushed {invoice.number} — {words}.")
+            sending = [str(d.connection) for d in rows if d.status != DeliveryStatus.DONE]
+            done = [str(d.connection) for d in rows if d.status == DeliveryStatus.DONE]
+            parts = [f"sending to {', '.join(sending)}"] if sending else []
+            parts += [f"already in {', '.join(done)}"] if done else []
+            messages.success(request, f"{invoice.number}: {'; '.join(parts)}.")
         return redirect("invoices:invoice-detail", pk=invoice.pk)
