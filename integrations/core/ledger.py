@@ -230,6 +230,11 @@ def ledger_rows(system: str) -> list[LedgerRow]:
     for code in sorted({p["income_account_code"] for p in products if p["income_account_code"]}):
         add(MappingKind.INCOME_ACCOUNT, code, f"Income account {code}", hint=own_code)
     first_push = "matched by name or created on the first push"
+    customer_hint = (
+        "matched by customer id (account number), then name, or created on the first push"
+        if system == Provider.XERO
+        else first_push
+    )
     if system == Provider.QUICKBOOKS:
         add(
             MappingKind.ITEM,
@@ -247,7 +252,7 @@ def ledger_rows(system: str) -> list[LedgerRow]:
     for org_id, name in (
         Organization.objects.filter(is_active=True).order_by("name").values_list("id", "name")
     ):
-        add(MappingKind.CUSTOMER, str(org_id), name, hint=first_push)
+        add(MappingKind.CUSTOMER, str(org_id), name, hint=customer_hint)
     return rows
 
 

@@ -698,6 +698,26 @@ def _sync_one(connection: Connection, remote, invoice_id: int | None) -> tuple[i
     return 1, 0, ""
 
 
+def _note_their_status(connection: Connection, invoice_ids: set[int]) -> None:
+    """After a sync, the pushes of the invoices paid there show it ("paid", "partly
+    paid"), so the log compares our status with theirs."""
+    if not invoice_ids:
+        return
+    statuses = dict(Invoice.objects.filter(pk__in=invoice_ids).values_list("pk", "status"))
+    for status, words in (
+        (InvoiceStatus.PAID, "paid"),
+        (InvoiceStatus.PARTIALLY_PAID, "partly paid"),
+    ):
+        ids = [pk for pk, current in statuses.items() if current == status]
+        if ids:
+            Delivery.objects.filter(
+                connection=connection,
+                action=DeliveryAction.PUSH,
+                invoice_id__in=ids,
+                status=DeliveryStatus.DONE,
+            ).update(their_status=words)
+
+
 def payments_sync(*, connection: Connection) -> SyncResult:
     """Read payments made in the other system since the last sync and record each one
     here once (``SyncedPayment``); a payment deleted there is removed here. The run is
@@ -743,6 +763,10 @@ def payments_sync(*, connection: Connection) -> SyncResult:
         removed += dropped
         if problem:
             problems.append(problem)
+    _note_their_status(
+        connection,
+        {ours[p.invoice_external_id] for p in remote_payments if p.invoice_external_id in ours},
+    )
     Connection.objects.filter(pk=connection.pk).update(
         sync_cursor=started, last_synced_at=timezone.now()
     )

@@ -1,7 +1,7 @@
 """Our invoice document as a Xero ACCREC invoice or ACCRECCREDIT credit note, and
 payments back.
 
-Contacts are matched by name, else created; items (``ItemCode`` = SKU) are matched by
+Contacts are matched by account number (our customer id), then by name, else created; items (``ItemCode`` = SKU) are matched by
 code, else created on the product's account. Each line carries its account code, its
 tax type and its share of our tax (``TaxAmount``), so Xero's totals equal ours to the
 cent; an unmapped tax rate or account stops the push with a message naming it.
@@ -31,8 +31,14 @@ def contact_id(api: XeroClient, book: Ledger, doc: InvoiceDocument, org_id: int)
     if mapped:
         return mapped
     party = doc.bill_to
-    found = api.get("Contacts", params={"where": f"Name=={quoted(party.legal_name)}"})
-    contacts = found.get("Contacts", [])
+    contacts = []
+    if doc.customer_number:
+        # Our customer id is the contact's account number there (unique in Xero).
+        where = f"AccountNumber=={quoted(doc.customer_number[:50])}"
+        contacts = api.get("Contacts", params={"where": where}).get("Contacts", [])
+    if not contacts:
+        where = f"Name=={quoted(party.legal_name)}"
+        contacts = api.get("Contacts", params={"where": where}).get("Contacts", [])
     if contacts:
         external, origin = contacts[0]["ContactID"], MappingOrigin.MATCHED
     else:
@@ -40,7 +46,7 @@ def contact_id(api: XeroClient, book: Ledger, doc: InvoiceDocument, org_id: int)
         if party.email:
             contact["EmailAddress"] = party.email
         if doc.customer_number:
-            contact["CompanyNumber"] = doc.customer_number[:50]
+            contact["AccountNumber"] = doc.customer_number[:50]
         if party.tax_id:
             contact["TaxNumber"] = party.tax_id[:50]
         address = {

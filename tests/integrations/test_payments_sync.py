@@ -43,6 +43,9 @@ def test_a_payment_there_is_recorded_once_and_settles_the_invoice(
     assert first.status == InvoiceStatus.PAID and first.amount_paid == first.total
     assert second.status == InvoiceStatus.PARTIALLY_PAID
     assert second.amount_paid == Decimal("100.00")
+    # The log compares: their status follows what was paid there.
+    pushes = {d.invoice_id: d.their_status for d in Delivery.objects.filter(action="push")}
+    assert pushes == {first.pk: "paid", second.pk: "partly paid"}
     # Again: nothing new, nothing recorded twice.
     again = services.payments_sync(connection=connection)
     assert again.recorded == 0

@@ -100,3 +100,30 @@ def test_credit_note_is_an_accreccredit(
     assert remote["CreditNoteNumber"] == note.number
     assert remote["Reference"] == invoice.number
     assert Decimal(str(remote["Total"])) == note.total
+
+
+def test_contact_is_matched_by_our_customer_id_before_its_name(
+    xero, fake_xero, in_tenant_a, django_capture_on_commit_callbacks
+):
+    from billing_site.testing.factories import OrganizationFactory
+
+    org = OrganizationFactory(
+        tenant=in_tenant_a, name="Bistro Lumière SARL", company_number="C-00042"
+    )
+    # In Xero under another name, with our customer id as its account number.
+    fake_xero.contacts["c-1"] = {
+        "ContactID": "c-1",
+        "Name": "Bistro Lumiere",
+        "AccountNumber": "C-00042",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        (invoice,) = finalise(draft(in_tenant_a, organization=org))
+    assert fake_xero.invoice(invoice.number)["Contact"]["ContactID"] == "c-1"
+    mapping = Mapping.objects.get(system=Provider.XERO, kind=MappingKind.CUSTOMER)
+    assert (mapping.external_id, mapping.origin) == ("c-1", "matched")
+    # A new customer is created with its id as the account number.
+    other = OrganizationFactory(tenant=in_tenant_a, name="Harbor Logistics", company_number="C-7")
+    with django_capture_on_commit_callbacks(execute=True):
+        finalise(draft(in_tenant_a, organization=other))
+    created = next(c for c in fake_xero.contacts.values() if c["Name"] == "Harbor Logistics")
+    assert created["AccountNumber"] == "C-7"
