@@ -42,12 +42,13 @@ def test_the_payment_sync_runs_for_every_active_connection(
     quickbooks, xero, fake_qbo, fake_xero, in_tenant_a, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        (invoice,) = finalise(draft(in_tenant_a))
-    fake_qbo.pay(invoice.number, "77.00")
-    fake_xero.pay(invoice.number, "400.00")
+        first, second = finalise(draft(in_tenant_a), draft(in_tenant_a))
+    fake_qbo.pay(first.number)
+    fake_xero.pay(second.number)
     assert payments_sync_all_task() == 2
-    invoice.refresh_from_db()
-    assert invoice.status == InvoiceStatus.PAID and invoice.amount_paid == invoice.total
+    for invoice in (first, second):
+        invoice.refresh_from_db()
+        assert invoice.status == InvoiceStatus.PAID and invoice.amount_paid == invoice.total
     assert (
         Delivery.objects.filter(action=DeliveryAction.SYNC, status=DeliveryStatus.DONE).count() == 2
     )
