@@ -2,6 +2,7 @@
 
 from .core.models import (  # noqa: F401
     Connection,
+    CustomerSchedule,
     Delivery,
     DeliveryAttempt,
     Mapping,

@@ -40,6 +40,11 @@ urlpatterns = [
         )
         for what in views.ConnectionActionView.ACTIONS
     ],
+    path(
+        "customers/<int:pk>/schedule/",
+        views.CustomerScheduleView.as_view(),
+        name="customer-schedule",
+    ),
     path("mapping/", views.MappingView.as_view(), name="mapping"),
     path("deliveries/", views.DeliveryListView.as_view(), name="deliveries"),
     path(

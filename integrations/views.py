@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
+from billing_site.models import Organization
 from billing_site.roles import Cap
 from billing_site.views_base import StaffViewMixin
 from invoices.models import Invoice
@@ -60,6 +61,7 @@ class ConnectionsView(StaffViewMixin, TemplateView):
                 "key": key,
                 "label": label,
                 "connection": live.get(key),
+                "next_run": selectors.next_run(live[key]) if key in live else None,
                 "connect_url": reverse(f"integrations:connect-{key}"),
                 "callback": _callback_url(self.request, key),
             }
@@ -148,7 +150,7 @@ class ConnectionActionView(StaffViewMixin, View):
 
     model = Connection
     write_capability = Cap.MANAGE_TENANT
-    ACTIONS = ("disconnect", "auto-export", "sync")
+    ACTIONS = ("disconnect", "auto-export", "sync", "schedule")
 
     def post(self, request, pk: int, what: str):
         connection = get_object_or_404(Connection.objects.all(), pk=pk)
@@ -163,6 +165,18 @@ class ConnectionActionView(StaffViewMixin, View):
                     request,
                     f"{connection}: invoices are {'pushed when finalised' if on else 'pushed only on request'}.",
                 )
+            elif what == "schedule":
+                connection = services.connection_schedule_set(
+                    connection=connection,
+                    schedule=request.POST.get("schedule", ""),
+                    day=request.POST.get("schedule_day") or None,
+                )
+                when = (
+                    f"monthly on day {connection.schedule_day}"
+                    if connection.schedule == "monthly"
+                    else "when they are finalised"
+                )
+                messages.success(request, f"{connection}: invoices are sent {when}.")
             elif what == "sync":
                 result = services.payments_sync(connection=connection)
                 if result.problems:
@@ -177,6 +191,33 @@ class ConnectionActionView(StaffViewMixin, View):
         except ValidationError as error:
             messages.error(request, _error_text(error))
         return redirect("integrations:connections")
+
+
+class CustomerScheduleView(StaffViewMixin, View):
+    """A customer's schedule on one connection (from the customer's page)."""
+
+    model = Organization
+    write_capability = Cap.MANAGE_TENANT
+
+    def post(self, request, pk: int):
+        organization = get_object_or_404(Organization.objects.all(), pk=pk)
+        chosen = request.POST.get("connection", "")
+        connection = Connection.objects.filter(pk=chosen).first() if chosen.isdigit() else None
+        if connection is None:
+            messages.error(request, "Choose the connection whose schedule changes.")
+        else:
+            try:
+                services.customer_schedule_set(
+                    connection=connection,
+                    organization=organization,
+                    mode=request.POST.get("mode", ""),
+                    day=request.POST.get("day") or None,
+                )
+            except ValidationError as error:
+                messages.error(request, _error_text(error))
+            else:
+                messages.success(request, f"{organization}: schedule on {connection} saved.")
+        return redirect(f"{reverse('customer-detail', args=[organization.pk])}#accounting-schedule")
 
 
 class MappingView(StaffViewMixin, TemplateView):

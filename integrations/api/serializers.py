@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from billing_site.api.serializers import StrictModelSerializer, StrictSerializerMixin
+
 from ..core.models import (
     Connection,
+    CustomerSchedule,
     Delivery,
     DeliveryAttempt,
     Mapping,
@@ -13,6 +16,8 @@ from ..core.models import (
 
 
 class ConnectionSerializer(serializers.ModelSerializer):
+    next_run = serializers.SerializerMethodField()
+
     class Meta:
         model = Connection
         fields = [
@@ -22,6 +27,9 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "external_id",
             "external_name",
             "auto_export",
+            "schedule",
+            "schedule_day",
+            "next_run",
             "connected_at",
             "last_synced_at",
             "last_error",
@@ -29,12 +37,38 @@ class ConnectionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def get_next_run(self, connection) -> str | None:
+        """The next monthly send day (tenant's zone), or null when sent on finalisation."""
+        from ..core.selectors import next_run
 
-class ConnectionUpdateSerializer(serializers.Serializer):
+        day = next_run(connection)
+        return day.isoformat() if day else None
+
+
+class ScheduleSerializer(StrictSerializerMixin, serializers.Serializer):
+    schedule = serializers.ChoiceField(choices=["on_finalise", "monthly"])
+    schedule_day = serializers.IntegerField(
+        min_value=1, max_value=31, required=False, allow_null=True
+    )
+
+
+class CustomerScheduleSerializer(StrictModelSerializer):
+    mode = serializers.ChoiceField(choices=["global", "custom", "off"])
+    day = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True)
+
+    class Meta:
+        model = CustomerSchedule
+        fields = ["id", "connection", "organization", "mode", "day"]
+        read_only_fields = ["id"]
+        # POST sets the customer's schedule whether or not it has one yet.
+        validators = []
+
+
+class ConnectionUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
     auto_export = serializers.BooleanField()
 
 
-class MappingSerializer(serializers.ModelSerializer):
+class MappingSerializer(StrictModelSerializer):
     system = serializers.ChoiceField(choices=Provider.choices)
     kind = serializers.ChoiceField(choices=MappingKind.choices)
     local_key = serializers.CharField(max_length=100, allow_blank=True)

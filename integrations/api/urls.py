@@ -2,7 +2,13 @@
 
 from django.urls import path
 
-from .views import ConnectionViewSet, DeliveryViewSet, InvoicePushView, MappingViewSet
+from .views import (
+    ConnectionViewSet,
+    CustomerScheduleViewSet,
+    DeliveryViewSet,
+    InvoicePushView,
+    MappingViewSet,
+)
 
 urlpatterns = [
     path("invoices/<int:pk>/push/", InvoicePushView.as_view(), name="invoice-push"),
@@ -15,4 +21,9 @@ def register(router) -> None:
         "integrations/connections", ConnectionViewSet, basename="integration-connection"
     )
     router.register("integrations/mappings", MappingViewSet, basename="integration-mapping")
+    router.register(
+        "integrations/customer-schedules",
+        CustomerScheduleViewSet,
+        basename="integration-customer-schedule",
+    )
     router.register("integrations/deliveries", DeliveryViewSet, basename="integration-delivery")

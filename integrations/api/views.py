@@ -17,6 +17,7 @@ from invoices.models import Invoice
 from ..core import ledger, selectors, services
 from ..core.models import (
     Connection,
+    CustomerSchedule,
     Delivery,
     DeliveryAction,
     DeliveryStatus,
@@ -27,8 +28,10 @@ from ..core.models import (
 from .serializers import (
     ConnectionSerializer,
     ConnectionUpdateSerializer,
+    CustomerScheduleSerializer,
     DeliverySerializer,
     MappingSerializer,
+    ScheduleSerializer,
 )
 
 
@@ -58,6 +61,20 @@ class ConnectionViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
         )
         return Response(ConnectionSerializer(connection).data)
 
+    @extend_schema(request=ScheduleSerializer, responses=ConnectionSerializer)
+    @action(detail=True, methods=["post"])
+    def schedule(self, request, pk=None):
+        """When invoices are sent: on finalisation, or monthly on a day (1–31)."""
+        connection = self.get_object()
+        serializer = ScheduleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        connection = services.connection_schedule_set(
+            connection=connection,
+            schedule=serializer.validated_data["schedule"],
+            day=serializer.validated_data.get("schedule_day"),
+        )
+        return Response(ConnectionSerializer(connection).data)
+
     @extend_schema(request=None, responses=DeliverySerializer)
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None):
@@ -72,6 +89,38 @@ class ConnectionViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
     def disconnect(self, request, pk=None):
         connection = services.connection_disconnect(connection=self.get_object())
         return Response(ConnectionSerializer(connection).data)
+
+
+class CustomerScheduleViewSet(
+    TenantViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Customers' own schedules per connection. POST sets one (created or changed,
+    keyed by connection and organization): ``global``, ``custom`` with a day, or ``off``."""
+
+    queryset = CustomerSchedule.objects.all()
+    serializer_class = CustomerScheduleSerializer
+    filterset_fields = ["connection", "organization", "mode"]
+    read_capability = Cap.VIEW_BILLING
+    write_capability = Cap.MANAGE_TENANT
+
+    def get_queryset(self):
+        return CustomerSchedule.objects.order_by("connection_id", "organization_id")
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        row = services.customer_schedule_set(
+            connection=data["connection"],
+            organization=data["organization"],
+            mode=data["mode"],
+            day=data.get("day"),
+        )
+        return Response(CustomerScheduleSerializer(row).data, status=status.HTTP_201_CREATED)
 
 
 class MappingFilter(TenantFilterSet):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -63,6 +64,18 @@ class Connection(TenantOwnedModel):
     auto_export = models.BooleanField(
         default=True, help_text="Push invoices when they are finalised (batch or single)."
     )
+    # When finalised invoices are sent: at once, or on day N of every month (tenant's zone).
+    schedule = models.CharField(
+        max_length=12,
+        choices=[("on_finalise", "When invoices are finalised"), ("monthly", "Monthly, on a day")],
+        default="on_finalise",
+    )
+    schedule_day = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text="1–31; 29, 30 or 31 in a shorter month means its last day.",
+    )
     sync_cursor = models.DateTimeField(
         null=True, blank=True, help_text="Payments changed since then are read on the next sync."
     )
@@ -82,7 +95,12 @@ class Connection(TenantOwnedModel):
                 fields=["tenant", "provider"],
                 condition=~Q(status="disconnected"),
                 name="one_live_connection_per_provider",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(schedule_day__isnull=True)
+                | Q(schedule_day__gte=1, schedule_day__lte=31),
+                name="connection_schedule_day_1_31",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -92,6 +110,34 @@ class Connection(TenantOwnedModel):
     @property
     def is_active(self) -> bool:
         return self.status == ConnectionStatus.ACTIVE
+
+
+class CustomerSchedule(TenantOwnedModel):
+    """One customer's schedule on one connection: the connection's, its own day, or off."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(
+        "billing_site.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    mode = models.CharField(
+        max_length=8,
+        choices=[("global", "Use the global settings"), ("custom", "Own day"), ("off", "Off")],
+        default="global",
+    )
+    day = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(31)]
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "organization"], name="one_schedule_per_customer"
+            ),
+            models.CheckConstraint(
+                condition=Q(day__isnull=True) | Q(day__gte=1, day__lte=31),
+                name="customer_schedule_day_1_31",
+            ),
+        ]
 
 
 class MappingKind(models.TextChoices):

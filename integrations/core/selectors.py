@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import F, Q, QuerySet
+import datetime as dt
+from dataclasses import dataclass
 
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from billing_site.tenancy import require_current_tenant
+
+from . import schedules
 from .models import (
     Connection,
     ConnectionStatus,
+    CustomerSchedule,
     Delivery,
     DeliveryAction,
     DeliveryStatus,
@@ -71,3 +79,55 @@ def attention() -> dict:
 
 
 PROVIDERS = [(key, label) for key, label in Provider.choices]
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    connection: Connection
+    mode: str  # the customer's: global, custom, off
+    day: int | None  # the customer's own day
+    effective: schedules.CustomerDay
+    next_send: dt.date | None
+
+
+def _today() -> dt.date:
+    return schedules.local_today(require_current_tenant().time_zone, timezone.now())
+
+
+def next_run(connection: Connection) -> dt.date | None:
+    """The connection's next monthly day (tenant's zone), or None when it sends on
+    finalisation."""
+    if connection.schedule != schedules.ScheduleMode.MONTHLY or not connection.schedule_day:
+        return None
+    return schedules.next_send(_today(), connection.schedule_day)
+
+
+def customer_schedule_rows(*, organization) -> list[ScheduleRow]:
+    """One customer's schedule on each active connection (two queries)."""
+    connections = list(Connection.objects.filter(status=ConnectionStatus.ACTIVE))
+    own = {
+        row.connection_id: row
+        for row in CustomerSchedule.objects.filter(
+            organization=organization, connection__in=connections
+        )
+    }
+    today = _today()
+    rows = []
+    for connection in connections:
+        row = own.get(connection.pk)
+        effective = schedules.customer_day(
+            mode=connection.schedule,
+            day=connection.schedule_day,
+            customer_mode=row.mode if row else None,
+            customer_day_value=row.day if row else None,
+        )
+        rows.append(
+            ScheduleRow(
+                connection=connection,
+                mode=row.mode if row else schedules.CustomerMode.GLOBAL,
+                day=row.day if row else None,
+                effective=effective,
+                next_send=schedules.next_send(today, effective.day) if effective.day else None,
+            )
+        )
+    return rows

@@ -28,13 +28,14 @@ from billing_site.tenancy import require_current_tenant
 from invoices.document import invoice_document
 from invoices.models import Invoice, InvoiceKind, InvoiceStatus, PaymentMethod
 
-from . import oauth
+from . import oauth, schedules
 from .errors import GrantBroken, ProviderError, Refused, TryLater
 from .models import (
     LIVE_STATUSES,
     AttemptOutcome,
     Connection,
     ConnectionStatus,
+    CustomerSchedule,
     Delivery,
     DeliveryAction,
     DeliveryAttempt,
@@ -224,6 +225,74 @@ def connection_update(*, connection: Connection, auto_export: bool) -> Connectio
 
 
 @transaction.atomic
+def connection_schedule_set(*, connection: Connection, schedule: str, day=None) -> Connection:
+    """When a connection sends: on finalisation, or monthly on ``day`` (1–31). Moving
+    back to "on finalisation" sends what was waiting for its day at once."""
+    connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    if schedule not in (schedules.ScheduleMode.ON_FINALISE, schedules.ScheduleMode.MONTHLY):
+        raise ValidationError(
+            {"schedule": "Choose “when invoices are finalised” or “monthly, on a day”."}
+        )
+    day = _schedule_day(
+        day, field="schedule_day", required=schedule == schedules.ScheduleMode.MONTHLY
+    )
+    connection.schedule = schedule
+    connection.schedule_day = day if schedule == schedules.ScheduleMode.MONTHLY else None
+    connection.save(update_fields=["schedule", "schedule_day"])
+    if schedule == schedules.ScheduleMode.ON_FINALISE:
+        now = timezone.now()
+        waiting = Delivery.objects.filter(
+            connection=connection,
+            status=DeliveryStatus.PENDING,
+            next_attempt_at__gt=now,
+            attempts=0,
+        )
+        rows = list(waiting)
+        waiting.update(next_attempt_at=now)
+        _enqueue(rows)
+    return connection
+
+
+def _schedule_day(value, *, field: str, required: bool) -> int | None:
+    if value in (None, ""):
+        if required:
+            raise ValidationError({field: "Choose the day of the month (1–31)."})
+        return None
+    try:
+        day = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError({field: "The day is a whole number from 1 to 31."}) from None
+    if not 1 <= day <= 31:
+        raise ValidationError(
+            {field: "The day is from 1 to 31 (29–31 mean the last day of a shorter month)."}
+        )
+    return day
+
+
+@transaction.atomic
+def customer_schedule_set(*, connection: Connection, organization, mode: str, day=None):
+    """A customer's schedule on a connection: the global one, its own day, or off."""
+    connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    if mode not in (
+        schedules.CustomerMode.GLOBAL,
+        schedules.CustomerMode.CUSTOM,
+        schedules.CustomerMode.OFF,
+    ):
+        raise ValidationError({"mode": "Choose global, custom or off."})
+    day = _schedule_day(day, field="day", required=mode == schedules.CustomerMode.CUSTOM)
+    row, _ = CustomerSchedule.objects.update_or_create(
+        connection=connection,
+        organization=organization,
+        defaults={
+            "tenant_id": connection.tenant_id,
+            "mode": mode,
+            "day": day if mode == schedules.CustomerMode.CUSTOM else None,
+        },
+    )
+    return row
+
+
+@transaction.atomic
 def connection_disconnect(*, connection: Connection) -> Connection:
     """Stop pushing: the tokens are erased; the delivery log and the mapping stay."""
     connection = Connection.objects.select_for_update().get(pk=connection.pk)
@@ -266,12 +335,48 @@ def _enqueue(deliveries: Iterable[Delivery]) -> None:
     transaction.on_commit(send, robust=True)
 
 
+def _scheduled_times(
+    connection: Connection, invoices: list[Invoice], now: dt.datetime
+) -> dict[int, dt.datetime | None]:
+    """When each invoice goes to ``connection``: now, on its customer's monthly day (the
+    start of that day in the tenant's zone), or None when the customer is off."""
+    if connection.schedule != schedules.ScheduleMode.MONTHLY:
+        return {invoice.pk: now for invoice in invoices}
+    overrides = {
+        row.organization_id: row
+        for row in CustomerSchedule.objects.filter(
+            connection=connection,
+            organization_id__in={invoice.organization_id for invoice in invoices},
+        )
+    }
+    zone = require_current_tenant().time_zone
+    today = schedules.local_today(zone, now)
+    times: dict[int, dt.datetime | None] = {}
+    for invoice in invoices:
+        override = overrides.get(invoice.organization_id)
+        chosen = schedules.customer_day(
+            mode=connection.schedule,
+            day=connection.schedule_day,
+            customer_mode=override.mode if override else None,
+            customer_day_value=override.day if override else None,
+        )
+        if chosen.day is None:
+            times[invoice.pk] = None if chosen.source == "off" else now
+            continue
+        day = schedules.next_send(today, chosen.day)
+        times[invoice.pk] = schedules.start_of_local_day(day, zone) if day > today else now
+    return times
+
+
 def deliveries_plan(
     *, invoices: Iterable[Invoice], action: str = DeliveryAction.PUSH, only_auto: bool = True
 ) -> list[Delivery]:
     """Record a delivery of each invoice to every active connection (those with
-    auto-export when ``only_auto``) and queue them after commit. Set-wise: one query for
-    the connections, one insert, one read back; existing rows are kept as they are."""
+    auto-export when ``only_auto``) and queue the ones due now after commit; a connection
+    on a monthly schedule (``only_auto``) waits for each customer's day, when the sweep
+    sends them, and skips customers that are off. Set-wise: one query for the
+    connections, one for their customers' schedules, one insert, one read back; existing
+    rows are kept as they are."""
     invoices = list(invoices)
     if not invoices:
         return []
@@ -283,18 +388,25 @@ def deliveries_plan(
     if not connections:
         return []
     now = timezone.now()
-    rows = [
-        Delivery(
-            tenant=tenant,
-            connection=connection,
-            action=action,
-            invoice=invoice,
-            our_total=invoice.total,
-            next_attempt_at=now,
+    rows = []
+    for connection in connections:
+        times = (
+            _scheduled_times(connection, invoices, now)
+            if only_auto
+            else {invoice.pk: now for invoice in invoices}
         )
-        for connection in connections
-        for invoice in invoices
-    ]
+        rows += [
+            Delivery(
+                tenant=tenant,
+                connection=connection,
+                action=action,
+                invoice=invoice,
+                our_total=invoice.total,
+                next_attempt_at=times[invoice.pk],
+            )
+            for invoice in invoices
+            if times[invoice.pk] is not None
+        ]
     Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     planned = list(
         Delivery.objects.filter(
@@ -304,7 +416,7 @@ def deliveries_plan(
             status=DeliveryStatus.PENDING,
         )
     )
-    _enqueue(planned)
+    _enqueue([d for d in planned if d.next_attempt_at is None or d.next_attempt_at <= now])
     return planned
 
 

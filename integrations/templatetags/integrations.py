@@ -11,3 +11,19 @@ def invoice_deliveries(invoice):
     from integrations.core.selectors import delivery_list
 
     return list(delivery_list().filter(invoice=invoice))
+
+
+@register.simple_tag(takes_context=True)
+def customer_schedules(context, organization):
+    """Per active connection: the customer's schedule row, the effective day, and whether
+    the viewer may change it."""
+    from billing_site.roles import Cap, role_can
+    from integrations.core.selectors import customer_schedule_rows
+
+    request = context.get("request")
+    membership = getattr(request, "membership", None)
+    rows = customer_schedule_rows(organization=organization)
+    return {
+        "rows": rows,
+        "can_edit": bool(membership and role_can(membership.role, Cap.MANAGE_TENANT)),
+    }

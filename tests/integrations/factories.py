@@ -2,11 +2,12 @@
 
 import factory
 
-from billing_site.testing.factories import TenantOwnedFactory
+from billing_site.testing.factories import OrganizationFactory, TenantOwnedFactory
 from billing_site.testing.registry import register_factory
 from integrations.core.models import (
     Connection,
     ConnectionStatus,
+    CustomerSchedule,
     Delivery,
     DeliveryAction,
     DeliveryStatus,
@@ -64,3 +65,14 @@ class DeliveryFactory(TenantOwnedFactory):
     status = DeliveryStatus.FAILED
     attempts = 1
     last_error = "QuickBooks: Duplicate Document Number Error (code 6210)"
+
+
+@register_factory
+class CustomerScheduleFactory(TenantOwnedFactory):
+    class Meta:
+        model = CustomerSchedule
+
+    connection = factory.SubFactory(ConnectionFactory, tenant=factory.SelfAttribute("..tenant"))
+    organization = factory.SubFactory(OrganizationFactory, tenant=factory.SelfAttribute("..tenant"))
+    mode = "custom"
+    day = 15
