@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -224,6 +224,17 @@ class Organization(TenantOwnedModel):
         blank=True,
         validators=[validate_tax_rate],
         help_text="Empty: your default tax rate. E.g. 0 for a reverse-charge customer abroad.",
+    )
+    # Empty: the tenant's default terms and instructions (``selectors.organization_payment_terms``).
+    payment_terms_days = models.PositiveSmallIntegerField(
+        "payment terms (days)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(365)],
+        help_text="Days until an invoice is due; empty: your default terms.",
+    )
+    payment_instructions = models.TextField(
+        blank=True, help_text="Printed on its invoices; empty: your default instructions."
     )
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -35,6 +35,22 @@ def contact_list(*, organization: Organization | None = None) -> QuerySet[Contac
     return queryset.order_by("name", "id")
 
 
+def organization_payment_terms(
+    *, organization: Organization | None, tenant: Tenant | None = None
+) -> dict[str, object]:
+    """The payment terms (days) and instructions a new invoice to ``organization`` starts
+    with: the customer's own when set, else the tenant's defaults (also with no customer).
+    The one place this choice is made; a draft may still change both, and finalising
+    computes the due date from the draft's terms."""
+    tenant = tenant or require_current_tenant()
+    days = organization.payment_terms_days if organization is not None else None
+    instructions = organization.payment_instructions if organization is not None else ""
+    return {
+        "payment_terms_days": tenant.default_payment_terms_days if days is None else days,
+        "payment_instructions": instructions or tenant.default_payment_instructions,
+    }
+
+
 def organization_tax_rate(
     *, organization: Organization | None, tenant: Tenant | None = None
 ) -> Decimal:

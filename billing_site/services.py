@@ -35,6 +35,8 @@ ORGANIZATION_FIELDS = (
     "language",
     "tax_id",
     "tax_rate",
+    "payment_terms_days",
+    "payment_instructions",
     "is_active",
 )
 
@@ -158,6 +160,8 @@ def organization_create(
     language: str = "en",
     tax_id: str = "",
     tax_rate: Decimal | None = None,
+    payment_terms_days: int | None = None,
+    payment_instructions: str = "",
     is_active: bool = True,
 ) -> Organization:
     """Create a customer organization in the current tenant. The currency and time zone
@@ -179,6 +183,8 @@ def organization_create(
         language=language,
         tax_id=tax_id,
         tax_rate=tax_rate,
+        payment_terms_days=payment_terms_days,
+        payment_instructions=(payment_instructions or "").strip(),
         is_active=is_active,
     )
     _clean(organization, exclude=["tenant"])
@@ -205,6 +211,8 @@ def organization_update(
     language: str | Unset = UNSET,
     tax_id: str | Unset = UNSET,
     tax_rate: Decimal | Unset | None = UNSET,
+    payment_terms_days: int | Unset | None = UNSET,
+    payment_instructions: str | Unset = UNSET,
     is_active: bool | Unset = UNSET,
 ) -> Organization:
     """Change a customer organization's details."""
@@ -223,6 +231,8 @@ def organization_update(
         language=language,
         tax_id=tax_id,
         tax_rate=tax_rate,
+        payment_terms_days=payment_terms_days,
+        payment_instructions=payment_instructions,
         is_active=is_active,
     )
     assign_fields(organization, data, ORGANIZATION_FIELDS)

@@ -73,6 +73,7 @@ class OrganizationDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
         context = super().get_context_data(**kwargs)
         context["contacts"] = selectors.contact_list(organization=self.object)
         context["tax_rate"] = selectors.organization_tax_rate(organization=self.object)
+        context["terms"] = selectors.organization_payment_terms(organization=self.object)
         context["contact_form"] = ContactForm()
         context["can_edit"] = self.can(Cap.MANAGE_CUSTOMERS)
         return context

@@ -25,6 +25,7 @@ from django.db.models.functions import Abs, Coalesce, Greatest, Round
 from django.utils import timezone
 
 from billing_site.models import Organization
+from billing_site.selectors import organization_payment_terms
 from billing_site.tenancy import require_current_tenant
 from contracts.models import TimeEntry
 from sessions import selectors as session_selectors
@@ -380,13 +381,13 @@ def session_invoice_preview(
 
 
 def session_invoice_defaults(*, target: SessionScope) -> dict[str, object]:
-    """Seller block from the tenant, bill-to from the organization, terms from the tenant."""
+    """Seller block from the tenant, bill-to from the organization, terms from the
+    organization or, when it has none, the tenant (``organization_payment_terms``)."""
     tenant = require_current_tenant()
     return {
         **seller_snapshot(tenant),
         **bill_to_snapshot(target.organization, name=target.label),
-        "payment_terms_days": tenant.default_payment_terms_days,
-        "payment_instructions": tenant.default_payment_instructions,
+        **organization_payment_terms(organization=target.organization, tenant=tenant),
     }
 
 

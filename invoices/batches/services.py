@@ -27,6 +27,7 @@ from billing_site.collector import pauses_collector
 from billing_site.dbstats import analyze_after_commit
 from billing_site.money import largest_amount
 from billing_site.pgarrays import insert_instances, insert_rows
+from billing_site.selectors import organization_payment_terms
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import check_date_range
 from contracts.models import BlockPurchase, Contract, PeriodCharge, TimeEntry
@@ -158,7 +159,9 @@ def _taken(what: str) -> ValidationError:
     )
 
 
-def _invoice_row(planned, contracts: dict[int, Contract], batch, seller: dict, made: dict) -> dict:
+def _invoice_row(
+    planned, contracts: dict[int, Contract], batch, seller: dict, made: dict, tenant
+) -> dict:
     """The draft invoice a planned invoice becomes, as a row for ``insert_instances``
     (``seller`` and ``made`` hold what every draft of the run shares)."""
     organization = contracts[planned.contract_ids[0]].billing_organization
@@ -170,6 +173,7 @@ def _invoice_row(planned, contracts: dict[int, Contract], batch, seller: dict, m
         "currency": planned.currency,
         **seller,
         **bill_to_snapshot(organization),
+        **organization_payment_terms(organization=organization, tenant=tenant),
         "period_start": min((p.start for p in periods), default=None),
         "period_end": max((p.end for p in periods), default=None),
         "notes": f"Invoice batch “{batch.name}” as of {batch.as_of:%d %b %Y}.",
@@ -301,12 +305,12 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
         "status": InvoiceStatus.DRAFT,
         "source": InvoiceSource.BATCH,
         "locale": tenant.locale,
-        "payment_terms_days": tenant.default_payment_terms_days,
-        "payment_instructions": tenant.default_payment_instructions,
         "created_by_id": created_by.pk if created_by is not None else None,
     }
     seller = seller_snapshot(tenant)
-    invoice_rows = [_invoice_row(p, contracts, batch, seller, made) for p in preview.invoices]
+    invoice_rows = [
+        _invoice_row(p, contracts, batch, seller, made, tenant) for p in preview.invoices
+    ]
     invoices = insert_instances(Invoice, invoice_rows)
     planned_lines, rows = [], []
     for invoice, planned in zip(invoices, preview.invoices, strict=True):
