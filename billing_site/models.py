@@ -116,6 +116,21 @@ class Tenant(models.Model):
         validators=[validate_tax_rate],
         help_text="VAT / sales tax in percent, e.g. 21 or 7.65; a customer may override it.",
     )
+    invoice_email_subject = models.CharField(
+        max_length=200,
+        default="Invoice {number} from {company}",
+        help_text="Placeholders: {number} {amount_due} {due_date} {customer} {company}.",
+    )
+    invoice_email_body = models.TextField(
+        default=(
+            "Hello,\n\nplease find attached invoice {number} for {amount_due}, due on "
+            "{due_date}.\n\n{payment_instructions}\n\n{portal_link}\n\nKind regards,\n{company}"
+        ),
+        help_text=(
+            "Placeholders: {number} {amount_due} {due_date} {payment_instructions} "
+            "{portal_link} {customer} {company}."
+        ),
+    )
     session_work_taxable = models.BooleanField(
         "session work is taxable",
         default=False,

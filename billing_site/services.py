@@ -329,6 +329,8 @@ TENANT_FIELDS = (
     "default_payment_instructions",
     "default_tax_rate",
     "session_work_taxable",
+    "invoice_email_subject",
+    "invoice_email_body",
 )
 
 
@@ -358,6 +360,8 @@ def tenant_update(
     default_payment_instructions: str | Unset = UNSET,
     default_tax_rate: Decimal | Unset = UNSET,
     session_work_taxable: bool | Unset = UNSET,
+    invoice_email_subject: str | Unset = UNSET,
+    invoice_email_body: str | Unset = UNSET,
 ) -> Tenant:
     """Change the tenant's company details, defaults and branding.
 
@@ -388,7 +392,16 @@ def tenant_update(
         default_payment_instructions=default_payment_instructions,
         default_tax_rate=default_tax_rate,
         session_work_taxable=session_work_taxable,
+        invoice_email_subject=invoice_email_subject,
+        invoice_email_body=invoice_email_body,
     )
+    if "invoice_email_subject" in data or "invoice_email_body" in data:
+        from .mail_templates import check_template
+
+        check_template(
+            subject=data.get("invoice_email_subject", tenant.invoice_email_subject),
+            body=data.get("invoice_email_body", tenant.invoice_email_body),
+        )
     assign_fields(tenant, data, TENANT_FIELDS)
     tenant.full_clean()
     tenant.save()

@@ -408,21 +408,24 @@ class Payment(TenantOwnedModel):
         return f"{self.amount} on {self.received_on}"
 
 
-# Batch models live in their own module; importing them here registers them with the app.
+# Batch and e-mail models live in their own modules; importing them here registers them.
 from .batches.models import (  # noqa: E402
     BatchExclusion,
     BatchInvoice,
     BatchStatus,
     InvoiceBatch,
 )
+from .emails.models import EmailStatus, InvoiceEmail  # noqa: E402
 
 __all__ = [
     "BatchExclusion",
     "BatchInvoice",
     "BatchStatus",
     "CreditDisposition",
+    "EmailStatus",
     "Invoice",
     "InvoiceBatch",
+    "InvoiceEmail",
     "InvoiceKind",
     "InvoiceLine",
     "InvoiceSource",

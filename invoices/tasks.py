@@ -66,3 +66,29 @@ def invoice_pdf_sweep_task() -> dict[str, int]:
         with tenant_context(tenant):
             requeued += len(services.invoice_pdfs_requeue_stale(older_than=older_than).requeued)
     return {"tenants": len(tenant_ids), "requeued": requeued}
+
+
+@shared_task(
+    bind=True,
+    name="invoices.invoice_email_send_task",
+    max_retries=MAX_RETRIES,
+    # Given back if the worker dies before the server took the message.
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def invoice_email_send_task(self, tenant_id: int, email_id: int) -> str:
+    """Send one queued invoice e-mail; a temporary refusal is retried with backoff and
+    recorded as failed once retries are spent (at once without a worker)."""
+    from .emails import services
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_context(tenant):
+        try:
+            return services.invoice_email_deliver(email_id=email_id)
+        except services.TryAgain as exc:
+            if self.request.is_eager or self.request.retries >= self.max_retries:
+                services.invoice_email_give_up(
+                    email_id=email_id, error=f"The mail server did not take it: {exc}"
+                )
+                return "failed"
+            raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc

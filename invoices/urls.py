@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from . import views
+from .emails import views as email_views
 
 app_name = "invoices"
 
@@ -32,6 +33,7 @@ urlpatterns = [
     ),
     path("<int:pk>/finalize/", views.InvoiceFinalizeView.as_view(), name="invoice-finalize"),
     path("<int:pk>/mark-sent/", views.InvoiceMarkSentView.as_view(), name="invoice-mark-sent"),
+    path("<int:pk>/email/", email_views.InvoiceEmailView.as_view(), name="invoice-email"),
     path("<int:pk>/payments/", views.PaymentCreateView.as_view(), name="payment-create"),
     path(
         "<int:pk>/payments/<int:payment_pk>/delete/",

@@ -15,6 +15,7 @@ from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_err
 
 from . import selectors, services
 from .document import bill_to_party, seller_party
+from .emails import services as email_services
 from .forms import (
     CreditNoteForm,
     InvoiceDraftForm,
@@ -98,6 +99,7 @@ class InvoiceDetailView(StaffViewMixin, InvoiceObjectMixin, DetailView):
             can_manage=can_manage,
             can_void=can_manage and is_invoice and invoice.status in services.VOIDABLE,
             can_send=can_manage and is_invoice and invoice.status == InvoiceStatus.FINAL,
+            can_email=can_manage and invoice.status in email_services.SENDABLE,
             can_pay=can_manage and is_invoice and invoice.status in services.PAYABLE,
             can_credit=can_manage and is_invoice and invoice.status in services.CREDITABLE,
             void_form=InvoiceVoidForm(),

@@ -188,7 +188,13 @@ class DeliveryViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
         return selectors.delivery_list().prefetch_related("attempt_log")
 
     @extend_schema(request=None, responses=DeliverySerializer(many=True))
-    @action(detail=False, methods=["post"], url_path="retry-failed")
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="retry-failed",
+        pagination_class=None,
+        filter_backends=[],
+    )
     def retry_failed(self, request):
         """Try every failed push and void again now (after fixing the mapping, say)."""
         rows = services.deliveries_retry_failed()

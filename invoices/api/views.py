@@ -16,6 +16,8 @@ from billing_site.models import Organization
 from billing_site.roles import Cap
 
 from .. import selectors, services
+from ..emails import services as email_services
+from ..emails.api import InvoiceEmailSerializer, InvoiceSendSerializer
 from ..models import (
     Invoice,
     InvoiceKind,
@@ -151,6 +153,35 @@ class InvoiceViewSet(
         """Draft -> final: gapless number, dates, the PDF renders in the background."""
         invoice = services.invoice_finalize(invoice=self.get_object())
         return self._detail(invoice)
+
+    @extend_schema(request=InvoiceSendSerializer, responses={202: InvoiceEmailSerializer})
+    @action(detail=True, methods=["post"])
+    def send(self, request, pk=None):
+        """E-mail the invoice with its PDF (to the billing contact unless ``to`` is given);
+        it becomes sent once the mail server accepted the message."""
+        invoice = self.get_object()
+        serializer = InvoiceSendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        draft = email_services.email_draft(
+            invoice=invoice, base_url=request.build_absolute_uri("/")
+        )
+        given = serializer.validated_data
+        email = email_services.invoice_email_send(
+            invoice=invoice,
+            to=given.get("to", draft.to),
+            cc=given.get("cc", draft.cc),
+            subject=given.get("subject", draft.subject),
+            body=given.get("body", draft.body),
+            created_by=request.user,
+        )
+        return Response(InvoiceEmailSerializer(email).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=InvoiceEmailSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def emails(self, request, pk=None):
+        """The invoice's e-mails: recipients, result, Message-ID."""
+        invoice = self.get_object()
+        return Response(InvoiceEmailSerializer(invoice.emails.all(), many=True).data)
 
     @extend_schema(request=None, responses=InvoiceDetailSerializer)
     @action(detail=True, methods=["post"], url_path="mark-sent")

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from ..emails import views as email_views
 from . import views
 
 urlpatterns = [
@@ -22,4 +23,5 @@ urlpatterns = [
     ),
     path("<int:pk>/generate/", views.BatchGenerateView.as_view(), name="batch-generate"),
     path("<int:pk>/export/", views.BatchExportView.as_view(), name="batch-export"),
+    path("<int:pk>/email/", email_views.BatchEmailView.as_view(), name="batch-email"),
 ]

@@ -117,6 +117,8 @@ def test_owner_edits_company_settings_with_validation(client_as, staff_a, tenant
         "default_hourly_rate": "-5",
         "default_payment_terms_days": "30",
         "default_tax_rate": "7.65",
+        "invoice_email_subject": "Facture {number}",
+        "invoice_email_body": "Bonjour,\n\nla facture {number} est jointe.",
     }
     bad = client.post(reverse("tenant-settings"), data)
     assert bad.status_code == 200

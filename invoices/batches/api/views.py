@@ -17,6 +17,8 @@ from rest_framework.response import Response
 from billing_site.api.base import TenantAPIMixin, TenantViewSetMixin
 from billing_site.roles import Cap
 from integrations.core.ledger import export_file
+from invoices.emails import services as email_services
+from invoices.emails.api import InvoiceEmailSerializer
 
 from .. import selectors as batch_selectors
 from .. import services as batch_services
@@ -165,6 +167,20 @@ class BatchViewSet(
             batch=batch, consolidate=serializer.validated_data["consolidate"]
         )
         return self._detail(batch)
+
+    @extend_schema(request=None, responses={202: InvoiceEmailSerializer(many=True)})
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def send(self, request, pk=None):
+        """E-mail every final invoice of the batch to its billing contact (all or nothing:
+        an invoice without an address refuses the send, naming it)."""
+        batch = self.get_object()
+        invoices = email_services.batch_invoices(batch)
+        emails = email_services.invoices_email_send(
+            invoices=invoices, base_url=request.build_absolute_uri("/"), created_by=request.user
+        )
+        return Response(
+            InvoiceEmailSerializer(emails, many=True).data, status=status.HTTP_202_ACCEPTED
+        )
 
     @extend_schema(parameters=[FORMAT_PARAM, SHORTEN_PARAM], responses=EXPORT_RESPONSES)
     @action(detail=True, methods=["get"])

@@ -1,0 +1,232 @@
+"""Invoices by e-mail, through a real SMTP server on loopback (aiosmtpd)."""
+
+from __future__ import annotations
+
+import email
+import socket
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from billing_site import services as core_services
+from billing_site.roles import Role
+from billing_site.tenancy import tenant_context
+from billing_site.testing.factories import OrganizationFactory
+from invoices.emails.models import EmailStatus, InvoiceEmail
+from invoices.models import Invoice, InvoiceStatus
+
+from .factories import InvoiceFactory, InvoiceLineFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class Mailbox:
+    """What the server received; ``refuse`` makes it answer RCPT with that reply."""
+
+    def __init__(self):
+        self.messages = []
+        self.refuse = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.refuse:
+            return self.refuse
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(
+            (envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default))
+        )
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def mailbox(settings):
+    box = Mailbox()
+    with socket.socket() as probe:  # a free port (the controller checks it by connecting)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.DEFAULT_FROM_EMAIL = "billing@northwind.example"
+    yield box
+    controller.stop()
+
+
+@pytest.fixture
+def final_invoice(tenant_a):
+    org = OrganizationFactory(
+        tenant=tenant_a, name="Bistro Lumière", billing_contact_email="ap@bistro.example"
+    )
+    with tenant_context(tenant_a):
+        core_services.contact_create(organization=org, name="Chef", email="chef@bistro.example")
+    invoice = InvoiceFactory(
+        tenant=tenant_a,
+        organization=org,
+        bill_to_name=org.name,
+        total="120.000",
+        payment_instructions="IBAN FR76 3000 6000",
+        currency="EUR",
+    )
+    InvoiceLineFactory(tenant=tenant_a, invoice=invoice, amount="120.000", unit_price="120")
+    return invoice
+
+
+@pytest.fixture
+def admin(staff_a, client_as):
+    return client_as(staff_a.user(Role.BILLING_ADMIN))
+
+
+def test_the_billing_contact_gets_the_invoice_with_its_pdf(
+    mailbox, final_invoice, admin, tenant_a, django_capture_on_commit_callbacks
+):
+    url = reverse("invoices:invoice-email", args=[final_invoice.pk])
+    form = admin.get(url).content.decode()
+    assert "ap@bistro.example" in form and "chef@bistro.example" in form
+    assert f"Invoice {final_invoice.number} from" in form
+    assert "IBAN FR76 3000 6000" in form  # the payment instructions placeholder
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(
+            url,
+            {
+                "to": "ap@bistro.example",
+                "cc": "chef@bistro.example",
+                "subject": f"Invoice {final_invoice.number}",
+                "body": "Please find it attached.",
+            },
+        )
+    assert response.status_code == 302
+    ((recipients, message),) = mailbox.messages
+    assert sorted(recipients) == ["ap@bistro.example", "chef@bistro.example"]
+    assert message["To"] == "ap@bistro.example" and message["Cc"] == "chef@bistro.example"
+    assert message["Subject"] == f"Invoice {final_invoice.number}"
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_filename() == f"{final_invoice.number}.pdf"
+    assert attachment.get_content().startswith(b"%PDF")
+    with tenant_context(tenant_a):
+        sent = InvoiceEmail.objects.get()
+        assert sent.status == EmailStatus.SENT and sent.message_id == message["Message-ID"]
+        assert Invoice.objects.get(pk=final_invoice.pk).status == InvoiceStatus.SENT
+    page = admin.get(reverse("invoices:invoice-detail", args=[final_invoice.pk])).content.decode()
+    assert "Accepted by the mail server" in page and sent.message_id.strip("<>") in page
+
+
+def test_a_refused_recipient_fails_and_the_invoice_stays_unsent(
+    mailbox, final_invoice, admin, tenant_a, django_capture_on_commit_callbacks
+):
+    mailbox.refuse = "550 5.1.1 No such user here"
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(
+            reverse("invoices:invoice-email", args=[final_invoice.pk]),
+            {"to": "nobody@bistro.example", "subject": "Invoice", "body": "Attached."},
+        )
+    with tenant_context(tenant_a):
+        failed = InvoiceEmail.objects.get()
+        assert failed.status == EmailStatus.FAILED
+        assert "550" in failed.error and "No such user" in failed.error
+        assert Invoice.objects.get(pk=final_invoice.pk).status == InvoiceStatus.FINAL
+
+
+def test_a_temporary_refusal_is_not_taken_for_a_send(
+    mailbox, final_invoice, admin, tenant_a, django_capture_on_commit_callbacks
+):
+    # In-process (no worker) there is no later: recorded as failed, never as sent.
+    mailbox.refuse = "451 4.3.0 Try again later"
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(
+            reverse("invoices:invoice-email", args=[final_invoice.pk]),
+            {"to": "ap@bistro.example", "subject": "Invoice", "body": "Attached."},
+        )
+    with tenant_context(tenant_a):
+        failed = InvoiceEmail.objects.get()
+        assert failed.status == EmailStatus.FAILED and "did not take it" in failed.error
+        assert "451" in failed.error
+
+
+def test_bad_addresses_and_a_customer_without_one_are_named(final_invoice, admin, tenant_a):
+    url = reverse("invoices:invoice-email", args=[final_invoice.pk])
+    bad = admin.post(url, {"to": "not-an-address", "cc": "x@", "subject": "S", "body": "B"})
+    assert bad.status_code == 400
+    body = bad.content.decode()
+    assert "Not an e-mail address: not-an-address" in body and "Not an e-mail address: x@" in body
+    with tenant_context(tenant_a):
+        assert not InvoiceEmail.objects.exists()
+        nobody = OrganizationFactory(tenant=tenant_a, billing_contact_email="")
+        invoice = InvoiceFactory(tenant=tenant_a, organization=nobody, bill_to_email="")
+        from invoices.emails import services
+
+        with pytest.raises(ValidationError) as error:
+            services.invoice_email_send(invoice=invoice, to="", subject="S", body="B")
+        assert "has no billing e-mail address" in error.value.message_dict["to"][0]
+        draft = InvoiceFactory(tenant=tenant_a, draft=True)
+        with pytest.raises(ValidationError, match="Finalise the draft"):
+            services.invoice_email_send(invoice=draft, to="a@b.example", subject="S", body="B")
+
+
+def test_a_batch_is_sent_all_or_nothing(
+    mailbox, tenant_a, staff_a, api_as, django_capture_on_commit_callbacks
+):
+    from invoices.batches.models import BatchInvoice, InvoiceBatch
+
+    with tenant_context(tenant_a):
+        batch = InvoiceBatch.objects.create(
+            tenant=tenant_a, name="March", as_of="2026-03-31", status="generated"
+        )
+        orgs = [
+            OrganizationFactory(tenant=tenant_a, billing_contact_email=f"ap{n}@x.example")
+            for n in range(3)
+        ]
+        silent = OrganizationFactory(tenant=tenant_a, name="Silent SARL", billing_contact_email="")
+        invoices = [InvoiceFactory(tenant=tenant_a, organization=org) for org in [*orgs, silent]]
+        for invoice in invoices:
+            BatchInvoice.objects.create(tenant=tenant_a, batch=batch, invoice=invoice)
+    api = api_as(staff_a.user(Role.BILLING_ADMIN))
+    refused = api.post(f"/api/v1/batches/{batch.pk}/send/")
+    assert refused.status_code == 400
+    assert "Silent SARL has no billing e-mail address" in str(refused.json())
+    assert mailbox.messages == []
+    silent.billing_contact_email = "ap@silent.example"
+    silent.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = api.post(f"/api/v1/batches/{batch.pk}/send/")
+    assert sent.status_code == 202 and len(sent.json()) == 4
+    assert len(mailbox.messages) == 4
+    log = api.get(f"/api/v1/invoices/{invoices[0].pk}/emails/").json()
+    assert log[0]["status"] == "sent" and log[0]["to"] == ["ap0@x.example"]
+
+
+def test_the_api_sends_with_the_template_by_default(
+    mailbox, final_invoice, api_as, staff_a, django_capture_on_commit_callbacks
+):
+    api = api_as(staff_a.user(Role.BILLING_ADMIN))
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = api.post(f"/api/v1/invoices/{final_invoice.pk}/send/", {})
+    assert answer.status_code == 202, answer.json()
+    ((recipients, message),) = mailbox.messages
+    assert recipients == ["ap@bistro.example", "chef@bistro.example"]
+    assert final_invoice.number in message["Subject"]
+    bad = api.post(f"/api/v1/invoices/{final_invoice.pk}/send/", {"to": ["nope"]})
+    assert bad.status_code == 400 and "to" in bad.json()
+    assert (
+        api_as(staff_a.user(Role.ACCOUNTANT))
+        .post(f"/api/v1/invoices/{final_invoice.pk}/send/", {})
+        .status_code
+        == 403
+    )
+
+
+def test_an_unknown_placeholder_is_refused_when_the_template_is_saved(tenant_a):
+    with pytest.raises(ValidationError) as error:
+        core_services.tenant_update(tenant=tenant_a, invoice_email_subject="Invoice {numbr}")
+    assert "Unknown placeholder {numbr}" in error.value.message_dict["invoice_email_subject"][0]
+    with pytest.raises(ValidationError, match="brace"):
+        core_services.tenant_update(tenant=tenant_a, invoice_email_body="Dear {customer")
+    core_services.tenant_update(tenant=tenant_a, invoice_email_subject="Facture {number}")
