@@ -81,3 +81,13 @@ def customer_day(
     if mode == ScheduleMode.MONTHLY and day:
         return CustomerDay(day, "connection")
     return CustomerDay(None, "on finalise")
+
+
+def day_of(connection, override) -> CustomerDay:
+    """``customer_day`` for a connection and a customer's ``CustomerSchedule`` (or None)."""
+    return customer_day(
+        mode=connection.schedule,
+        day=connection.schedule_day,
+        customer_mode=override.mode if override else None,
+        customer_day_value=override.day if override else None,
+    )

@@ -115,12 +115,7 @@ def customer_schedule_rows(*, organization) -> list[ScheduleRow]:
     rows = []
     for connection in connections:
         row = own.get(connection.pk)
-        effective = schedules.customer_day(
-            mode=connection.schedule,
-            day=connection.schedule_day,
-            customer_mode=row.mode if row else None,
-            customer_day_value=row.day if row else None,
-        )
+        effective = schedules.day_of(connection, row)
         rows.append(
             ScheduleRow(
                 connection=connection,

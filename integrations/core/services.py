@@ -354,12 +354,7 @@ def _scheduled_times(
     times: dict[int, dt.datetime | None] = {}
     for invoice in invoices:
         override = overrides.get(invoice.organization_id)
-        chosen = schedules.customer_day(
-            mode=connection.schedule,
-            day=connection.schedule_day,
-            customer_mode=override.mode if override else None,
-            customer_day_value=override.day if override else None,
-        )
+        chosen = schedules.day_of(connection, override)
         if chosen.day is None:
             times[invoice.pk] = None if chosen.source == "off" else now
             continue
