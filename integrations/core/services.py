@@ -509,16 +509,27 @@ def on_invoices_finalized(invoices: list[Invoice]) -> None:
 
 
 def on_invoice_voided(invoice: Invoice) -> None:
-    """Void it over there too, wherever it was pushed (or is about to be)."""
+    """Void it over there too, wherever it was pushed (or is about to be). A push not
+    tried yet (waiting for its monthly day, or still queued) is settled here: nothing
+    reached the other system, so there is nothing to void."""
+    now = timezone.now()
+    Delivery.objects.filter(
+        invoice=invoice, action=DeliveryAction.PUSH, status=DeliveryStatus.PENDING, attempts=0
+    ).update(
+        status=DeliveryStatus.DONE,
+        summary="Voided before it was pushed; not sent.",
+        done_at=now,
+        next_attempt_at=None,
+    )
     connection_ids = set(
         Delivery.objects.filter(invoice=invoice, action=DeliveryAction.PUSH)
         .exclude(status=DeliveryStatus.FAILED)
+        .exclude(status=DeliveryStatus.DONE, external_id="")
         .values_list("connection_id", flat=True)
     )
     if not connection_ids:
         return
     tenant = require_current_tenant()
-    now = timezone.now()
     Delivery.objects.bulk_create(
         [
             Delivery(

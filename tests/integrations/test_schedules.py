@@ -178,3 +178,22 @@ def test_schedules_through_the_pages_and_the_api(
         ).status_code
         == 403
     )
+
+
+@pytest.mark.django_db
+def test_an_invoice_voided_while_waiting_for_its_day_is_never_sent(
+    quickbooks, fake_qbo, in_tenant_a, time_machine, django_capture_on_commit_callbacks
+):
+    from invoices.services import invoice_void
+
+    time_machine.move_to(dt.datetime(2027, 4, 10, 8, 0, tzinfo=dt.UTC), tick=False)
+    services.connection_schedule_set(connection=quickbooks, schedule="monthly", day=31)
+    with django_capture_on_commit_callbacks(execute=True):
+        (invoice,) = finalise(draft(in_tenant_a))
+        invoice_void(invoice=invoice, reason="Wrong customer")
+    push = Delivery.objects.get(invoice=invoice)  # no void delivery: nothing to void there
+    assert push.status == DeliveryStatus.DONE and "not sent" in push.summary
+    time_machine.move_to(dt.datetime(2027, 4, 30, 8, 0, tzinfo=dt.UTC), tick=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_due() == []
+    assert fake_qbo.invoices() == []
