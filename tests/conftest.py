@@ -128,3 +128,23 @@ def admin_a(staff_a):
 
 
 __all__ = ["TEST_PASSWORD"]
+
+
+@pytest.fixture
+def worker_database():
+    """For tests with a real worker process: it shares the test database only on
+    PostgreSQL (CI runs them there; on the SQLite default they are skipped)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a worker process shares the test database only on PostgreSQL")
+
+
+@pytest.fixture
+def redis_broker(request):
+    """The broker database named by the test module's ``BROKER``, emptied and held by
+    this test alone (``billing_site.testing.workers.empty_broker``)."""
+    from billing_site.testing.workers import empty_broker
+
+    with empty_broker(request.module.BROKER) as client:
+        yield client

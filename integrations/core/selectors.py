@@ -18,7 +18,6 @@ from .models import (
     Delivery,
     DeliveryAction,
     DeliveryStatus,
-    Provider,
 )
 
 
@@ -77,8 +76,6 @@ def attention() -> dict:
     failed = Delivery.objects.filter(status=DeliveryStatus.FAILED).count()
     return {"broken": broken, "failed": failed}
 
-
-PROVIDERS = [(key, label) for key, label in Provider.choices]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 
 from billing_site.tenancy import tenant_context
-from billing_site.testing.workers import Worker, empty_broker, wait_for
+from billing_site.testing.workers import Worker, wait_for
 from integrations.core.models import Delivery, DeliveryStatus
 
 from .conftest import connect, draft, map_system
@@ -18,19 +18,12 @@ from .fakes import FakeQuickBooks
 
 BROKER = os.environ.get("INTEGRATIONS_TEST_BROKER_URL", "redis://127.0.0.1:6379/7")
 
-pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def needs_postgres():
-    if connection.vendor != "postgresql":
-        pytest.skip("a worker process shares the test database only on PostgreSQL")
-
-
-@pytest.fixture
-def redis_broker():
-    with empty_broker(BROKER) as client:
-        yield client
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.broker,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("worker_database"),
+]
 
 
 def test_a_worker_killed_mid_push_leaves_exactly_one_invoice_each(

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 
 from billing_site.tenancy import tenant_context
-from billing_site.testing.workers import Worker, empty_broker, wait_for
+from billing_site.testing.workers import Worker, wait_for
 from invoices import services
 from invoices.models import Invoice, InvoiceStatus, PdfStatus
 
@@ -26,25 +26,17 @@ ROOT = Path(__file__).resolve().parents[2]
 # Redis database 6 is this module's own: every test here empties it first.
 BROKER = os.environ.get("PDF_TEST_BROKER_URL", "redis://127.0.0.1:6379/6")
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("worker_database"),
+]
 
 
 @pytest.fixture(autouse=True)
 def frozen_now():
     """Real time here: the workers run on the real clock (overrides the frozen one)."""
     yield None
-
-
-@pytest.fixture(autouse=True)
-def needs_postgres():
-    if connection.vendor != "postgresql":
-        pytest.skip("a worker process shares the test database only on PostgreSQL")
-
-
-@pytest.fixture
-def redis_broker():
-    with empty_broker(BROKER) as client:
-        yield client
 
 
 def generate_and_lose_the_enqueue(tenant, count: int) -> list[int]:

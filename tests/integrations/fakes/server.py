@@ -3,6 +3,7 @@ rotation, scripted failures and a log of every request."""
 
 from __future__ import annotations
 
+import abc
 import base64
 import json
 import secrets
@@ -31,7 +32,7 @@ class Scripted:
     headers: dict = field(default_factory=dict)
 
 
-class FakeServer:
+class FakeServer(abc.ABC):
     """Base of a fake provider. Subclasses implement ``api(request)``."""
 
     client_id = "fake-client"
@@ -214,8 +215,9 @@ class FakeServer:
             expires = self.access_tokens.get(token)
         return expires is not None and expires > time.time()
 
-    def api(self, request: Request) -> Response:  # pragma: no cover - subclasses
-        raise NotImplementedError
+    @abc.abstractmethod
+    def api(self, request: Request) -> Response:
+        """The provider's own endpoints (everything but OAuth)."""
 
     # --- the page a person uses in a trial -----------------------------------------
 
