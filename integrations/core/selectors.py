@@ -77,7 +77,6 @@ def attention() -> dict:
     return {"broken": broken, "failed": failed}
 
 
-
 @dataclass(frozen=True)
 class ScheduleRow:
     connection: Connection

@@ -7,7 +7,13 @@ from decimal import Decimal
 import pytest
 
 from integrations.core import services
-from integrations.core.models import Delivery, DeliveryAction, DeliveryStatus, SyncedPayment
+from integrations.core.models import (
+    Connection,
+    Delivery,
+    DeliveryAction,
+    DeliveryStatus,
+    SyncedPayment,
+)
 from invoices.models import Invoice, InvoiceStatus, Payment
 from invoices.services import payment_delete
 
@@ -87,3 +93,26 @@ def test_a_payment_larger_than_the_balance_is_reported_not_recorded(
     assert first.number in result.problems[0] and "balance due" in result.problems[0]
     sync = Delivery.objects.filter(action=DeliveryAction.SYNC).first()
     assert sync.status == DeliveryStatus.FAILED and first.number in sync.last_error
+
+
+def test_a_sync_that_finds_nothing_new_reads_the_same_whatever_the_count(
+    quickbooks, fake_qbo, in_tenant_a, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from .conftest import draft, finalise
+
+    def resync_queries(count: int) -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            invoices = finalise(*[draft(in_tenant_a) for _ in range(count)])
+        for invoice in invoices:
+            fake_qbo.pay(invoice.number)
+        services.payments_sync(connection=quickbooks)
+        quickbooks.refresh_from_db()
+        Connection.objects.filter(pk=quickbooks.pk).update(sync_cursor=None)  # read all again
+        with CaptureQueriesContext(connection) as context:
+            assert services.payments_sync(connection=quickbooks).recorded == 0
+        return len(context.captured_queries)
+
+    assert resync_queries(1) == resync_queries(5)
