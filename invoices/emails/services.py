@@ -66,47 +66,65 @@ def _check_addresses(field: str, addresses: list[str], errors: dict) -> None:
         errors[field] = f"Not an e-mail address: {', '.join(bad)}."
 
 
-def email_draft(*, invoice: Invoice, base_url: str = "") -> Draft:
-    """The message the tenant's template makes for ``invoice``: to the billing contact,
-    copies to the customer's other contacts, placeholders filled."""
-    tenant = require_current_tenant()
-    organization = invoice.organization if invoice.organization_id else None
-    to = _addresses(
-        (organization.billing_contact_email if organization else "") or invoice.bill_to_email
-    )
-    cc = []
-    portal = ""
-    if organization is not None:
-        cc = sorted(
-            {
-                email
-                for email in organization.contacts.exclude(email="").values_list("email", flat=True)
-                if email not in to
-            }
-        )
-        from billing_site.models import Membership
-        from billing_site.roles import Role
+def email_drafts(*, invoices: Sequence[Invoice], base_url: str = "") -> dict[int, Draft]:
+    """The message the tenant's template makes for each invoice, by id: to the billing
+    contact, copies to the customer's other contacts, placeholders filled. A constant
+    number of queries for any number of invoices (their contacts, their portal logins,
+    the balances)."""
+    from billing_site.models import Contact, Membership
+    from billing_site.roles import Role
 
-        has_login = Membership.objects.filter(
-            tenant=tenant, organization=organization, role=Role.PORTAL, user__email__in=to
-        ).exists()
-        if has_login and base_url:
+    from ..selectors import attach_credited
+
+    tenant = require_current_tenant()
+    invoices = list(invoices)
+    attach_credited(invoices)
+    org_ids = {invoice.organization_id for invoice in invoices if invoice.organization_id}
+    contacts: dict[int, set[str]] = {}
+    for org_id, address in (
+        Contact.objects.filter(organization_id__in=org_ids)
+        .exclude(email="")
+        .values_list("organization_id", "email")
+    ):
+        contacts.setdefault(org_id, set()).add(address)
+    logins: dict[int, set[str]] = {}
+    for org_id, address in Membership.objects.filter(
+        tenant=tenant, organization_id__in=org_ids, role=Role.PORTAL
+    ).values_list("organization_id", "user__email"):
+        logins.setdefault(org_id, set()).add(address)
+    drafts = {}
+    for invoice in invoices:
+        organization = invoice.organization if invoice.organization_id else None
+        to = _addresses(
+            (organization.billing_contact_email if organization else "") or invoice.bill_to_email
+        )
+        cc = sorted(contacts.get(invoice.organization_id, set()) - set(to))
+        portal = ""
+        if base_url and set(to) & logins.get(invoice.organization_id, set()):
             portal = f"Your tickets and their hours: {base_url.rstrip('/')}/portal/"
-    amount_due = invoice.balance_due if invoice.kind == InvoiceKind.INVOICE else invoice.total
-    values = {
-        "number": invoice.number or "",
-        "amount_due": format_money(amount_due, invoice.currency, invoice.locale),
-        "due_date": invoice.due_date.strftime("%d %b %Y") if invoice.due_date else "",
-        "payment_instructions": invoice.payment_instructions,
-        "portal_link": portal,
-        "customer": invoice.bill_to_name,
-        "company": tenant.legal_name or tenant.name,
-    }
-    body = fill(tenant.invoice_email_body, values)
-    # Lines a placeholder left empty are not kept as runs of blank lines.
-    while "\n\n\n" in body:
-        body = body.replace("\n\n\n", "\n\n")
-    return Draft(to=to, cc=cc, subject=fill(tenant.invoice_email_subject, values), body=body)
+        amount_due = invoice.balance_due if invoice.kind == InvoiceKind.INVOICE else invoice.total
+        values = {
+            "number": invoice.number or "",
+            "amount_due": format_money(amount_due, invoice.currency, invoice.locale),
+            "due_date": invoice.due_date.strftime("%d %b %Y") if invoice.due_date else "",
+            "payment_instructions": invoice.payment_instructions,
+            "portal_link": portal,
+            "customer": invoice.bill_to_name,
+            "company": tenant.legal_name or tenant.name,
+        }
+        body = fill(tenant.invoice_email_body, values)
+        # Lines a placeholder left empty are not kept as runs of blank lines.
+        while "\n\n\n" in body:
+            body = body.replace("\n\n\n", "\n\n")
+        drafts[invoice.pk] = Draft(
+            to=to, cc=cc, subject=fill(tenant.invoice_email_subject, values), body=body
+        )
+    return drafts
+
+
+def email_draft(*, invoice: Invoice, base_url: str = "") -> Draft:
+    """``email_drafts`` of one invoice."""
+    return email_drafts(invoices=[invoice], base_url=base_url)[invoice.pk]
 
 
 def _refusal(invoice: Invoice) -> str | None:
@@ -200,6 +218,7 @@ def invoices_email_send(
             "invoice_id", flat=True
         )
     )
+    drafts = email_drafts(invoices=invoices, base_url=base_url)
     for invoice in invoices:
         refusal = _refusal(invoice)
         if refusal:
@@ -208,7 +227,7 @@ def invoices_email_send(
         if invoice.pk in pending:
             problems.append(f"{invoice.number}: an e-mail is being sent already.")
             continue
-        draft = email_draft(invoice=invoice, base_url=base_url)
+        draft = drafts[invoice.pk]
         if not draft.to:
             problems.append(
                 f"{invoice.number}: {invoice.bill_to_name} has no billing e-mail address."

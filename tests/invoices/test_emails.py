@@ -230,3 +230,29 @@ def test_an_unknown_placeholder_is_refused_when_the_template_is_saved(tenant_a):
     with pytest.raises(ValidationError, match="brace"):
         core_services.tenant_update(tenant=tenant_a, invoice_email_body="Dear {customer")
     core_services.tenant_update(tenant=tenant_a, invoice_email_subject="Facture {number}")
+
+
+def test_a_batch_send_reads_the_same_for_any_number_of_invoices(tenant_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from invoices.emails import services
+
+    def queries(count: int) -> int:
+        with tenant_context(tenant_a):
+            invoices = []
+            for n in range(count):
+                org = OrganizationFactory(tenant=tenant_a, billing_contact_email=f"a{n}@x.example")
+                core_services.contact_create(organization=org, name="Boss", email=f"b{n}@x.example")
+                invoices.append(InvoiceFactory(tenant=tenant_a, organization=org))
+            invoices = list(
+                Invoice.objects.filter(pk__in=[i.pk for i in invoices]).select_related(
+                    "organization"
+                )
+            )
+            with CaptureQueriesContext(connection) as context:
+                emails = services.invoices_email_send(invoices=invoices)
+            assert len(emails) == count and all(e.cc for e in emails)
+        return len(context.captured_queries)
+
+    assert queries(2) == queries(6)
