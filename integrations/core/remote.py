@@ -29,7 +29,19 @@ class RemotePayment:
     deleted: bool = False
 
 
+# A double keeps any decimal of up to 15 significant digits exactly.
+EXACT_DIGITS = 15
+
+
 def json_number(value: Decimal) -> float:
-    """An amount as a JSON number; amounts (at most 15 significant digits) survive the
-    float exactly, so what is sent is our Decimal to the cent."""
+    """An amount, quantity or price as a JSON number, exactly our Decimal: one with more
+    significant digits than a JSON number keeps is refused rather than rounded."""
+    from .errors import Refused
+
+    digits = value.normalize().as_tuple().digits
+    if len(digits) > EXACT_DIGITS:
+        raise Refused(
+            f"{value} has more than {EXACT_DIGITS} significant digits and cannot be sent "
+            "exactly."
+        )
     return float(value)

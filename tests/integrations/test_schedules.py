@@ -197,3 +197,39 @@ def test_an_invoice_voided_while_waiting_for_its_day_is_never_sent(
     with django_capture_on_commit_callbacks(execute=True):
         assert services.deliveries_due() == []
     assert fake_qbo.invoices() == []
+
+
+@pytest.mark.django_db
+def test_another_tenants_connection_or_customer_is_not_accepted(
+    quickbooks, in_tenant_a, tenant_b, staff_a, api_as, client_as
+):
+    from django.urls import reverse
+
+    from billing_site.roles import Role
+    from billing_site.tenancy import tenant_context
+    from integrations.core.models import CustomerSchedule
+
+    mine = OrganizationFactory(tenant=in_tenant_a)
+    theirs = OrganizationFactory(tenant=tenant_b)
+    api = api_as(staff_a.user(Role.OWNER))
+    answer = api.post(
+        "/api/v1/integrations/customer-schedules/",
+        {"connection": quickbooks.pk, "organization": theirs.pk, "mode": "off"},
+    )
+    assert answer.status_code == 400 and "organization" in answer.json()
+    with tenant_context(tenant_b):
+        from tests.integrations.factories import ConnectionFactory
+
+        other = ConnectionFactory(tenant=tenant_b)
+    answer = api.post(
+        "/api/v1/integrations/customer-schedules/",
+        {"connection": other.pk, "organization": mine.pk, "mode": "off"},
+    )
+    assert answer.status_code == 400 and "connection" in answer.json()
+    page = client_as(staff_a.user(Role.OWNER)).post(
+        reverse("integrations:customer-schedule", args=[mine.pk]),
+        {"connection": other.pk, "mode": "off"},
+        follow=True,
+    )
+    assert "Choose the connection" in page.content.decode()
+    assert not CustomerSchedule.all_tenants.exists()
