@@ -75,14 +75,14 @@ class ConnectionViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
         )
         return Response(ConnectionSerializer(connection).data)
 
-    @extend_schema(request=None, responses=DeliverySerializer)
+    @extend_schema(request=None, responses={202: ConnectionSerializer})
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None):
-        """Read payments made there since the last sync, now."""
-        connection = self.get_object()
-        services.payments_sync(connection=connection)
-        latest = Delivery.objects.filter(connection=connection, action=DeliveryAction.SYNC).first()
-        return Response(DeliverySerializer(latest).data)
+        """Read payments made there since the last sync, in the background now (the run
+        appears in the delivery log). Not inside this request's transaction: a token
+        rotated during the sync must be kept whatever the request's outcome."""
+        connection = services.payments_sync_request(connection=self.get_object())
+        return Response(ConnectionSerializer(connection).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=ConnectionSerializer)
     @action(detail=True, methods=["post"])

@@ -41,7 +41,6 @@ def json_number(value: Decimal) -> float:
     digits = value.normalize().as_tuple().digits
     if len(digits) > EXACT_DIGITS:
         raise Refused(
-            f"{value} has more than {EXACT_DIGITS} significant digits and cannot be sent "
-            "exactly."
+            f"{value} has more than {EXACT_DIGITS} significant digits and cannot be sent exactly."
         )
     return float(value)

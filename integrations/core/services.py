@@ -836,6 +836,17 @@ def _note_their_status(connection: Connection, invoice_ids: set[int]) -> None:
             ).update(their_status=words)
 
 
+def payments_sync_request(*, connection: Connection) -> Connection:
+    """Queue a payment sync of an active connection after commit."""
+    from .tasks import payments_sync_task
+
+    if not connection.is_active:
+        raise ValidationError({"connection": f"{connection} is not connected; reconnect it first."})
+    pair = (connection.tenant_id, connection.pk)
+    transaction.on_commit(lambda: payments_sync_task.delay(*pair), robust=True)
+    return connection
+
+
 def payments_sync(*, connection: Connection) -> SyncResult:
     """Read payments made in the other system since the last sync and record each one
     here once (``SyncedPayment``); a payment deleted there is removed here. The run is

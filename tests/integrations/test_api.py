@@ -137,3 +137,23 @@ def test_another_tenants_delivery_is_a_404(
             other.post(f"/api/v1/integrations/deliveries/{delivery.pk}/retry/").status_code == 404
         )
         assert other.get("/api/v1/integrations/deliveries/").json()["count"] == 0
+
+
+def test_the_api_sync_runs_after_the_request_commits(
+    quickbooks, fake_qbo, in_tenant_a, owner_api, django_capture_on_commit_callbacks
+):
+    from invoices.models import InvoiceStatus
+
+    with django_capture_on_commit_callbacks(execute=True):
+        (invoice,) = finalise(draft(in_tenant_a))
+    fake_qbo.pay(invoice.number)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = owner_api.post(f"/api/v1/integrations/connections/{quickbooks.pk}/sync/")
+    assert answer.status_code == 202
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    from integrations.core import services
+
+    services.connection_disconnect(connection=quickbooks)
+    refused = owner_api.post(f"/api/v1/integrations/connections/{quickbooks.pk}/sync/")
+    assert refused.status_code == 400 and "not connected" in str(refused.json())
