@@ -2,7 +2,8 @@
 
 One contract of every type, tickets and time entries across the two months before the
 first load (posted, approved, submitted, one non-billable), Helios IT Partners as the
-billing organization for some of ACME's work, and rate rules at several scopes.
+billing organization for some of ACME's work, rate rules at several scopes, and budgets
+(one retainer past its warning threshold).
 Idempotent: every row is found by a natural key first (names, SKUs, titles, notes),
 so loading again — even in a later month — adds nothing.
 """
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from billing_site.timeutils import add_months
 
-from . import services
+from . import budgets, services
 from .choices import ContractType, QuantityMode, RoundingScope, TimeEntryState
 from .models import (
     BlockPurchase,
@@ -107,6 +108,14 @@ CONTRACTS = [
         15,
         {"rounding_minimum_minutes": 30},
     ),
+]
+
+# Budgets: (contract key | ticket title, kind, amount). The retainer's 8 h 55 min of work
+# use about 85 % of its 10.5 h, past the 80 % warning; the dispatch PC is over budget.
+CONTRACT_BUDGETS = [("bistro-retainer", "hours", Decimal("10.50"))]
+TICKET_BUDGETS = [
+    ("Dispatch PC slow", "hours", Decimal("8.00")),
+    ("Render workstation upgrade", "money", Decimal("400.00")),
 ]
 
 # contract key, ticket title, description, status
@@ -511,6 +520,12 @@ def build(ctx) -> list[str]:
     post = [e.pk for e, state in created if state == TimeEntryState.POSTED]
     if post:
         services.time_entries_post(entry_ids=post, actor=billing)
+    for key, kind, amount in CONTRACT_BUDGETS:
+        if not contracts[key].has_budget:
+            budgets.budget_set(target=contracts[key], budget_kind=kind, budget_amount=amount)
+    for title, kind, amount in TICKET_BUDGETS:
+        if not tickets[title].has_budget:
+            budgets.budget_set(target=tickets[title], budget_kind=kind, budget_amount=amount)
     return [
         f"Contracts: {Contract.objects.count()} (one of every type; "
         f"“{contracts['acme-helios'].name}” is billed to Helios IT Partners)",

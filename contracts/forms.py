@@ -12,9 +12,11 @@ from billing_site.forms import TenantForm, TenantModelForm
 from billing_site.models import Contact, Organization, User
 from billing_site.money import currency_choices
 
+from .budgets import BUDGET_FIELDS
 from .choices import TicketStatus
 from .models import (
     BlockPurchase,
+    BudgetKind,
     Contract,
     ContractProductLine,
     Product,
@@ -44,7 +46,36 @@ class ServiceModelForm(TenantModelForm):
         pass
 
 
-class ContractForm(ServiceModelForm):
+BUDGET_HELP = {
+    "budget_kind": "Hours worked, or the value of the work in the currency.",
+    "budget_amount": "Hours (e.g. 40), or an amount in the currency.",
+}
+
+
+class BudgetFormMixin:
+    """Budget fields are optional in a post: left out, the budget stays as it is; an empty
+    kind is no budget and an empty threshold the default one."""
+
+    def _optional_budget(self) -> None:
+        for name in BUDGET_FIELDS:
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean(self):
+        data = super().clean()
+        for name in BUDGET_FIELDS:
+            if name in self.fields and name not in self.data:
+                data.pop(name, None)
+        if data.get("budget_kind") == "":
+            data["budget_kind"] = BudgetKind.NONE
+        if "budget_warn_percent" in data and data["budget_warn_percent"] is None:
+            data["budget_warn_percent"] = self._meta.model._meta.get_field(
+                "budget_warn_percent"
+            ).default
+        return data
+
+
+class ContractForm(BudgetFormMixin, ServiceModelForm):
     currency = forms.ChoiceField(
         required=False,
         choices=[("", "Billing organization's currency"), *currency_choices()],
@@ -59,10 +90,11 @@ class ContractForm(ServiceModelForm):
 
     class Meta:
         model = Contract
-        fields = list(CONTRACT_FIELDS)
+        fields = [*CONTRACT_FIELDS, *BUDGET_FIELDS]
         widgets = {"start_date": DATE, "end_date": DATE, "notes": TEXTAREA}
         field_classes = {"start_date": DateField, "end_date": DateField}
         help_texts = {
+            **BUDGET_HELP,
             "billing_organization": "Who is invoiced; leave empty to invoice the customer.",
             "retainer_fee": "Retainer: fee per period.",
             "included_hours": "Retainer: hours the fee covers each period (no roll-over).",
@@ -75,6 +107,7 @@ class ContractForm(ServiceModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["billing_organization"].required = False
+        self._optional_budget()
         if self.instance.pk:
             self.fields["customer"].disabled = True
 
@@ -151,7 +184,7 @@ class RateRuleForm(ServiceModelForm):
         return self.cleaned_data.get("currency") or None
 
 
-class TicketForm(ServiceModelForm):
+class TicketForm(BudgetFormMixin, ServiceModelForm):
     class Meta:
         model = Ticket
         fields = [
@@ -163,12 +196,22 @@ class TicketForm(ServiceModelForm):
             "assigned_to",
             "due_date",
             "description",
+            *BUDGET_FIELDS,
         ]
         widgets = {"due_date": DATE, "description": forms.Textarea(attrs={"rows": 5})}
         field_classes = {"due_date": DateField}
+        help_texts = {
+            **BUDGET_HELP,
+            "budget_amount": "Hours (e.g. 8), or an amount in the contract's currency.",
+        }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, can_budget: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
+        if not can_budget:
+            # Budgets are billing terms: only roles that manage billing change them.
+            for name in BUDGET_FIELDS:
+                del self.fields[name]
+        self._optional_budget()
         self.fields["organization"].queryset = Organization.objects.filter(is_active=True)
         self.fields["contract"].queryset = Contract.objects.select_related("customer")
         self.fields["contact"].queryset = Contact.objects.select_related("organization")

@@ -43,6 +43,63 @@ QUANTITY = {"max_digits": 14, "decimal_places": 4}
 AMOUNT = {"max_digits": 18, "decimal_places": 3}
 
 
+class BudgetKind(models.TextChoices):
+    NONE = "none", "No budget"
+    HOURS = "hours", "Hours"
+    MONEY = "money", "Money"
+
+
+def budget_fields() -> tuple[models.Field, models.Field, models.Field]:
+    """(kind, amount, warning threshold) of a budget: the same columns on contracts and
+    tickets. Hours are worked time; money is in the budget's currency (``budget_currency``)."""
+    return (
+        models.CharField(
+            "budget", max_length=5, choices=BudgetKind.choices, default=BudgetKind.NONE
+        ),
+        models.DecimalField(
+            "budget amount",
+            **AMOUNT,
+            null=True,
+            blank=True,
+            help_text="Hours, or an amount in the currency; empty when there is no budget.",
+        ),
+        models.PositiveSmallIntegerField(
+            "warn at (%)",
+            default=80,
+            validators=[MinValueValidator(1), MaxValueValidator(100)],
+            help_text="Warn when this share of the budget is used.",
+        ),
+    )
+
+
+def budget_constraints(prefix: str) -> list[models.CheckConstraint]:
+    """A budget has a kind and an amount above zero, or neither; the threshold is 1-100 %."""
+    return [
+        models.CheckConstraint(
+            condition=Q(budget_kind=BudgetKind.NONE, budget_amount__isnull=True)
+            # NULL > 0 is unknown, which a check lets pass: the amount is required too.
+            | Q(
+                budget_kind__in=[BudgetKind.HOURS, BudgetKind.MONEY],
+                budget_amount__isnull=False,
+                budget_amount__gt=0,
+            ),
+            name=f"{prefix}_budget_amount",
+        ),
+        models.CheckConstraint(
+            condition=Q(budget_warn_percent__gte=1, budget_warn_percent__lte=100),
+            name=f"{prefix}_budget_warn_percent",
+        ),
+    ]
+
+
+class Budgeted:
+    """What contracts and tickets share about their budget (see ``contracts.budgets``)."""
+
+    @property
+    def has_budget(self) -> bool:
+        return self.budget_kind != BudgetKind.NONE
+
+
 class ServiceType(TenantOwnedModel):
     """Kind of work (remote support, on-site, project work); sets the default billable flag."""
 
@@ -129,7 +186,7 @@ class Product(TenantOwnedModel):
         return f"{self.sku} · {self.name}"
 
 
-class Contract(TenantOwnedModel):
+class Contract(Budgeted, TenantOwnedModel):
     """What a customer buys and how it is billed.
 
     ``customer`` is the end client the work is for; ``billing_organization`` is who is
@@ -186,6 +243,7 @@ class Contract(TenantOwnedModel):
     # Block hours: the size and price of a block (each purchase is a BlockPurchase row).
     block_hours = models.DecimalField(**HOURS, null=True, blank=True)
     block_price = models.DecimalField(**UNIT_PRICE, null=True, blank=True)
+    budget_kind, budget_amount, budget_warn_percent = budget_fields()
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -220,6 +278,7 @@ class Contract(TenantOwnedModel):
                 | Q(block_hours__gt=0, block_price__gte=0, overage_rate__gte=0),
                 name="contract_block_terms",
             ),
+            *budget_constraints("contract"),
         ]
         indexes = [
             models.Index(fields=["tenant", "customer"], name="contract_tenant_customer"),
@@ -237,6 +296,10 @@ class Contract(TenantOwnedModel):
     @property
     def is_partner_billed(self) -> bool:
         return self.billing_organization_id != self.customer_id
+
+    @property
+    def budget_currency(self) -> str:
+        return self.currency
 
 
 class ContractProductLine(TenantOwnedModel):
@@ -448,8 +511,12 @@ class RateRule(TenantOwnedModel):
         return ", ".join(parts) or "any work"
 
 
-class Ticket(TenantOwnedModel):
-    """A customer's service request. ``number`` is gapless per tenant."""
+class Ticket(Budgeted, TenantOwnedModel):
+    """A customer's service request. ``number`` is gapless per tenant.
+
+    A money budget is in the ticket's contract's currency (the currency its work is priced
+    in), or the organization's when the ticket has no contract.
+    """
 
     number = models.PositiveIntegerField()
     title = models.CharField(max_length=200)
@@ -483,11 +550,13 @@ class Ticket(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    budget_kind, budget_amount, budget_warn_percent = budget_fields()
 
     class Meta:
         ordering = ["-number"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "number"], name="ticket_unique_number"),
+            *budget_constraints("ticket"),
         ]
         indexes = [
             models.Index(fields=["tenant", "organization"], name="ticket_tenant_org"),
@@ -502,6 +571,10 @@ class Ticket(TenantOwnedModel):
     @property
     def reference(self) -> str:
         return f"#{self.number}"
+
+    @property
+    def budget_currency(self) -> str:
+        return self.contract.currency if self.contract_id else self.organization.currency
 
 
 def attachment_path(instance: TicketAttachment, filename: str) -> str:

@@ -24,6 +24,8 @@ urlpatterns = [
         views.ContractLineRemoveView.as_view(),
         name="contract-line-remove",
     ),
+    path("budgets/", views.BudgetReportView.as_view(), name="budget-report"),
+    path("budgets/export.csv", views.BudgetReportCsvView.as_view(), name="budget-report-csv"),
     path("catalog/", views.CatalogView.as_view(), name="catalog"),
     path("catalog/products/new/", views.ProductFormView.as_view(), name="product-create"),
     path("catalog/products/<int:pk>/", views.ProductFormView.as_view(), name="product-edit"),

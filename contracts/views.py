@@ -8,7 +8,7 @@ import datetime as dt
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -23,7 +23,7 @@ from billing_site.timeutils import format_duration
 from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
 from sessions.models import RemoteSession
 
-from . import pricing, selectors, services
+from . import budgets, pricing, selectors, services
 from .choices import (
     BillingState,
     ContractStatus,
@@ -186,6 +186,7 @@ class ContractDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
             ),
             "can_manage": can_manage,
             "line_form": ProductLineForm() if can_manage else None,
+            "budget": budgets.budget_of(contract),
         }
         if as_of_error:
             # A refused "as of" shows its error and no figures as of another day.
@@ -232,18 +233,37 @@ class ContractFormView(StaffViewMixin, FormView):
 
     def form_valid(self, form):
         data = {name: value for name, value in form.cleaned_data.items()}
+        budget = budgets.pop_budget(data)
         try:
             if self.object is None:
-                contract = services.contract_create(**data)
+                contract = budgets.save_with_budget(
+                    lambda: services.contract_create(**data),
+                    budget,
+                    currency=_contract_currency(data, None),
+                )
                 messages.success(self.request, f"Contract “{contract.name}” created.")
             else:
                 data.pop("customer", None)
-                contract = services.contract_update(contract=self.object, **data)
+                contract = budgets.save_with_budget(
+                    lambda: services.contract_update(contract=self.object, **data),
+                    budget,
+                    currency=_contract_currency(data, self.object),
+                )
                 messages.success(self.request, "Contract saved.")
         except ValidationError as error:
             apply_errors(form, error)
             return self.form_invalid(form)
         return redirect("contracts:contract-detail", pk=contract.pk)
+
+
+def _contract_currency(data: dict, contract: Contract | None) -> str:
+    """The currency a contract form saves (as ``contract_create`` defaults it)."""
+    if data.get("currency"):
+        return data["currency"]
+    if contract is not None:
+        return contract.currency
+    organization = data.get("billing_organization") or data.get("customer")
+    return organization.currency if organization else ""
 
 
 class ContractCreateView(ContractFormView):
@@ -328,6 +348,55 @@ class BlockPurchaseRemoveView(ScopedPostView):
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         return redirect("contracts:contract-detail", pk=purchase.contract_id)
+
+
+# -------------------------------------------------------------------- budgets
+
+
+def _budget_filters(source) -> dict:
+    state, kind = source.get("state", ""), source.get("kind", "")
+    return {
+        "customer": _scoped(Organization, source.get("customer")),
+        "state": state if state in budgets.BudgetState.values else "",
+        "kind": kind if kind in budgets.TargetKind.values else "",
+    }
+
+
+class BudgetReportView(StaffViewMixin, HtmxPartialMixin, TemplateView):
+    """Every budget of contracts and tickets: used against budget, share and state."""
+
+    template_name = "contracts/budget_report.html"
+    partial_template_name = "contracts/_budget_table.html"
+    read_capability = Cap.VIEW_BILLING
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        filters = _budget_filters(self.request.GET)
+        page = _page(self.request, budgets.budget_report(**filters))
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            page_obj=page,
+            filters=filters,
+            states=budgets.BudgetState.choices,
+            kinds=budgets.TargetKind.choices,
+            organizations=Organization.objects.order_by("name").only("id", "name"),
+            query=query.urlencode(),
+        )
+        return context
+
+
+class BudgetReportCsvView(StaffViewMixin, View):
+    """The budget report's rows (same filters, every page) as a CSV file."""
+
+    read_capability = Cap.VIEW_BILLING
+    http_method_names = ["get"]
+
+    def get(self, request):
+        rows = budgets.budget_report(**_budget_filters(request.GET))
+        response = HttpResponse(budgets.budget_csv(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="budgets.csv"'
+        return response
 
 
 def _form_errors(form) -> str:
@@ -537,6 +606,10 @@ class TicketDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
             billable_seconds=sum(e.worked_seconds for e in entries if e.billable),
             can_log=self.can(Cap.LOG_WORK),
             zone=self.request.tenant.time_zone,
+            budget=budgets.budget_of(self.object),
+            # Amounts are billing figures: other roles see the hours and the share used.
+            show_money=self.can(Cap.VIEW_BILLING),
+            can_edit_budget=self.can(Cap.MANAGE_BILLING),
         )
         if context["can_log"]:
             context.update(self._forms(kwargs.get("bound")))
@@ -594,7 +667,11 @@ class TicketFormView(StaffViewMixin, FormView):
     object = None
 
     def get_form_kwargs(self):
-        return {**super().get_form_kwargs(), "instance": self.object or Ticket()}
+        return {
+            **super().get_form_kwargs(),
+            "instance": self.object or Ticket(),
+            "can_budget": self.can(Cap.MANAGE_BILLING),
+        }
 
     def get_context_data(self, **kwargs):
         title = f"Edit {self.object}" if self.object else "New ticket"
@@ -606,12 +683,25 @@ class TicketFormView(StaffViewMixin, FormView):
         return super().get_context_data(title=title, back_url=back, **kwargs)
 
     def form_valid(self, form):
+        data = dict(form.cleaned_data)
+        budget = budgets.pop_budget(data)
+        contract = data.get("contract")
+        organization = data.get("organization")
+        currency = contract.currency if contract else getattr(organization, "currency", "")
         try:
             if self.object is None:
-                ticket = services.ticket_create(created_by=self.request.user, **form.cleaned_data)
+                ticket = budgets.save_with_budget(
+                    lambda: services.ticket_create(created_by=self.request.user, **data),
+                    budget,
+                    currency=currency,
+                )
                 messages.success(self.request, f"Ticket {ticket.reference} opened.")
             else:
-                ticket = services.ticket_update(ticket=self.object, **form.cleaned_data)
+                ticket = budgets.save_with_budget(
+                    lambda: services.ticket_update(ticket=self.object, **data),
+                    budget,
+                    currency=currency,
+                )
                 messages.success(self.request, "Ticket saved.")
         except ValidationError as error:
             apply_errors(form, error)

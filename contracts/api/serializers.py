@@ -6,6 +6,7 @@ so an id of another tenant is "object does not exist", never a reference.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing_site.api.date_fields import DateField, DateTimeField
@@ -16,8 +17,10 @@ from billing_site.api.serializers import (
 )
 from billing_site.models import MAX_ID, Contact, Organization, User
 from billing_site.uploads import LimitedFileField
+from contracts.budgets import BUDGET_FIELDS, BudgetState, TargetKind
 from contracts.models import (
     BlockPurchase,
+    BudgetKind,
     Contract,
     ContractProductLine,
     Product,
@@ -100,6 +103,18 @@ class BlockPurchaseSerializer(StrictModelSerializer):
         read_only_fields = ["id", "invoice_line"]
 
 
+# The budget terms (``contracts.budgets``): written by ``budget_set`` after the contract
+# or ticket service.
+BUDGET_EXTRA_KWARGS = {
+    "budget_kind": {"help_text": "none, hours (time worked) or money (value of the work)."},
+    "budget_amount": {
+        "help_text": "Hours (2 places at most), or an amount in the budget's currency (its "
+        "minor unit at most); null when there is no budget."
+    },
+    "budget_warn_percent": {"help_text": "Warn when this percentage of the budget is used."},
+}
+
+
 class ContractSerializer(StrictModelSerializer):
     customer = serializers.PrimaryKeyRelatedField(queryset=Organization.objects)
     billing_organization = serializers.PrimaryKeyRelatedField(
@@ -124,12 +139,14 @@ class ContractSerializer(StrictModelSerializer):
         fields = [
             "id",
             *CONTRACT_FIELDS,
+            *BUDGET_FIELDS,
             "customer_name",
             "billing_organization_name",
             "created_at",
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = BUDGET_EXTRA_KWARGS
 
 
 class RateRuleSerializer(StrictModelSerializer):
@@ -188,11 +205,13 @@ class TicketSerializer(StrictModelSerializer):
             "status",
             "assigned_to",
             "due_date",
+            *BUDGET_FIELDS,
             "created_at",
             "updated_at",
             "completed_at",
         ]
         read_only_fields = ["id", "number", "created_at", "updated_at", "completed_at"]
+        extra_kwargs = BUDGET_EXTRA_KWARGS
 
 
 class TicketAttachmentSerializer(StrictModelSerializer):
@@ -347,3 +366,56 @@ class ExplanationSerializer(serializers.Serializer):
 
     def get_winner(self, obj) -> int | None:
         return obj.winner.pk if obj.winner else None
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "32.80"})
+class DecimalText(serializers.CharField):
+    """A decimal as the figures give it: hours to the hundredth, money in its minor unit."""
+
+
+class BudgetSerializer(serializers.Serializer):
+    """A budget and what is used against it (``contracts.budgets.BudgetFigures``)."""
+
+    key = serializers.CharField(help_text='"contract:<id>" or "ticket:<id>".')
+    target_kind = serializers.ChoiceField(choices=TargetKind.choices)
+    target_id = serializers.IntegerField()
+    customer_id = serializers.IntegerField()
+    customer = serializers.CharField()
+    name = serializers.CharField()
+    budget_kind = serializers.ChoiceField(choices=BudgetKind.choices)
+    unit = serializers.CharField(help_text='"h", or the currency of a money budget.')
+    currency = serializers.CharField(help_text="The currency of the amounts.")
+    budget = DecimalText()
+    warn_percent = serializers.IntegerField()
+    posted_seconds = serializers.IntegerField()
+    unposted_seconds = serializers.IntegerField()
+    billed_seconds = serializers.IntegerField(help_text="Worked time billed on issued invoices.")
+    posted_hours = DecimalText()
+    unposted_hours = DecimalText()
+    worked_hours = DecimalText()
+    billed_hours = DecimalText()
+    billed_amount = DecimalText(help_text="Line amounts of issued invoices billing the work.")
+    unbilled_amount = DecimalText(help_text="The rest of the billable work, as it would bill.")
+    value_amount = DecimalText()
+    used = DecimalText(help_text="Hours worked, or the value of the work.")
+    remaining = DecimalText(help_text="Budget minus used; negative when over.")
+    percent_used = DecimalText(help_text="Tenth of a percent, rounded down.")
+    budget_state = serializers.ChoiceField(choices=BudgetState.choices)
+    problems = serializers.ListField(child=serializers.CharField())
+
+    def to_representation(self, instance):
+        return instance.as_row()
+
+
+class BudgetQuerySerializer(serializers.Serializer):
+    """The report's filters, from the query string (paging parameters beside them)."""
+
+    customer = serializers.PrimaryKeyRelatedField(
+        queryset=Organization.objects, required=False, allow_null=True, default=None
+    )
+    state = serializers.ChoiceField(
+        choices=BudgetState.choices, required=False, allow_blank=True, default=""
+    )
+    kind = serializers.ChoiceField(
+        choices=TargetKind.choices, required=False, allow_blank=True, default=""
+    )

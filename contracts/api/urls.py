@@ -21,3 +21,4 @@ def register(router) -> None:
         "ticket-attachments", views.TicketAttachmentViewSet, basename="ticket-attachment"
     )
     router.register("time-entries", views.TimeEntryViewSet, basename="time-entry")
+    router.register("budgets", views.BudgetViewSet, basename="budget")

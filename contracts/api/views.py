@@ -23,7 +23,7 @@ from billing_site.api.date_fields import DateField
 from billing_site.api.parsers import JSONParser
 from billing_site.roles import Cap, role_can
 from billing_site.uploads import UPLOAD_TOO_LARGE_RESPONSE
-from contracts import pricing, selectors, services
+from contracts import budgets, pricing, selectors, services
 from contracts.models import (
     BlockPurchase,
     Contract,
@@ -41,6 +41,8 @@ from sessions.models import RemoteSession
 from . import filters
 from .serializers import (
     BlockPurchaseSerializer,
+    BudgetQuerySerializer,
+    BudgetSerializer,
     ContractProductLineSerializer,
     ContractSerializer,
     EntryIdsSerializer,
@@ -143,11 +145,23 @@ class ContractViewSet(TenantReadWriteViewSet):
         )
 
     def perform_create(self, serializer):
-        serializer.instance = services.contract_create(**serializer.validated_data)
+        data = dict(serializer.validated_data)
+        budget = budgets.pop_budget(data)
+        organization = data.get("billing_organization") or data.get("customer")
+        serializer.instance = budgets.save_with_budget(
+            lambda: services.contract_create(**data),
+            budget,
+            currency=data.get("currency") or getattr(organization, "currency", ""),
+        )
 
     def perform_update(self, serializer):
-        serializer.instance = services.contract_update(
-            contract=serializer.instance, **serializer.validated_data
+        data = dict(serializer.validated_data)
+        budget = budgets.pop_budget(data)
+        contract = serializer.instance
+        serializer.instance = budgets.save_with_budget(
+            lambda: services.contract_update(contract=contract, **data),
+            budget,
+            currency=data.get("currency") or contract.currency,
         )
 
     @extend_schema(
@@ -333,14 +347,41 @@ class TicketViewSet(TenantReadWriteViewSet):
         return Ticket.objects.select_related("organization").order_by("-number")
 
     def perform_create(self, serializer):
-        serializer.instance = services.ticket_create(
-            created_by=self.request.user, **serializer.validated_data
+        data = dict(serializer.validated_data)
+        budget = self._budget(data, Ticket())
+        serializer.instance = budgets.save_with_budget(
+            lambda: services.ticket_create(created_by=self.request.user, **data),
+            budget,
+            currency=_ticket_currency(data, None),
         )
 
     def perform_update(self, serializer):
-        serializer.instance = services.ticket_update(
-            ticket=serializer.instance, **serializer.validated_data
+        data = dict(serializer.validated_data)
+        ticket = serializer.instance
+        budget = self._budget(data, ticket)
+        serializer.instance = budgets.save_with_budget(
+            lambda: services.ticket_update(ticket=ticket, **data),
+            budget,
+            currency=_ticket_currency(data, ticket),
         )
+
+    def _budget(self, data: dict, ticket: Ticket) -> dict:
+        """The budget terms out of ``data``; changing them needs the billing capability
+        (technicians edit tickets, not their budgets)."""
+        budget = budgets.pop_budget(data)
+        if budgets.budget_changes(ticket, budget) and not role_can(
+            self.request.membership.role, Cap.MANAGE_BILLING
+        ):
+            raise PermissionDenied("Only billing admins set a ticket's budget.")
+        return budget
+
+
+def _ticket_currency(data: dict, ticket: Ticket | None) -> str:
+    contract = data["contract"] if "contract" in data else getattr(ticket, "contract", None)
+    if contract is not None:
+        return contract.currency
+    organization = data.get("organization") or getattr(ticket, "organization", None)
+    return organization.currency if organization is not None else ""
 
 
 @extend_schema_view(
@@ -494,3 +535,28 @@ def _parsed(serializer_class, request) -> dict:
 
 def _ids(request) -> list[int]:
     return _parsed(EntryIdsSerializer, request)["ids"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("customer", OpenApiTypes.INT, description="Organization id"),
+            OpenApiParameter("state", OpenApiTypes.STR, enum=budgets.BudgetState.values),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=budgets.TargetKind.values),
+        ]
+    )
+)
+class BudgetViewSet(TenantViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Budgets of contracts and tickets: hours worked (posted, unposted), billed and
+    unbilled value, share used and state, the same figures as the budgets page."""
+
+    serializer_class = BudgetSerializer
+    filter_backends: list = []
+    read_capability = Cap.VIEW_BILLING
+
+    def list(self, request, *args, **kwargs):
+        query = BudgetQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = budgets.budget_report(**query.validated_data)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
