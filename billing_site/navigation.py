@@ -39,6 +39,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Rate rules", "contracts:rate-rule-list", Cap.VIEW_BILLING, "rate", "Billing"),
     NavItem("Catalog", "contracts:catalog", Cap.VIEW_BILLING, "box", "Billing"),
     NavItem("Invoice batches", "invoices:batch-list", Cap.VIEW_BILLING, "layers", "Billing"),
+    NavItem("Reports", "reports:index", Cap.VIEW_BILLING, "list", "Billing"),
 ]
 
 

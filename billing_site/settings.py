@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "invoices",
     "portal",
     "integrations",
+    "reports",
     "benchmarks",
 ]
 

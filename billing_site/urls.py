@@ -27,6 +27,7 @@ urlpatterns = [
     path("invoices/", include("invoices.urls")),
     path("portal/", include("portal.urls")),
     path("integrations/", include("integrations.urls")),
+    path("reports/", include("reports.urls")),
     path("api/v1/", include("billing_site.api.urls")),
     path("admin/", admin.site.urls),
 ]
