@@ -132,6 +132,8 @@ class TenantSettingsForm(forms.ModelForm):
             "street": forms.Textarea(attrs={"rows": 3}),
             "default_payment_instructions": forms.Textarea(attrs={"rows": 3}),
             "brand_color": forms.TextInput(attrs={"type": "color"}),
+            "invoice_email_body": forms.Textarea(attrs={"rows": 8}),
+            "reminder_email_body": forms.Textarea(attrs={"rows": 8}),
         }
 
     def __init__(self, *args, **kwargs):

@@ -8,6 +8,7 @@ so a message never goes out with "{numbr}" in it.
 from __future__ import annotations
 
 import string
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
@@ -22,6 +23,21 @@ PLACEHOLDERS = (
 )
 
 
+@dataclass(frozen=True)
+class MailTemplate:
+    """A pair of tenant fields (subject, body) and the placeholders they may use."""
+
+    subject_field: str
+    body_field: str
+    placeholders: tuple[str, ...]
+
+
+INVOICE = MailTemplate("invoice_email_subject", "invoice_email_body", PLACEHOLDERS)
+# A reminder also says when the invoice is or was due ("is due on 5 Dec 2026").
+REMINDER = MailTemplate("reminder_email_subject", "reminder_email_body", (*PLACEHOLDERS, "when"))
+TEMPLATES = (INVOICE, REMINDER)
+
+
 def _names(text: str) -> list[str]:
     try:
         return [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
@@ -29,11 +45,12 @@ def _names(text: str) -> list[str]:
         raise ValueError(f"a brace is not closed or not paired ({exc})") from exc
 
 
-def check_template(*, subject: str, body: str) -> None:
+def check_template(template: MailTemplate = INVOICE, *, subject: str, body: str) -> None:
     errors = {}
-    for field, text in (("invoice_email_subject", subject), ("invoice_email_body", body)):
+    allowed = template.placeholders
+    for field, text in ((template.subject_field, subject), (template.body_field, body)):
         try:
-            unknown = sorted({name for name in _names(text or "") if name not in PLACEHOLDERS})
+            unknown = sorted({name for name in _names(text or "") if name not in allowed})
         except ValueError as exc:
             errors[field] = f"The template cannot be read: {exc}. Use {{{{ and }}}} for a brace."
             continue
@@ -42,11 +59,11 @@ def check_template(*, subject: str, body: str) -> None:
                 "Unknown placeholder "
                 + ", ".join("{" + name + "}" for name in unknown)
                 + "; use: "
-                + " ".join("{" + name + "}" for name in PLACEHOLDERS)
+                + " ".join("{" + name + "}" for name in allowed)
                 + "."
             )
     if not (subject or "").strip():
-        errors["invoice_email_subject"] = "The subject cannot be empty."
+        errors[template.subject_field] = "The subject cannot be empty."
     if errors:
         raise ValidationError(errors)
 

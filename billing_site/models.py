@@ -68,6 +68,41 @@ def validate_country(value: str) -> None:
         raise ValidationError(f"'{value}' is not an ISO 3166 country code (e.g. FR, DK, US).")
 
 
+REMINDER_DAYS_MIN, REMINDER_DAYS_MAX, REMINDERS_MAX = -60, 365, 6
+
+
+def parse_reminder_offsets(value: str) -> list[int]:
+    """ "-3, 7, 14" -> [-3, 7, 14]: days from the due date, sorted, each once. Raises
+    ValueError naming what cannot be read."""
+    days = set()
+    for part in (value or "").replace(";", ",").split(","):
+        part = part.strip().replace("\u2212", "-")
+        if not part:
+            continue
+        try:
+            day = int(part)
+        except ValueError as exc:
+            raise ValueError(f"'{part}' is not a whole number of days") from exc
+        if not REMINDER_DAYS_MIN <= day <= REMINDER_DAYS_MAX:
+            raise ValueError(
+                f"{day} is outside {REMINDER_DAYS_MIN} to {REMINDER_DAYS_MAX} days of the due date"
+            )
+        days.add(day)
+    if len(days) > REMINDERS_MAX:
+        raise ValueError(f"at most {REMINDERS_MAX} reminders")
+    return sorted(days)
+
+
+def validate_reminder_offsets(value: str) -> None:
+    try:
+        parse_reminder_offsets(value)
+    except ValueError as exc:
+        raise ValidationError(
+            f"Reminder days: {exc}. Write days from the due date separated by commas, "
+            "e.g. -3, 7, 14."
+        ) from exc
+
+
 class User(AbstractUser):
     """A login. Staff and portal users alike; what they reach comes from memberships."""
 
@@ -131,6 +166,33 @@ class Tenant(models.Model):
             "{portal_link} {customer} {company}."
         ),
     )
+    reminder_offsets = models.CharField(
+        "reminder days",
+        max_length=60,
+        blank=True,
+        default="-3, 7, 14",
+        validators=[validate_reminder_offsets],
+        help_text=(
+            "Days from the due date when a reminder goes out, e.g. -3, 7, 14 (3 days "
+            "before, 7 and 14 after). Empty: no reminders."
+        ),
+    )
+    reminder_email_subject = models.CharField(
+        max_length=200,
+        default="Reminder: invoice {number} {when}",
+        help_text="Placeholders: {number} {amount_due} {due_date} {when} {customer} {company}.",
+    )
+    reminder_email_body = models.TextField(
+        default=(
+            "Hello,\n\nthis is a reminder that invoice {number} {when}; {amount_due} is "
+            "still open.\n\n{payment_instructions}\n\nIf you have paid it already, please "
+            "disregard this message.\n\nKind regards,\n{company}"
+        ),
+        help_text=(
+            "Placeholders: {number} {amount_due} {due_date} {when} {payment_instructions} "
+            "{portal_link} {customer} {company}."
+        ),
+    )
     session_work_taxable = models.BooleanField(
         "session work is taxable",
         default=False,
@@ -158,6 +220,10 @@ class Tenant(models.Model):
     @property
     def company_name(self) -> str:
         return self.legal_name or self.name
+
+    @property
+    def reminder_days(self) -> list[int]:
+        return parse_reminder_offsets(self.reminder_offsets)
 
 
 class Membership(models.Model):
@@ -250,6 +316,11 @@ class Organization(TenantOwnedModel):
     )
     payment_instructions = models.TextField(
         blank=True, help_text="Printed on its invoices; empty: your default instructions."
+    )
+    reminders_enabled = models.BooleanField(
+        "send payment reminders",
+        default=True,
+        help_text="Reminders of unpaid invoices at your reminder days; off: none are sent.",
     )
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)

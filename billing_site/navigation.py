@@ -28,6 +28,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Integrations", "integrations:connections", Cap.MANAGE_TENANT, "layers", "Settings"),
     NavItem("Delivery log", "integrations:deliveries", Cap.VIEW_BILLING, "list", "Billing"),
     NavItem("Invoices", "invoices:invoice-list", Cap.VIEW_BILLING, "file", "Billing"),
+    NavItem("Receivables", "invoices:receivables", Cap.VIEW_BILLING, "clock", "Billing"),
     NavItem("Clients & Computers", "sessions:host-list", Cap.VIEW_WORK, "monitor", "Work"),
     NavItem("Session logs", "sessions:session-list", Cap.VIEW_WORK, "list", "Work"),
     NavItem("Import sessions", "sessions:session-import", Cap.LOG_WORK, "layers", "Work"),

@@ -37,6 +37,7 @@ ORGANIZATION_FIELDS = (
     "tax_rate",
     "payment_terms_days",
     "payment_instructions",
+    "reminders_enabled",
     "is_active",
 )
 
@@ -162,6 +163,7 @@ def organization_create(
     tax_rate: Decimal | None = None,
     payment_terms_days: int | None = None,
     payment_instructions: str = "",
+    reminders_enabled: bool = True,
     is_active: bool = True,
 ) -> Organization:
     """Create a customer organization in the current tenant. The currency and time zone
@@ -185,6 +187,7 @@ def organization_create(
         tax_rate=tax_rate,
         payment_terms_days=payment_terms_days,
         payment_instructions=(payment_instructions or "").strip(),
+        reminders_enabled=reminders_enabled,
         is_active=is_active,
     )
     _clean(organization, exclude=["tenant"])
@@ -213,6 +216,7 @@ def organization_update(
     tax_rate: Decimal | Unset | None = UNSET,
     payment_terms_days: int | Unset | None = UNSET,
     payment_instructions: str | Unset = UNSET,
+    reminders_enabled: bool | Unset = UNSET,
     is_active: bool | Unset = UNSET,
 ) -> Organization:
     """Change a customer organization's details."""
@@ -233,6 +237,7 @@ def organization_update(
         tax_rate=tax_rate,
         payment_terms_days=payment_terms_days,
         payment_instructions=payment_instructions,
+        reminders_enabled=reminders_enabled,
         is_active=is_active,
     )
     assign_fields(organization, data, ORGANIZATION_FIELDS)
@@ -331,7 +336,32 @@ TENANT_FIELDS = (
     "session_work_taxable",
     "invoice_email_subject",
     "invoice_email_body",
+    "reminder_offsets",
+    "reminder_email_subject",
+    "reminder_email_body",
 )
+
+
+def check_templates(tenant: Tenant, changes: dict[str, Any] | None = None) -> None:
+    """Every e-mail template of ``tenant`` (with ``changes`` over it) names only
+    placeholders it may use."""
+    from .mail_templates import TEMPLATES, check_template
+
+    changes = changes or {}
+    errors = {}
+    for template in TEMPLATES:
+        try:
+            check_template(
+                template,
+                subject=changes.get(
+                    template.subject_field, getattr(tenant, template.subject_field)
+                ),
+                body=changes.get(template.body_field, getattr(tenant, template.body_field)),
+            )
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic
@@ -362,6 +392,9 @@ def tenant_update(
     session_work_taxable: bool | Unset = UNSET,
     invoice_email_subject: str | Unset = UNSET,
     invoice_email_body: str | Unset = UNSET,
+    reminder_offsets: str | Unset = UNSET,
+    reminder_email_subject: str | Unset = UNSET,
+    reminder_email_body: str | Unset = UNSET,
 ) -> Tenant:
     """Change the tenant's company details, defaults and branding.
 
@@ -394,14 +427,13 @@ def tenant_update(
         session_work_taxable=session_work_taxable,
         invoice_email_subject=invoice_email_subject,
         invoice_email_body=invoice_email_body,
+        reminder_offsets=reminder_offsets,
+        reminder_email_subject=reminder_email_subject,
+        reminder_email_body=reminder_email_body,
     )
-    if "invoice_email_subject" in data or "invoice_email_body" in data:
-        from .mail_templates import check_template
-
-        check_template(
-            subject=data.get("invoice_email_subject", tenant.invoice_email_subject),
-            body=data.get("invoice_email_body", tenant.invoice_email_body),
-        )
+    # Also when the settings form set the fields on the instance itself; checked before
+    # anything is assigned, so a refused update leaves the tenant as it was.
+    check_templates(tenant, data)
     assign_fields(tenant, data, TENANT_FIELDS)
     tenant.full_clean()
     tenant.save()

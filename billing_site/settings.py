@@ -183,6 +183,9 @@ STORAGES = {
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@localhost")
+# The site's address as customers reach it (https://billing.example.com): messages written
+# without a request (reminders) link to the portal from it; empty: no portal link.
+SITE_URL = env.str("SITE_URL", default="")
 
 # Celery: no broker configured -> tasks run in-process (eager) for the embedded default.
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -251,6 +254,7 @@ INTEGRATIONS_SWEEP_EVERY = env.int("INTEGRATIONS_SWEEP_EVERY", default=60)
 INTEGRATIONS_LEASE_SECONDS = env.int("INTEGRATIONS_LEASE_SECONDS", default=300)
 INTEGRATIONS_REQUEUE_AFTER = env.int("INTEGRATIONS_REQUEUE_AFTER", default=120)
 
+RECEIVABLES_RUN_EVERY = env.int("RECEIVABLES_RUN_EVERY", default=3600)
 CELERY_BEAT_SCHEDULE = {
     "invoice-pdf-sweep": {
         "task": "invoices.invoice_pdf_sweep_task",
@@ -263,6 +267,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.deliveries_sweep_task",
         "schedule": float(INTEGRATIONS_SWEEP_EVERY),
         "options": {"expires": float(INTEGRATIONS_SWEEP_EVERY)},
+    },
+    # Overdue marks and reminders; hourly, so a tenant's new day starts within the hour.
+    "receivables-daily": {
+        "task": "invoices.receivables_daily_task",
+        "schedule": float(RECEIVABLES_RUN_EVERY),
+        "options": {"expires": float(RECEIVABLES_RUN_EVERY)},
     },
     "integration-payments-sync": {
         "task": "integrations.payments_sync_all_task",

@@ -159,6 +159,13 @@ class Invoice(TenantOwnedModel):
     tax_total = models.DecimalField(**AMOUNT, default=Decimal("0"))
     total = models.DecimalField(**AMOUNT, default=Decimal("0"))
     amount_paid = models.DecimalField(**AMOUNT, default=Decimal("0"))
+    # Written by the daily receivables run (``receivables.services.overdue_refresh``) and
+    # cleared as soon as nothing is left to pay; ``is_overdue_on`` is the rule it applies.
+    marked_overdue_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The day (tenant's calendar) the invoice was found past due with a balance.",
+    )
     pdf = models.FileField(upload_to="invoices/%Y/%m/", blank=True)
     pdf_status = models.CharField(max_length=10, choices=PdfStatus.choices, default=PdfStatus.NONE)
     pdf_error = models.TextField(blank=True)

@@ -233,9 +233,14 @@ def render_invoice_html(invoice: Invoice) -> str:
 
 def render_invoice_pdf(invoice: Invoice) -> bytes:
     """The invoice as PDF bytes (lines and payments should be prefetched)."""
+    return render_pdf(render_invoice_html(invoice))
+
+
+def render_pdf(html: str) -> bytes:
+    """A document of ours (an invoice, a statement) as PDF bytes, with the invoices'
+    stylesheet and nothing fetched from outside."""
     from weasyprint import HTML
 
-    html = render_invoice_html(invoice)
     font_config, stylesheet, image_cache = _weasyprint()
     with _RENDER_LOCK:
         document = HTML(string=html, url_fetcher=_refuse_fetch, base_url=str(CSS_PATH.parent))

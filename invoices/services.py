@@ -300,10 +300,22 @@ def invoices_finalize(*, invoices: Sequence[Invoice]) -> list[Invoice]:
         invoice.pdf_pending_since = invoice.pdf_queued_at = finalized_at
         invoice.pdf_attempts = 0
     _write_finals(finals, finalized_at)
+    _overdue_follow(
+        invoice.credited_invoice_id for invoice in finals if invoice.credited_invoice_id
+    )
     for invoice in finals:
         _enqueue_pdf(invoice)
     invoices_finalized.send(sender=Invoice, invoices=finals)
     return finals
+
+
+def _overdue_follow(invoice_ids) -> None:
+    """The overdue mark follows a payment, a credit note or a void at once."""
+    from .receivables.services import overdue_refresh
+
+    invoice_ids = list(invoice_ids)
+    if invoice_ids:
+        overdue_refresh(invoice_ids=invoice_ids)
 
 
 # --- Void and delete -----------------------------------------------------------------
@@ -360,6 +372,7 @@ def invoice_void(*, invoice: Invoice, reason: str) -> Invoice:
     invoice.voided_at = timezone.now()
     invoice.void_reason = reason
     invoice.save(update_fields=["status", "voided_at", "void_reason"])
+    _overdue_follow([invoice.pk])
     # The printed content changed (VOID stamp): a new version, so a render of the old one
     # still running discards its file.
     _pdf_restart(invoice_id=invoice.pk, now=invoice.voided_at)
@@ -1307,6 +1320,7 @@ def payment_record(
     invoice.amount_paid += payment.amount
     _settle(invoice)
     invoice.save(update_fields=["amount_paid", "status"])
+    _overdue_follow([invoice.pk])
     return payment
 
 
@@ -1323,6 +1337,7 @@ def payment_delete(*, payment: Payment) -> Invoice:
     invoice.amount_paid -= payment.amount
     _settle(invoice)
     invoice.save(update_fields=["amount_paid", "status"])
+    _overdue_follow([invoice.pk])
     return invoice
 
 

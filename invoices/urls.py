@@ -2,12 +2,24 @@ from django.urls import include, path
 
 from . import views
 from .emails import views as email_views
+from .receivables import views as receivable_views
 
 app_name = "invoices"
 
 urlpatterns = [
     path("", views.InvoiceListView.as_view(), name="invoice-list"),
     path("batches/", include("invoices.batches.urls")),
+    path("receivables/", receivable_views.ReceivablesView.as_view(), name="receivables"),
+    path(
+        "receivables/customers/<int:pk>/statement/",
+        receivable_views.StatementView.as_view(),
+        name="statement",
+    ),
+    path(
+        "receivables/customers/<int:pk>/statement.pdf",
+        receivable_views.StatementPdfView.as_view(),
+        name="statement-pdf",
+    ),
     path(
         "from-sessions/",
         views.SessionInvoiceCreateView.as_view(),

@@ -13,6 +13,7 @@ class EmailStatus(models.TextChoices):
     PENDING = "pending", "Sending"
     SENT = "sent", "Accepted by the mail server"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Not sent: nothing is left to pay"
 
 
 class InvoiceEmail(TenantOwnedModel):
@@ -30,6 +31,11 @@ class InvoiceEmail(TenantOwnedModel):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    reminder_days = models.SmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="A payment reminder: its days from the due date (empty: the invoice itself).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -39,11 +45,21 @@ class InvoiceEmail(TenantOwnedModel):
                 fields=["invoice"],
                 condition=Q(status="pending"),
                 name="one_pending_email_per_invoice",
-            )
+            ),
+            # Each reminder day reminds an invoice once, whatever became of the message.
+            models.UniqueConstraint(
+                fields=["invoice", "reminder_days"],
+                condition=Q(reminder_days__isnull=False),
+                name="one_reminder_per_invoice_and_day",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.subject} -> {self.to}"
+
+    @property
+    def is_reminder(self) -> bool:
+        return self.reminder_days is not None
 
     @property
     def recipients(self) -> list[str]:

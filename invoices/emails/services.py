@@ -11,7 +11,7 @@ result on the invoice.
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formataddr, make_msgid
 
@@ -22,7 +22,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing_site.mail_templates import fill
+from billing_site.mail_templates import INVOICE, MailTemplate, fill
 from billing_site.money import format_money
 from billing_site.tenancy import require_current_tenant
 
@@ -66,9 +66,16 @@ def _check_addresses(field: str, addresses: list[str], errors: dict) -> None:
         errors[field] = f"Not an e-mail address: {', '.join(bad)}."
 
 
-def email_drafts(*, invoices: Sequence[Invoice], base_url: str = "") -> dict[int, Draft]:
-    """The message the tenant's template makes for each invoice, by id: to the billing
-    contact, copies to the customer's other contacts, placeholders filled. A constant
+def email_drafts(
+    *,
+    invoices: Sequence[Invoice],
+    base_url: str = "",
+    template: MailTemplate = INVOICE,
+    extra: Callable[[Invoice], dict[str, str]] | None = None,
+) -> dict[int, Draft]:
+    """The message the tenant's ``template`` (the invoice's, or a reminder's) makes for
+    each invoice, by id: to the billing contact, copies to the customer's other
+    contacts, placeholders filled (``extra`` adds some of the template's own). A constant
     number of queries for any number of invoices (their contacts, their portal logins,
     the balances)."""
     from billing_site.models import Contact, Membership
@@ -111,13 +118,14 @@ def email_drafts(*, invoices: Sequence[Invoice], base_url: str = "") -> dict[int
             "portal_link": portal,
             "customer": invoice.bill_to_name,
             "company": tenant.legal_name or tenant.name,
+            **(extra(invoice) if extra else {}),
         }
-        body = fill(tenant.invoice_email_body, values)
+        body = fill(getattr(tenant, template.body_field), values)
         # Lines a placeholder left empty are not kept as runs of blank lines.
         while "\n\n\n" in body:
             body = body.replace("\n\n\n", "\n\n")
         drafts[invoice.pk] = Draft(
-            to=to, cc=cc, subject=fill(tenant.invoice_email_subject, values), body=body
+            to=to, cc=cc, subject=fill(getattr(tenant, template.subject_field), values), body=body
         )
     return drafts
 
@@ -137,7 +145,8 @@ def _refusal(invoice: Invoice) -> str | None:
     return None
 
 
-def _enqueue(emails: Sequence[InvoiceEmail]) -> None:
+def enqueue_emails(emails: Sequence[InvoiceEmail]) -> None:
+    """Queue each message's task once the transaction that wrote it commits."""
     from ..tasks import invoice_email_send_task
 
     pairs = [(email.tenant_id, email.pk) for email in emails]
@@ -191,7 +200,7 @@ def invoice_email_send(
         raise ValidationError(
             {"invoice": f"An e-mail of {invoice.number} is being sent already."}
         ) from exc
-    _enqueue([email])
+    enqueue_emails([email])
     return email
 
 
@@ -249,7 +258,7 @@ def invoices_email_send(
     if problems:
         raise ValidationError({"invoices": problems})
     emails = InvoiceEmail.objects.bulk_create(rows)
-    _enqueue(emails)
+    enqueue_emails(emails)
     return emails
 
 
@@ -267,6 +276,14 @@ def _attachment(invoice: Invoice) -> bytes:
     return render_invoice_pdf(invoice)
 
 
+def _still_owed(invoice: Invoice) -> bool:
+    from ..receivables.services import REMINDED_STATUSES
+    from ..selectors import attach_credited
+
+    attach_credited([invoice])
+    return invoice.status in REMINDED_STATUSES and invoice.balance_due > 0
+
+
 def _domain() -> str:
     return settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
 
@@ -278,9 +295,14 @@ def invoice_email_deliver(*, email_id: int) -> str:
         email = InvoiceEmail.objects.select_for_update().filter(pk=email_id).first()
         if email is None or email.status != EmailStatus.PENDING:
             return email.status if email else "missing"
+        invoice = Invoice.objects.select_for_update().get(pk=email.invoice_id)
+        if email.is_reminder and not _still_owed(invoice):
+            # Paid, credited or voided since the reminder was written: it never goes out.
+            email.status = EmailStatus.CANCELLED
+            email.save(update_fields=["status"])
+            return EmailStatus.CANCELLED
         email.attempts += 1
         email.save(update_fields=["attempts"])
-    invoice = Invoice.objects.get(pk=email.invoice_id)
     tenant = require_current_tenant()
     message_id = make_msgid(domain=_domain())
     message = EmailMessage(

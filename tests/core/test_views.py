@@ -119,6 +119,9 @@ def test_owner_edits_company_settings_with_validation(client_as, staff_a, tenant
         "default_tax_rate": "7.65",
         "invoice_email_subject": "Facture {number}",
         "invoice_email_body": "Bonjour,\n\nla facture {number} est jointe.",
+        "reminder_offsets": "-3, 7, 14",
+        "reminder_email_subject": "Rappel : facture {number} {when}",
+        "reminder_email_body": "Bonjour,\n\nla facture {number} {when}.",
     }
     bad = client.post(reverse("tenant-settings"), data)
     assert bad.status_code == 200
