@@ -3,11 +3,11 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from billing_site.tenancy import rescope_queryset
+from billing_site.tenancy import get_current_tenant, rescope_queryset
 from billing_site.uploads import check_logo
 
 from .models import Contact, Organization, Tenant, validate_tax_rate
-from .money import currency_choices, largest_number, number_rule
+from .money import currency_choices, delocalize_number, largest_number, number_rule
 from .services import ORGANIZATION_FIELDS, TENANT_FIELDS
 
 
@@ -34,8 +34,20 @@ def say_what_fits(field: forms.DecimalField) -> forms.DecimalField:
     return field
 
 
+def types_local_numbers(field: forms.Field) -> bool:
+    """A number typed as text (a browser's number input always sends "1650.00")."""
+    if isinstance(field.widget, forms.NumberInput | forms.HiddenInput):
+        return False
+    return isinstance(field, forms.DecimalField | forms.IntegerField) or field.widget.attrs.get(
+        "inputmode"
+    ) in ("decimal", "numeric")
+
+
 class TenantScopedFormMixin:
-    """Choice querysets are built at import time with no tenant; rebuild them per form."""
+    """Choice querysets are built at import time with no tenant; rebuild them per form.
+
+    Numbers typed as text are read in the tenant's locale ("650,00" in French), so a
+    bound form's data holds them as plain decimals before any field sees them."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,6 +57,23 @@ class TenantScopedFormMixin:
                 field.queryset = rescope_queryset(queryset)
             if isinstance(field, forms.DecimalField):
                 say_what_fits(field)
+        self._delocalize_numbers()
+
+    def _delocalize_numbers(self) -> None:
+        tenant = get_current_tenant()
+        if not self.is_bound or tenant is None:
+            return
+        keys = [
+            self.add_prefix(name)
+            for name, field in self.fields.items()
+            if types_local_numbers(field) and self.add_prefix(name) in self.data
+        ]
+        if not keys:
+            return
+        data = self.data.copy()
+        for key in keys:
+            data[key] = delocalize_number(data[key], tenant.locale)
+        self.data = data
 
 
 class TenantModelForm(TenantScopedFormMixin, forms.ModelForm):

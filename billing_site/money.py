@@ -11,11 +11,14 @@ from functools import lru_cache
 
 from babel.core import Locale, get_global
 from babel.numbers import (
+    NumberFormatError,
     format_currency,
     format_decimal,
     get_currency_precision,
+    get_group_symbol,
     list_currencies,
 )
+from babel.numbers import parse_decimal as parse_local_decimal
 from django.core.exceptions import ValidationError
 
 UNIT_PRICE_PLACES = 4
@@ -148,6 +151,35 @@ def parse_decimal(
             code="places",
         )
     return number
+
+
+_SPACES = "\u0020\u00a0\u2009\u202f"
+
+
+def delocalize_number(text, locale: str):
+    """A number typed the way the locale writes it ("1 650,00" in French, "1.650,00" in
+    German, "1,650.00" in English) as the plain text ``parse_decimal`` reads ("1650.00").
+
+    Read by the locale's rules only (Babel, strict: a group separator in the wrong place
+    is not guessed at); text those rules do not read is returned as given, so a plain
+    "650.00" still reads as itself and anything else gets ``parse_decimal``'s error.
+    Any space stands for the locale's space-like group separator, as people type one.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return text
+    candidate = text.strip()
+    group = get_group_symbol(locale)
+    if group in _SPACES:
+        candidate = "".join(group if char in _SPACES else char for char in candidate)
+    elif group in "’'":
+        candidate = candidate.replace("'", group).replace("’", group)
+    try:
+        number = parse_local_decimal(candidate, locale=locale, strict=True)
+    except (NumberFormatError, ValueError):
+        return text
+    if not number.is_finite():
+        return text
+    return format(number, "f")
 
 
 def format_money(amount: Decimal, currency: str, locale: str = "en_US") -> str:
