@@ -8,6 +8,7 @@ from importlib import import_module
 from .roles import Cap, role_can
 
 PANEL_PROVIDERS: list[str] = [
+    "reports.dashboard.morning_panel",
     "billing_site.dashboard.customers_panel",
     "sessions.dashboard.timer_panel",
     "invoices.dashboard.invoices_panel",

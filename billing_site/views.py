@@ -76,6 +76,7 @@ class OrganizationDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
         context["terms"] = selectors.organization_payment_terms(organization=self.object)
         context["contact_form"] = ContactForm()
         context["can_edit"] = self.can(Cap.MANAGE_CUSTOMERS)
+        context["can_see_billing"] = self.can(Cap.VIEW_BILLING)
         return context
 
 

@@ -1,4 +1,5 @@
-"""Dashboard: a broken connection or a failed push is shown to who can act on it."""
+"""Dashboard: a broken connection is shown to who can act on it (failed pushes are in
+the morning figures, ``reports.dashboard``)."""
 
 from billing_site.roles import Cap, role_can
 
@@ -9,7 +10,7 @@ def attention_panel(request):
     if not role_can(request.membership.role, Cap.VIEW_BILLING):
         return None
     found = attention()
-    if not found["broken"] and not found["failed"]:
+    if not found["broken"]:
         return None
     return {
         "title": "Accounting integrations",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 
 from billing_site.roles import Cap, role_can
 
@@ -10,24 +10,22 @@ from .selectors import invoice_list, open_receivables, tenant_today
 
 
 def invoices_panel(request):
-    """Open and overdue balances per currency, and the latest invoices (two queries).
+    """Open balances per currency and the latest invoices (two queries); what is overdue
+    is in the morning figures (``reports.dashboard``).
 
-    Open and overdue count receivables with a balance left, by the invoices' one
+    Open counts receivables with a balance left, by the invoices' one
     balance (``selectors.with_balance``): payments and issued credit notes are taken
     off, and a credit note is never counted.
     """
     if not role_can(request.membership.role, Cap.VIEW_BILLING):
         return None
     today = tenant_today()
-    overdue = Q(due_date__lt=today)
     balances = list(
         open_receivables()
         .values("currency")
         .annotate(
             open_count=Count("id"),
             open_balance=Sum("balance"),
-            overdue_count=Count("id", filter=overdue),
-            overdue_balance=Sum("balance", filter=overdue),
         )
         .order_by("currency")
     )

@@ -10,7 +10,8 @@ from billing_site.models import Organization, validate_country
 
 from .models import CreditDisposition, InvoiceStatus, PaymentMethod, SourceScope
 from .parties import BILL_TO_FIELDS, SELLER_FIELDS
-from .selectors import OPEN, OVERDUE
+from .receivables.selectors import STATE_LABELS
+from .selectors import DUE_SOON, EMAIL_FAILED, OPEN, OVERDUE, RECEIVABLE_STATE_PREFIX
 
 TEXTAREA = {"rows": 3}
 
@@ -129,6 +130,12 @@ class InvoiceFilterForm(TenantForm):
         *InvoiceStatus.choices,
         (OPEN, "Open (balance due)"),
         (OVERDUE, "Overdue"),
+        (DUE_SOON, "Due this week"),
+        (EMAIL_FAILED, "E-mail failed"),
+        *[
+            (f"{RECEIVABLE_STATE_PREFIX}{state}", f"Receivable: {label.lower()}")
+            for state, label in STATE_LABELS.items()
+        ],
     ]
 
     q = forms.CharField(label="Search", required=False)
@@ -189,7 +196,7 @@ class InvoiceDraftForm(PartyForm):
         ]
 
 
-class InvoiceLineForm(forms.Form):
+class InvoiceLineForm(TenantForm):
     """One line of a draft. Decimals stay strings: the service checks places and signs."""
 
     KIND_CHOICES = [
@@ -221,14 +228,14 @@ class InvoiceLineForm(forms.Form):
             self.fields["kind"].choices = [(line.kind, line.get_kind_display())]
 
 
-class PaymentForm(forms.Form):
+class PaymentForm(TenantForm):
     amount = forms.CharField(widget=forms.TextInput(attrs={"inputmode": "decimal"}))
     received_on = DateField(label="Received on", widget=forms.DateInput(attrs={"type": "date"}))
     method = forms.ChoiceField(choices=PaymentMethod.choices)
     reference = forms.CharField(max_length=120, required=False)
 
 
-class CreditNoteForm(forms.Form):
+class CreditNoteForm(TenantForm):
     """Credit the whole invoice, or the quantities given per line (``qty_<line id>``)."""
 
     SCOPE_CHOICES = [("whole", "The whole invoice"), ("lines", "Chosen lines")]

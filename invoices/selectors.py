@@ -50,6 +50,12 @@ from .totals import TaxRow, compute_totals
 
 OPEN = "open"
 OVERDUE = "overdue"
+DUE_SOON = "due-soon"
+EMAIL_FAILED = "email-failed"
+# "receivable-<state>": an issued invoice in one of the receivables overview's states.
+RECEIVABLE_STATE_PREFIX = "receivable-"
+# "Due this week": today and the six days after it.
+DUE_SOON_DAYS = 7
 # A credit note counts once it is numbered; a void one credits nothing.
 ISSUED_NOTE = ISSUED_CREDIT_NOTE
 MONEY = DecimalField(**AMOUNT)
@@ -104,6 +110,34 @@ def overdue_receivables(
 ) -> QuerySet[Invoice]:
     """Open receivables past their due date (in the tenant's calendar)."""
     return open_receivables(queryset).filter(due_date__lt=today or tenant_today())
+
+
+def due_soon_filter(today: dt.date) -> Q:
+    return Q(due_date__gte=today, due_date__lt=today + dt.timedelta(days=DUE_SOON_DAYS))
+
+
+def due_soon_receivables(
+    queryset: QuerySet[Invoice] | None = None, *, today: dt.date | None = None
+) -> QuerySet[Invoice]:
+    """Open receivables falling due this week (today included)."""
+    return open_receivables(queryset).filter(due_soon_filter(today or tenant_today()))
+
+
+def email_failed(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """Invoices whose latest e-mail (invoice or reminder) was refused or could not be
+    written: the customer may not have what they owe in hand."""
+    from .emails.models import EmailStatus, InvoiceEmail
+
+    queryset = Invoice.objects.all() if queryset is None else queryset
+    latest = (
+        InvoiceEmail.objects.filter(invoice=OuterRef("pk"))
+        .exclude(status=EmailStatus.CANCELLED)
+        .order_by("-created_at", "-id")
+        .values("status")[:1]
+    )
+    return queryset.annotate(latest_email_status=Subquery(latest)).filter(
+        latest_email_status=EmailStatus.FAILED
+    )
 
 
 def attach_credited(invoices: list[Invoice]) -> None:
@@ -179,6 +213,16 @@ def invoice_list(
         queryset = open_receivables(queryset)
     elif status == OVERDUE:
         queryset = overdue_receivables(queryset)
+    elif status == DUE_SOON:
+        queryset = due_soon_receivables(queryset)
+    elif status == EMAIL_FAILED:
+        queryset = email_failed(queryset)
+    elif status.startswith(RECEIVABLE_STATE_PREFIX):
+        from .receivables.selectors import with_receivable_state
+
+        queryset = with_receivable_state(
+            queryset, state=status.removeprefix(RECEIVABLE_STATE_PREFIX)
+        )
     elif status:
         queryset = queryset.filter(status=status)
     if organization:

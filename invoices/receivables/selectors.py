@@ -18,7 +18,7 @@ from django.db.models.functions import Abs
 from billing_site.models import Organization
 
 from ..models import ISSUED_CREDIT_NOTE, RECEIVABLE, Invoice, InvoiceStatus, Payment
-from ..selectors import MONEY, tenant_today, with_balance
+from ..selectors import MONEY, due_soon_filter, tenant_today, with_balance
 
 ZERO = Decimal("0")
 
@@ -37,14 +37,22 @@ STATE_LABELS = {
     PAID: "Paid",
     CREDITED: "Settled by credit notes",
 }
-# The invoice list's filter that shows each state's invoices.
-STATE_FILTERS = {
-    AWAITING: "open",
-    PARTIAL: "partially_paid",
-    OVERDUE: "overdue",
-    PAID: "paid",
-    CREDITED: "",
-}
+# The invoice list's filter that shows each state's invoices (``invoice_list(status=)``
+# reads them with ``with_receivable_state``, the same rule as the overview's counts).
+STATE_FILTERS = {state: f"receivable-{state}" for state in STATE_LABELS}
+
+
+def with_receivable_state(queryset, *, state: str, today: dt.date | None = None):
+    """The issued invoices of ``queryset`` in one of the overview's states today."""
+    today = today or tenant_today()
+    if "balance" not in queryset.query.annotations:
+        queryset = with_balance(queryset)
+    return (
+        queryset.filter(RECEIVABLE)
+        .annotate(receivable_state=_state(today))
+        .filter(receivable_state=state)
+    )
+
 
 # Days past the due date: not yet due, then the four buckets of an aged receivables list.
 BUCKETS = (
@@ -180,7 +188,8 @@ def _bucket(today: dt.date) -> Case:
 
     return Case(
         When(due_date__isnull=True, then=Value("current")),
-        When(due_date__gt=today, then=Value("current")),
+        # Due today is not late yet (overdue starts the day after).
+        When(due_date__gte=today, then=Value("current")),
         When(due_date__gte=before(30), then=Value("days_0_30")),
         When(due_date__gte=before(60), then=Value("days_31_60")),
         When(due_date__gte=before(90), then=Value("days_61_90")),
@@ -246,6 +255,7 @@ class StatementEntry:
     credit: Decimal
     balance: Decimal
     invoice_id: int | None
+    due_date: dt.date | None = None  # an invoice's; shown in the reader's date format
 
 
 @dataclass
@@ -315,7 +325,6 @@ def customer_statement(
         if row["issue_date"] < date_from:
             opening[row["currency"]] += row["total"]
         else:
-            due = f"due {row['due_date'].isoformat()}" if row["due_date"] else ""
             moves[row["currency"]].append(
                 (
                     row["issue_date"],
@@ -323,10 +332,11 @@ def customer_statement(
                     row["id"],
                     "invoice",
                     row["number"],
-                    due,
+                    "",
                     row["total"],
                     ZERO,
                     row["id"],
+                    row["due_date"],
                 )
             )
     for row in notes:
@@ -344,6 +354,7 @@ def customer_statement(
                     ZERO,
                     row["amount"],
                     row["id"],
+                    None,
                 )
             )
     for row in payments:
@@ -365,6 +376,7 @@ def customer_statement(
                     ZERO,
                     row["amount"],
                     row["invoice_id"],
+                    None,
                 )
             )
     statements = []
@@ -372,7 +384,7 @@ def customer_statement(
         balance = opening[currency]
         entries = []
         invoiced = paid = credited = ZERO
-        for date, _, _, kind, reference, detail, charge, credit, invoice_id in sorted(
+        for date, _, _, kind, reference, detail, charge, credit, invoice_id, due in sorted(
             moves[currency], key=lambda move: move[:3]
         ):
             balance += charge - credit
@@ -382,7 +394,9 @@ def customer_statement(
             else:
                 credited += credit
             entries.append(
-                StatementEntry(date, kind, reference, detail, charge, credit, balance, invoice_id)
+                StatementEntry(
+                    date, kind, reference, detail, charge, credit, balance, invoice_id, due
+                )
             )
         statements.append(
             CurrencyStatement(
@@ -409,13 +423,13 @@ def default_statement_period(today: dt.date | None = None) -> tuple[dt.date, dt.
     return start, today
 
 
-def overdue_and_due_soon(*, today: dt.date | None = None, days: int = 7) -> dict[str, dict]:
-    """Per currency: the overdue total and count, and what falls due in the next ``days``
-    days (the dashboard's morning figures; one query)."""
+def overdue_and_due_soon(*, today: dt.date | None = None) -> dict[str, dict]:
+    """Per currency: the overdue total and count, and what falls due this week (the
+    dashboard's morning figures; one query; the invoice list's "overdue" and "due this
+    week" filters hold the same invoices)."""
     today = today or tenant_today()
-    soon = today + dt.timedelta(days=days)
     overdue = Q(due_date__lt=today)
-    due_soon = Q(due_date__gte=today, due_date__lte=soon)
+    due_soon = due_soon_filter(today)
     rows = (
         with_balance(Invoice.objects.filter(RECEIVABLE))
         .filter(balance__gt=0)

@@ -69,6 +69,8 @@ class StatementMixin(StaffViewMixin):
                 start = end
         elif form.is_bound:
             return organization, form, None
+        else:
+            form = StatementForm(initial={"date_from": start, "date_to": end})
         return (
             organization,
             form,
@@ -131,7 +133,7 @@ def statement_print_context(tenant, statement) -> dict:
                         "date": day(entry.date),
                         "kind": entry.kind,
                         "reference": entry.reference,
-                        "detail": entry.detail,
+                        "detail": f"due {day(entry.due_date)}" if entry.due_date else entry.detail,
                         "charge": money(entry.charge) if entry.charge else "",
                         "credit": money(entry.credit) if entry.credit else "",
                         "balance": money(entry.balance),
