@@ -28,6 +28,7 @@ from ..models import (
     PdfStatus,
     SourceScope,
 )
+from ..receivables.selectors import BUCKETS, STATE_LABELS
 from ..selectors import attach_credited, invoice_tax_breakdown, tenant_today
 from ..services import MANUAL_LINE_KINDS
 
@@ -160,6 +161,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "number",
             "status",
             "is_overdue",
+            "marked_overdue_on",
             "source",
             "source_scope",
             "source_object_id",
@@ -484,3 +486,238 @@ class CreditNoteCreateSerializer(StrictSerializerMixin, serializers.Serializer):
         },
     )
     lines = CreditLineSerializer(many=True, required=False, allow_empty=False)
+
+
+# --- Receivables ----------------------------------------------------------------------
+# The answers are built from the receivables selectors' objects (``*_data``), amounts
+# rounded to their currency's minor unit as ``AmountField`` shows them, then rendered
+# through these serializers, which also document them. Currencies are never added up.
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "120.50"})
+class RoundedAmountField(serializers.Field):
+    """An amount the answer already rounded to its currency's minor unit, as a string."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return str(value)
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return str(quantize(Decimal(amount), currency))
+
+
+class ReceivablesStateSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=list(STATE_LABELS.items()))
+    label = serializers.CharField()
+    count = serializers.IntegerField(help_text="Invoices in this state.")
+    invoiced = RoundedAmountField(help_text="Their totals.")
+    open = RoundedAmountField(help_text="What is still owed on them.")
+
+
+class ReceivablesCurrencySerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    states = ReceivablesStateSerializer(many=True, help_text="Every state, in this order.")
+    count = serializers.IntegerField()
+    invoiced = RoundedAmountField()
+    open = RoundedAmountField()
+
+
+class ReceivablesSummarySerializer(serializers.Serializer):
+    as_of = serializers.DateField(help_text="Today in the tenant's calendar (overdue).")
+    issued_from = serializers.DateField(allow_null=True)
+    issued_to = serializers.DateField(allow_null=True)
+    currencies = ReceivablesCurrencySerializer(
+        many=True, help_text="Per currency that has issued invoices, by code."
+    )
+
+
+def receivables_summary_data(summary, *, as_of, issued_from, issued_to) -> dict:
+    currencies = []
+    for block in summary:
+        money = lambda amount, c=block.currency: _money(amount, c)  # noqa: E731
+        currencies.append(
+            {
+                "currency": block.currency,
+                "states": [
+                    {
+                        "state": row.state,
+                        "label": row.label,
+                        "count": row.count,
+                        "invoiced": money(row.invoiced),
+                        "open": money(row.open),
+                    }
+                    for row in block.rows
+                ],
+                "count": sum(row.count for row in block.rows),
+                "invoiced": money(block.invoiced),
+                "open": money(block.open),
+            }
+        )
+    return {
+        "as_of": as_of,
+        "issued_from": issued_from,
+        "issued_to": issued_to,
+        "currencies": currencies,
+    }
+
+
+# One amount per bucket, named by its key: {"current": "0.00", "days_0_30": ..., ...}.
+AgingBucketsSerializer = type(
+    "AgingBucketsSerializer",
+    (serializers.Serializer,),
+    {
+        "__doc__": "Open balances by days past the due date, one per bucket.",
+        **{key: RoundedAmountField(help_text=label) for key, label in BUCKETS},
+    },
+)
+
+
+class AgingBucketLabelSerializer(serializers.Serializer):
+    key = serializers.ChoiceField(choices=[key for key, _ in BUCKETS])
+    label = serializers.CharField()
+
+
+class AgingRowSerializer(serializers.Serializer):
+    organization = serializers.IntegerField(
+        allow_null=True, help_text="The organization billed; null: none (billed by name)."
+    )
+    customer = serializers.CharField(
+        help_text="The organization's name, else the invoices' bill-to name."
+    )
+    currency = serializers.CharField()
+    open_invoices = serializers.IntegerField()
+    buckets = AgingBucketsSerializer()
+    overdue = RoundedAmountField(help_text="Every bucket but current.")
+    total = RoundedAmountField()
+
+
+class AgingTotalSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    buckets = AgingBucketsSerializer()
+    total = RoundedAmountField()
+
+
+class ReceivablesAgingSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Rows on every page.")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    as_of = serializers.DateField(help_text="Today in the tenant's calendar.")
+    buckets = AgingBucketLabelSerializer(many=True, help_text="The buckets, in order.")
+    results = AgingRowSerializer(
+        many=True, help_text="Per customer and currency, the most overdue first."
+    )
+    totals = AgingTotalSerializer(many=True, help_text="Per currency, every page's rows.")
+
+
+def _buckets(amounts: dict, currency: str) -> dict:
+    return {key: _money(amounts[key], currency) for key, _ in BUCKETS}
+
+
+def receivables_aging_data(aging, rows) -> dict:
+    """The aging's figures with ``rows`` (a page of ``aging.rows``) as its results."""
+    return {
+        "as_of": aging.as_of,
+        "buckets": [{"key": key, "label": label} for key, label in BUCKETS],
+        "results": [
+            {
+                "organization": row.organization_id,
+                "customer": row.customer,
+                "currency": row.currency,
+                "open_invoices": row.count,
+                "buckets": _buckets(row.buckets, row.currency),
+                "overdue": _money(row.overdue, row.currency),
+                "total": _money(row.total, row.currency),
+            }
+            for row in rows
+        ],
+        "totals": [
+            {
+                "currency": currency,
+                "buckets": _buckets(amounts, currency),
+                "total": _money(sum(amounts.values(), Decimal("0")), currency),
+            }
+            for currency, amounts in aging.totals.items()
+        ],
+    }
+
+
+class StatementEntrySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    kind = serializers.ChoiceField(choices=["invoice", "payment", "credit_note"])
+    reference = serializers.CharField(help_text='The invoice or credit note number, "Payment".')
+    detail = serializers.CharField(
+        allow_blank=True,
+        help_text="The invoice a payment or credit note is for (and a payment's reference).",
+    )
+    due_date = serializers.DateField(allow_null=True, help_text="An invoice's; null otherwise.")
+    charge = RoundedAmountField(help_text="What an invoice adds (0 otherwise).")
+    credit = RoundedAmountField(help_text="What a payment or credit note takes off.")
+    balance = RoundedAmountField(help_text="The running balance after this entry.")
+    invoice = serializers.IntegerField(
+        allow_null=True,
+        help_text="The invoice (or credit note) of the entry: /api/v1/invoices/{id}/.",
+    )
+
+
+class StatementCurrencySerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    opening = RoundedAmountField(help_text="Owed before date_from.")
+    entries = StatementEntrySerializer(many=True, help_text="In date order.")
+    closing = RoundedAmountField(help_text="Owed at the end of date_to.")
+    invoiced = RoundedAmountField(help_text="Invoices in the period.")
+    paid = RoundedAmountField(help_text="Payments in the period.")
+    credited = RoundedAmountField(help_text="Credit notes in the period.")
+
+
+class StatementOrganizationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class CustomerStatementSerializer(serializers.Serializer):
+    organization = StatementOrganizationSerializer()
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    currencies = StatementCurrencySerializer(
+        many=True, help_text="Per currency the customer has entries or a balance in."
+    )
+
+
+def customer_statement_data(statement) -> dict:
+    currencies = []
+    for block in statement.currencies:
+        money = lambda amount, c=block.currency: _money(amount, c)  # noqa: E731
+        currencies.append(
+            {
+                "currency": block.currency,
+                "opening": money(block.opening),
+                "entries": [
+                    {
+                        "date": entry.date,
+                        "kind": entry.kind,
+                        "reference": entry.reference,
+                        "detail": entry.detail,
+                        "due_date": entry.due_date,
+                        "charge": money(entry.charge),
+                        "credit": money(entry.credit),
+                        "balance": money(entry.balance),
+                        "invoice": entry.invoice_id,
+                    }
+                    for entry in block.entries
+                ],
+                "closing": money(block.closing),
+                "invoiced": money(block.invoiced),
+                "paid": money(block.paid),
+                "credited": money(block.credited),
+            }
+        )
+    organization = statement.organization
+    return {
+        "organization": {"id": organization.pk, "name": organization.name},
+        "date_from": statement.date_from,
+        "date_to": statement.date_to,
+        "currencies": currencies,
+    }

@@ -3,7 +3,15 @@
 from django.urls import path
 
 from ..batches.api.urls import register as batch_register
-from .views import CreditNoteViewSet, InvoiceLineViewSet, InvoiceViewSet, PaymentViewSet
+from .views import (
+    CreditNoteViewSet,
+    CustomerStatementView,
+    InvoiceLineViewSet,
+    InvoiceViewSet,
+    PaymentViewSet,
+    ReceivablesAgingView,
+    ReceivablesSummaryView,
+)
 
 # Lines live under their invoice: /api/v1/invoices/{invoice_pk}/lines/[{pk}/].
 urlpatterns = [
@@ -18,6 +26,14 @@ urlpatterns = [
             {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
         ),
         name="invoice-line-detail",
+    ),
+    # Receivables figures (read-only): the overview's summary and aging, a statement.
+    path("receivables/summary/", ReceivablesSummaryView.as_view(), name="receivables-summary"),
+    path("receivables/aging/", ReceivablesAgingView.as_view(), name="receivables-aging"),
+    path(
+        "receivables/statement/",
+        CustomerStatementView.as_view(),
+        name="receivables-statement",
     ),
 ]
 

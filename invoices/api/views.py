@@ -1,17 +1,24 @@
-"""Invoice API: thin viewsets calling the invoices selectors and services."""
+"""Invoice API: thin viewsets calling the invoices selectors and services, and the
+receivables figures (summary, aging, customer statement)."""
 
 from __future__ import annotations
 
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import Http404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
-from billing_site.api.base import TenantFilterSet, TenantViewSetMixin
+from billing_site.api.base import TenantAPIView, TenantFilterSet, TenantViewSetMixin
+from billing_site.api.pagination import StandardPagination
+from billing_site.forms import TenantForm
 from billing_site.models import Organization
 from billing_site.roles import Cap
 
@@ -28,9 +35,12 @@ from ..models import (
     PdfStatus,
     SourceScope,
 )
+from ..receivables import selectors as receivable_selectors
+from ..receivables.forms import ReceivablesFilterForm, StatementForm
 from ..views import pdf_request_message, pdf_response
 from .serializers import (
     CreditNoteCreateSerializer,
+    CustomerStatementSerializer,
     InvoiceDetailSerializer,
     InvoiceDraftUpdateSerializer,
     InvoiceLineCreateSerializer,
@@ -41,7 +51,12 @@ from .serializers import (
     PaymentCreateSerializer,
     PaymentSerializer,
     PdfRenderResultSerializer,
+    ReceivablesAgingSerializer,
+    ReceivablesSummarySerializer,
     SessionInvoiceCreateSerializer,
+    customer_statement_data,
+    receivables_aging_data,
+    receivables_summary_data,
 )
 
 
@@ -430,3 +445,167 @@ class CreditNoteViewSet(
         return Response(
             InvoiceDetailSerializer(note, context=context).data, status=status.HTTP_201_CREATED
         )
+
+
+# --- Receivables ----------------------------------------------------------------------
+
+
+class StatementQueryForm(TenantForm, StatementForm):
+    """The statement page's period (and its rules), plus the customer the page has in
+    its URL. Another tenant's customer is not a choice, like an unknown id."""
+
+    organization = forms.ModelChoiceField(label="Customer", queryset=Organization.objects.all())
+
+    field_order = ["organization", "date_from", "date_to"]
+
+
+def form_parameters(
+    form_class: type[forms.Form], names: list[str], descriptions: dict[str, str] | None = None
+) -> list[OpenApiParameter]:
+    """The schema's query parameters, read from the form that validates them."""
+    descriptions = descriptions or {}
+    parameters = []
+    for name in names:
+        field = form_class.base_fields[name]
+        kind = OpenApiTypes.DATE if isinstance(field, forms.DateField) else OpenApiTypes.INT
+        parameters.append(
+            OpenApiParameter(
+                name,
+                kind,
+                required=field.required,
+                description=descriptions.get(name, str(field.label)),
+            )
+        )
+    return parameters
+
+
+def read_query(request, form_class: type[forms.Form], names: list[str]) -> dict:
+    """The query read by the page's form (only ``names``): a 400 naming each field that
+    cannot be read, as a serializer would answer."""
+    form = form_class(request.query_params)
+    for name in set(form.fields) - set(names):
+        del form.fields[name]
+    if not form.is_valid():
+        errors = {
+            api_settings.NON_FIELD_ERRORS_KEY if name == NON_FIELD_ERRORS else name: list(errs)
+            for name, errs in form.errors.items()
+        }
+        raise ValidationError(errors)
+    return form.cleaned_data
+
+
+class ReceivablesAPIView(TenantAPIView):
+    """Read-only receivables figures: the receivables pages' forms read the query, their
+    selectors compute, in the tenant's calendar."""
+
+    read_capability = Cap.VIEW_BILLING
+    http_method_names = ["get", "head", "options"]
+
+
+SUMMARY_QUERY = ["issued_from", "issued_to"]
+
+
+class ReceivablesSummaryView(ReceivablesAPIView):
+    """Issued invoices per currency and state (awaiting payment, partially paid, overdue,
+    paid, settled by credit notes): how many, what was invoiced and what is still open."""
+
+    @extend_schema(
+        parameters=form_parameters(
+            ReceivablesFilterForm,
+            SUMMARY_QUERY,
+            {
+                "issued_from": "Only invoices issued on or after this day.",
+                "issued_to": "Only invoices issued on or before this day.",
+            },
+        ),
+        responses=ReceivablesSummarySerializer,
+    )
+    def get(self, request):
+        query = read_query(request, ReceivablesFilterForm, SUMMARY_QUERY)
+        today = selectors.tenant_today()
+        summary = receivable_selectors.receivables_summary(
+            today=today, issued_from=query.get("issued_from"), issued_to=query.get("issued_to")
+        )
+        body = receivables_summary_data(
+            summary,
+            as_of=today,
+            issued_from=query.get("issued_from"),
+            issued_to=query.get("issued_to"),
+        )
+        return Response(ReceivablesSummarySerializer(body).data)
+
+
+AGING_QUERY = ["organization"]
+
+
+class ReceivablesAgingView(ReceivablesAPIView):
+    """Open balances per customer and currency by days past the due date, most overdue
+    first, a page at a time; the totals per currency cover every page."""
+
+    pagination_class = StandardPagination
+
+    @extend_schema(
+        parameters=[
+            *form_parameters(
+                ReceivablesFilterForm,
+                AGING_QUERY,
+                {"organization": "Only this customer (an organization id)."},
+            ),
+            OpenApiParameter("page", OpenApiTypes.INT, description="A page number."),
+            OpenApiParameter(
+                "page_size",
+                OpenApiTypes.INT,
+                description=f"Rows per page (at most {StandardPagination.max_page_size}).",
+            ),
+        ],
+        responses=ReceivablesAgingSerializer,
+    )
+    def get(self, request):
+        query = read_query(request, ReceivablesFilterForm, AGING_QUERY)
+        aging = receivable_selectors.receivables_aging(
+            today=selectors.tenant_today(), organization=query.get("organization")
+        )
+        paginator = self.pagination_class()
+        rows = paginator.paginate_queryset(aging.rows, request, view=self)
+        body = {
+            **receivables_aging_data(aging, rows),
+            "count": paginator.page.paginator.count,
+            "next": paginator.get_next_link(),
+            "previous": paginator.get_previous_link(),
+        }
+        return Response(ReceivablesAgingSerializer(body).data)
+
+
+class CustomerStatementView(ReceivablesAPIView):
+    """A customer's account for a period, per currency: the opening balance, every
+    invoice (charged on its issue date), payment (on the day received) and credit note
+    in date order with the running balance, and the closing balance. Drafts and void
+    invoices are not on it."""
+
+    @extend_schema(
+        parameters=form_parameters(
+            StatementQueryForm,
+            ["organization", "date_from", "date_to"],
+            {
+                "organization": "The customer (an organization id).",
+                "date_from": "First day (default: the first day of the month eleven months "
+                "before this one). Given alone and after today, the period is today.",
+                "date_to": "Last day (default: today). Given alone and before the default "
+                "first day, the period is that day.",
+            },
+        ),
+        responses=CustomerStatementSerializer,
+    )
+    def get(self, request):
+        query = read_query(request, StatementQueryForm, ["organization", "date_from", "date_to"])
+        # The statement page's period: the last twelve months unless given; one bound
+        # given alone past the other's default moves that default onto it.
+        start, end = receivable_selectors.default_statement_period()
+        start = query.get("date_from") or start
+        end = query.get("date_to") or end
+        if end < start:
+            start = end
+        statement = receivable_selectors.customer_statement(
+            organization=query["organization"], date_from=start, date_to=end
+        )
+        return Response(CustomerStatementSerializer(customer_statement_data(statement)).data)
