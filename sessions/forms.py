@@ -209,15 +209,52 @@ class SessionFilterForm(DateRangeForm):
         )
 
 
+def _zone_choices(default: str) -> list[tuple[str, str]]:
+    return [
+        ("", f"Default: {default}, or the zone the tool writes (UTC for TeamViewer's report)"),
+        ("UTC", "UTC"),
+        *TIME_ZONE_CHOICES,
+    ]
+
+
+def _date_format_choices(allowed: list[str] | None = None) -> list[tuple[str, str]]:
+    labels = dict(importers.DATE_FORMAT_CHOICES)
+    return [(key, labels[key]) for key in allowed or labels]
+
+
 class SessionImportForm(forms.Form):
     file = forms.FileField(
-        label="Session log (CSV)",
+        label="Session log (CSV, TXT or JSON)",
     )
-    format = forms.ChoiceField(choices=importers.FORMAT_CHOICES, initial=importers.FORMAT_AUTO)
+    format = forms.ChoiceField(
+        choices=importers.FORMAT_CHOICES, initial=importers.FORMAT_AUTO, label="Layout"
+    )
+    date_format = forms.ChoiceField(
+        choices=importers.DATE_FORMAT_CHOICES,
+        required=False,
+        initial=importers.DATE_FORMAT_AUTO,
+        label="Dates are written as",
+        help_text="Year-first dates (2026-10-12) are always read. When day and month are "
+        "ambiguous (03/08/2023), you are asked to choose.",
+    )
     time_zone = forms.ChoiceField(
         required=False,
         label="Times without an offset are in",
         help_text="Times written with an offset (+02:00, Z) are always taken as written.",
+    )
+    technician = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        label="Technician of rows without one",
+        help_text="For files without a technician column (e.g. a one-user TeamViewer "
+        "report). Empty: yourself.",
+    )
+    host = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Computer of rows without one",
+        help_text="Needed for TeamViewer's Connections_incoming.txt, which is written on the "
+        "computer itself and does not name it.",
     )
 
     def __init__(self, *args, tenant=None, **kwargs):
@@ -226,8 +263,24 @@ class SessionImportForm(forms.Form):
         # Read per form: the limit is a setting (billing_site/uploads.py).
         limit = size_label(upload_limit("session_log"))
         self.fields["file"].help_text = f"Up to {limit}, {importers.MAX_ROWS} sessions."
-        self.fields["time_zone"].choices = [
-            ("", f"Default: {default} for generic files, UTC for TeamViewer exports"),
-            ("UTC", "UTC"),
-            *TIME_ZONE_CHOICES,
-        ]
+        self.fields["time_zone"].choices = _zone_choices(default)
+        self.fields["technician"].queryset = selectors.technician_list()
+        self.fields["technician"].label_from_instance = lambda user: (
+            user.get_full_name() or user.username
+        )
+
+
+class ImportSettingsForm(forms.Form):
+    """How a staged file is read: shown on the preview, required when dates are ambiguous."""
+
+    date_format = forms.ChoiceField(label="Dates are written as")
+    time_zone = forms.ChoiceField(required=False, label="Times without an offset are in")
+
+    def __init__(self, *args, tenant=None, allowed: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = _date_format_choices(allowed)
+        if allowed and len(allowed) > 1:
+            # Ambiguous dates: nothing is preselected, so reading them is the user's choice.
+            choices = [("", "Choose how the dates are written…"), *choices]
+        self.fields["date_format"].choices = choices
+        self.fields["time_zone"].choices = _zone_choices(_zone_of(tenant))

@@ -186,10 +186,24 @@ class SessionImport(TenantOwnedModel):
     filename = models.CharField(max_length=255, blank=True)
     content = models.TextField()
     file_format = models.CharField(
-        max_length=12, default="auto", help_text="auto, generic or teamviewer."
+        max_length=32, default="auto", help_text="auto or a layout of sessions.importers."
     )
     time_zone = models.CharField(
         max_length=64, blank=True, help_text="Zone of times without an offset; blank: default."
+    )
+    date_format = models.CharField(
+        max_length=16, blank=True, default="", help_text="Date format chosen; blank: auto."
+    )
+    host_name = models.CharField(
+        max_length=200, blank=True, help_text="Computer of rows without one (blank: none)."
+    )
+    default_technician = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Technician of rows without one.",
     )
     status = models.CharField(
         max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING

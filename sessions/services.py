@@ -480,6 +480,17 @@ def session_delete(*, session: RemoteSession, actor: User) -> None:
 # Import ----------------------------------------------------------------------------------
 
 
+class ImportSettingsRequired(ValidationError):
+    """The file can only be read once the user chooses a setting (the date format).
+
+    ``date_format_choices`` lists the formats the data allows, for a form to offer.
+    """
+
+    def __init__(self, message: str, choices: list[str]):
+        super().__init__({"date_format": [message]})
+        self.date_format_choices = choices
+
+
 @dataclass
 class ImportRow:
     """One data row of an import, as shown in the preview."""
@@ -492,7 +503,10 @@ class ImportRow:
     ended_at: dt.datetime | None
     comment: str
     external_id: str
-    status: str = "new"  # new | duplicate | error
+    device_id: str = ""
+    start_text: str = ""
+    end_text: str = ""
+    status: str = "new"  # new | duplicate | skipped | error
     notes: list[str] = field(default_factory=list)
     errors: list[importers.RowError] = field(default_factory=list)
 
@@ -508,8 +522,11 @@ class ImportRow:
             "line": self.line,
             "status": self.status,
             "host": self.host,
+            "device_id": self.device_id,
             "group": self.group,
             "technician": self.technician,
+            "start_text": self.start_text,
+            "end_text": self.end_text,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "duration_seconds": seconds,
@@ -530,6 +547,9 @@ class ImportResult:
     dry_run: bool
     rows: list[ImportRow]
     ignored_columns: list[str] = field(default_factory=list)
+    date_format: str = importers.DATE_FORMAT_ISO
+    date_format_choices: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     imported: bool = False
     sessions_created: int = 0
     hosts_created: int = 0
@@ -548,20 +568,33 @@ class ImportResult:
         return sum(1 for row in self.rows if row.status == "duplicate")
 
     @property
+    def skipped(self) -> int:
+        return sum(1 for row in self.rows if row.status == "skipped")
+
+    @property
     def format_label(self) -> str:
         return importers.FORMAT_LABELS.get(self.format, self.format)
+
+    @property
+    def date_format_label(self) -> str:
+        return importers.DATE_FORMATS.get(self.date_format, self.date_format)
 
     def as_dict(self) -> dict:
         return {
             "format": self.format,
+            "format_label": self.format_label,
             "time_zone": self.zone,
+            "date_format": self.date_format,
+            "date_format_choices": self.date_format_choices,
             "dry_run": self.dry_run,
             "imported": self.imported,
             "sessions_created": self.sessions_created,
             "hosts_created": self.hosts_created,
             "groups_created": self.groups_created,
             "duplicates": self.duplicates,
+            "skipped": self.skipped,
             "ignored_columns": self.ignored_columns,
+            "notes": self.notes,
             "errors": [error.as_dict() for error in self.errors],
             "rows": [row.as_dict() for row in self.rows],
         }
@@ -597,6 +630,22 @@ def _check_zone(zone: str | None) -> str | None:
     return zone
 
 
+def _check_reading(fmt: str, date_format: str | None) -> str:
+    if fmt != importers.FORMAT_AUTO and fmt not in importers.LAYOUTS:
+        raise ValidationError(
+            {"format": f"Unknown format “{fmt}”: use auto or {', '.join(importers.LAYOUTS)}."}
+        )
+    date_format = (date_format or "").strip() or importers.DATE_FORMAT_AUTO
+    if date_format != importers.DATE_FORMAT_AUTO and date_format not in importers.DATE_FORMATS:
+        raise ValidationError(
+            {
+                "date_format": f"Unknown date format “{date_format}”: use auto, "
+                f"{', '.join(importers.DATE_FORMATS)}."
+            }
+        )
+    return date_format
+
+
 class _Members:
     """The tenant's staff, looked up by username, e-mail or full name (case-insensitive)."""
 
@@ -627,6 +676,9 @@ class _Members:
             return None, f"“{name}” matches several staff members; use the username."
         return None, f"“{name}” is not a username of a staff member of this MSP."
 
+    def logs_work(self, user: User) -> bool:
+        return role_can(self.roles.get(user.pk), Cap.LOG_WORK)
+
 
 def session_import(
     *,
@@ -634,10 +686,20 @@ def session_import(
     file,
     fmt: str = importers.FORMAT_AUTO,
     zone: str | None = None,
+    date_format: str | None = importers.DATE_FORMAT_AUTO,
+    technician: User | None = None,
+    host: str = "",
     dry_run: bool = False,
     actor: User | None = None,
 ) -> ImportResult:
     """Import a session log file, all or nothing.
+
+    The file's layout is recognised from its content (``fmt`` forces one). Dates are
+    read in ``date_format`` ("auto": the one format the data allows; when day and
+    month are ambiguous, ImportSettingsRequired names the formats to choose from);
+    times without an offset in ``zone`` (default: the zone the layout's tool writes,
+    else the tenant's). Rows without a technician are ``technician``'s (default: the
+    actor); rows without a computer are ``host``'s.
 
     Every row is checked first (times, 24 h limit, technician is a staff member,
     without MANAGE_WORK only the actor's own sessions). Rows already imported
@@ -649,15 +711,29 @@ def session_import(
     name, if there is one. ``dry_run`` checks and counts without writing.
     """
     zone = _check_zone(zone)
+    date_format = _check_reading(fmt, date_format)
+    host = (host or "").strip()
+    if len(host) > importers.FIELD_MAX_LENGTHS["host"]:
+        raise ValidationError({"host": "At most 200 characters."})
     text = read_upload(file)
     with tenant_context(tenant), transaction.atomic():
         try:
             parsed = importers.parse(
-                text, fmt=fmt, zone=zone, default_zone=tenant.time_zone, now=_now()
+                text,
+                fmt=fmt,
+                zone=zone,
+                default_zone=tenant.time_zone,
+                date_format=date_format,
+                host=host,
+                now=_now(),
             )
+        except importers.DateFormatRequired as exc:
+            raise ImportSettingsRequired(str(exc), exc.choices) from exc
         except importers.FileFormatError as exc:
             raise ValidationError({"file": str(exc)}) from exc
-        plan = _ImportPlan(tenant=tenant, parsed=parsed, actor=actor)
+        plan = _ImportPlan(
+            tenant=tenant, parsed=parsed, actor=actor, default_technician=technician or actor
+        )
         result = plan.check(dry_run=dry_run)
         if dry_run or not result.ok:
             return result
@@ -678,15 +754,23 @@ def session_import(
 class _ImportPlan:
     """Resolves parsed rows against the database with a fixed number of queries."""
 
-    def __init__(self, *, tenant: Tenant, parsed: importers.ParsedFile, actor: User | None):
+    def __init__(
+        self,
+        *,
+        tenant: Tenant,
+        parsed: importers.ParsedFile,
+        actor: User | None,
+        default_technician: User | None = None,
+    ):
         self.tenant = tenant
         self.parsed = parsed
         self.actor = actor
+        self.default_technician = default_technician
         self.members = _Members(tenant)
         self.actor_may_manage = actor is None or role_can(
             self.members.roles.get(actor.pk), Cap.MANAGE_WORK
         )
-        rows = parsed.rows
+        rows = [row for row in parsed.rows if not row.skipped]
         host_names = {row.host.lower() for row in rows if row.host}
         host_ids = {row.host_external_id for row in rows if row.host_external_id}
         group_names = {row.group.lower() for row in rows if row.group}
@@ -726,6 +810,7 @@ class _ImportPlan:
         )
         self.new_groups: dict[str, HostGroup] = {}
         self.new_hosts: dict[str, Host] = {}
+        self.new_hosts_by_external_id: dict[str, str] = {}  # device id -> key in new_hosts
         self.new_sessions: list[tuple[importers.ParsedRow, User, str]] = []
 
     def _host_for(self, row: importers.ParsedRow) -> Host | None:
@@ -746,14 +831,21 @@ class _ImportPlan:
                 ended_at=row.ended_at,
                 comment=row.comment,
                 external_id=row.external_id,
+                device_id=row.host_external_id,
+                start_text=row.start_text,
+                end_text=row.end_text,
                 errors=list(row.errors),
             )
             result_rows.append(item)
+            if row.skipped:
+                item.status = "skipped"
+                item.notes.append(row.skipped)
+                continue
             if item.errors:
                 item.status = "error"
                 continue
             host = self._host_for(row)
-            span_key = (row.host.lower(), row.started_at, row.ended_at)
+            span_key = (host.pk if host else row.host.lower(), row.started_at, row.ended_at)
             file_key = ("id", row.external_id) if row.external_id else ("span", span_key)
             if file_key in seen:
                 item.status = "duplicate"
@@ -775,36 +867,63 @@ class _ImportPlan:
             dry_run=dry_run,
             rows=result_rows,
             ignored_columns=self.parsed.ignored_columns,
+            date_format=self.parsed.date_format,
+            date_format_choices=self.parsed.date_format_choices,
+            notes=list(self.parsed.notes),
         )
+        if result.skipped:
+            result.notes.append(f"{result.skipped} row(s) skipped: {self._skip_reasons()}")
         result.sessions_created = len(self.new_sessions)
         result.hosts_created = len(self.new_hosts)
         result.groups_created = len(self.new_groups)
         return result
 
-    def _check_new_row(self, row: importers.ParsedRow, item: ImportRow, host: Host | None) -> None:
-        columns = self.parsed.columns
-        technician, message = self.members.find(row.technician)
-        if technician is not None and not role_can(
-            self.members.roles.get(technician.pk), Cap.LOG_WORK
-        ):
-            technician, message = None, f"“{row.technician}” does not log work in this MSP."
+    def _skip_reasons(self) -> str:
+        return " ".join(sorted({row.skipped for row in self.parsed.rows if row.skipped}))
+
+    def _technician_for(self, row: importers.ParsedRow, item: ImportRow) -> User | None:
+        column = self.parsed.columns.get("technician", "technician")
+        if not row.technician:
+            technician = self.default_technician
+            if technician is None:
+                item.errors.append(
+                    importers.RowError(
+                        row.line,
+                        column,
+                        "The file names no technician for this row; choose one on the import form.",
+                    )
+                )
+                return None
+            item.technician = technician.username
+            item.notes.append("Technician chosen on the form (the file names none).")
+            message = f"“{technician.username}” does not log work in this MSP."
+        else:
+            technician, message = self.members.find(row.technician)
+            if technician is not None:
+                message = f"“{row.technician}” does not log work in this MSP."
+        if technician is not None and not self.members.logs_work(technician):
+            technician = None
         if technician is None:
-            item.errors.append(
-                importers.RowError(row.line, columns.get("technician", "technician"), message)
-            )
+            item.errors.append(importers.RowError(row.line, column, message))
         elif not self.actor_may_manage and technician.pk != self.actor.pk:
             item.errors.append(
                 importers.RowError(
                     row.line,
-                    columns.get("technician", "technician"),
+                    column,
                     "You can only import your own sessions; a billing admin can import everyone's.",
                 )
             )
+            technician = None
+        return technician
+
+    def _check_new_row(self, row: importers.ParsedRow, item: ImportRow, host: Host | None) -> None:
+        technician = self._technician_for(row, item)
         if item.errors:
             item.status = "error"
             return
         host_key = row.host.lower()
         if host is None:
+            host_key = self.new_hosts_by_external_id.get(row.host_external_id, host_key)
             if host_key not in self.new_hosts:
                 group = self._group_for(row, item)
                 self.new_hosts[host_key] = Host(
@@ -817,6 +936,8 @@ class _ImportPlan:
                 item.notes.append("New computer.")
             elif row.host_external_id and not self.new_hosts[host_key].external_id:
                 self.new_hosts[host_key].external_id = row.host_external_id
+            if row.host_external_id:
+                self.new_hosts_by_external_id.setdefault(row.host_external_id, host_key)
         self.new_sessions.append((row, technician, host_key))
 
     def _group_for(self, row: importers.ParsedRow, item: ImportRow) -> HostGroup | None:
@@ -860,6 +981,16 @@ class _ImportPlan:
         RemoteSession.objects.bulk_create(sessions, batch_size=500)
 
 
+def _staged_reading(staged: SessionImport) -> dict:
+    return {
+        "fmt": staged.file_format,
+        "zone": staged.time_zone or None,
+        "date_format": staged.date_format or importers.DATE_FORMAT_AUTO,
+        "technician": staged.default_technician,
+        "host": staged.host_name,
+    }
+
+
 @transaction.atomic
 def session_import_stage(
     *,
@@ -869,15 +1000,34 @@ def session_import_stage(
     filename: str = "",
     fmt: str = importers.FORMAT_AUTO,
     zone: str | None = None,
-) -> tuple[SessionImport, ImportResult]:
+    date_format: str | None = importers.DATE_FORMAT_AUTO,
+    technician: User | None = None,
+    host: str = "",
+) -> tuple[SessionImport, ImportResult | None]:
     """Check an uploaded file (dry run) and keep it for confirmation.
 
     Raises ValidationError when the file as a whole is unreadable; row errors are
-    in the result. Pending uploads older than a day are purged here.
+    in the result. When the date format must be chosen first, the file is kept and
+    the result is None (the preview asks for it). Pending uploads older than a day
+    are purged here.
     """
     text = read_upload(file)
     zone = _check_zone(zone)
-    result = session_import(tenant=tenant, file=text, fmt=fmt, zone=zone, dry_run=True, actor=actor)
+    date_format = _check_reading(fmt, date_format)
+    try:
+        result = session_import(
+            tenant=tenant,
+            file=text,
+            fmt=fmt,
+            zone=zone,
+            date_format=date_format,
+            technician=technician,
+            host=host,
+            dry_run=True,
+            actor=actor,
+        )
+    except ImportSettingsRequired:
+        result = None
     with tenant_context(tenant):
         SessionImport.objects.filter(
             status=ImportStatus.PENDING, created_at__lt=timezone.now() - dt.timedelta(days=1)
@@ -889,20 +1039,55 @@ def session_import_stage(
             content=text,
             file_format=fmt,
             time_zone=zone or "",
+            date_format="" if date_format == importers.DATE_FORMAT_AUTO else date_format,
+            host_name=(host or "").strip(),
+            default_technician=technician or actor,
         )
     return staged, result
 
 
 def session_import_preview(*, staged: SessionImport, actor: User) -> ImportResult:
-    """The staged file checked again against today's data (read-only)."""
+    """The staged file checked again against today's data (read-only).
+
+    Raises ImportSettingsRequired while the date format is still to be chosen.
+    """
     return session_import(
         tenant=staged.tenant,
         file=staged.content,
-        fmt=staged.file_format,
-        zone=staged.time_zone or None,
         dry_run=True,
         actor=actor,
+        **_staged_reading(staged),
     )
+
+
+def _require_uploader_or_manager(staged: SessionImport, actor: User) -> None:
+    if staged.uploaded_by_id != actor.pk and not role_can(
+        member_role(actor, staged.tenant), Cap.MANAGE_WORK
+    ):
+        raise PermissionDenied("Only the person who uploaded this file can import it.")
+
+
+@transaction.atomic
+def session_import_settings(
+    *,
+    staged: SessionImport,
+    actor: User,
+    date_format: str | None = importers.DATE_FORMAT_AUTO,
+    zone: str | None = None,
+) -> SessionImport:
+    """Change how a pending upload is read (date format, zone of times without offset)."""
+    tenant = staged.tenant
+    zone = _check_zone(zone)
+    date_format = _check_reading(staged.file_format, date_format)
+    with tenant_context(tenant):
+        staged = SessionImport.objects.select_for_update().get(pk=staged.pk)
+        _require_uploader_or_manager(staged, actor)
+        if staged.status != ImportStatus.PENDING:
+            raise ValidationError("This file has already been imported.")
+        staged.date_format = "" if date_format == importers.DATE_FORMAT_AUTO else date_format
+        staged.time_zone = zone or ""
+        staged.save(update_fields=["date_format", "time_zone"])
+    return staged
 
 
 @transaction.atomic
@@ -911,19 +1096,15 @@ def session_import_confirm(*, staged: SessionImport, actor: User) -> ImportResul
     tenant = staged.tenant
     with tenant_context(tenant):
         staged = SessionImport.objects.select_for_update().get(pk=staged.pk)
-        if staged.uploaded_by_id != actor.pk and not role_can(
-            member_role(actor, tenant), Cap.MANAGE_WORK
-        ):
-            raise PermissionDenied("Only the person who uploaded this file can import it.")
+        _require_uploader_or_manager(staged, actor)
         if staged.status != ImportStatus.PENDING:
             raise ValidationError("This file has already been imported.")
         result = session_import(
             tenant=tenant,
             file=staged.content,
-            fmt=staged.file_format,
-            zone=staged.time_zone or None,
             dry_run=False,
             actor=actor,
+            **_staged_reading(staged),
         )
         if result.imported:
             staged.status = ImportStatus.IMPORTED

@@ -22,6 +22,7 @@ from .forms import (
     HostForm,
     HostGroupForm,
     HostTreeFilterForm,
+    ImportSettingsForm,
     SessionEditForm,
     SessionFilterForm,
     SessionForm,
@@ -527,7 +528,7 @@ class TimerStopView(SessionsViewMixin, ScopedObjectMixin, FormView):
 
 
 class SessionImportView(SessionsViewMixin, FormView):
-    """Upload a CSV; it is checked and kept for the preview."""
+    """Upload a session log; it is checked and kept for the preview."""
 
     template_name = "sessions/import_upload.html"
     form_class = SessionImportForm
@@ -540,19 +541,31 @@ class SessionImportView(SessionsViewMixin, FormView):
     def get_context_data(self, **kwargs):
         return super().get_context_data(
             generic_columns=[
-                ("host", "yes", "Computer name, e.g. Jane_OFFICE_121; created if unknown."),
+                ("host", "yes*", "Computer name, e.g. Jane_OFFICE_121; created if unknown."),
+                ("device_id", "no", "The tool's id of the computer; matched before the name."),
                 ("group", "no", "Company / group; used when the computer is created."),
-                ("technician", "yes", "Username or e-mail of a staff member."),
+                (
+                    "technician",
+                    "no",
+                    "Username, e-mail or full name of a staff member; empty: the technician "
+                    "chosen on the form.",
+                ),
                 (
                     "start",
                     "yes",
-                    "ISO 8601, e.g. 2026-10-12 09:05:00 or 2026-10-12T09:05:00+02:00.",
+                    "e.g. 2026-10-12 09:05:00, 2026-10-12T09:05:00+02:00 or 12/10/2026 09:05 "
+                    "(in the date format chosen above).",
                 ),
-                ("end", "yes", "ISO 8601; after the start, at most 24 h later, not in the future."),
+                ("end", "yes**", "After the start, at most 24 h later, not in the future."),
+                ("duration", "no**", "H:MM:SS or with a unit (15m, 1h 30m); used without end."),
                 ("comment", "no", "What was done; printed on the invoice."),
                 ("external_id", "no", "The tool's session id; makes re-imports safe."),
             ],
-            teamviewer_columns=importers.TEAMVIEWER_COLUMNS,
+            layouts=[
+                layout
+                for key, layout in importers.LAYOUTS.items()
+                if key != importers.FORMAT_GENERIC
+            ],
             recent=selectors.recent_imports(
                 user=self.request.user, may_manage=self.can(Cap.MANAGE_WORK)
             ),
@@ -569,6 +582,9 @@ class SessionImportView(SessionsViewMixin, FormView):
                 filename=upload.name,
                 fmt=form.cleaned_data["format"],
                 zone=form.cleaned_data["time_zone"] or None,
+                date_format=form.cleaned_data["date_format"] or importers.DATE_FORMAT_AUTO,
+                technician=form.cleaned_data["technician"],
+                host=form.cleaned_data["host"],
             )
         except ValidationError as error:
             apply_errors(form, error)
@@ -587,7 +603,8 @@ class SessionImportSampleView(SessionsViewMixin, View):
 
 
 class SessionImportPreviewView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
-    """GET: every row with its status and errors. POST: import (all or nothing)."""
+    """GET: every row with its status and errors, and how the file is read.
+    POST: with ``date_format``, change how it is read; else import (all or nothing)."""
 
     model = SessionImport
     template_name = "sessions/import_preview.html"
@@ -599,18 +616,53 @@ class SessionImportPreviewView(SessionsViewMixin, ScopedObjectMixin, TemplateVie
             user=self.request.user, may_manage=self.can(Cap.MANAGE_WORK)
         )
 
+    def _settings_form(self, staged, *, allowed=None, posted=None):
+        form = ImportSettingsForm(
+            posted,
+            tenant=self.request.tenant,
+            allowed=allowed,
+            initial={
+                "date_format": staged.date_format or importers.DATE_FORMAT_AUTO,
+                "time_zone": staged.time_zone,
+            },
+        )
+        if posted is not None:
+            form.is_valid()  # show why the choice sent was refused, among the offered ones
+        return form
+
     def get_context_data(self, **kwargs):
         staged = kwargs.pop("staged", None) or self.get_object()
         result = kwargs.pop("result", None)
+        settings_form = kwargs.pop("settings_form", None)
+        posted = kwargs.pop("posted", None)
+        needs_date_format = ""
         if result is None and staged.status == ImportStatus.PENDING:
             try:
                 result = services.session_import_preview(staged=staged, actor=self.request.user)
+            except services.ImportSettingsRequired as required:
+                needs_date_format = " ".join(required.messages)
+                settings_form = settings_form or self._settings_form(
+                    staged, allowed=required.date_format_choices, posted=posted
+                )
             except ValidationError as error:
                 messages.error(self.request, " ".join(error.messages))
-        return super().get_context_data(object=staged, result=result, **kwargs)
+        if settings_form is None and result is not None and staged.status == ImportStatus.PENDING:
+            choices = [importers.DATE_FORMAT_AUTO, *result.date_format_choices]
+            if result.date_format not in choices:
+                choices.append(result.date_format)
+            settings_form = self._settings_form(staged, allowed=choices, posted=posted)
+        return super().get_context_data(
+            object=staged,
+            result=result,
+            settings_form=settings_form,
+            needs_date_format=needs_date_format,
+            **kwargs,
+        )
 
     def post(self, request, pk):
         staged = self.get_object()
+        if "date_format" in request.POST:
+            return self._change_settings(request, staged)
         try:
             result = services.session_import_confirm(staged=staged, actor=request.user)
         except ValidationError as error:
@@ -626,3 +678,21 @@ class SessionImportPreviewView(SessionsViewMixin, ScopedObjectMixin, TemplateVie
             f"{result.duplicates} already imported.",
         )
         return redirect("sessions:session-list")
+
+    def _change_settings(self, request, staged):
+        form = ImportSettingsForm(request.POST, tenant=request.tenant)
+        if form.is_valid():
+            try:
+                services.session_import_settings(
+                    staged=staged,
+                    actor=request.user,
+                    date_format=form.cleaned_data["date_format"],
+                    zone=form.cleaned_data["time_zone"] or None,
+                )
+            except ValidationError as error:
+                apply_errors(form, error)
+            else:
+                return redirect("sessions:import-preview", pk=staged.pk)
+            return self.render_to_response(self.get_context_data(staged=staged, settings_form=form))
+        # Refused as sent: offered again with the formats this file allows.
+        return self.render_to_response(self.get_context_data(staged=staged, posted=request.POST))

@@ -10,7 +10,7 @@ from billing_site.models import Organization, User
 from billing_site.timeutils import format_duration
 from billing_site.uploads import LimitedFileField
 
-from ..importers import FORMAT_AUTO, FORMAT_GENERIC, FORMAT_TEAMVIEWER
+from ..importers import DATE_FORMAT_AUTO, DATE_FORMATS, FORMAT_AUTO, LAYOUTS
 from ..models import Host, HostGroup, RemoteSession
 
 NOT_FOUND = {"does_not_exist": "{label} not found.", "incorrect_type": "{label} not found."}
@@ -161,17 +161,42 @@ class SessionTimerStopSerializer(StrictSerializerMixin, serializers.Serializer):
 
 class SessionImportSerializer(StrictSerializerMixin, serializers.Serializer):
     file = LimitedFileField(
-        kind="session_log", help_text="CSV session log (generic or TeamViewer export)."
+        kind="session_log",
+        help_text="Session log: generic CSV or a remote-support tool's export (TeamViewer "
+        "report, Web API records as JSON or CSV, PowerShell Export-Csv, "
+        "Connections_incoming.txt; ScreenConnect; Splashtop).",
     )
     format = serializers.ChoiceField(
-        choices=[FORMAT_AUTO, FORMAT_GENERIC, FORMAT_TEAMVIEWER], default=FORMAT_AUTO
+        choices=[FORMAT_AUTO, *LAYOUTS],
+        default=FORMAT_AUTO,
+        help_text="auto: recognised from the content.",
+    )
+    date_format = serializers.ChoiceField(
+        choices=[DATE_FORMAT_AUTO, *DATE_FORMATS],
+        default=DATE_FORMAT_AUTO,
+        help_text="How non-year-first dates are written. auto: the one format that reads "
+        "every date; when several do (day and month ambiguous) the request is refused with "
+        "date_format_choices to choose from.",
     )
     time_zone = serializers.CharField(
         required=False,
         allow_blank=True,
         default="",
-        help_text="IANA zone of times without an offset; default: the tenant's zone for "
-        "generic files, UTC for TeamViewer exports.",
+        help_text="IANA zone of times without an offset; default: the zone the tool writes "
+        "(UTC for TeamViewer's report and Web API), else the tenant's zone.",
+    )
+    technician = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="User id of the technician of rows without one; default: the requester.",
+    )
+    host = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=200,
+        help_text="Computer of rows without one (TeamViewer's Connections_incoming.txt).",
     )
     dry_run = serializers.BooleanField(
         required=False, default=False, help_text="Check and preview only; write nothing."
@@ -186,10 +211,13 @@ class ImportErrorSerializer(serializers.Serializer):
 
 class ImportRowSerializer(serializers.Serializer):
     line = serializers.IntegerField()
-    status = serializers.CharField(help_text="new, duplicate or error.")
+    status = serializers.CharField(help_text="new, duplicate, skipped or error.")
     host = serializers.CharField()
+    device_id = serializers.CharField()
     group = serializers.CharField()
     technician = serializers.CharField()
+    start_text = serializers.CharField(help_text="The start as written in the file.")
+    end_text = serializers.CharField(help_text="The end as written in the file.")
     started_at = serializers.DateTimeField(allow_null=True)
     ended_at = serializers.DateTimeField(allow_null=True)
     duration_seconds = serializers.IntegerField(allow_null=True)
@@ -204,13 +232,20 @@ class ImportResultSerializer(serializers.Serializer):
     """Documents the import response (built by ``ImportResult.as_dict``)."""
 
     format = serializers.CharField()
+    format_label = serializers.CharField()
     time_zone = serializers.CharField()
+    date_format = serializers.CharField(help_text="The date format the file was read in.")
+    date_format_choices = serializers.ListField(
+        child=serializers.CharField(), help_text="The date formats that read every date."
+    )
     dry_run = serializers.BooleanField()
     imported = serializers.BooleanField()
     sessions_created = serializers.IntegerField()
     hosts_created = serializers.IntegerField()
     groups_created = serializers.IntegerField()
     duplicates = serializers.IntegerField()
+    skipped = serializers.IntegerField()
     ignored_columns = serializers.ListField(child=serializers.CharField())
+    notes = serializers.ListField(child=serializers.CharField())
     errors = ImportErrorSerializer(many=True)
     rows = ImportRowSerializer(many=True)

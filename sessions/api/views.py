@@ -160,7 +160,9 @@ class RemoteSessionViewSet(TenantModelViewSet):
             400: OpenApiResponse(
                 {"anyOf": [{"$ref": "#/components/schemas/ImportResult"}, ERROR_REF]},
                 description="Row errors (the result; nothing was imported), or a field "
-                "error: no file, an unknown format or time zone.",
+                "error: no file, an unknown format, date format, time zone or technician; "
+                "or date_format with date_format_choices when the dates are ambiguous and "
+                "a date format must be chosen.",
             ),
         },
     )
@@ -171,18 +173,38 @@ class RemoteSessionViewSet(TenantModelViewSet):
         parser_classes=[MultiPartParser, FormParser],
     )
     def import_sessions(self, request):
-        """Import a CSV session log, all or nothing. ``dry_run`` returns the preview."""
+        """Import a session log, all or nothing. ``dry_run`` returns the preview."""
         data = SessionImportSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        result = services.session_import(
-            tenant=request.tenant,
-            file=values["file"],
-            fmt=values["format"],
-            zone=values["time_zone"] or None,
-            dry_run=values["dry_run"],
-            actor=request.user,
-        )
+        technician = None
+        if values["technician"] is not None:
+            technician = selectors.technician_list().filter(pk=values["technician"]).first()
+            if technician is None:
+                return Response(
+                    {"technician": ["Not a staff member of this MSP who logs work."]},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+        try:
+            result = services.session_import(
+                tenant=request.tenant,
+                file=values["file"],
+                fmt=values["format"],
+                zone=values["time_zone"] or None,
+                date_format=values["date_format"],
+                technician=technician,
+                host=values["host"],
+                dry_run=values["dry_run"],
+                actor=request.user,
+            )
+        except services.ImportSettingsRequired as required:
+            return Response(
+                {
+                    "date_format": required.messages,
+                    "date_format_choices": required.date_format_choices,
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         if values["dry_run"]:
             code = status.HTTP_200_OK
         else:

@@ -135,7 +135,7 @@ def test_teamviewer_export(tenant_a, people, frozen):
     result = run(tenant_a, text)
     assert result.format == "teamviewer" and result.zone == "UTC"
     assert result.imported and result.sessions_created == 2 and result.hosts_created == 0
-    assert result.ignored_columns == ["Duration", "Billing state"]
+    assert result.ignored_columns == ["Billing state"]
     with tenant_context(tenant_a):
         sessions = list(RemoteSession.objects.order_by("started_at"))
         # Matched by the TeamViewer ID, not the (changed) name; times read as UTC.
@@ -152,7 +152,11 @@ def test_teamviewer_new_device_and_zone_choice(tenant_a, people, frozen):
         "Username,Device name,TeamViewer ID,Start date,End date,Notes\n"
         "alpha-technician,KIOSK,987654321,10/07/2026 9:00 AM,10/07/2026 9:20 AM,Kiosk reset\n"
     )
-    result = run(tenant_a, text, zone="Europe/Paris")
+    # 10/07 is 10 July or 7 October: refused until the date format is chosen.
+    with pytest.raises(services.ImportSettingsRequired) as excinfo:
+        run(tenant_a, text, zone="Europe/Paris")
+    assert excinfo.value.date_format_choices == ["DD/MM/YYYY", "MM/DD/YYYY"]
+    result = run(tenant_a, text, zone="Europe/Paris", date_format="MM/DD/YYYY")
     assert result.imported and result.hosts_created == 1
     with tenant_context(tenant_a):
         session = RemoteSession.objects.get()
@@ -189,8 +193,13 @@ def test_unreadable_files(tenant_a, people, frozen, text, message):
 
 def test_forced_format_names_missing_columns(tenant_a, people, frozen):
     with pytest.raises(ValidationError) as excinfo:
-        run(tenant_a, "host,start,end\nPC,2026-10-01 09:00,2026-10-01 10:00\n", fmt="generic")
-    assert "Missing column(s): technician" in excinfo.value.message_dict["file"][0]
+        run(tenant_a, "host,technician,end\nPC,alpha-technician,2026-10-01 10:00\n", fmt="generic")
+    assert "Missing column(s): start" in excinfo.value.message_dict["file"][0]
+    # Without a technician column the rows are the chosen technician's (here: nobody).
+    result = run(tenant_a, "host,start,end\nPC,2026-10-01 09:00,2026-10-01 10:00\n", fmt="generic")
+    assert [error.message for error in result.errors] == [
+        "The file names no technician for this row; choose one on the import form."
+    ]
 
 
 def test_technician_by_email_semicolons_and_bom(tenant_a, people, frozen):
