@@ -243,6 +243,12 @@ XERO = {
         "accounting.contacts accounting.settings",
     ),
 }
+# ConnectWise PSA: the integration's clientId (developer.connectwise.com); sites are
+# reached over HTTPS only, unless CONNECTWISE_ALLOW_HTTP (a local fake server).
+CONNECTWISE = {
+    "client_id": env.str("CONNECTWISE_CLIENT_ID", default=""),
+    "allow_http": env.bool("CONNECTWISE_ALLOW_HTTP", default=False),
+}
 INTEGRATIONS_HTTP_TIMEOUT = env.float("INTEGRATIONS_HTTP_TIMEOUT", default=30.0)
 # Retries of a push: exponential from 30 s, capped; then it fails for good (shown on the log).
 INTEGRATIONS_MAX_ATTEMPTS = env.int("INTEGRATIONS_MAX_ATTEMPTS", default=8)

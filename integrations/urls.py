@@ -1,7 +1,8 @@
 from django.urls import path
 
 from . import views
-from .core.models import Provider
+from .connectwise import views as connectwise
+from .core.models import ACCOUNTING_PROVIDERS
 
 app_name = "integrations"
 
@@ -15,7 +16,7 @@ urlpatterns = [
             {"provider": provider},
             name=f"connect-{provider}",
         )
-        for provider in Provider.values
+        for provider in ACCOUNTING_PROVIDERS
     ],
     *[
         path(
@@ -24,7 +25,7 @@ urlpatterns = [
             {"provider": provider},
             name=f"callback-{provider}",
         )
-        for provider in Provider.values
+        for provider in ACCOUNTING_PROVIDERS
     ],
     path(
         "connections/<int:pk>/organisation/",
@@ -44,6 +45,14 @@ urlpatterns = [
         "customers/<int:pk>/schedule/",
         views.CustomerScheduleView.as_view(),
         name="customer-schedule",
+    ),
+    path("connectwise/connect/", connectwise.ConnectView.as_view(), name="connectwise-connect"),
+    path("connectwise/test/", connectwise.TestView.as_view(), name="connectwise-test"),
+    path("connectwise/send-now/", connectwise.SendNowView.as_view(), name="connectwise-send-now"),
+    path(
+        "connectwise/customers/<int:pk>/",
+        connectwise.CustomerView.as_view(),
+        name="connectwise-customer",
     ),
     path("mapping/", views.MappingView.as_view(), name="mapping"),
     path("deliveries/", views.DeliveryListView.as_view(), name="deliveries"),

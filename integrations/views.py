@@ -19,7 +19,14 @@ from billing_site.views_base import StaffViewMixin
 from invoices.models import Invoice
 
 from .core import ledger, oauth, selectors, services
-from .core.models import Connection, ConnectionStatus, Delivery, DeliveryStatus, Provider
+from .core.models import (
+    ACCOUNTING_PROVIDERS,
+    Connection,
+    ConnectionStatus,
+    Delivery,
+    DeliveryStatus,
+    Provider,
+)
 from .forms import DeliveryFilterForm, MappingForm, TenantChoiceForm
 
 
@@ -48,7 +55,10 @@ class ConnectionsView(StaffViewMixin, TemplateView):
         # authorization origins are allowed (django-csp's per-response update).
         response._csp_update = {
             "form-action": sorted(
-                {_origin(oauth.provider_settings(key)["authorize_url"]) for key in Provider.values}
+                {
+                    _origin(oauth.provider_settings(key)["authorize_url"])
+                    for key in ACCOUNTING_PROVIDERS
+                }
             )
         }
         return response
@@ -66,7 +76,11 @@ class ConnectionsView(StaffViewMixin, TemplateView):
                 "callback": _callback_url(self.request, key),
             }
             for key, label in Provider.choices
+            if key in ACCOUNTING_PROVIDERS
         ]
+        from .connectwise.views import connectwise_card
+
+        context["connectwise"] = connectwise_card(self.request, live.get(Provider.CONNECTWISE))
         return context
 
 
@@ -74,7 +88,7 @@ class ConnectView(StaffViewMixin, View):
     write_capability = Cap.MANAGE_TENANT
 
     def post(self, request, provider: str):
-        if provider not in Provider.values:
+        if provider not in ACCOUNTING_PROVIDERS:
             raise Http404("Unknown provider")
         callback = _callback_url(request, provider)
         try:
@@ -93,7 +107,7 @@ class CallbackView(StaffViewMixin, View):
     read_capability = Cap.MANAGE_TENANT
 
     def get(self, request, provider: str):
-        if provider not in Provider.values:
+        if provider not in ACCOUNTING_PROVIDERS:
             raise Http404("Unknown provider")
         try:
             connection = services.connection_complete(
@@ -171,12 +185,20 @@ class ConnectionActionView(StaffViewMixin, View):
                     schedule=request.POST.get("schedule", ""),
                     day=request.POST.get("schedule_day") or None,
                 )
-                when = (
-                    f"monthly on day {connection.schedule_day}"
-                    if connection.schedule == "monthly"
-                    else "when they are finalised"
-                )
-                messages.success(request, f"{connection}: invoices are sent {when}.")
+                if connection.provider == Provider.CONNECTWISE:
+                    when = (
+                        f"every month on day {connection.schedule_day}"
+                        if connection.schedule == "monthly"
+                        else "only when you press “Send now”"
+                    )
+                    messages.success(request, f"{connection}: billing is sent {when}.")
+                else:
+                    when = (
+                        f"monthly on day {connection.schedule_day}"
+                        if connection.schedule == "monthly"
+                        else "when they are finalised"
+                    )
+                    messages.success(request, f"{connection}: invoices are sent {when}.")
             elif what == "sync":
                 result = services.payments_sync(connection=connection)
                 if result.problems:
@@ -217,6 +239,10 @@ class CustomerScheduleView(StaffViewMixin, View):
                 messages.error(request, _error_text(error))
             else:
                 messages.success(request, f"{organization}: schedule on {connection} saved.")
+        if connection is not None and connection.provider == Provider.CONNECTWISE:
+            return redirect(
+                f"{reverse('integrations:connectwise-customer', args=[organization.pk])}#schedule"
+            )
         return redirect(f"{reverse('customer-detail', args=[organization.pk])}#accounting-schedule")
 
 
@@ -230,7 +256,7 @@ class MappingView(StaffViewMixin, TemplateView):
         system = (
             self.request.GET.get("system") or self.request.POST.get("system") or Provider.QUICKBOOKS
         )
-        if system not in Provider.values:
+        if system not in ACCOUNTING_PROVIDERS:
             raise Http404("Unknown system")
         return system
 
@@ -245,7 +271,7 @@ class MappingView(StaffViewMixin, TemplateView):
         page = Paginator(rows, self.paginate_by).get_page(self.request.GET.get("page"))
         context.update(
             system=system,
-            systems=Provider.choices,
+            systems=[(k, v) for k, v in Provider.choices if k in ACCOUNTING_PROVIDERS],
             show=show,
             page_obj=page,
             missing_required=missing_required,
@@ -312,7 +338,13 @@ class DeliveryDetailView(StaffViewMixin, TemplateView):
         delivery = get_object_or_404(
             selectors.delivery_list().prefetch_related("attempt_log"), pk=self.kwargs["pk"]
         )
-        context.update(delivery=delivery, can_retry=self.can(Cap.MANAGE_BILLING))
+        if delivery.invoice_id:
+            currency = delivery.invoice.currency
+        elif delivery.organization_id:
+            currency = delivery.organization.currency
+        else:
+            currency = ""
+        context.update(delivery=delivery, currency=currency, can_retry=self.can(Cap.MANAGE_BILLING))
         return context
 
 

@@ -46,7 +46,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
 
 
 class ScheduleSerializer(StrictSerializerMixin, serializers.Serializer):
-    schedule = serializers.ChoiceField(choices=["on_finalise", "monthly"])
+    schedule = serializers.ChoiceField(choices=["on_finalise", "monthly", "off"])
     schedule_day = serializers.IntegerField(
         min_value=1, max_value=31, required=False, allow_null=True
     )
@@ -136,3 +136,12 @@ class DeliverySerializer(serializers.ModelSerializer):
             "attempt_log",
         ]
         read_only_fields = fields
+
+
+class SendNowSerializer(serializers.Serializer):
+    period = serializers.DateField()
+    queued = serializers.ListField(child=serializers.IntegerField())
+    retried = serializers.ListField(child=serializers.IntegerField())
+    already_sent = serializers.ListField(child=serializers.IntegerField())
+    on_its_way = serializers.ListField(child=serializers.IntegerField())
+    message = serializers.CharField()

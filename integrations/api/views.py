@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -32,6 +32,7 @@ from .serializers import (
     DeliverySerializer,
     MappingSerializer,
     ScheduleSerializer,
+    SendNowSerializer,
 )
 
 
@@ -83,6 +84,32 @@ class ConnectionViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
         rotated during the sync must be kept whatever the request's outcome."""
         connection = services.payments_sync_request(connection=self.get_object())
         return Response(ConnectionSerializer(connection).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: SendNowSerializer})
+    @action(detail=True, methods=["post"], url_path="send-now")
+    def send_now(self, request, pk=None):
+        """ConnectWise: push the current month (tenant's zone) for every matched customer
+        not switched off, or for ``organization``. A month already sent is not sent again
+        (``already_sent`` says so)."""
+        from billing_site.models import Organization
+        from integrations.connectwise.services import send_now
+
+        organization = None
+        chosen = str(request.data.get("organization") or "")
+        if chosen:
+            if not chosen.isdigit():
+                raise serializers.ValidationError({"organization": "An organization id."})
+            organization = get_object_or_404(Organization.objects.all(), pk=int(chosen))
+        result = send_now(connection=self.get_object(), organization=organization)
+        body = {
+            "period": result.period.isoformat(),
+            "queued": [o.pk for o in result.queued],
+            "retried": [o.pk for o in result.retried],
+            "already_sent": [o.pk for o, d in result.already if d.status == DeliveryStatus.DONE],
+            "on_its_way": [o.pk for o, d in result.already if d.status != DeliveryStatus.DONE],
+            "message": result.message,
+        }
+        return Response(SendNowSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=ConnectionSerializer)
     @action(detail=True, methods=["post"])

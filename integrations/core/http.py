@@ -19,6 +19,26 @@ from .errors import GrantBroken, TryLater, retry_after_seconds
 DEFAULT_THROTTLE_WAIT = 60.0
 
 
+def raise_if_transient(response: httpx2.Response, *, who: str = "the provider") -> None:
+    """429 (with the provider's ``Retry-After``) and 5xx become ``TryLater``."""
+    if response.status_code == 429:
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        problem = response.headers.get("X-Rate-Limit-Problem")
+        detail = f" ({problem} limit)" if problem else ""
+        raise TryLater(
+            f"Throttled by {who}{detail}; trying again later.",
+            http_status=429,
+            retry_after=wait if wait is not None else DEFAULT_THROTTLE_WAIT,
+        )
+    if response.status_code >= 500:
+        raise TryLater(
+            f"{who[0].upper()}{who[1:]} had a server error ({response.status_code}); "
+            "trying again later.",
+            http_status=response.status_code,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+
+
 class ApiSession:
     def __init__(self, connection, *, headers: dict[str, str] | None = None):
         self.connection = connection
@@ -40,21 +60,7 @@ class ApiSession:
                 message = "The provider refused the new access token (401); reconnect."
                 oauth.mark_broken(self.connection.pk, message)
                 raise GrantBroken(message, http_status=401)
-        if response.status_code == 429:
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
-            problem = response.headers.get("X-Rate-Limit-Problem")
-            detail = f" ({problem} limit)" if problem else ""
-            raise TryLater(
-                f"Throttled by the provider{detail}; trying again later.",
-                http_status=429,
-                retry_after=wait if wait is not None else DEFAULT_THROTTLE_WAIT,
-            )
-        if response.status_code >= 500:
-            raise TryLater(
-                f"The provider had a server error ({response.status_code}); trying again later.",
-                http_status=response.status_code,
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-            )
+        raise_if_transient(response)
         return response
 
     def _send(self, method: str, url: str, token: str, **kwargs) -> httpx2.Response:

@@ -24,6 +24,12 @@ from invoices.models import AMOUNT
 class Provider(models.TextChoices):
     QUICKBOOKS = "quickbooks", "QuickBooks Online"
     XERO = "xero", "Xero"
+    CONNECTWISE = "connectwise", "ConnectWise PSA"
+
+
+# The accounting systems (OAuth, invoices pushed on finalisation, payments read back);
+# ConnectWise PSA is reached with API keys and receives billing per customer and month.
+ACCOUNTING_PROVIDERS = (Provider.QUICKBOOKS, Provider.XERO)
 
 
 class ConnectionStatus(models.TextChoices):
@@ -47,9 +53,15 @@ class Connection(TenantOwnedModel):
     status = models.CharField(
         max_length=20, choices=ConnectionStatus.choices, default=ConnectionStatus.AUTHORIZING
     )
-    # QuickBooks' realmId or Xero's tenantId, and the company's name there.
+    # QuickBooks' realmId, Xero's tenantId or ConnectWise's company id, and its name there.
     external_id = models.CharField(max_length=64, blank=True)
     external_name = models.CharField(max_length=200, blank=True)
+    # ConnectWise PSA: the site (host), the codebase its companyinfo names ("v4_6_release/"),
+    # and the API member's keys as Fernet ciphertext (integrations.core.crypto).
+    site = models.CharField(max_length=255, blank=True)
+    codebase = models.CharField(max_length=60, blank=True)
+    api_public_key = models.TextField(blank=True)
+    api_private_key = models.TextField(blank=True)
     # Tokens are Fernet ciphertext (integrations.core.crypto), never plain text.
     access_token = models.TextField(blank=True)
     refresh_token = models.TextField(blank=True)
@@ -64,10 +76,15 @@ class Connection(TenantOwnedModel):
     auto_export = models.BooleanField(
         default=True, help_text="Push invoices when they are finalised (batch or single)."
     )
-    # When finalised invoices are sent: at once, or on day N of every month (tenant's zone).
+    # When finalised invoices are sent: at once, or on day N of every month (tenant's zone);
+    # ConnectWise: monthly on day N, or off (only "Send now").
     schedule = models.CharField(
         max_length=12,
-        choices=[("on_finalise", "When invoices are finalised"), ("monthly", "Monthly, on a day")],
+        choices=[
+            ("on_finalise", "When invoices are finalised"),
+            ("monthly", "Monthly, on a day"),
+            ("off", "Only when sent by hand"),
+        ],
         default="on_finalise",
     )
     schedule_day = models.PositiveSmallIntegerField(
@@ -146,6 +163,7 @@ class MappingKind(models.TextChoices):
     TAX_RATE = "tax_rate", "Tax rate"
     INCOME_ACCOUNT = "income_account", "Income account"
     ACCOUNT = "account", "Default account"
+    AGREEMENT = "agreement", "Agreement (customer and product)"
 
 
 class MappingOrigin(models.TextChoices):
@@ -200,7 +218,8 @@ class DeliveryStatus(models.TextChoices):
 
 
 class Delivery(TenantOwnedModel):
-    """One push of an invoice (or its void, or one payment sync) to one connection."""
+    """One push of an invoice (or its void, or one payment sync) to one connection, or
+    one customer's billing for one month (``organization``, ``period_start``) to a PSA."""
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="deliveries")
     action = models.CharField(max_length=10, choices=DeliveryAction.choices)
@@ -211,6 +230,15 @@ class Delivery(TenantOwnedModel):
         blank=True,
         related_name="deliveries",
     )
+    # A PSA push: the customer and the month (its first day) whose billing is sent.
+    organization = models.ForeignKey(
+        "billing_site.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    period_start = models.DateField(null=True, blank=True)
     # A push the owner asks for again after it was delivered (e.g. deleted over there).
     revision = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(
@@ -243,7 +271,16 @@ class Delivery(TenantOwnedModel):
                 fields=["connection", "invoice", "action", "revision"],
                 condition=Q(invoice__isnull=False),
                 name="one_delivery_per_invoice_action",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["connection", "organization", "period_start", "action"],
+                condition=Q(period_start__isnull=False),
+                name="one_delivery_per_customer_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_start__isnull=True) | Q(organization__isnull=False),
+                name="delivery_period_has_customer",
+            ),
         ]
         indexes = [models.Index(fields=["tenant", "status", "next_attempt_at"])]
 
@@ -254,6 +291,11 @@ class Delivery(TenantOwnedModel):
     def idempotency_key(self) -> str:
         """The same on every attempt of this delivery (QuickBooks ``requestid`` ≤ 50 chars,
         Xero ``Idempotency-Key`` ≤ 128)."""
+        if self.period_start is not None:
+            return (
+                f"msp-{self.tenant_id}-{self.connection_id}-org{self.organization_id}-"
+                f"{self.period_start:%Y-%m}-{self.action}"
+            )
         return f"msp-{self.tenant_id}-{self.connection_id}-{self.invoice_id}-{self.action}-{self.revision}"
 
     @property

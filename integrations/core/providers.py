@@ -1,4 +1,4 @@
-"""The accounting providers the engine can push to: client class and mapping module."""
+"""The systems the engine can push to: client class and mapping module."""
 
 from __future__ import annotations
 
@@ -25,4 +25,8 @@ def provider(key: str) -> ProviderSpec:
         from integrations.xero import client, mapping
 
         return ProviderSpec(key, Provider.XERO.label, client.XeroClient, mapping)
+    if key == Provider.CONNECTWISE:
+        from integrations.connectwise import client, mapping
+
+        return ProviderSpec(key, Provider.CONNECTWISE.label, client.ConnectWiseClient, mapping)
     raise KeyError(key)

@@ -18,6 +18,7 @@ from billing_site.timeutils import add_months, clamp_day, local_day_bounds
 class ScheduleMode:
     ON_FINALISE = "on_finalise"  # accounting connections: push when invoices are finalised
     MONTHLY = "monthly"  # on day N of every month
+    OFF = "off"  # a PSA connection without a global day: "Send now" (or a customer's own day)
 
 
 class CustomerMode:
@@ -43,6 +44,13 @@ def due_period(today: dt.date, day: int) -> dt.date | None:
     return period if today >= send_date(period, day) else None
 
 
+def last_due_period(today: dt.date, day: int) -> dt.date:
+    """The latest month whose send day is on or before ``today``: this month once its day
+    has come, else the month before (a day missed while beat was down is still found at
+    the next tick, even in the next month, before that month's own day)."""
+    return due_period(today, day) or add_months(month_of(today), -1, 1)
+
+
 def next_send(today: dt.date, day: int) -> dt.date:
     """The next send day on or after ``today``."""
     this_month = send_date(month_of(today), day)
@@ -66,7 +74,7 @@ class CustomerDay:
     finalisation."""
 
     day: int | None
-    source: str  # "connection", "customer", "off", "on finalise"
+    source: str  # "connection", "customer", "off", "on finalise", "by hand"
 
 
 def customer_day(
@@ -80,6 +88,8 @@ def customer_day(
         return CustomerDay(customer_day_value, "customer")
     if mode == ScheduleMode.MONTHLY and day:
         return CustomerDay(day, "connection")
+    if mode == ScheduleMode.OFF:
+        return CustomerDay(None, "by hand")
     return CustomerDay(None, "on finalise")
 
 

@@ -42,7 +42,9 @@ def delivery_list(
     search: str = "",
     drift: bool = False,
 ) -> QuerySet[Delivery]:
-    rows = Delivery.objects.select_related("connection", "invoice").order_by("-created_at", "-id")
+    rows = Delivery.objects.select_related("connection", "invoice", "organization").order_by(
+        "-created_at", "-id"
+    )
     if status:
         rows = rows.filter(status=status)
     if action:
@@ -53,6 +55,7 @@ def delivery_list(
         rows = rows.filter(
             Q(invoice__number__icontains=search)
             | Q(invoice__bill_to_name__icontains=search)
+            | Q(organization__name__icontains=search)
             | Q(external_id=search)
             | Q(external_number__icontains=search)
         )

@@ -31,6 +31,7 @@ from invoices.models import Invoice, InvoiceKind, InvoiceStatus, PaymentMethod
 from . import oauth, schedules
 from .errors import GrantBroken, ProviderError, Refused, TryLater
 from .models import (
+    ACCOUNTING_PROVIDERS,
     LIVE_STATUSES,
     AttemptOutcome,
     Connection,
@@ -67,7 +68,7 @@ def _live(provider_key: str) -> Connection | None:
 @transaction.atomic
 def connection_start(*, provider_key: str, redirect_uri: str, user=None) -> str:
     """Begin connecting ``provider_key``: the URL of the provider's consent page."""
-    if provider_key not in Provider.values:
+    if provider_key not in ACCOUNTING_PROVIDERS:
         raise ValidationError({"provider": f"Unknown provider '{provider_key}'."})
     tenant = require_current_tenant()
     connection = _live(provider_key)
@@ -229,7 +230,12 @@ def connection_schedule_set(*, connection: Connection, schedule: str, day=None) 
     """When a connection sends: on finalisation, or monthly on ``day`` (1–31). Moving
     back to "on finalisation" sends what was waiting for its day at once."""
     connection = Connection.objects.select_for_update().get(pk=connection.pk)
-    if schedule not in (schedules.ScheduleMode.ON_FINALISE, schedules.ScheduleMode.MONTHLY):
+    if connection.provider == Provider.CONNECTWISE:
+        if schedule not in (schedules.ScheduleMode.OFF, schedules.ScheduleMode.MONTHLY):
+            raise ValidationError(
+                {"schedule": "Choose “monthly, on a day” or “only when sent by hand”."}
+            )
+    elif schedule not in (schedules.ScheduleMode.ON_FINALISE, schedules.ScheduleMode.MONTHLY):
         raise ValidationError(
             {"schedule": "Choose “when invoices are finalised” or “monthly, on a day”."}
         )
@@ -300,8 +306,18 @@ def connection_disconnect(*, connection: Connection) -> Connection:
         raise ValidationError({"connection": f"{connection} is already disconnected."})
     connection.status = ConnectionStatus.DISCONNECTED
     connection.access_token = connection.refresh_token = ""
+    connection.api_public_key = connection.api_private_key = ""
     connection.oauth_state = ""
-    connection.save(update_fields=["status", "access_token", "refresh_token", "oauth_state"])
+    connection.save(
+        update_fields=[
+            "status",
+            "access_token",
+            "refresh_token",
+            "api_public_key",
+            "api_private_key",
+            "oauth_state",
+        ]
+    )
     Delivery.objects.filter(
         connection=connection, status__in=(DeliveryStatus.PENDING, DeliveryStatus.RUNNING)
     ).update(
@@ -376,7 +392,9 @@ def deliveries_plan(
     if not invoices:
         return []
     tenant = require_current_tenant()
-    connections = Connection.objects.filter(status=ConnectionStatus.ACTIVE)
+    connections = Connection.objects.filter(
+        status=ConnectionStatus.ACTIVE, provider__in=ACCOUNTING_PROVIDERS
+    )
     if only_auto:
         connections = connections.filter(auto_export=True)
     connections = list(connections)
@@ -424,7 +442,9 @@ def invoice_push(*, invoice: Invoice) -> list[Delivery]:
         raise ValidationError({"invoice": "Finalise the draft before pushing it."})
     if invoice.status == InvoiceStatus.VOID:
         raise ValidationError({"invoice": "A void invoice is not pushed."})
-    if not Connection.objects.filter(status=ConnectionStatus.ACTIVE).exists():
+    if not Connection.objects.filter(
+        status=ConnectionStatus.ACTIVE, provider__in=ACCOUNTING_PROVIDERS
+    ).exists():
         raise ValidationError(
             {"connection": "No accounting system is connected (Integrations › Connections)."}
         )
@@ -613,6 +633,13 @@ def _income_codes(doc) -> dict[str, str]:
 
 def _perform(delivery: Delivery, spec, api) -> tuple[str, dict]:
     """The provider calls of one attempt; returns (summary, delivery fields)."""
+    if delivery.period_start is not None:
+        # A customer's month to a PSA (ConnectWise agreement additions).
+        try:
+            return spec.mapping.push_period(api, delivery)
+        except GrantBroken as exc:
+            oauth.mark_broken(delivery.connection_id, exc.message)
+            raise
     invoice = Invoice.objects.select_related("organization").get(pk=delivery.invoice_id)
     doc = invoice_document(invoice, with_sources=False)
     if delivery.action == DeliveryAction.VOID:
@@ -842,6 +869,8 @@ def payments_sync_request(*, connection: Connection) -> Connection:
 
     if not connection.is_active:
         raise ValidationError({"connection": f"{connection} is not connected; reconnect it first."})
+    if connection.provider not in ACCOUNTING_PROVIDERS:
+        raise ValidationError({"connection": f"{connection} has no payments to read."})
     pair = (connection.tenant_id, connection.pk)
     transaction.on_commit(lambda: payments_sync_task.delay(*pair), robust=True)
     return connection

@@ -36,17 +36,29 @@ def delivery_run_task(self, tenant_id: int, delivery_id: int) -> str:
 def deliveries_sweep_task() -> int:
     """Beat: queue every delivery that is due (a retry time passed, a lost task, a
     worker killed mid-push), tenant by tenant."""
-    from . import services
+    from integrations.connectwise.services import deliveries_plan_due
 
-    tenant_ids = (
+    from . import services
+    from .models import Connection, ConnectionStatus, Provider
+
+    tenant_ids = set(
         Delivery.all_tenants.filter(status__in=("pending", "running"))
         .order_by()
         .values_list("tenant_id", flat=True)
         .distinct()
     )
+    # Tenants pushing to ConnectWise: the customers' months that came due are planned
+    # here (one beat, one tick), then sent with everything else that is due.
+    psa = set(
+        Connection.all_tenants.filter(
+            provider=Provider.CONNECTWISE, status=ConnectionStatus.ACTIVE
+        ).values_list("tenant_id", flat=True)
+    )
     queued = 0
-    for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)).order_by("pk"):
+    for tenant in Tenant.objects.filter(pk__in=tenant_ids | psa).order_by("pk"):
         with tenant_context(tenant):
+            if tenant.pk in psa:
+                deliveries_plan_due()
             queued += len(services.deliveries_due())
     return queued
 
@@ -66,11 +78,11 @@ def payments_sync_task(tenant_id: int, connection_id: int) -> dict:
 @shared_task(name="integrations.payments_sync_all_task")
 def payments_sync_all_task() -> int:
     """Beat, every ``INTEGRATIONS_SYNC_EVERY`` seconds: one sync task per active connection."""
-    from .models import Connection, ConnectionStatus
+    from .models import ACCOUNTING_PROVIDERS, Connection, ConnectionStatus
 
-    rows = Connection.all_tenants.filter(status=ConnectionStatus.ACTIVE).values_list(
-        "tenant_id", "pk"
-    )
+    rows = Connection.all_tenants.filter(
+        status=ConnectionStatus.ACTIVE, provider__in=ACCOUNTING_PROVIDERS
+    ).values_list("tenant_id", "pk")
     count = 0
     for tenant_id, connection_id in rows:
         payments_sync_task.delay(tenant_id, connection_id)

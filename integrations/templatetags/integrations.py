@@ -27,3 +27,20 @@ def customer_schedules(context, organization):
         "rows": rows,
         "can_edit": bool(membership and role_can(membership.role, Cap.MANAGE_TENANT)),
     }
+
+
+@register.simple_tag
+def customer_connectwise(organization):
+    """The customer's ConnectWise company and how many products have an agreement, when
+    ConnectWise is connected (two queries), else None."""
+    from integrations.connectwise.services import live_connection
+    from integrations.core.models import Mapping, MappingKind, Provider
+
+    if live_connection() is None:
+        return None
+    rows = Mapping.objects.filter(system=Provider.CONNECTWISE)
+    company = rows.filter(kind=MappingKind.CUSTOMER, local_key=str(organization.pk)).first()
+    mapped = rows.filter(
+        kind=MappingKind.AGREEMENT, local_key__startswith=f"{organization.pk}:"
+    ).count()
+    return {"company": company, "mapped": mapped}

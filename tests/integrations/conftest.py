@@ -18,7 +18,7 @@ from invoices.services import invoices_finalize
 from tests.contracts.factories import ProductFactory
 from tests.invoices.factories import InvoiceFactory, InvoiceLineFactory
 
-from .fakes import FakeQuickBooks, FakeXero
+from .fakes import FakeConnectWise, FakeQuickBooks, FakeXero
 
 CALLBACK = "http://testserver/integrations/callback/{}/"
 
@@ -47,6 +47,30 @@ def fake_xero(settings):
     settings.XERO = fake.settings(settings.XERO)
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def fake_cw(settings):
+    fake = FakeConnectWise().start()
+    settings.CONNECTWISE = fake.settings(settings.CONNECTWISE)
+    yield fake
+    fake.stop()
+
+
+def connect_connectwise(fake):
+    from integrations.connectwise import services as cw_services
+
+    return cw_services.connection_save(
+        site=fake.site,
+        company=fake.company,
+        public_key=fake.public_key,
+        private_key=fake.private_key,
+    )
+
+
+@pytest.fixture
+def connectwise(in_tenant_a, fake_cw):
+    return connect_connectwise(fake_cw)
 
 
 def consent(url: str) -> dict[str, str]:
