@@ -49,7 +49,7 @@ worker: setup ## A Celery worker (needs REDIS_URL)
 beat: setup ## Celery beat (needs REDIS_URL)
 	$(VENV)/bin/celery -A billing_site beat --loglevel=info
 
-fakes: setup ## Fake QuickBooks Online and Xero servers for a local trial (prints the settings)
+fakes: setup ## Fake QuickBooks Online, Xero and ConnectWise servers for a local trial (prints the settings)
 	$(PY) -m tests.integrations.fakes
 
 clean:
