@@ -385,3 +385,25 @@ class TenantSequence(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.key}={self.last_value}"
+
+
+class IdempotencyKey(TenantOwnedModel):
+    """An ``Idempotency-Key`` a client sent with a request that creates money or sends
+    something, and the answer it got: the same key with the same request replays that
+    answer instead of acting twice (``billing_site.api.idempotency``)."""
+
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request as sent.")
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="one_idempotency_key_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return self.key

@@ -261,6 +261,8 @@ INTEGRATIONS_LEASE_SECONDS = env.int("INTEGRATIONS_LEASE_SECONDS", default=300)
 INTEGRATIONS_REQUEUE_AFTER = env.int("INTEGRATIONS_REQUEUE_AFTER", default=120)
 
 RECEIVABLES_RUN_EVERY = env.int("RECEIVABLES_RUN_EVERY", default=3600)
+# Idempotency keys of the API are kept this long (never less than a day).
+IDEMPOTENCY_KEY_HOURS = max(24, env.int("IDEMPOTENCY_KEY_HOURS", default=24))
 CELERY_BEAT_SCHEDULE = {
     "invoice-pdf-sweep": {
         "task": "invoices.invoice_pdf_sweep_task",
@@ -273,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.deliveries_sweep_task",
         "schedule": float(INTEGRATIONS_SWEEP_EVERY),
         "options": {"expires": float(INTEGRATIONS_SWEEP_EVERY)},
+    },
+    "idempotency-keys-forget": {
+        "task": "billing_site.forget_expired_idempotency_keys_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
     },
     # Overdue marks and reminders; hourly, so a tenant's new day starts within the hour.
     "receivables-daily": {

@@ -11,3 +11,11 @@ def worker_probe_task() -> dict:
         cursor.execute("SELECT 1")
         (value,) = cursor.fetchone()
     return {"database": "ok" if value == 1 else "error"}
+
+
+@shared_task(name="billing_site.forget_expired_idempotency_keys_task")
+def forget_expired_idempotency_keys_task() -> int:
+    """Beat, hourly: every tenant's idempotency keys past their keeping time."""
+    from .api.idempotency import forget_expired_keys
+
+    return forget_expired_keys()

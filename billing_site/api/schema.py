@@ -32,12 +32,26 @@ ERROR_DESCRIPTIONS = {
     "404": "Not found: no such object in your tenant, or an unknown X-Tenant.",
     "413": "The request body is over its size limit.",
     "415": "The request body is not in a media type this operation reads.",
+    "422": "This Idempotency-Key was used with another request.",
     "429": "Too many requests: wait for the time given in Retry-After.",
 }
 
 
 class BillingAutoSchema(AutoSchema):
-    """AutoSchema that adds the error responses an operation can give to its successes."""
+    """AutoSchema that adds the error responses an operation can give to its successes,
+    and the ``Idempotency-Key`` header where the operation takes one."""
+
+    def _is_idempotent(self) -> bool:
+        name = getattr(self.view, "action", None) or self.method.lower()
+        return getattr(getattr(self.view, name, None), "takes_idempotency_key", False)
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if self._is_idempotent():
+            from .idempotency import IDEMPOTENCY_PARAMETER
+
+            parameters = [*parameters, IDEMPOTENCY_PARAMETER]
+        return parameters
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -90,6 +104,8 @@ class BillingAutoSchema(AutoSchema):
             codes.append("404")
         if self.method in ("POST", "PUT", "PATCH"):
             codes += ["413", "415"]
+        if self._is_idempotent():
+            codes.append("422")
         if view.get_throttles():
             codes.append("429")
         return codes

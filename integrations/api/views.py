@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from billing_site.api.base import TenantAPIView, TenantFilterSet, TenantViewSetMixin
+from billing_site.api.idempotency import idempotent
 from billing_site.roles import Cap
 from invoices.models import Invoice
 
@@ -87,6 +88,7 @@ class ConnectionViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=None, responses={202: SendNowSerializer})
     @action(detail=True, methods=["post"], url_path="send-now")
+    @idempotent
     def send_now(self, request, pk=None):
         """ConnectWise: push the current month (tenant's zone) for every matched customer
         not switched off, or for ``organization``. A month already sent is not sent again
@@ -246,6 +248,7 @@ class InvoicePushView(TenantAPIView):
     write_capability = Cap.MANAGE_BILLING
 
     @extend_schema(request=None, responses=DeliverySerializer(many=True))
+    @idempotent
     def post(self, request, pk: int):
         invoice = get_object_or_404(Invoice.objects.all(), pk=pk)
         services.invoice_push(invoice=invoice)

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from billing_site.api.base import TenantAPIView, TenantFilterSet, TenantViewSetMixin
+from billing_site.api.idempotency import idempotent
 from billing_site.api.pagination import StandardPagination
 from billing_site.forms import TenantForm
 from billing_site.models import Organization
@@ -164,6 +165,7 @@ class InvoiceViewSet(
 
     @extend_schema(request=None, responses=InvoiceDetailSerializer)
     @action(detail=True, methods=["post"])
+    @idempotent
     def finalize(self, request, pk=None):
         """Draft -> final: gapless number, dates, the PDF renders in the background."""
         invoice = services.invoice_finalize(invoice=self.get_object())
@@ -171,6 +173,7 @@ class InvoiceViewSet(
 
     @extend_schema(request=InvoiceSendSerializer, responses={202: InvoiceEmailSerializer})
     @action(detail=True, methods=["post"])
+    @idempotent
     def send(self, request, pk=None):
         """E-mail the invoice with its PDF (to the billing contact unless ``to`` is given);
         it becomes sent once the mail server accepted the message."""
@@ -200,6 +203,7 @@ class InvoiceViewSet(
 
     @extend_schema(request=None, responses=InvoiceDetailSerializer)
     @action(detail=True, methods=["post"], url_path="mark-sent")
+    @idempotent
     def mark_sent(self, request, pk=None):
         """Final -> sent."""
         invoice = services.invoice_mark_sent(invoice=self.get_object())
@@ -207,6 +211,7 @@ class InvoiceViewSet(
 
     @extend_schema(request=InvoiceVoidSerializer, responses=InvoiceDetailSerializer)
     @action(detail=True, methods=["post"])
+    @idempotent
     def void(self, request, pk=None):
         """Void a final or sent invoice (with a reason); its items become unbilled."""
         invoice = self.get_object()
@@ -262,6 +267,7 @@ class InvoiceViewSet(
 
     @extend_schema(request=SessionInvoiceCreateSerializer, responses={201: InvoiceDetailSerializer})
     @action(detail=False, methods=["post"], url_path="from-sessions")
+    @idempotent
     def from_sessions(self, request):
         """Invoice one session, all of a host's sessions or all hosts of a group (finalised;
         the PDF renders in the background: poll the invoice until ``pdf_url`` is set)."""
@@ -322,6 +328,7 @@ class InvoiceLineViewSet(TenantViewSetMixin, viewsets.GenericViewSet):
         return Response(InvoiceLineSerializer(self.get_object()).data)
 
     @extend_schema(request=InvoiceLineCreateSerializer, responses={201: InvoiceLineSerializer})
+    @idempotent
     def create(self, request, invoice_pk=None):
         invoice = self.get_invoice()
         serializer = InvoiceLineCreateSerializer(data=request.data)
@@ -374,6 +381,7 @@ class PaymentViewSet(
         return selectors.payment_list()
 
     @extend_schema(request=PaymentCreateSerializer, responses={201: PaymentSerializer})
+    @idempotent
     def create(self, request):
         serializer = PaymentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -428,6 +436,7 @@ class CreditNoteViewSet(
         return InvoiceDetailSerializer
 
     @extend_schema(request=CreditNoteCreateSerializer, responses={201: InvoiceDetailSerializer})
+    @idempotent
     def create(self, request):
         serializer = CreditNoteCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

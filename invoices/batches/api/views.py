@@ -15,6 +15,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
 from billing_site.api.base import TenantAPIMixin, TenantViewSetMixin
+from billing_site.api.idempotency import idempotent
 from billing_site.roles import Cap
 from integrations.core.ledger import export_file
 from invoices.emails import services as email_services
@@ -137,6 +138,7 @@ class BatchViewSet(
 
     @extend_schema(request=None, responses=BatchDetailSerializer)
     @action(detail=True, methods=["post"])
+    @idempotent
     def run(self, request, pk=None):
         """Create the draft invoices (one per contract); items are claimed for them."""
         batch = self.get_object()
@@ -157,6 +159,7 @@ class BatchViewSet(
 
     @extend_schema(request=GenerateSerializer, responses=BatchDetailSerializer)
     @action(detail=True, methods=["post"])
+    @idempotent
     def generate(self, request, pk=None):
         """Finalise the batch's drafts (``consolidate``: one per billing organization and
         currency); PDFs render in the background."""
@@ -170,6 +173,7 @@ class BatchViewSet(
 
     @extend_schema(request=None, responses={202: InvoiceEmailSerializer(many=True)})
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    @idempotent
     def send(self, request, pk=None):
         """E-mail every final invoice of the batch to its billing contact (all or nothing:
         an invoice without an address refuses the send, naming it)."""
