@@ -320,7 +320,9 @@ def send_now(*, connection: Connection, organization=None) -> SendNow:
     from billing_site.models import Organization
     from integrations.core.services import _reopen
 
-    connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    # NO KEY: a tick inserting this connection's deliveries meanwhile takes FOR KEY SHARE
+    # on it (the foreign key); a full FOR UPDATE would deadlock with its insert.
+    connection = Connection.objects.select_for_update(no_key=True).get(pk=connection.pk)
     if connection.provider != Provider.CONNECTWISE:
         raise ValidationError({"connection": "“Send now” is for the ConnectWise connection."})
     if not connection.is_active:
@@ -363,4 +365,14 @@ def send_now(*, connection: Connection, organization=None) -> SendNow:
             result.already.append((organizations[pk], delivery))
     created = _insert(connection, [(pk, period) for pk in ids if pk not in existing], now)
     result.queued = [organizations[d.organization_id] for d in created]
+    # Planned by a tick between the look above and the insert: on its way, not "nothing".
+    planned = {d.organization_id for d in created}
+    late = [pk for pk in ids if pk not in existing and pk not in planned]
+    for delivery in Delivery.objects.filter(
+        connection=connection,
+        action=DeliveryAction.PUSH,
+        period_start=period,
+        organization_id__in=late,
+    ):
+        result.already.append((organizations[delivery.organization_id], delivery))
     return result

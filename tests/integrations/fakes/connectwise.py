@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+import time
 import uuid
 
 from werkzeug.wrappers import Request, Response
@@ -194,7 +195,11 @@ class FakeConnectWise(FakeServer):
     def dispatch(self, request: Request) -> Response:
         if request.path.startswith("/login/companyinfo/"):
             return self.companyinfo(request.path.rsplit("/", 1)[-1])
-        return super().dispatch(request)
+        response = super().dispatch(request)
+        if request.method == "POST" and response.status_code == 201 and self.hold_creates:
+            # The addition is stored; the caller may be killed while it waits for the answer.
+            time.sleep(self.hold_creates)
+        return response
 
     def companyinfo(self, company: str) -> Response:
         if company.lower() != self.company.lower():
