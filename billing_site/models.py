@@ -193,6 +193,12 @@ class Tenant(models.Model):
             "{portal_link} {customer} {company}."
         ),
     )
+    require_two_factor = models.BooleanField(
+        "two-factor sign-in for owners and billing admins",
+        default=False,
+        help_text="Owners and billing admins must sign in with a code from an authenticator "
+        "app; they set it up at their next sign-in.",
+    )
     session_work_taxable = models.BooleanField(
         "session work is taxable",
         default=False,

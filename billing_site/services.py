@@ -339,6 +339,7 @@ TENANT_FIELDS = (
     "reminder_offsets",
     "reminder_email_subject",
     "reminder_email_body",
+    "require_two_factor",
 )
 
 

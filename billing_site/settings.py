@@ -41,6 +41,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "billing_site",
     "sessions.apps.SupportSessionsConfig",
     "contracts",
@@ -60,11 +63,14 @@ MIDDLEWARE = [
     "billing_site.uploads.UploadLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "billing_site.security.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "billing_site.tenancy.TenantMiddleware",
+    # After the tenant: whether two-factor sign-in is required depends on its settings.
+    "billing_site.two_factor.TwoFactorMiddleware",
     # NUL in query strings and URL-encoded forms: a 400 naming the field, not a 500.
     "billing_site.request_input.RequestInputMiddleware",
     # Last: turns a login refused by the lockout into its 429 answer.
@@ -261,6 +267,8 @@ INTEGRATIONS_LEASE_SECONDS = env.int("INTEGRATIONS_LEASE_SECONDS", default=300)
 INTEGRATIONS_REQUEUE_AFTER = env.int("INTEGRATIONS_REQUEUE_AFTER", default=120)
 
 RECEIVABLES_RUN_EVERY = env.int("RECEIVABLES_RUN_EVERY", default=3600)
+# Two-factor sign-in: the name authenticator apps show for the account.
+OTP_TOTP_ISSUER = "MSP Billing"
 # Idempotency keys of the API are kept this long (never less than a day).
 IDEMPOTENCY_KEY_HOURS = max(24, env.int("IDEMPOTENCY_KEY_HOURS", default=24))
 CELERY_BEAT_SCHEDULE = {

@@ -2,13 +2,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import two_factor, views
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("two-factor/", two_factor.TwoFactorView.as_view(), name="two-factor"),
+    path("two-factor/verify/", two_factor.TwoFactorVerifyView.as_view(), name="two-factor-verify"),
     path("tenant/switch/", views.SwitchTenantView.as_view(), name="tenant-switch"),
     path("settings/", views.TenantSettingsView.as_view(), name="tenant-settings"),
     path("settings/users/", views.StaffUsersView.as_view(), name="staff-users"),

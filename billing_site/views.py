@@ -250,6 +250,18 @@ class StaffUsersView(StaffViewMixin, FormView):
             .select_related("user", "organization")
             .order_by("role", "user__username")
         )
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from .two_factor import REQUIRED_ROLES
+
+        context["two_factor_users"] = set(
+            TOTPDevice.objects.filter(
+                confirmed=True, user__memberships__tenant=self.request.tenant
+            ).values_list("user_id", flat=True)
+        )
+        context["two_factor_required_roles"] = (
+            REQUIRED_ROLES if self.request.tenant.require_two_factor else ()
+        )
         return context
 
     def form_valid(self, form):
