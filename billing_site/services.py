@@ -396,6 +396,7 @@ def tenant_update(
     reminder_offsets: str | Unset = UNSET,
     reminder_email_subject: str | Unset = UNSET,
     reminder_email_body: str | Unset = UNSET,
+    require_two_factor: bool | Unset = UNSET,
 ) -> Tenant:
     """Change the tenant's company details, defaults and branding.
 

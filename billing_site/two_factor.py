@@ -15,7 +15,6 @@ import secrets
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import transaction
 from django.shortcuts import redirect, resolve_url
 from django.urls import reverse
@@ -27,6 +26,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .roles import Role
+from .views_base import StaffViewMixin
 
 RECOVERY_CODES = 10
 REQUIRED_ROLES = (Role.OWNER, Role.BILLING_ADMIN)
@@ -123,7 +123,7 @@ class TwoFactorMiddleware:
         return self.get_response(request)
 
 
-class TwoFactorVerifyView(LoginRequiredMixin, TemplateView):
+class TwoFactorVerifyView(StaffViewMixin, TemplateView):
     """The second step of signing in: a code from the authenticator app or a recovery code."""
 
     template_name = "billing_site/two_factor_verify.html"
@@ -154,7 +154,7 @@ class TwoFactorVerifyView(LoginRequiredMixin, TemplateView):
         return super().get_context_data(next=_safe_next(self.request, ""), **kwargs)
 
 
-class TwoFactorView(LoginRequiredMixin, TemplateView):
+class TwoFactorView(StaffViewMixin, TemplateView):
     """Your two-factor sign-in: set up an authenticator app, new recovery codes, turn off."""
 
     template_name = "billing_site/two_factor.html"
