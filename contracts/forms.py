@@ -11,6 +11,7 @@ from billing_site.date_fields import DateField
 from billing_site.forms import TenantForm, TenantModelForm
 from billing_site.models import Contact, Organization, User
 from billing_site.money import currency_choices
+from billing_site.tenancy import get_current_tenant
 
 from .budgets import BUDGET_FIELDS
 from .choices import TicketStatus
@@ -32,6 +33,15 @@ from .services import (
     SERVICE_TYPE_FIELDS,
     parse_hours,
 )
+
+
+def format_percent(rate) -> str:
+    """A tax rate as typed in a form: "20 %", "7.65 %" (no trailing zeros)."""
+    text = f"{rate:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} %"
+
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -110,6 +120,14 @@ class ContractForm(BudgetFormMixin, ServiceModelForm):
         self._optional_budget()
         if self.instance.pk:
             self.fields["customer"].disabled = True
+        # Empty: the service takes the billing organization's rate, else the tenant's.
+        tenant = get_current_tenant()
+        default = f" ({format_percent(tenant.default_tax_rate)})" if tenant else ""
+        self.fields["tax_rate"].required = False
+        self.fields["tax_rate"].help_text = (
+            "Percent, e.g. 20. Left empty on a taxable contract: the billing organization's "
+            f"rate, else your default rate{default}."
+        )
 
     def clean_currency(self):
         return self.cleaned_data.get("currency") or None

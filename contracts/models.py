@@ -510,6 +510,11 @@ class RateRule(TenantOwnedModel):
                 parts.append(f"{name.replace('_', ' ')} {getattr(self, name)}")
         return ", ".join(parts) or "any work"
 
+    @property
+    def label(self) -> str:
+        """The rule as named to users (messages, links): its description, else its scopes."""
+        return self.description or self.scope_label
+
 
 class Ticket(Budgeted, TenantOwnedModel):
     """A customer's service request. ``number`` is gapless per tenant.

@@ -14,8 +14,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing_site.models import MAX_ID, Contact, Membership, Organization, Tenant, User
-from billing_site.money import largest_amount
+from billing_site.money import format_unit_price, largest_amount
 from billing_site.roles import STAFF_ROLES, Cap, Role, role_can
+from billing_site.selectors import organization_tax_rate
 from billing_site.services import assign_fields, reject_unknown_fields, sequence_take
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import check_date_range
@@ -288,7 +289,7 @@ def team_set_members(*, team: Team, members: Iterable) -> Team:
     for rule in RateRule.objects.filter(team=team):
         tie = _find_tie(rule, team_members)
         if tie is not None:
-            raise ValidationError({"members": _tie_message(rule, tie, team_members)})
+            raise ValidationError({"members": _tie_error(rule, tie, team_members)})
     TeamMember.objects.filter(team=team).exclude(user_id__in=new_ids).delete()
     existing = set(TeamMember.objects.filter(team=team).values_list("user_id", flat=True))
     TeamMember.objects.bulk_create(
@@ -337,6 +338,43 @@ TYPE_FIELD_LABELS = {
 BILLING_TERMS = ("contract_type", "currency", "billing_cycle", "anchor_day", "start_date")
 
 
+TAXABLE_NEEDS_RATE = (
+    "A taxable contract needs its tax rate above 0 %: enter it, or untick taxable for work "
+    "billed without tax."
+)
+
+
+def _default_tax_rate(contract: Contract, tenant) -> Decimal:
+    """The rate of a taxable contract whose rate is left empty: the billing organization's,
+    else the tenant's default rate. Refused when neither gives one."""
+    rate = organization_tax_rate(organization=contract.billing_organization, tenant=tenant)
+    if not rate:
+        raise ValidationError(
+            {
+                "tax_rate": f"Neither {contract.billing_organization} nor your settings give a "
+                "tax rate: enter the contract's rate, or untick taxable for work billed "
+                "without tax."
+            }
+        )
+    return rate
+
+
+def _resolve_tax(contract: Contract, tenant, *, taxable: bool | None) -> None:
+    """Tax terms as given, with the defaults a form or API call leaves out: an empty rate
+    is the billing organization's (else the tenant's) on a taxable contract, 0 otherwise;
+    taxable left out means taxed when a rate is known."""
+    if contract.tax_rate is None:
+        if taxable is False:
+            contract.tax_rate = Decimal("0")
+        elif taxable:
+            contract.tax_rate = _default_tax_rate(contract, tenant)
+        else:
+            contract.tax_rate = organization_tax_rate(
+                organization=contract.billing_organization, tenant=tenant
+            )
+    contract.taxable = bool(contract.tax_rate) if taxable is None else taxable
+
+
 def contract_has_billed_items(contract: Contract) -> bool:
     return (
         TimeEntry.objects.filter(contract=contract, invoice_line__isnull=False).exists()
@@ -365,6 +403,8 @@ def _validate_contract(contract: Contract, tenant) -> None:
         errors.setdefault("block_hours", "A block has at least some hours.")
     if contract.tax_rate is not None and not Decimal("0") <= contract.tax_rate <= Decimal("100"):
         errors["tax_rate"] = "The tax rate is a percentage between 0 and 100."
+    elif contract.taxable and not contract.tax_rate:
+        errors["tax_rate"] = TAXABLE_NEEDS_RATE
     if errors:
         raise ValidationError(errors)
     # Terms of other types are cleared so they cannot be mistaken for live terms.
@@ -397,8 +437,8 @@ def contract_create(
     billing_cycle: str = BillingCycle.MONTHLY,
     anchor_day: int | None = None,
     currency: str | None = None,
-    taxable: bool = True,
-    tax_rate: Decimal = Decimal("0"),
+    taxable: bool | None = None,
+    tax_rate: Decimal | None = None,
     rounding_increment_minutes: int = 0,
     rounding_minimum_minutes: int = 0,
     rounding_scope: str = RoundingScope.ENTRY,
@@ -410,8 +450,10 @@ def contract_create(
     notes: str = "",
 ) -> Contract:
     """Create a contract. The billing organization defaults to the customer, the currency
-    to the billing organization's, the anchor day to the start date's day. A block-hours
-    contract gets its first block purchase on the start date."""
+    to the billing organization's, the anchor day to the start date's day, the tax rate to
+    the billing organization's (else the tenant's default rate; taxable when there is one).
+    A taxable contract has a rate above 0. A block-hours contract gets its first block
+    purchase on the start date."""
     tenant = require_current_tenant()
     if customer is None:
         raise ValidationError({"customer": "Choose the customer the work is for."})
@@ -443,6 +485,7 @@ def contract_create(
         block_price=block_price,
         notes=notes,
     )
+    _resolve_tax(contract, tenant, taxable=taxable)
     _validate_contract(contract, tenant)
     _unique_contract_name(contract)
     contract.save()
@@ -473,7 +516,7 @@ def contract_update(
     anchor_day: int | Unset | None = UNSET,
     currency: str | Unset | None = UNSET,
     taxable: bool | Unset = UNSET,
-    tax_rate: Decimal | Unset = UNSET,
+    tax_rate: Decimal | Unset | None = UNSET,
     rounding_increment_minutes: int | Unset = UNSET,
     rounding_minimum_minutes: int | Unset = UNSET,
     rounding_scope: str | Unset = UNSET,
@@ -519,6 +562,8 @@ def contract_update(
         data["billing_organization"] = data.get("customer") or contract.customer
     for name, value in data.items():
         setattr(contract, name, value)
+    if "tax_rate" in data and data["tax_rate"] is None:
+        _resolve_tax(contract, tenant, taxable=contract.taxable)  # left empty: the default
     changed = [name for name in BILLING_TERMS if getattr(contract, name) != before[name]]
     if changed and contract_has_billed_items(contract):
         raise ValidationError(
@@ -532,8 +577,8 @@ def contract_update(
         if other is not None:
             raise ValidationError(
                 {
-                    "currency": f"Currency mismatch: rate rule #{other.pk} of this contract is in "
-                    f"{other.currency}. Change or delete it first."
+                    "currency": f"Currency mismatch: rate rule “{other.label}” of this contract "
+                    f"is in {other.currency}. Change or delete it first."
                 }
             )
         if (
@@ -779,16 +824,35 @@ def _find_tie(rule: RateRule, team_members: dict[int, set[int]]) -> RateRule | N
     return None
 
 
-def _tie_message(rule: RateRule, other: RateRule, team_members) -> str:
+TIE = "rate_rule_tie"
+
+
+def _tie_error(rule: RateRule, other: RateRule, team_members) -> ValidationError:
+    """The refusal of a tie: names the other rule by its description (else its scopes);
+    ``tie_rule_id`` reads which rule it is, so a page can link to it."""
     why = "the same values"
     if rule.team_id and other.team_id and rule.team_id != other.team_id:
         shared = team_members.get(rule.team_id, set()) & team_members.get(other.team_id, set())
         why = f"a technician in both teams ({len(shared)} shared member(s))"
-    return (
-        f"This rule could tie with rule #{other.pk} ({other.scope_label}, {other.rate} "
-        f"{other.currency}/h): both name the same scopes with {why}, so neither would be more "
-        f"specific. Edit rule #{other.pk} or scope this one differently."
+    locale = require_current_tenant().locale or "en_US"
+    rate = format_unit_price(other.rate, other.currency, locale)
+    details = f"{other.scope_label}, {rate}/h" if other.description else f"{rate}/h"
+    message = (
+        f"This rule could tie with rule “{other.label}” ({details}): both name the same scopes "
+        f"with {why}, so neither would be more specific. Edit rule “{other.label}” or scope "
+        "this one differently."
     )
+    # The message is not a format string: a "%" typed in a description stays as it is.
+    return ValidationError(message.replace("%", "%%"), code=TIE, params={"rule": other.pk})
+
+
+def tie_rule_id(error: ValidationError) -> int | None:
+    """The rule a refused rate rule (or team) would tie with, when that is the refusal."""
+    for errors in getattr(error, "error_dict", {}).values():
+        for item in errors:
+            if item.code == TIE and item.params:
+                return item.params["rule"]
+    return None
 
 
 def _validate_rule(rule: RateRule, tenant) -> None:
@@ -816,7 +880,7 @@ def _save_rule(rule: RateRule, tenant) -> RateRule:
     team_members = _team_members()
     tie = _find_tie(rule, team_members)
     if tie is not None:
-        raise ValidationError({"non_field_errors": _tie_message(rule, tie, team_members)})
+        raise ValidationError({"non_field_errors": _tie_error(rule, tie, team_members)})
     try:
         with transaction.atomic():
             rule.save()
@@ -842,9 +906,6 @@ def rate_rule_create(
     """Add a rate rule. The currency defaults to the contract's, else the organization's,
     else the tenant's. A rule that could tie with an existing one is refused."""
     tenant = require_current_tenant()
-    if not currency:
-        scope = contract or organization
-        currency = scope.currency if scope is not None else tenant.currency
     rule = RateRule(
         tenant=tenant,
         rate=rate,
@@ -856,8 +917,16 @@ def rate_rule_create(
         service_type=service_type,
         description=description,
     )
+    rule.currency = currency or _rule_currency(rule, tenant)
     _validate_rule(rule, tenant)
     return _save_rule(rule, tenant)
+
+
+def _rule_currency(rule: RateRule, tenant) -> str:
+    """A rule's currency when none is given: its contract's, else its organization's, else
+    the tenant's."""
+    scope = rule.contract or rule.organization
+    return scope.currency if scope is not None else tenant.currency
 
 
 @transaction.atomic
@@ -886,6 +955,8 @@ def rate_rule_update(
         description=description,
     )
     assign_fields(rule, data, RULE_FIELDS)
+    if "currency" in data and not data["currency"]:
+        rule.currency = _rule_currency(rule, tenant)  # left empty in a form: the default
     _validate_rule(rule, tenant)
     return _save_rule(rule, tenant)
 

@@ -62,6 +62,7 @@ urlpatterns = [
     path("approvals/", views.ApprovalQueueView.as_view(), name="approvals"),
     path("rate-rules/", views.RateRuleListView.as_view(), name="rate-rule-list"),
     path("rate-rules/explain/", views.RateRuleExplainView.as_view(), name="rate-rule-explain"),
+    path("rate-rules/<int:pk>/edit/", views.RateRuleUpdateView.as_view(), name="rate-rule-edit"),
     path(
         "rate-rules/<int:pk>/delete/", views.RateRuleDeleteView.as_view(), name="rate-rule-delete"
     ),

@@ -19,6 +19,7 @@ from django.views.generic import DetailView, FormView, TemplateView
 from billing_site.date_fields import DateField
 from billing_site.models import Organization
 from billing_site.roles import Cap
+from billing_site.selectors import organization_tax_rate
 from billing_site.timeutils import format_duration
 from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
 from sessions.models import RemoteSession
@@ -185,6 +186,8 @@ class ContractDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
                 selectors.rate_rule_list().filter(contract=contract)
             ),
             "can_manage": can_manage,
+            # Tickets are opened by roles that log work; the link is not shown to others.
+            "can_log": self.can(Cap.LOG_WORK),
             "line_form": ProductLineForm() if can_manage else None,
             "budget": budgets.budget_of(contract),
         }
@@ -269,7 +272,15 @@ def _contract_currency(data: dict, contract: Contract | None) -> str:
 class ContractCreateView(ContractFormView):
     def get_initial(self):
         customer = _scoped(Organization, self.request.GET.get("customer"))
-        return {"customer": customer, "start_date": _today(self.request)}
+        # Taxable when a rate is known (the customer's, else the tenant's default); the rate
+        # is left empty so the billing organization chosen decides it when saving.
+        rate = organization_tax_rate(organization=customer, tenant=self.request.tenant)
+        return {
+            "customer": customer,
+            "start_date": _today(self.request),
+            "taxable": rate > 0,
+            "tax_rate": None,
+        }
 
 
 class ContractUpdateView(EditObjectMixin, ContractFormView):
@@ -1104,7 +1115,31 @@ class LogSessionView(StaffViewMixin, FormView):
 # ---------------------------------------------------------------- rate rules
 
 
-class RateRuleListView(StaffViewMixin, FormView):
+class RateRuleFormMixin:
+    """Saving a rate rule through one service; a tie links to the rule it would tie with."""
+
+    tie_rule = None
+
+    def save_rule(self, form, service, **kwargs):
+        try:
+            return service(**kwargs, **form.cleaned_data)
+        except ValidationError as error:
+            apply_errors(form, error)
+            tie = services.tie_rule_id(error)
+            self.tie_rule = RateRule.objects.filter(pk=tie).first() if tie else None
+            return None
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if self.tie_rule is not None:
+            context.update(
+                error_link=reverse("contracts:rate-rule-edit", args=[self.tie_rule.pk]),
+                error_link_text=f"Edit rule “{self.tie_rule.label}”",
+            )
+        return context
+
+
+class RateRuleListView(StaffViewMixin, RateRuleFormMixin, FormView):
     template_name = "contracts/rate_rules.html"
     form_class = RateRuleForm
     read_capability = Cap.VIEW_BILLING
@@ -1126,12 +1161,36 @@ class RateRuleListView(StaffViewMixin, FormView):
         return context
 
     def form_valid(self, form):
-        try:
-            rule = services.rate_rule_create(**form.cleaned_data)
-        except ValidationError as error:
-            apply_errors(form, error)
+        rule = self.save_rule(form, services.rate_rule_create)
+        if rule is None:
             return self.form_invalid(form)
-        messages.success(self.request, f"Rate rule #{rule.pk} added.")
+        messages.success(self.request, f"Rate rule “{rule.label}” added.")
+        return redirect("contracts:rate-rule-list")
+
+
+class RateRuleUpdateView(StaffViewMixin, RateRuleFormMixin, EditObjectMixin, FormView):
+    """Change a rate rule's rate, scopes or description (the checks of a new rule)."""
+
+    template_name = "contracts/rate_rule_form.html"
+    form_class = RateRuleForm
+    model = RateRule
+    read_capability = write_capability = Cap.MANAGE_BILLING
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        # A copy: a refused change must not show as saved in the page's title.
+        return {**kwargs, "instance": RateRule.objects.get(pk=self.object.pk)}
+
+    def get_context_data(self, **kwargs):
+        if "form" not in kwargs:
+            kwargs["form"] = self.get_form()  # looks the rule up first
+        return super().get_context_data(object=self.object, **kwargs)
+
+    def form_valid(self, form):
+        rule = self.save_rule(form, services.rate_rule_update, rule=form.instance)
+        if rule is None:
+            return self.form_invalid(form)
+        messages.success(self.request, f"Rate rule “{rule.label}” saved.")
         return redirect("contracts:rate-rule-list")
 
 
@@ -1140,8 +1199,9 @@ class RateRuleDeleteView(ScopedPostView):
 
     def post(self, request, pk):
         rule = self.get_object()
+        label = rule.label
         services.rate_rule_delete(rule=rule)
-        messages.success(request, f"Rate rule #{pk} deleted.")
+        messages.success(request, f"Rate rule “{label}” deleted.")
         return redirect("contracts:rate-rule-list")
 
 
@@ -1176,5 +1236,6 @@ class RateRuleExplainView(StaffViewMixin, TemplateView):
             entry_id=entry_id,
             session_id=session_id,
             scope_labels=["Contract", "Organization", "Technician", "Team", "Service type"],
+            can_manage=self.can(Cap.MANAGE_BILLING),
         )
         return context

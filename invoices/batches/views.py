@@ -31,6 +31,12 @@ def _error_text(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
+def _refusal(text: str) -> HttpResponse:
+    """A refused htmx action: plain text, which the page shows next to the control the
+    user acted on (static/js/app.js) while the row stays as it was."""
+    return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
+
+
 class BatchBase(StaffViewMixin, ScopedObjectMixin):
     model = InvoiceBatch
     read_capability = Cap.VIEW_BILLING
@@ -179,7 +185,7 @@ class BatchSelectionView(BatchBase, View):
         batch = self.batch  # another tenant's batch is a 404 before anything else
         form = SelectionForm(request.POST)
         if not form.is_valid():
-            return HttpResponse("Choose an item to include or exclude.", status=400)
+            return _refusal("Choose an item to include or exclude.")
         contract = form.cleaned_data["contract"]
         try:
             batch_services.batch_selection_set(
@@ -190,7 +196,7 @@ class BatchSelectionView(BatchBase, View):
             )
         except ValidationError as error:
             if request.htmx:
-                return HttpResponse(_error_text(error), status=400)
+                return _refusal(_error_text(error))
             messages.error(request, _error_text(error))
             return redirect(self.detail_url())
         if not request.htmx:
