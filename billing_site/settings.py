@@ -271,6 +271,10 @@ RECEIVABLES_RUN_EVERY = env.int("RECEIVABLES_RUN_EVERY", default=3600)
 OTP_TOTP_ISSUER = "MSP Billing"
 # Idempotency keys of the API are kept this long (never less than a day).
 IDEMPOTENCY_KEY_HOURS = max(24, env.int("IDEMPOTENCY_KEY_HOURS", default=24))
+# TeamViewer Web API (connection reports): the base URL is a setting so the tests point
+# at a fake; each tenant with a script token is pulled every TEAMVIEWER_PULL_EVERY seconds.
+TEAMVIEWER_API_URL = env.str("TEAMVIEWER_API_URL", default="https://webapi.teamviewer.com/api/v1")
+TEAMVIEWER_PULL_EVERY = env.int("TEAMVIEWER_PULL_EVERY", default=3600)
 CELERY_BEAT_SCHEDULE = {
     "invoice-pdf-sweep": {
         "task": "invoices.invoice_pdf_sweep_task",
@@ -294,6 +298,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "invoices.receivables_daily_task",
         "schedule": float(RECEIVABLES_RUN_EVERY),
         "options": {"expires": float(RECEIVABLES_RUN_EVERY)},
+    },
+    # Session logs pulled from TeamViewer's Web API, tenant by tenant.
+    "teamviewer-pull": {
+        "task": "sessions.teamviewer_pull_all_task",
+        "schedule": float(TEAMVIEWER_PULL_EVERY),
+        "options": {"expires": float(TEAMVIEWER_PULL_EVERY)},
     },
     "integration-payments-sync": {
         "task": "integrations.payments_sync_all_task",

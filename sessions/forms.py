@@ -284,3 +284,33 @@ class ImportSettingsForm(forms.Form):
             choices = [("", "Choose how the dates are written…"), *choices]
         self.fields["date_format"].choices = choices
         self.fields["time_zone"].choices = _zone_choices(_zone_of(tenant))
+
+
+class TeamViewerConnectionForm(forms.Form):
+    """The script token (never shown back: only whether one is stored and its last four
+    characters) and the optional group filter."""
+
+    token = forms.CharField(
+        label="Script token",
+        required=False,
+        strip=True,
+        max_length=1000,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="TeamViewer › Edit profile › Apps › Create script token, with the "
+        "permission “Connection reports: read”. Stored encrypted.",
+    )
+    group_id = forms.CharField(
+        label="Only this TeamViewer group",
+        required=False,
+        max_length=40,
+        help_text="The group's id (e.g. g12345678); empty: every group the token sees.",
+    )
+
+    def __init__(self, *args, connection=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if connection is not None and connection.has_token:
+            self.fields["token"].help_text = (
+                f"A token is set (…{connection.token_last4}). Leave empty to keep it; paste "
+                "a new one to replace it."
+            )
+            self.initial.setdefault("group_id", connection.group_id)

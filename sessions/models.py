@@ -224,3 +224,67 @@ class SessionImport(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.filename or f"Import #{self.pk}"
+
+
+class PullStatus(models.TextChoices):
+    OK = "ok", "Imported"
+    ROWS_REFUSED = "rows_refused", "Nothing imported: some records have errors"
+    FAILED = "failed", "Failed"
+
+
+class TeamViewerConnection(TenantOwnedModel):
+    """The tenant's link to TeamViewer's Web API (one per tenant): a script token, kept
+    encrypted (``integrations.core.crypto``) and never shown back but for its last four
+    characters, an optional group filter, and what the last pull did.
+
+    ``pulled_until`` is the cursor: the latest end of a connection imported (or found
+    already imported). The next pull asks TeamViewer for connections from a day before it
+    (a connection lasts at most 24 h), so one still running at the last pull is not
+    missed; what comes back twice is skipped by its connection id.
+    """
+
+    token_encrypted = models.TextField(help_text="The script token, Fernet-encrypted.")
+    token_last4 = models.CharField(max_length=4, blank=True)
+    group_id = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Only connections of this TeamViewer group (its id, e.g. g12345678).",
+    )
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who saved the token; the technician of records that name no user.",
+    )
+    pulled_until = models.DateTimeField(null=True, blank=True)
+    pull_requested_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=16, choices=PullStatus.choices, blank=True)
+    last_error = models.TextField(blank=True)
+    last_result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="teamviewerconnection_one_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"TeamViewer ({self.tenant_id})"
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.token_encrypted)
+
+    @property
+    def last_result_or_none(self) -> dict | None:
+        return self.last_result or None
+
+    @property
+    def pull_pending(self) -> bool:
+        return self.pull_requested_at is not None and (
+            self.last_run_at is None or self.pull_requested_at > self.last_run_at
+        )

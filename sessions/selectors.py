@@ -20,7 +20,14 @@ from billing_site.roles import Cap, role_can
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import local_day_bounds
 
-from .models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport
+from .models import (
+    Host,
+    HostGroup,
+    ImportStatus,
+    RemoteSession,
+    SessionImport,
+    TeamViewerConnection,
+)
 
 SCOPES = ("session", "host", "group")
 
@@ -383,4 +390,18 @@ def recent_imports(*, user: User, may_manage: bool, limit: int = 5) -> list[Sess
         .filter(status=ImportStatus.IMPORTED)
         .defer("content")
         .order_by("-imported_at")[:limit]
+    )
+
+
+def teamviewer_connection() -> TeamViewerConnection | None:
+    """The current tenant's TeamViewer connection, if it has one."""
+    return TeamViewerConnection.objects.select_related("saved_by").first()
+
+
+def tenant_ids_with_teamviewer_across_all_tenants() -> list[int]:
+    """CROSS-TENANT: the ids of every tenant with a TeamViewer connection. Only for the
+    scheduled pull (a beat task, no request), which then works tenant by tenant inside
+    ``tenant_context``; it reads no tenant's data, only which tenants to visit."""
+    return list(
+        TeamViewerConnection.all_tenants.order_by("tenant_id").values_list("tenant_id", flat=True)
     )

@@ -9,6 +9,8 @@ whole seconds, so ``duration_seconds`` is exactly end - start.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import zoneinfo
 from dataclasses import dataclass, field
 
@@ -25,9 +27,19 @@ from billing_site.tenancy import require_current_tenant, tenant_context
 from billing_site.timeutils import format_duration
 from billing_site.unset import UNSET, Unset, provided
 from billing_site.uploads import check_upload_size
+from integrations.core import crypto  # secrets at rest: Fernet, INTEGRATIONS_KEYS
 
 from . import importers
-from .models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport, SessionSource
+from .models import (
+    Host,
+    HostGroup,
+    ImportStatus,
+    PullStatus,
+    RemoteSession,
+    SessionImport,
+    SessionSource,
+    TeamViewerConnection,
+)
 
 BILLED_MESSAGE = "This session is on an invoice and can no longer be changed or deleted."
 
@@ -1122,3 +1134,261 @@ def session_import_confirm(*, staged: SessionImport, actor: User) -> ImportResul
                 ]
             )
     return result
+
+
+# TeamViewer Web API pull -----------------------------------------------------------------
+
+# A first pull reaches this far back; later ones from the cursor, less the overlap.
+TEAMVIEWER_FIRST_PULL = dt.timedelta(days=30)
+# A connection still running at the last pull ends later but started before the cursor:
+# asking again from a day before it (the longest session imported) never misses one.
+TEAMVIEWER_OVERLAP = importers.MAX_SESSION
+TEAMVIEWER_GROUP_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+TEAMVIEWER_ERRORS_KEPT = 50
+
+
+def _check_token(token: str) -> str | None:
+    if len(token) < 8 or len(token) > 1000:
+        return "This does not look like a TeamViewer script token (8 to 1000 characters)."
+    if any(char.isspace() for char in token) or not token.isprintable():
+        return "A script token has no spaces or line breaks; paste it again."
+    return None
+
+
+@transaction.atomic
+def teamviewer_connection_save(
+    *, actor: User, token: str = "", group_id: str | Unset = UNSET
+) -> TeamViewerConnection:
+    """Create or change the tenant's TeamViewer connection.
+
+    ``token`` (a script token) is required the first time; blank later keeps the stored
+    one. It is encrypted before it is stored (``INTEGRATIONS_KEYS``) and never read back
+    but by the pull. A new group filter starts the cursor again (the first pull's period),
+    so the new group's earlier connections are fetched too; repeats are skipped.
+    """
+    tenant = require_current_tenant()
+    connection = TeamViewerConnection.objects.select_for_update().first()
+    token = (token or "").strip()
+    errors: dict[str, str] = {}
+    if token:
+        problem = _check_token(token)
+        if problem:
+            errors["token"] = problem
+    elif connection is None or not connection.has_token:
+        errors["token"] = "Enter the script token."
+    if provided(group_id=group_id):
+        group_id = (group_id or "").strip()
+        if group_id and not TEAMVIEWER_GROUP_ID.match(group_id):
+            errors["group_id"] = (
+                "Enter TeamViewer's group id (e.g. g12345678: letters and digits), or leave "
+                "it empty for every group."
+            )
+    if errors:
+        raise ValidationError(errors)
+    if connection is None:
+        connection = TeamViewerConnection(tenant=tenant)
+    if token:
+        try:
+            connection.token_encrypted = crypto.encrypt(token)
+        except ValidationError as exc:
+            raise ValidationError({"token": exc.messages}) from exc
+        connection.token_last4 = token[-4:]
+        connection.saved_by = actor
+    if provided(group_id=group_id) and group_id != connection.group_id:
+        connection.group_id = group_id
+        connection.pulled_until = None
+    try:
+        with transaction.atomic():
+            connection.save()
+    except IntegrityError as exc:
+        raise ValidationError(
+            {"token": "The TeamViewer connection was saved by someone else at the same moment."}
+        ) from exc
+    return connection
+
+
+@transaction.atomic
+def teamviewer_connection_delete() -> None:
+    """Forget the token and the cursor; sessions already imported stay."""
+    require_current_tenant()
+    TeamViewerConnection.objects.all().delete()
+
+
+@transaction.atomic
+def teamviewer_pull_request(*, actor: User | None = None) -> TeamViewerConnection:
+    """ "Pull now": note the request and queue the pull once this transaction commits."""
+    tenant = require_current_tenant()
+    connection = TeamViewerConnection.objects.select_for_update().first()
+    if connection is None or not connection.has_token:
+        raise ValidationError({"token": "Save a TeamViewer script token first."})
+    connection.pull_requested_at = timezone.now()
+    connection.save(update_fields=["pull_requested_at", "updated_at"])
+    from .tasks import teamviewer_pull_task
+
+    tenant_id = tenant.pk
+    # robust: a broker hiccup must not turn the saved request into an error page; the
+    # scheduled pull comes anyway.
+    transaction.on_commit(lambda: teamviewer_pull_task.delay(tenant_id), robust=True)
+    return connection
+
+
+@dataclass
+class TeamViewerPullResult:
+    """What one pull did; kept as the connection's ``last_result``."""
+
+    status: str
+    from_date: dt.datetime
+    to_date: dt.datetime
+    fetched: int = 0
+    sessions_created: int = 0
+    hosts_created: int = 0
+    groups_created: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    error_count: int = 0
+    errors: list[str] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PullStatus.OK
+
+    def as_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "from_date": self.from_date.isoformat(),
+            "to_date": self.to_date.isoformat(),
+            "fetched": self.fetched,
+            "sessions_created": self.sessions_created,
+            "hosts_created": self.hosts_created,
+            "groups_created": self.groups_created,
+            "duplicates": self.duplicates,
+            "skipped": self.skipped,
+            "error_count": self.error_count,
+            "errors": self.errors,
+            "error": self.error,
+        }
+
+
+def _record_row_errors(result: ImportResult) -> list[str]:
+    lines = []
+    for row in result.rows:
+        for error in row.errors:
+            record = row.external_id.removeprefix(importers.TEAMVIEWER_ID_PREFIX)
+            where = f"connection {record}" if record else f"record {row.line}"
+            what = ", ".join(part for part in (row.host, row.start_text) if part)
+            where += f" ({what})" if what else ""
+            column = f"“{error.column}”: " if error.column else ""
+            lines.append(f"{where}: {column}{error.message}")
+    return lines
+
+
+def _save_pull(connection: TeamViewerConnection, outcome: TeamViewerPullResult, *, cursor=None):
+    connection.last_run_at = timezone.now()
+    connection.last_status = outcome.status
+    connection.last_error = outcome.error
+    connection.last_result = outcome.as_dict()
+    fields = ["last_run_at", "last_status", "last_error", "last_result", "updated_at"]
+    if cursor is not None and (connection.pulled_until is None or cursor > connection.pulled_until):
+        connection.pulled_until = cursor
+        fields.append("pulled_until")
+    connection.save(update_fields=fields)
+
+
+def teamviewer_pull(*, tenant: Tenant) -> TeamViewerPullResult | None:
+    """Fetch the tenant's TeamViewer connections since the cursor and import them.
+
+    Every page of the period is fetched first; the records then go through the file
+    importer's TeamViewer Web API layout and write path (``session_import``), without a
+    preview: hosts matched by device id, then name; technicians by user name, e-mail or
+    full name (records naming no user are the token saver's); connections already
+    imported skipped by their id (``teamviewer:<id>``), so pulling again adds nothing.
+    All or nothing per pull: with any record in error nothing is imported, and the
+    errors are kept on the connection (``last_result``) as they would be for a file.
+    API errors (401, 403, 429 after retries, 5xx, network) are kept as ``last_error``.
+    None when the tenant has no connection.
+    """
+    from .teamviewer import TeamViewerClient, TeamViewerError
+
+    with tenant_context(tenant):
+        connection = TeamViewerConnection.objects.first()
+        if connection is None or not connection.has_token:
+            return None
+        now = _now()
+        if connection.pulled_until is not None:
+            start = min(connection.pulled_until - TEAMVIEWER_OVERLAP, now - dt.timedelta(hours=1))
+        else:
+            start = now - TEAMVIEWER_FIRST_PULL
+        outcome = TeamViewerPullResult(status=PullStatus.FAILED, from_date=start, to_date=now)
+        try:
+            token = crypto.decrypt(connection.token_encrypted)
+            with TeamViewerClient(token) as client:
+                records = client.connection_reports(
+                    from_date=start, to_date=now, group_id=connection.group_id
+                )
+        except (TeamViewerError, ValidationError) as exc:
+            outcome.error = (
+                exc.message if isinstance(exc, TeamViewerError) else " ".join(exc.messages)
+            )
+            with transaction.atomic():
+                current = (
+                    TeamViewerConnection.objects.select_for_update()
+                    .filter(pk=connection.pk)
+                    .first()
+                )
+                if current is not None:  # not removed meanwhile
+                    _save_pull(current, outcome)
+            return outcome
+        outcome.fetched = len(records)
+        with transaction.atomic():
+            # One pull at a time writes: a second one waits here, then finds the first
+            # one's sessions already imported.
+            connection = (
+                TeamViewerConnection.objects.select_for_update().filter(pk=connection.pk).first()
+            )
+            if connection is None:  # removed while the report was fetched: import nothing
+                return None
+            if not records:
+                outcome.status = PullStatus.OK
+                _save_pull(connection, outcome)
+                return outcome
+            try:
+                result = session_import(
+                    tenant=tenant,
+                    file=json.dumps({"records": records}),
+                    fmt=importers.FORMAT_TEAMVIEWER_API,
+                    technician=connection.saved_by,
+                    actor=None,
+                )
+            except ValidationError as exc:
+                outcome.error = "TeamViewer's records could not be imported: " + " ".join(
+                    exc.messages
+                )
+                _save_pull(connection, outcome)
+                return outcome
+            outcome.duplicates = result.duplicates
+            outcome.skipped = result.skipped
+            if not result.imported:
+                row_errors = _record_row_errors(result)
+                outcome.status = PullStatus.ROWS_REFUSED
+                outcome.error_count = len(row_errors)
+                outcome.errors = row_errors[:TEAMVIEWER_ERRORS_KEPT]
+                outcome.error = (
+                    f"{len(row_errors)} error(s) in {len(records)} record(s), so nothing was "
+                    "imported (all or nothing, as for files). Fix them — e.g. add the "
+                    "TeamViewer user as a staff member (same username, e-mail or full name) "
+                    "— and pull again."
+                )
+                _save_pull(connection, outcome)
+                return outcome
+            outcome.status = PullStatus.OK
+            outcome.sessions_created = result.sessions_created
+            outcome.hosts_created = result.hosts_created
+            outcome.groups_created = result.groups_created
+            ends = [
+                row.ended_at
+                for row in result.rows
+                if row.status in ("new", "duplicate") and row.ended_at is not None
+            ]
+            _save_pull(connection, outcome, cursor=max(ends) if ends else None)
+            return outcome

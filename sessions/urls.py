@@ -21,5 +21,7 @@ urlpatterns = [
     path("timer/start/", views.TimerStartView.as_view(), name="timer-start"),
     path("import/", views.SessionImportView.as_view(), name="session-import"),
     path("import/sample.csv", views.SessionImportSampleView.as_view(), name="import-sample"),
+    path("import/teamviewer/", views.TeamViewerSettingsView.as_view(), name="teamviewer-settings"),
+    path("import/teamviewer/pull/", views.TeamViewerPullView.as_view(), name="teamviewer-pull"),
     path("import/<int:pk>/", views.SessionImportPreviewView.as_view(), name="import-preview"),
 ]

@@ -27,6 +27,7 @@ from .forms import (
     SessionFilterForm,
     SessionForm,
     SessionImportForm,
+    TeamViewerConnectionForm,
     TimerStartForm,
     TimerStopForm,
 )
@@ -569,8 +570,21 @@ class SessionImportView(SessionsViewMixin, FormView):
             recent=selectors.recent_imports(
                 user=self.request.user, may_manage=self.can(Cap.MANAGE_WORK)
             ),
+            teamviewer=self._teamviewer(kwargs.pop("teamviewer_form", None)),
             **kwargs,
         )
+
+    def _teamviewer(self, form=None) -> dict | None:
+        """The TeamViewer card, for those who may manage everyone's work."""
+        if not self.can(Cap.MANAGE_WORK):
+            return None
+        connection = selectors.teamviewer_connection()
+        return {
+            "connection": connection,
+            "form": form or TeamViewerConnectionForm(connection=connection),
+            "result": connection.last_result if connection else {},
+            "layout": importers.LAYOUTS[importers.FORMAT_TEAMVIEWER_API],
+        }
 
     def form_valid(self, form):
         upload = form.cleaned_data["file"]
@@ -590,6 +604,60 @@ class SessionImportView(SessionsViewMixin, FormView):
             apply_errors(form, error)
             return self.form_invalid(form)
         return redirect("sessions:import-preview", pk=staged.pk)
+
+
+TEAMVIEWER_ANCHOR = "#teamviewer"
+
+
+class TeamViewerSettingsView(SessionImportView):
+    """POST: save the TeamViewer script token and group filter (or remove the connection);
+    errors are shown on the import page's TeamViewer card."""
+
+    read_capability = write_capability = Cap.MANAGE_WORK
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        import_page = reverse("sessions:session-import") + TEAMVIEWER_ANCHOR
+        if "remove" in request.POST:
+            services.teamviewer_connection_delete()
+            messages.success(
+                request, "TeamViewer connection removed; the sessions it imported stay."
+            )
+            return redirect(import_page)
+        connection = selectors.teamviewer_connection()
+        form = TeamViewerConnectionForm(request.POST, connection=connection)
+        if form.is_valid():
+            try:
+                services.teamviewer_connection_save(
+                    actor=request.user,
+                    token=form.cleaned_data["token"],
+                    group_id=form.cleaned_data["group_id"],
+                )
+            except ValidationError as error:
+                apply_errors(form, error)
+            else:
+                messages.success(request, "TeamViewer connection saved.")
+                return redirect(import_page)
+        upload_form = SessionImportForm(tenant=request.tenant)
+        return self.render_to_response(
+            self.get_context_data(form=upload_form, teamviewer_form=form), status=400
+        )
+
+
+class TeamViewerPullView(SessionsViewMixin, View):
+    """POST: "Pull now" — queued as a task (run at once without a broker)."""
+
+    read_capability = write_capability = Cap.MANAGE_WORK
+    http_method_names = ["post"]
+
+    def post(self, request):
+        try:
+            services.teamviewer_pull_request(actor=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.info(request, "Pull from TeamViewer started; its result is shown below.")
+        return redirect(reverse("sessions:session-import") + TEAMVIEWER_ANCHOR)
 
 
 class SessionImportSampleView(SessionsViewMixin, View):

@@ -249,3 +249,58 @@ class ImportResultSerializer(serializers.Serializer):
     notes = serializers.ListField(child=serializers.CharField())
     errors = ImportErrorSerializer(many=True)
     rows = ImportRowSerializer(many=True)
+
+
+class TeamViewerPullResultSerializer(serializers.Serializer):
+    """Documents ``last_result`` (built by ``services.TeamViewerPullResult.as_dict``)."""
+
+    status = serializers.CharField(help_text="ok, rows_refused or failed.")
+    from_date = serializers.DateTimeField(help_text="The period asked from TeamViewer.")
+    to_date = serializers.DateTimeField()
+    fetched = serializers.IntegerField(help_text="Connection records TeamViewer sent.")
+    sessions_created = serializers.IntegerField()
+    hosts_created = serializers.IntegerField()
+    groups_created = serializers.IntegerField()
+    duplicates = serializers.IntegerField(help_text="Connections imported before.")
+    skipped = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    errors = serializers.ListField(
+        child=serializers.CharField(), help_text="Record errors (the first 50)."
+    )
+    error = serializers.CharField(help_text="What went wrong, in words; empty when imported.")
+
+
+class TeamViewerConnectionSerializer(serializers.Serializer):
+    """The tenant's TeamViewer connection. The token itself is never sent back."""
+
+    token_set = serializers.BooleanField(source="has_token")
+    token_last4 = serializers.CharField(help_text="The stored token's last four characters.")
+    group_id = serializers.CharField(help_text="Only this TeamViewer group; empty: all.")
+    pulled_until = DateTimeField(
+        allow_null=True, help_text="The cursor: the latest end of a connection imported."
+    )
+    pull_requested_at = DateTimeField(allow_null=True)
+    pull_pending = serializers.BooleanField(help_text="A pull was asked for and has not run.")
+    last_run_at = DateTimeField(allow_null=True)
+    last_status = serializers.CharField(help_text="ok, rows_refused, failed; empty: never run.")
+    last_error = serializers.CharField()
+    last_result = TeamViewerPullResultSerializer(allow_null=True, source="last_result_or_none")
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+
+class TeamViewerConnectionUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
+    token = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=1000,
+        write_only=True,
+        help_text="A TeamViewer script token with “Connection reports: read”; required the "
+        "first time, left out or blank later to keep the stored one.",
+    )
+    group_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text="Only this TeamViewer group's connections (e.g. g12345678); blank: all.",
+    )

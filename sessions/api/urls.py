@@ -1,8 +1,20 @@
 """API routes of this app, registered on the v1 router by billing_site.api.urls."""
 
-from .views import HostGroupViewSet, HostViewSet, RemoteSessionViewSet
+from django.urls import path
 
-urlpatterns = []
+from .views import (
+    HostGroupViewSet,
+    HostViewSet,
+    RemoteSessionViewSet,
+    TeamViewerConnectionView,
+    TeamViewerPullView,
+)
+
+# Before the router's routes: "sessions/teamviewer/" is not a session id.
+urlpatterns = [
+    path("sessions/teamviewer/", TeamViewerConnectionView.as_view(), name="session-teamviewer"),
+    path("sessions/teamviewer/pull/", TeamViewerPullView.as_view(), name="session-teamviewer-pull"),
+]
 
 
 def register(router) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from billing_site.api.base import TenantModelViewSet, TenantReadWriteViewSet
+from billing_site.api.base import TenantAPIView, TenantModelViewSet, TenantReadWriteViewSet
 from billing_site.api.schema import ERROR_REF
 from billing_site.roles import Cap, role_can
 from billing_site.uploads import UPLOAD_TOO_LARGE_RESPONSE
@@ -26,6 +27,8 @@ from .serializers import (
     SessionTimerStartSerializer,
     SessionTimerStopSerializer,
     SessionUpdateSerializer,
+    TeamViewerConnectionSerializer,
+    TeamViewerConnectionUpdateSerializer,
 )
 
 
@@ -210,3 +213,83 @@ class RemoteSessionViewSet(TenantModelViewSet):
         else:
             code = status.HTTP_201_CREATED if result.imported else status.HTTP_400_BAD_REQUEST
         return Response(result.as_dict(), status=code)
+
+
+NO_TEAMVIEWER = "No TeamViewer connection: PUT a script token first."
+
+
+class TeamViewerConnectionView(TenantAPIView):
+    """The tenant's TeamViewer connection (Web API connection reports): the script token
+    is write-only (only whether one is set and its last four characters come back), the
+    group filter, the cursor and the last pull's result."""
+
+    read_capability = write_capability = Cap.MANAGE_WORK
+    http_method_names = ["get", "put", "delete", "head", "options"]
+
+    def _connection(self):
+        connection = selectors.teamviewer_connection()
+        if connection is None:
+            raise Http404(NO_TEAMVIEWER)
+        return connection
+
+    @extend_schema(
+        responses={
+            200: TeamViewerConnectionSerializer,
+            404: OpenApiResponse(ERROR_REF, description="The tenant has no connection."),
+        }
+    )
+    def get(self, request):
+        return Response(TeamViewerConnectionSerializer(self._connection()).data)
+
+    @extend_schema(
+        request=TeamViewerConnectionUpdateSerializer,
+        responses={
+            200: OpenApiResponse(TeamViewerConnectionSerializer, description="Changed."),
+            201: OpenApiResponse(TeamViewerConnectionSerializer, description="Created."),
+            400: OpenApiResponse(
+                ERROR_REF,
+                description="No token the first time, a malformed token or group id, or "
+                "no encryption key configured (INTEGRATIONS_KEYS).",
+            ),
+        },
+    )
+    def put(self, request):
+        """Create the connection, or change its token and/or group filter."""
+        data = TeamViewerConnectionUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        existed = selectors.teamviewer_connection() is not None
+        connection = services.teamviewer_connection_save(actor=request.user, **data.validated_data)
+        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        return Response(TeamViewerConnectionSerializer(connection).data, status=code)
+
+    @extend_schema(responses={204: None, 404: OpenApiResponse(ERROR_REF)})
+    def delete(self, request):
+        """Remove the connection (token, cursor); the sessions it imported stay."""
+        self._connection()
+        services.teamviewer_connection_delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TeamViewerPullView(TenantAPIView):
+    """Pull now: the pull is queued (run at once without a broker); GET the connection
+    to see its result (``last_run_at``, ``last_status``, ``last_result``)."""
+
+    read_capability = write_capability = Cap.MANAGE_WORK
+    http_method_names = ["post", "options"]
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(
+                TeamViewerConnectionSerializer, description="Queued; pull_pending is true."
+            ),
+            404: OpenApiResponse(ERROR_REF, description="The tenant has no connection."),
+        },
+    )
+    def post(self, request):
+        if selectors.teamviewer_connection() is None:
+            raise Http404(NO_TEAMVIEWER)
+        connection = services.teamviewer_pull_request(actor=request.user)
+        return Response(
+            TeamViewerConnectionSerializer(connection).data, status=status.HTTP_202_ACCEPTED
+        )
