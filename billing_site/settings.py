@@ -267,6 +267,8 @@ INTEGRATIONS_LEASE_SECONDS = env.int("INTEGRATIONS_LEASE_SECONDS", default=300)
 INTEGRATIONS_REQUEUE_AFTER = env.int("INTEGRATIONS_REQUEUE_AFTER", default=120)
 
 RECEIVABLES_RUN_EVERY = env.int("RECEIVABLES_RUN_EVERY", default=3600)
+# API tokens work this many days from when they were issued.
+API_TOKEN_DAYS = max(1, env.int("API_TOKEN_DAYS", default=30))
 # Two-factor sign-in: the name authenticator apps show for the account.
 OTP_TOTP_ISSUER = "MSP Billing"
 # Idempotency keys of the API are kept this long (never less than a day).
@@ -317,7 +319,7 @@ JSON_BODY_MAX_BYTES = env.int("JSON_BODY_MAX_BYTES", default=1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "billing_site.api.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

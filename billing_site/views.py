@@ -1,4 +1,5 @@
 from celery.exceptions import TimeoutError as CeleryTimeoutError
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -283,3 +284,40 @@ class TenantLogoView(StaffViewMixin, View):
         if not request.tenant.logo:
             raise Http404("No logo")
         return FileResponse(request.tenant.logo.open("rb"))
+
+
+class AccountView(StaffViewMixin, TemplateView):
+    """Your account: two-factor sign-in and your API token (issue, revoke)."""
+
+    template_name = "billing_site/account.html"
+
+    def get_context_data(self, **kwargs):
+        from rest_framework.authtoken.models import Token
+
+        from .api.tokens import token_expires_at, token_is_expired
+        from .two_factor import confirmed_authenticator, is_required
+
+        context = super().get_context_data(**kwargs)
+        token = Token.objects.filter(user=self.request.user).first()
+        context.update(
+            two_factor=confirmed_authenticator(self.request.user),
+            two_factor_required=is_required(self.request.membership),
+            token=token,
+            token_expires_at=token_expires_at(token) if token else None,
+            token_expired=token_is_expired(token) if token else False,
+            token_days=settings.API_TOKEN_DAYS,
+        )
+        return context
+
+    def post(self, request):
+        from .api.tokens import token_issue, token_revoke
+
+        if request.POST.get("action") == "new":
+            token = token_issue(user=request.user)
+            messages.success(request, "New API token made; the one before no longer works.")
+            return self.render_to_response(self.get_context_data(new_key=token.key))
+        if request.POST.get("action") == "revoke":
+            if token_revoke(user=request.user):
+                messages.success(request, "API token revoked: requests with it are refused.")
+            return redirect("account")
+        return redirect("account")

@@ -1,7 +1,6 @@
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
@@ -13,6 +12,7 @@ from billing_site.roles import Cap
 
 from .base import TenantFilterSet, TenantReadWriteViewSet
 from .serializers import ContactSerializer, OrganizationSerializer, StrictSerializerMixin
+from .tokens import token_current, token_expires_at
 
 
 class OrganizationFilter(TenantFilterSet):
@@ -87,10 +87,12 @@ class TokenRequestSerializer(StrictSerializerMixin, serializers.Serializer):
 
 class TokenResponseSerializer(serializers.Serializer):
     token = serializers.CharField()
+    expires_at = serializers.DateTimeField()
 
 
 class ObtainTokenView(APIView):
-    """POST username and password; returns the user's API token."""
+    """POST username and password; returns the user's API token and when it expires (a
+    new one once the old expired; see ``billing_site.api.tokens``)."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -110,5 +112,7 @@ class ObtainTokenView(APIView):
             )
         # A login like the page's: clears the account's failed-login count, sets last_login.
         user_logged_in.send(sender=user.__class__, request=request._request, user=user)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token = token_current(user=user)
+        return Response(
+            {"token": token.key, "expires_at": token_expires_at(token)}, status=status.HTTP_200_OK
+        )
