@@ -90,6 +90,18 @@ def _has_authenticator(request, user) -> bool:
     return found
 
 
+def remember_at_login(sender, request, user, **kwargs) -> None:
+    """``user_logged_in``: whether the user has an authenticator is looked up once, when
+    the session is made (it is written then anyway), not on the first page after it."""
+    from django.contrib.auth import SESSION_KEY
+
+    session = getattr(request, "session", None)
+    if session is None or session.get(SESSION_KEY) is None:
+        return  # not a browser session (e.g. the API's token endpoint)
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        session[NO_AUTHENTICATOR] = user.pk
+
+
 def _safe_next(request, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=False):
