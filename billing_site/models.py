@@ -275,7 +275,9 @@ class Membership(models.Model):
     @classmethod
     def for_user(cls, user, preferred_tenant_id=None) -> Membership | None:
         """The membership a request acts under: the chosen tenant, else the first one."""
-        memberships = cls.objects.select_related("tenant", "organization").filter(user=user)
+        # Not the organization: it is a tenant-owned row, read once the tenant is set
+        # (row-level security hides it before; billing_site/rls.py).
+        memberships = cls.objects.select_related("tenant").filter(user=user)
         if preferred_tenant_id:
             chosen = memberships.filter(tenant_id=preferred_tenant_id).first()
             if chosen is not None:

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "billing_site.security.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "billing_site.tenancy.TenantMiddleware",
+    "billing_site.rls.CrossTenantAdminMiddleware",
     # After the tenant: whether two-factor sign-in is required depends on its settings.
     "billing_site.two_factor.TwoFactorMiddleware",
     # NUL in query strings and URL-encoded forms: a 400 naming the field, not a 500.
@@ -267,6 +268,9 @@ INTEGRATIONS_LEASE_SECONDS = env.int("INTEGRATIONS_LEASE_SECONDS", default=300)
 INTEGRATIONS_REQUEUE_AFTER = env.int("INTEGRATIONS_REQUEUE_AFTER", default=120)
 
 RECEIVABLES_RUN_EVERY = env.int("RECEIVABLES_RUN_EVERY", default=3600)
+# The role the application connects as in production: owns no table, no BYPASSRLS
+# (row-level security, billing_site/rls.py); migrate grants it its rights.
+DB_APP_ROLE = env.str("DB_APP_ROLE", default="msp_app")
 # API tokens work this many days from when they were issued.
 API_TOKEN_DAYS = max(1, env.int("API_TOKEN_DAYS", default=30))
 # Two-factor sign-in: the name authenticator apps show for the account.

@@ -495,10 +495,13 @@ def tenant_ids_with_stale_pdfs_across_all_tenants(*, cutoff: dt.datetime) -> lis
     ``cutoff``. Only for the sweep (a beat task, no request), which then works tenant by
     tenant inside ``tenant_context``; it reads no tenant's data, only which tenants to visit.
     """
-    return list(
-        Invoice.all_tenants.filter(_pdf_stale(cutoff))
-        .exclude(status=InvoiceStatus.DRAFT)
-        .order_by("tenant_id")
-        .values_list("tenant_id", flat=True)
-        .distinct()
-    )
+    from billing_site.rls import cross_tenant
+
+    with cross_tenant():
+        return list(
+            Invoice.all_tenants.filter(_pdf_stale(cutoff))
+            .exclude(status=InvoiceStatus.DRAFT)
+            .order_by("tenant_id")
+            .values_list("tenant_id", flat=True)
+            .distinct()
+        )

@@ -402,6 +402,11 @@ def tenant_ids_with_teamviewer_across_all_tenants() -> list[int]:
     """CROSS-TENANT: the ids of every tenant with a TeamViewer connection. Only for the
     scheduled pull (a beat task, no request), which then works tenant by tenant inside
     ``tenant_context``; it reads no tenant's data, only which tenants to visit."""
-    return list(
-        TeamViewerConnection.all_tenants.order_by("tenant_id").values_list("tenant_id", flat=True)
-    )
+    from billing_site.rls import cross_tenant
+
+    with cross_tenant():
+        return list(
+            TeamViewerConnection.all_tenants.order_by("tenant_id").values_list(
+                "tenant_id", flat=True
+            )
+        )

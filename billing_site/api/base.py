@@ -61,9 +61,8 @@ class TenantAPIMixin:
         membership = None
         if user and user.is_authenticated:
             slug = request.META.get(TENANT_HEADER)
-            memberships = Membership.objects.select_related("tenant", "organization").filter(
-                user=user
-            )
+            # The organization (tenant-owned) is read once the tenant is set (rls.py).
+            memberships = Membership.objects.select_related("tenant").filter(user=user)
             if slug:
                 membership = memberships.filter(tenant__slug=slug).first()
                 if membership is None:

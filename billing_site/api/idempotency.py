@@ -119,5 +119,8 @@ def idempotent(action):
 
 def forget_expired_keys() -> int:
     """Delete every tenant's keys past the keeping time (beat, hourly)."""
-    deleted, _ = IdempotencyKey.all_tenants.filter(created_at__lt=_kept_since()).delete()
+    from billing_site.rls import cross_tenant
+
+    with cross_tenant():
+        deleted, _ = IdempotencyKey.all_tenants.filter(created_at__lt=_kept_since()).delete()
     return deleted

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from billing_site.models import Tenant
+from billing_site.rls import cross_tenant
 from billing_site.tenancy import tenant_context
 
 from .models import Delivery
@@ -41,19 +42,20 @@ def deliveries_sweep_task() -> int:
     from . import services
     from .models import Connection, ConnectionStatus, Provider
 
-    tenant_ids = set(
-        Delivery.all_tenants.filter(status__in=("pending", "running"))
-        .order_by()
-        .values_list("tenant_id", flat=True)
-        .distinct()
-    )
-    # Tenants pushing to ConnectWise: the customers' months that came due are planned
-    # here (one beat, one tick), then sent with everything else that is due.
-    psa = set(
-        Connection.all_tenants.filter(
-            provider=Provider.CONNECTWISE, status=ConnectionStatus.ACTIVE
-        ).values_list("tenant_id", flat=True)
-    )
+    with cross_tenant():
+        tenant_ids = set(
+            Delivery.all_tenants.filter(status__in=("pending", "running"))
+            .order_by()
+            .values_list("tenant_id", flat=True)
+            .distinct()
+        )
+        # Tenants pushing to ConnectWise: the customers' months that came due are planned
+        # here (one beat, one tick), then sent with everything else that is due.
+        psa = set(
+            Connection.all_tenants.filter(
+                provider=Provider.CONNECTWISE, status=ConnectionStatus.ACTIVE
+            ).values_list("tenant_id", flat=True)
+        )
     queued = 0
     for tenant in Tenant.objects.filter(pk__in=tenant_ids | psa).order_by("pk"):
         with tenant_context(tenant):
@@ -80,9 +82,12 @@ def payments_sync_all_task() -> int:
     """Beat, every ``INTEGRATIONS_SYNC_EVERY`` seconds: one sync task per active connection."""
     from .models import ACCOUNTING_PROVIDERS, Connection, ConnectionStatus
 
-    rows = Connection.all_tenants.filter(
-        status=ConnectionStatus.ACTIVE, provider__in=ACCOUNTING_PROVIDERS
-    ).values_list("tenant_id", "pk")
+    with cross_tenant():
+        rows = list(
+            Connection.all_tenants.filter(
+                status=ConnectionStatus.ACTIVE, provider__in=ACCOUNTING_PROVIDERS
+            ).values_list("tenant_id", "pk")
+        )
     count = 0
     for tenant_id, connection_id in rows:
         payments_sync_task.delay(tenant_id, connection_id)

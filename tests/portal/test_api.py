@@ -156,11 +156,12 @@ def test_list_queries_do_not_grow_with_rows(world, api, django_assert_num_querie
             )
 
     add(2)
-    # token, membership, partner check, count, page.
-    with django_assert_num_queries(5):
+    # token, membership, its organization (read once the tenant is set: row-level
+    # security), partner check, count, page.
+    with django_assert_num_queries(6):
         assert api.get(LIST).json()["count"] == 4
     add(25)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert api.get(LIST).json()["count"] == 29
 
 

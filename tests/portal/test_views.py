@@ -150,11 +150,12 @@ def test_page_queries_do_not_grow_with_rows(world, partner, django_assert_num_qu
 
     add(2)
     partner.get(ECT)  # warm the session
-    # session, user, membership, partner check, count, page.
-    with django_assert_num_queries(6):
+    # session, user, membership, its organization (read once the tenant is set: row-level
+    # security), partner check, count, page.
+    with django_assert_num_queries(7):
         small = partner.get(ECT)
     add(30)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         large = partner.get(ECT)
     assert small.content.decode().count("<tr>") < large.content.decode().count("<tr>")
 
@@ -290,8 +291,9 @@ def test_detail_of_a_ticket_outside_the_view_is_404(world, world_b, partner, cli
 def test_detail_queries_are_constant(world, partner, django_assert_num_queries):
     url = reverse("portal:ticket-detail", args=[world.billed.pk])
     partner.get(url)
-    # session, user, membership, partner check, ticket, entries, attachments.
-    with django_assert_num_queries(7):
+    # session, user, membership, its organization, partner check, ticket, entries,
+    # attachments.
+    with django_assert_num_queries(8):
         partner.get(url)
     for _ in range(4):
         TimeEntryFactory(
@@ -300,7 +302,7 @@ def test_detail_queries_are_constant(world, partner, django_assert_num_queries):
             contract=world.contracts.acme_via_p,
             technician=world.tech,
         )
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         partner.get(url)
 
 
