@@ -18,6 +18,9 @@ tenant's rows when the application connects as a role that owns no table and has
   ``SET LOCAL`` is — so the database always sees the tenant the code is running for,
   a pooled connection never carries a previous request's tenant, and a statement in
   autocommit is its own transaction with its own setting.
+- **References.** A foreign key from one tenant-owned table to another is checked by a
+  constraint trigger (``app_same_tenant``) at commit: the row it points at must be of the
+  same tenant, so no bug can point A's invoice at B's customer.
 - **Across tenants.** The few jobs that must read every tenant's rows (beat ticks finding
   work, the admin) run inside ``cross_tenant()``, named so it is seen in review.
 
@@ -116,6 +119,59 @@ def tenant_tables() -> list[str]:
     )
 
 
+SAME_TENANT_FUNCTION = """
+CREATE OR REPLACE FUNCTION app_same_tenant() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ref_id text := to_jsonb(NEW) ->> TG_ARGV[1];
+    ref_tenant bigint;
+    cross_before text := current_setting('app.cross_tenant', true);
+BEGIN
+    IF ref_id IS NULL THEN
+        RETURN NEW;
+    END IF;
+    -- At commit the transaction's tenant is its last statement's: look the row up past
+    -- the row-level policy, then compare tenants here.
+    PERFORM set_config('app.cross_tenant', 'on', true);
+    EXECUTE format('SELECT tenant_id FROM %I WHERE %I = $1', TG_ARGV[0], TG_ARGV[2])
+        INTO ref_tenant USING ref_id::bigint;
+    PERFORM set_config('app.cross_tenant', coalesce(cross_before, 'off'), true);
+    IF ref_tenant IS DISTINCT FROM NEW.tenant_id THEN
+        RAISE EXCEPTION 'tenant wall: %.% = % is not a row of tenant %',
+            TG_ARGV[0], TG_ARGV[2], ref_id, NEW.tenant_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NEW;
+END $$
+"""
+
+
+def tenant_references() -> list[tuple[str, str, str, str]]:
+    """(table, column, referenced table, referenced column) of every foreign key from a
+    tenant-owned table to another tenant-owned table."""
+    found = []
+    for model in apps.get_models():
+        if not issubclass(model, TenantOwnedModel) or not model._meta.managed:
+            continue
+        for field in model._meta.concrete_fields:
+            target = field.related_model if field.is_relation else None
+            if target is None or field.name == "tenant":
+                continue
+            if isinstance(target, type) and issubclass(target, TenantOwnedModel):
+                found.append(
+                    (
+                        model._meta.db_table,
+                        field.column,
+                        target._meta.db_table,
+                        field.target_field.column,
+                    )
+                )
+    return sorted(found)
+
+
+def _trigger_name(column: str) -> str:
+    return f"same_tenant_{column}"[:63]
+
+
 def apply_policies(sender=None, using="default", **kwargs) -> None:
     """``post_migrate``: the wall on every tenant-owned table, and the application role's
     rights (when that role exists). Idempotent."""
@@ -134,6 +190,17 @@ def apply_policies(sender=None, using="default", **kwargs) -> None:
             cursor.execute(f'DROP POLICY IF EXISTS {POLICY} ON "{table}"')
             cursor.execute(
                 f'CREATE POLICY {POLICY} ON "{table}" USING ({CONDITION}) WITH CHECK ({CONDITION})'
+            )
+        # References stay inside one tenant: a row may only point at its own tenant's
+        # rows (checked at commit, when the rows a transaction writes all exist).
+        cursor.execute(SAME_TENANT_FUNCTION)
+        for table, column, target, target_column in tenant_references():
+            name = _trigger_name(column)
+            cursor.execute(f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"')
+            cursor.execute(
+                f'CREATE CONSTRAINT TRIGGER "{name}" AFTER INSERT OR UPDATE OF "{column}", '
+                f'tenant_id ON "{table}" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW '
+                f"EXECUTE FUNCTION app_same_tenant('{target}', '{column}', '{target_column}')"
             )
         if role_exists:
             cursor.execute(

@@ -189,3 +189,40 @@ def test_own_pages_answer_the_same_with_the_wall_on(
     assert with_wall.status_code == without_wall.status_code, url
     if with_wall["Content-Type"].startswith("application/json") and with_wall.status_code == 200:
         assert with_wall.json() == without_wall.json(), url
+
+
+def set_constraints_now():
+    # The references are checked at commit; a test's transaction never commits.
+    raw("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def test_every_reference_between_tenant_tables_is_checked():
+    references = rls.tenant_references()
+    assert ("invoices_invoice", "organization_id", "billing_site_organization", "id") in references
+    rows = raw(
+        "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE t.tgname LIKE 'same_tenant_%%'"
+    )
+    assert {(table, f"same_tenant_{column}"[:63]) for table, column, _, _ in references} <= set(
+        rows
+    )
+
+
+def test_a_row_cannot_point_at_another_tenants_row(tenant_a, tenant_b):
+    with tenant_context(tenant_a):
+        invoice = InvoiceFactory(tenant=tenant_a)
+    with tenant_context(tenant_b):
+        theirs = OrganizationFactory(tenant=tenant_b)
+    set_constraints_now()
+    with pytest.raises(DatabaseError, match="tenant wall"), transaction.atomic():
+        Invoice.all_tenants.filter(pk=invoice.pk).update(organization=theirs)
+    with pytest.raises(DatabaseError, match="tenant wall"), transaction.atomic():
+        raw(
+            "UPDATE invoices_invoice SET organization_id = %s WHERE id = %s",
+            [theirs.pk, invoice.pk],
+        )
+    # Pointing at its own tenant's row is fine.
+    with tenant_context(tenant_a):
+        own = OrganizationFactory(tenant=tenant_a)
+    Invoice.all_tenants.filter(pk=invoice.pk).update(organization=own)
+    assert Invoice.all_tenants.get(pk=invoice.pk).organization_id == own.pk
