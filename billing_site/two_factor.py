@@ -33,7 +33,15 @@ REQUIRED_ROLES = (Role.OWNER, Role.BILLING_ADMIN)
 AUTHENTICATOR = "Authenticator app"
 RECOVERY = "Recovery codes"
 # Reachable before the second step: signing in and out, the two-factor pages, assets.
-OPEN_PATHS = ("/login/", "/logout/", "/two-factor/", "/static/", "/healthz", "/favicon")
+OPEN_PATHS = (
+    "/login/",
+    "/logout/",
+    "/password-reset/",
+    "/two-factor/",
+    "/static/",
+    "/healthz",
+    "/favicon",
+)
 
 
 def confirmed_authenticator(user) -> TOTPDevice | None:

@@ -14,6 +14,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 EXCLUDED_NAMES = {
     "login",
     "logout",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
     "healthz",
     "api-token",
     "api-schema",
