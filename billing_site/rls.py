@@ -122,25 +122,31 @@ def tenant_tables() -> list[str]:
 SAME_TENANT_FUNCTION = """
 CREATE OR REPLACE FUNCTION app_same_tenant() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    ref_id text := to_jsonb(NEW) ->> TG_ARGV[1];
+    ref_id text;
+    row_tenant bigint;
     ref_tenant bigint;
+    found_ref boolean;
     cross_before text := current_setting('app.cross_tenant', true);
 BEGIN
-    IF ref_id IS NULL THEN
-        RETURN NEW;
-    END IF;
-    -- At commit the transaction's tenant is its last statement's: look the row up past
-    -- the row-level policy, then compare tenants here.
+    -- Checked at commit: read the row as it is then (it may have been changed or deleted
+    -- since this event), past the row-level policy (the transaction's tenant is its last
+    -- statement's), and compare tenants here.
     PERFORM set_config('app.cross_tenant', 'on', true);
-    EXECUTE format('SELECT tenant_id FROM %I WHERE %I = $1', TG_ARGV[0], TG_ARGV[2])
-        INTO ref_tenant USING ref_id::bigint;
+    EXECUTE format('SELECT (to_jsonb(t) ->> %L), tenant_id FROM %I t WHERE id = $1',
+                   TG_ARGV[1], TG_TABLE_NAME)
+        INTO ref_id, row_tenant USING NEW.id;
+    IF ref_id IS NOT NULL THEN
+        EXECUTE format('SELECT tenant_id, true FROM %I WHERE %I = $1', TG_ARGV[0], TG_ARGV[2])
+            INTO ref_tenant, found_ref USING ref_id::bigint;
+    END IF;
     PERFORM set_config('app.cross_tenant', coalesce(cross_before, 'off'), true);
-    IF ref_tenant IS DISTINCT FROM NEW.tenant_id THEN
+    -- A missing row is the foreign key's to refuse; a row of another tenant is ours.
+    IF found_ref AND ref_tenant IS DISTINCT FROM row_tenant THEN
         RAISE EXCEPTION 'tenant wall: %.% = % is not a row of tenant %',
-            TG_ARGV[0], TG_ARGV[2], ref_id, NEW.tenant_id
+            TG_ARGV[0], TG_ARGV[2], ref_id, row_tenant
             USING ERRCODE = 'foreign_key_violation';
     END IF;
-    RETURN NEW;
+    RETURN NULL;
 END $$
 """
 
