@@ -271,8 +271,8 @@ RECEIVABLES_RUN_EVERY = env.int("RECEIVABLES_RUN_EVERY", default=3600)
 # The role the application connects as in production: owns no table, no BYPASSRLS
 # (row-level security, billing_site/rls.py); migrate grants it its rights.
 DB_APP_ROLE = env.str("DB_APP_ROLE", default="msp_app")
-# Password reset links work once, for this many seconds.
-PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
+# Password reset and portal invitation links work once, for this many seconds.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 # API tokens work this many days from when they were issued.
 API_TOKEN_DAYS = max(1, env.int("API_TOKEN_DAYS", default=30))
 # Two-factor sign-in: the name authenticator apps show for the account.

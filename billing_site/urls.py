@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -12,11 +11,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
-            email_template_name="registration/password_reset_email.txt",
-            extra_context={"reset_minutes": settings.PASSWORD_RESET_TIMEOUT // 60},
-            extra_email_context={"reset_minutes": settings.PASSWORD_RESET_TIMEOUT // 60},
-        ),
+        views.PasswordResetView.as_view(),
         name="password_reset",
     ),
     path(

@@ -1,6 +1,7 @@
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
@@ -321,3 +322,26 @@ class AccountView(StaffViewMixin, TemplateView):
                 messages.success(request, "API token revoked: requests with it are refused.")
             return redirect("account")
         return redirect("account")
+
+
+def link_lifetime() -> str:
+    """How long a one-time link works (``PASSWORD_RESET_TIMEOUT``), in words."""
+    seconds = settings.PASSWORD_RESET_TIMEOUT
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset (single-use, time-limited links), saying how long the link works."""
+
+    email_template_name = "registration/password_reset_email.txt"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(link_lifetime=link_lifetime(), **kwargs)
+
+    def form_valid(self, form):
+        self.extra_email_context = {"link_lifetime": link_lifetime()}
+        return super().form_valid(form)

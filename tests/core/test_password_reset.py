@@ -35,7 +35,7 @@ def test_a_reset_link_works_once(client, staff_a, settings):
         assert ask(client, "bruno@example.com").status_code == 302
         (message,) = mail.outbox
         assert message.to == ["bruno@example.com"]
-        assert "works once, for 60 minutes" in message.body
+        assert "works once, for 1 hour" in message.body
         form = client.get(link_in(message), follow=True)
         assert "Choose a new password" in form.content.decode()
         set_url = form.redirect_chain[-1][0]
