@@ -14,7 +14,9 @@ person, or made before lines kept them) shows its stored words; a person's edit 
 generated line's description or heading is kept as typed (``facts["own"]``).
 
 The batch preview, the contract page and the invoice read the same renderers: a line's
-words are written in one place.
+words are written in one place. A description and a heading are translated into the
+active language (``gettext``): the invoice document renders them with its language
+active; pages, with none, read English.
 """
 
 from __future__ import annotations

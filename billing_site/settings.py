@@ -156,6 +156,9 @@ API_SCHEMA_PUBLIC = env.bool("API_SCHEMA_PUBLIC", default=False)
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# Only the documents a customer receives are translated (README "Invoice language"):
+# their labels, in locale/<language>/LC_MESSAGES/django.po (compiled .mo committed).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"

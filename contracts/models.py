@@ -493,7 +493,13 @@ class RateRule(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.rate} {self.currency}/h ({self.scope_label})"
+        # The rate as every page prints money: in the current tenant's locale.
+        from billing_site.money import format_unit_price
+        from billing_site.tenancy import get_current_tenant
+
+        locale = getattr(get_current_tenant(), "locale", "") or "en_US"
+        rate = format_unit_price(self.rate, self.currency, locale)
+        return f"{self.label}: {rate}/h" if self.description else f"{rate}/h ({self.scope_label})"
 
     SCOPES = ("contract", "organization", "technician", "team", "service_type")
 

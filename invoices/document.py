@@ -25,6 +25,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.utils import translation
 
 from billing_site import billables
 from billing_site.addresses import street_lines
@@ -32,6 +33,7 @@ from billing_site.line_text import line_words
 from billing_site.tenancy import require_current_tenant
 
 from .models import Invoice, InvoiceKind, InvoiceLine
+from .parties import document_language, document_locale
 from .selectors import attach_credited, with_balance
 from .totals import compute_totals
 
@@ -156,6 +158,11 @@ class InvoiceDocument:
     def is_credit_note(self) -> bool:
         return self.kind == InvoiceKind.CREDIT_NOTE
 
+    @property
+    def language(self) -> str:
+        """The document's one language (its labels' translation): "fr" for fr_FR."""
+        return document_language(self.locale)
+
 
 def seller_party(invoice: Invoice) -> Party:
     """The seller snapshot of ``invoice`` (no query)."""
@@ -201,9 +208,10 @@ def _source_items(invoice_ids: list[int]) -> dict[int, tuple[tuple[str, int], ..
     return {line_id: tuple(sorted(items)) for line_id, items in found.items()}
 
 
-def _document_line(line: InvoiceLine, sources: dict, invoice: Invoice) -> DocumentLine:
-    # The words in the invoice's locale, rendered from the line's facts.
-    words = line_words(line, currency=invoice.currency, locale=invoice.locale)
+def _document_line(line: InvoiceLine, sources: dict, invoice: Invoice, locale: str) -> DocumentLine:
+    # The words in the document's locale, rendered from the line's facts (the caller has
+    # its language active).
+    words = line_words(line, currency=invoice.currency, locale=locale)
     return DocumentLine(
         id=line.pk,
         position=line.position,
@@ -233,20 +241,24 @@ def _document(invoice: Invoice, sources: dict) -> InvoiceDocument:
     stored = list(invoice.lines.all())
     totals = compute_totals(stored, invoice.currency)
     organization = invoice.organization if invoice.organization_id else None
+    # One language per document: the customer's, else the tenant's (``document_locale``).
+    locale = document_locale(organization, invoice.locale)
+    with translation.override(document_language(locale)):
+        lines = tuple(_document_line(line, sources, invoice, locale) for line in stored)
     return InvoiceDocument(
         id=invoice.pk,
         number=invoice.number or "",
         kind=invoice.kind,
         status=invoice.status,
         currency=invoice.currency,
-        locale=invoice.locale,
+        locale=locale,
         issue_date=invoice.issue_date,
         due_date=invoice.due_date,
         period_start=invoice.period_start,
         period_end=invoice.period_end,
         seller=seller_party(invoice),
         bill_to=bill_to_party(invoice),
-        lines=tuple(_document_line(line, sources, invoice) for line in stored),
+        lines=lines,
         tax_rows=tuple(
             TaxBreakdown(
                 category=tax_category(taxable=True, rate=row.rate),

@@ -67,3 +67,34 @@ def snapshot_of(invoice: Invoice) -> dict[str, str]:
     """The party columns of ``invoice`` as they are, for a document that repeats its
     parties (a credit note)."""
     return {field: getattr(invoice, field) for field in PARTY_FIELDS}
+
+
+def document_locale(organization: Organization | None, tenant_locale: str) -> str:
+    """The locale a customer's copy is written in: the customer's language, else the
+    tenant's (README "Invoice language").
+
+    The same language as the tenant's locale keeps the tenant's formatting ("fr" for a
+    fr_CA tenant stays fr_CA); another language takes its usual territory (Babel's likely
+    subtags: "da" reads as da_DK, "en" as en_US). No organization (a session invoice for a
+    host of no customer): the tenant's locale.
+    """
+    from babel import Locale, UnknownLocaleError
+    from babel.core import get_global
+
+    tenant_locale = tenant_locale or "en_US"
+    language = getattr(organization, "language", "") or ""
+    if not language or tenant_locale.split("_")[0].lower() == language.lower():
+        return tenant_locale
+    likely = get_global("likely_subtags").get(language.lower(), "")
+    parts = likely.split("_")
+    candidate = f"{parts[0]}_{parts[-1]}" if len(parts) > 1 else language.lower()
+    try:
+        Locale.parse(candidate)
+    except (UnknownLocaleError, ValueError):
+        return language.lower()
+    return candidate
+
+
+def document_language(locale: str) -> str:
+    """The language code of ``locale`` for Django's translations: "fr" for fr_FR."""
+    return (locale or "en").split("_")[0].split("-")[0].lower() or "en"

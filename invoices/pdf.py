@@ -1,8 +1,12 @@
 """Invoice PDF: an HTML template rendered by WeasyPrint.
 
-Everything printed is formatted here in the invoice's locale and currency (Babel),
-so the template stays plain. WeasyPrint's font configuration and image cache live
-at module level: a long-lived worker builds them once, not per invoice. Rendering is
+Everything printed is formatted here in the document's locale and currency (Babel),
+so the template stays plain. A document has one language (``InvoiceDocument.locale``:
+the customer's, else the tenant's): its labels are translated (Django's translations,
+``locale/``), its dates, numbers and country names are that locale's, and nothing
+internal (a batch's name, a line of no amount) is printed on the customer's copy.
+WeasyPrint's font configuration and image cache live at module level: a long-lived
+worker builds them once, not per invoice. Rendering is
 serialised with a lock because Pango/fontconfig are not guaranteed thread-safe and
 the embedded default renders in-process from a threaded web server.
 """
@@ -17,14 +21,17 @@ from decimal import Decimal
 from pathlib import Path
 
 from babel.dates import format_date, format_time
-from babel.numbers import format_currency, format_decimal
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
 
-from billing_site.money import format_money, quantize
+from billing_site.money import format_money, format_quantity, format_unit_price
 from billing_site.timeutils import format_duration, to_zone
 
 from .document import InvoiceDocument, Party, invoice_document
-from .models import Invoice, InvoiceStatus, LineKind
+from .models import CreditDisposition, Invoice, InvoiceStatus, LineKind
 
 CSS_PATH = Path(__file__).resolve().parent / "templates" / "invoices" / "pdf" / "invoice.css"
 _RENDER_LOCK = threading.Lock()
@@ -55,22 +62,22 @@ def money_text(amount: Decimal, currency: str, locale: str) -> str:
 
 
 def number_text(value: Decimal, locale: str) -> str:
-    """A quantity with every significant decimal (0.1667 h stays 0.1667)."""
-    return format_decimal(Decimal(value).normalize(), locale=locale, decimal_quantization=False)
+    """A quantity or a rate with every significant decimal (0.1667 h stays 0.1667), in
+    the locale ("1,5" in French)."""
+    return format_quantity(Decimal(value), locale)
 
 
 def rate_text(price: Decimal, currency: str, locale: str) -> str:
-    """A unit price: the currency's minor unit, or up to 4 places when it has them."""
-    price = Decimal(price)
-    if quantize(price, currency) == price:
-        return format_money(price, currency, locale)
-    return format_currency(
-        price.normalize(),
-        currency,
-        locale=locale,
-        currency_digits=False,
-        decimal_quantization=False,
-    )
+    """A unit price: the currency's minor unit, and up to 4 places where it has them."""
+    return format_unit_price(Decimal(price), currency, locale)
+
+
+def unit_text(unit: str) -> str:
+    """A line's unit as printed, in the active language: the units the product writes
+    ("period" of a retainer fee; "h" stays "h"), else as typed on the line."""
+    if unit == "period":
+        return pgettext("invoice line unit", "period")
+    return unit
 
 
 @dataclass
@@ -115,10 +122,15 @@ def _logo_data_uri(tenant) -> str:
 
 def _party_block(party: Party, locale: str) -> dict:
     """A party as printed: name, address lines (street lines, "<postcode> <city>",
-    region, the country's name in the invoice's language), contacts."""
+    region, the country's name in the invoice's language), contacts. A street line that
+    repeats the name (an address typed with the name on top) is not printed again."""
+    name = party.legal_name.strip()
+    lines = tuple(
+        line for line in party.address_lines(locale) if line.strip().casefold() != name.casefold()
+    )
     return {
-        "name": party.legal_name,
-        "lines": party.address_lines(locale),
+        "name": name,
+        "lines": lines,
         "tax_id": party.tax_id,
         "email": party.email,
         "phone": party.phone,
@@ -142,6 +154,10 @@ def pdf_context(invoice: Invoice, document: InvoiceDocument | None = None) -> di
     session_lines, other_lines = [], []
     rates = set()
     for line in document.lines:
+        if not line.amount:
+            # A line of no amount bills nothing: left off the customer's copy (the totals
+            # are the invoice's, so they do not change; the staff page still lists it).
+            continue
         is_session = line.kind == LineKind.SESSION and line.started_at and line.ended_at
         same_day = (
             is_session
@@ -157,7 +173,7 @@ def pdf_context(invoice: Invoice, document: InvoiceDocument | None = None) -> di
             duration=format_duration(line.worked_seconds) if line.worked_seconds else "",
             description=line.description,
             quantity=number_text(line.quantity, locale),
-            unit=line.unit,
+            unit=unit_text(line.unit),
             unit_price=rate_text(line.unit_price, currency, locale),
             amount=money_text(line.amount, currency, locale),
             group_label=line.group_label,
@@ -186,9 +202,11 @@ def pdf_context(invoice: Invoice, document: InvoiceDocument | None = None) -> di
         "bill_to": _party_block(document.bill_to, locale),
         "tenant": tenant,
         "is_void": document.status == InvoiceStatus.VOID,
-        "title": "CREDIT NOTE" if is_credit_note else "Invoice",
+        "title": _("Credit note") if is_credit_note else _("Invoice"),
+        "language": document.language,
         "is_credit_note": is_credit_note,
         "credited_number": document.credited_invoice_number if is_credit_note else "",
+        "credit_disposition": credit_disposition_text(invoice, document),
         "brand_color": tenant.brand_color,
         "logo": _logo_data_uri(tenant),
         "issue_date": format_date(document.issue_date, "long", locale=locale)
@@ -224,11 +242,71 @@ def pdf_context(invoice: Invoice, document: InvoiceDocument | None = None) -> di
         else "",
         "amount_due": money_text(document.balance_due, currency, locale),
         "zone": zone.key,
+        "payment_terms": payment_terms_text(
+            document.payment_terms_days,
+            due_date=format_date(document.due_date, "long", locale=locale)
+            if document.due_date
+            else "",
+            number=document.number,
+        ),
+        "page_counter": page_counter_css(),
     }
 
 
+def credit_disposition_text(invoice: Invoice, document: InvoiceDocument) -> str:
+    """What a credit note did with the credited items (``Invoice.credit_disposition_text``),
+    in the active language: the customer reads whether that work is billed again."""
+    if not document.is_credit_note:
+        return ""
+    if invoice.credit_disposition == CreditDisposition.RELEASE:
+        return _("Items released to be billed again.")
+    if invoice.credit_disposition == CreditDisposition.WRITE_OFF:
+        return _("Items written off (they stay billed by %(number)s).") % {
+            "number": document.credited_invoice_number or _("the invoice")
+        }
+    return ""
+
+
+def payment_terms_text(days: int, *, due_date: str, number: str) -> str:
+    """The payment terms sentence, in the active language."""
+    terms = ngettext(
+        "Payment due within %(days)d day", "Payment due within %(days)d days", days
+    ) % {"days": days}
+    if due_date:
+        terms = _("%(terms)s, by %(date)s") % {"terms": terms, "date": due_date}
+    return _("%(terms)s. Please quote %(number)s with your payment.") % {
+        "terms": terms,
+        "number": number,
+    }
+
+
+def _css_string(text: str) -> str:
+    """``text`` as a CSS string that is also safe inside a ``<style>`` element."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("<", "\\3c ").replace(">", "\\3e ") + '"'
+
+
+def page_counter_css() -> str:
+    """The page footer's "Page 2 of 3" as a CSS ``content`` value, in the active language:
+    the translated words around the page counters."""
+    text = _("Page %(page)s of %(pages)s")
+    parts = []
+    for index, chunk in enumerate(text.split("%(page)s")):
+        if index:
+            parts.append("counter(page)")
+        for inner, piece in enumerate(chunk.split("%(pages)s")):
+            if inner:
+                parts.append("counter(pages)")
+            if piece:
+                parts.append(_css_string(piece))
+    return mark_safe(" ".join(parts))  # noqa: S308 - every piece is escaped above
+
+
 def render_invoice_html(invoice: Invoice) -> str:
-    return render_to_string("invoices/pdf/invoice.html", pdf_context(invoice))
+    """The customer's copy as HTML, wholly in the document's language."""
+    document = invoice_document(invoice, with_sources=False)
+    with translation.override(document.language):
+        return render_to_string("invoices/pdf/invoice.html", pdf_context(invoice, document))
 
 
 def render_invoice_pdf(invoice: Invoice) -> bytes:

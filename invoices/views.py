@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views import View
 from django.views.generic import DetailView, TemplateView
 
+from billing_site.money import format_money
 from billing_site.roles import Cap
 from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
 
@@ -569,7 +570,8 @@ class PaymentCreateView(StaffViewMixin, InvoiceObjectMixin, View):
             except ValidationError as error:
                 apply_errors(form, error)
             else:
-                messages.success(request, f"Payment of {payment.amount} recorded.")
+                amount = format_money(payment.amount, invoice.currency, request.tenant.locale)
+                messages.success(request, f"Payment of {amount} recorded.")
                 return redirect("invoices:invoice-detail", pk=invoice.pk)
         detail = InvoiceDetailView()
         detail.setup(request, pk=pk)

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from billing_site.line_text import OWN, LineWords, can_render, plural, register, render
 from billing_site.money import format_money, format_quantity, format_unit_price
 from billing_site.timeutils import format_duration, to_zone
@@ -82,7 +84,7 @@ def render_session(facts: Mapping[str, Any], line, currency: str, locale: str) -
     when = f"{start:%Y-%m-%d %H:%M:%S} – {end:%Y-%m-%d %H:%M:%S} ({zone})" if start and end else ""
     host = facts.get("host", "")
     return LineWords(
-        description=facts.get("comment") or "Remote support session",
+        description=facts.get("comment") or _("Remote support session"),
         explanation=(
             f"Session #{facts.get('session')} on {host}, {when}, "
             f"{format_duration(line.worked_seconds)}; "
@@ -118,7 +120,7 @@ def render_session_adjustment(
             f"session); amount due set to {money(facts['agreed'])}; difference "
             f"{sign}{money(abs(difference))}."
         )
-    return LineWords("Adjustment to the agreed amount due", text)
+    return LineWords(_("Adjustment to the agreed amount due"), text)
 
 
 def render_manual(facts: Mapping[str, Any], line, currency: str, locale: str) -> LineWords:

@@ -1,11 +1,11 @@
 """Template filters for money, durations and zones, shared by every app."""
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 from django.utils.html import format_html
 
-from billing_site.money import format_money
+from billing_site.money import format_money, format_quantity, format_unit_price
 from billing_site.timeutils import format_duration, to_zone
 
 register = template.Library()
@@ -34,19 +34,65 @@ def icon(name: str) -> str:
     return format_html('<span class="icon" aria-hidden="true">{}</span>', ICONS.get(name, "•"))
 
 
+def _tenant(context):
+    request = context.get("request")
+    return getattr(request, "tenant", None) or context.get("tenant")
+
+
+def _locale(context) -> str:
+    return getattr(_tenant(context), "locale", None) or "en_US"
+
+
+def _decimal(value) -> Decimal | None:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
 @register.simple_tag(takes_context=True)
 def money(context, amount, currency=None):
     """Amount in the tenant's locale and the given (or tenant's) currency."""
     if amount is None or amount == "":
         return ""
-    request = context.get("request")
-    tenant = getattr(request, "tenant", None) or context.get("tenant")
-    locale = getattr(tenant, "locale", None) or "en_US"
-    currency = currency or getattr(tenant, "currency", None) or "EUR"
-    try:
-        return format_money(Decimal(str(amount)), currency, locale)
-    except (InvalidOperation, ValueError):
-        return str(amount)
+    currency = currency or getattr(_tenant(context), "currency", None) or "EUR"
+    number = _decimal(amount)
+    return str(amount) if number is None else format_money(number, currency, _locale(context))
+
+
+@register.simple_tag(takes_context=True)
+def unit_price(context, price, currency=None):
+    """A unit price or rate in the tenant's locale: the currency's minor unit, and up to the
+    four places a unit price keeps where it has them ('95,00 €', '133,3333 €')."""
+    if price is None or price == "":
+        return ""
+    currency = currency or getattr(_tenant(context), "currency", None) or "EUR"
+    number = _decimal(price)
+    return str(price) if number is None else format_unit_price(number, currency, _locale(context))
+
+
+@register.simple_tag(takes_context=True)
+def quantity(context, value, places=None):
+    """A quantity (hours, units) in the tenant's locale without trailing zeros ('1,5');
+    ``places`` rounds it first (2 for hours shown as a balance)."""
+    if value is None or value == "":
+        return ""
+    number = _decimal(value)
+    if number is None:
+        return str(value)
+    if places is not None:
+        number = number.quantize(Decimal(1).scaleb(-int(places)), rounding=ROUND_HALF_UP)
+    return format_quantity(number, _locale(context))
+
+
+@register.simple_tag(takes_context=True)
+def tax_rate(context, rate):
+    """A percentage in the tenant's locale without trailing zeros: '20 %', '7,65 %'."""
+    if rate is None or rate == "":
+        return ""
+    number = _decimal(rate)
+    return str(rate) if number is None else f"{format_quantity(number, _locale(context))} %"
 
 
 @register.filter

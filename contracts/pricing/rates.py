@@ -70,10 +70,10 @@ def specificity(rule: RateRule) -> tuple[bool, ...]:
 
 
 def describe_rule(rule: RateRule, locale: str = "en_US") -> str:
-    return (
-        f"rule #{rule.pk} ({rule.scope_label}) "
-        f"{format_unit_price(rule.rate, rule.currency, locale)}/h"
-    )
+    """A rule as an explanation names it: by its description (else its scopes), never by
+    its id; the rate it sets is printed beside it, in ``locale``, by the caller."""
+    scopes = f" ({rule.scope_label})" if rule.description else ""
+    return f"rule “{rule.label}”{scopes}"
 
 
 class RateBook:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from billing_site.line_text import LineWords, format_day, period_words, plural, register
 from billing_site.money import format_quantity, format_unit_price
 from billing_site.timeutils import format_duration
@@ -21,8 +23,17 @@ from .rounding import rounding_words
 
 TIME, RETAINER_FEE, PRODUCT, BLOCK = "time", "retainer_fee", "product", "block"
 
-# What time beyond a pool is billed against.
+# What time beyond a pool is billed against (translated when a line is worded: a
+# description is in its document's language, ``billing_site.line_text``).
 POOL_WORDS = {"included": "included hours", "block": "the block"}
+
+
+def _pool_words(pool: str) -> str | None:
+    if pool == "included":
+        return _("included hours")
+    if pool == "block":
+        return _("the block")
+    return None
 
 
 # ------------------------------------------------------------------------ facts
@@ -79,14 +90,17 @@ def block_facts(*, contract_name: str, hours: Decimal, purchased_on) -> dict[str
 def time_label(facts: Mapping[str, Any], line, locale: str) -> str:
     """'#42 Printer offline', 'Work 01 Nov 2026 – 30 Nov 2026', or 'Work on the contract'."""
     if facts.get("period_scope"):
-        return f"Work {period_words(line.period_start, line.period_end, locale)}"
+        return _("Work %(period)s") % {
+            "period": period_words(line.period_start, line.period_end, locale)
+        }
     ticket = facts.get("ticket")
-    return f"#{ticket[0]} {ticket[1]}" if ticket else "Work on the contract"
+    return f"#{ticket[0]} {ticket[1]}" if ticket else _("Work on the contract")
 
 
 def render_time(facts: Mapping[str, Any], line, currency: str, locale: str) -> LineWords:
     label = time_label(facts, line, locale)
     pool = POOL_WORDS.get(facts.get("pool", ""))
+    pool_words = _pool_words(facts.get("pool", ""))
     worked, billed = line.worked_seconds or 0, line.billed_seconds or 0
     parts = [plural(facts.get("entries", 0), "time entry", "time entries")]
     if facts.get("period_scope"):
@@ -101,7 +115,9 @@ def render_time(facts: Mapping[str, Any], line, currency: str, locale: str) -> L
         f"{format_unit_price(line.unit_price, currency, locale)}/h."
     )
     return LineWords(
-        description=f"{label} — time beyond {pool}" if pool else f"{label} — time",
+        description=_("%(label)s — time beyond %(pool)s") % {"label": label, "pool": pool_words}
+        if pool
+        else _("%(label)s — time") % {"label": label},
         explanation="".join(parts),
         group_label=f"{facts.get('contract', '')} · {label}",
     )
@@ -110,7 +126,8 @@ def render_time(facts: Mapping[str, Any], line, currency: str, locale: str) -> L
 def render_retainer_fee(facts: Mapping[str, Any], line, currency: str, locale: str) -> LineWords:
     included = format_quantity(Decimal(facts.get("included_hours") or 0), locale)
     return LineWords(
-        description=f"Retainer fee {period_words(line.period_start, line.period_end, locale)}",
+        description=_("Retainer fee %(period)s")
+        % {"period": period_words(line.period_start, line.period_end, locale)},
         explanation=f"in advance; covers {included} h, unused hours do not roll over",
         group_label=facts.get("contract", ""),
     )
@@ -137,7 +154,7 @@ def render_block(facts: Mapping[str, Any], line, currency: str, locale: str) -> 
     hours = format_quantity(Decimal(facts.get("hours") or 0), locale)
     bought = format_day(dt.date.fromisoformat(facts["purchased_on"]), locale)
     return LineWords(
-        description=f"Block of {hours} h bought {bought}",
+        description=_("Block of %(hours)s h bought %(date)s") % {"hours": hours, "date": bought},
         explanation=f"{hours} h prepaid, invoiced once when bought",
         group_label=facts.get("contract", ""),
     )

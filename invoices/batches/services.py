@@ -176,7 +176,9 @@ def _invoice_row(
         **organization_payment_terms(organization=organization, tenant=tenant),
         "period_start": min((p.start for p in periods), default=None),
         "period_end": max((p.end for p in periods), default=None),
-        "notes": f"Invoice batch “{batch.name}” as of {batch.as_of:%d %b %Y}.",
+        # The batch is internal: staff pages show it as the invoice's source; the
+        # customer's copy prints only what is written into the notes.
+        "source_label": f"Invoice batch “{batch.name}” as of {batch.as_of:%d %b %Y}"[:200],
         "subtotal": totals.subtotal,
         "tax_total": totals.tax_total,
         "total": totals.total,

@@ -9,6 +9,8 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from billing_site.models import Organization
@@ -16,6 +18,7 @@ from billing_site.money import format_money
 from billing_site.roles import Cap
 from billing_site.views_base import StaffViewMixin
 
+from ..parties import document_language, document_locale
 from ..selectors import tenant_today
 from . import selectors
 from .forms import ReceivablesFilterForm, StatementForm
@@ -99,20 +102,39 @@ class StatementPdfView(StatementMixin, TemplateView):
                 status=400,
                 content_type="text/plain; charset=utf-8",
             )
-        html = render_to_string(
-            "invoices/pdf/statement.html", statement_print_context(request.tenant, statement)
-        )
+        html = render_statement_html(request.tenant, statement)
         response = HttpResponse(render_pdf(html), content_type="application/pdf")
         name = f"statement-{statement.organization.company_number}-{statement.date_to.isoformat()}"
         response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
         return response
 
 
-def statement_print_context(tenant, statement) -> dict:
-    """The statement as printed: amounts and dates in the tenant's locale."""
-    from ..pdf import _logo_data_uri
+def render_statement_html(tenant, statement) -> str:
+    """The statement as HTML, wholly in the customer's language (else the tenant's)."""
+    locale = document_locale(statement.organization, tenant.locale)
+    with translation.override(document_language(locale)):
+        return render_to_string(
+            "invoices/pdf/statement.html", statement_print_context(tenant, statement)
+        )
 
-    locale = tenant.locale
+
+def _entry_detail(entry, day) -> str:
+    """A statement entry's detail in the active language ("due …", "for …", "credits …":
+    the selector's English words, the references they name kept as they are)."""
+    if entry.due_date:
+        return _("due %(date)s") % {"date": day(entry.due_date)}
+    for english, words in (("for ", _("for %(what)s")), ("credits ", _("credits %(what)s"))):
+        if entry.detail.startswith(english):
+            return words % {"what": entry.detail[len(english) :]}
+    return entry.detail
+
+
+def statement_print_context(tenant, statement) -> dict:
+    """The statement as printed: amounts, dates and country in the customer's locale
+    (``document_locale``); its labels are translated by the template."""
+    from ..pdf import _logo_data_uri, page_counter_css
+
+    locale = document_locale(statement.organization, tenant.locale)
 
     def day(value: dt.date) -> str:
         return format_date(value, "medium", locale=locale)
@@ -132,8 +154,8 @@ def statement_print_context(tenant, statement) -> dict:
                     {
                         "date": day(entry.date),
                         "kind": entry.kind,
-                        "reference": entry.reference,
-                        "detail": f"due {day(entry.due_date)}" if entry.due_date else entry.detail,
+                        "reference": _("Payment") if entry.kind == "payment" else entry.reference,
+                        "detail": _entry_detail(entry, day),
                         "charge": money(entry.charge) if entry.charge else "",
                         "credit": money(entry.credit) if entry.credit else "",
                         "balance": money(entry.balance),
@@ -164,5 +186,6 @@ def statement_print_context(tenant, statement) -> dict:
         "date_to": day(statement.date_to),
         "printed_on": day(tenant_today()),
         "currencies": currencies,
-        "lang": locale[:2],
+        "lang": document_language(locale),
+        "page_counter": page_counter_css(),
     }

@@ -288,7 +288,9 @@ def test_explain_page_shows_the_winner(admin_client, in_tenant_a, data):
         reverse("contracts:rate-rule-explain"), {"time_entry": data["entry"].pk}
     )
     content = response.content.decode()
-    assert f"#{rule.pk}" in content and "Wins" in content
+    # The winner is named by its description (else its scopes), no longer by "#<id>".
+    assert "rule “contract " in content and "Wins" in content
+    assert f"rule #{rule.pk}" not in content
 
 
 def test_internal_notes_are_staff_only_labelled(admin_client, data):

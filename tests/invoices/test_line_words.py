@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.urls import reverse
 
 from billing_site.line_text import LineWords, line_words
+from billing_site.models import Organization
 from billing_site.tenancy import tenant_context
 from contracts.choices import ContractType, RoundingScope
 from contracts.selectors import contract_billing_state
@@ -72,12 +73,14 @@ def test_words_follow_the_invoice_locale(in_tenant_a):
     assert german.description == "Work 01 Jan. 2026 – 31 Jan. 2026 — time"
     assert "2,25 h × 133,3333\xa0€/h." in german.explanation
     assert "2,25" not in line.description  # the stored first rendering stays as it was
-    # The document (PDF, exports, pushes) reads the same words.
+    # The document (PDF, exports, pushes) reads the same figures, in the customer's
+    # language (it used to follow the invoice's locale alone: one language per document,
+    # README "Invoice language"): German words for a German-speaking customer.
+    Organization.objects.filter(pk=line.invoice.organization_id).update(language="de")
+    line = InvoiceLine.objects.select_related("invoice").get(pk=line.pk)
     (document_line,) = invoice_document(line.invoice).lines
-    assert (document_line.description, document_line.explanation) == (
-        german.description,
-        german.explanation,
-    )
+    assert document_line.description == "Arbeiten 01 Jan. 2026 – 31 Jan. 2026 — Arbeitszeit"
+    assert document_line.explanation == german.explanation
 
 
 def test_an_edited_quantity_shows_in_the_explanation_and_typed_words_stay(in_tenant_a):

@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
+from billing_site.models import Organization
 from billing_site.money import format_money
 from billing_site.tenancy import tenant_context
-from billing_site.testing.factories import TenantFactory
+from billing_site.testing.factories import OrganizationFactory, TenantFactory
 from invoices import services
 from invoices.models import Invoice, PdfStatus
 from invoices.pdf import render_invoice_pdf
@@ -61,8 +62,11 @@ def test_party_blocks_print_the_structured_addresses(acme, acme_b, create):
 
 def test_country_names_follow_the_invoice_language(tenant_a, tenant_b):
     with tenant_context(tenant_a):
+        # The invoice's language is its customer's (it was the invoice's locale alone
+        # before one language per document): a Danish-speaking customer here.
         invoice = InvoiceFactory(
             tenant=tenant_a,
+            organization=OrganizationFactory(tenant=tenant_a, language="da"),
             locale="da_DK",
             bill_to_street="Via Roma 1\nScala B",
             bill_to_postcode="00184",
@@ -118,16 +122,20 @@ def test_adjusted_amount_and_french_formatting(acme, acme_b, create):
     acme.tenant.locale = "fr_FR"
     acme.tenant.default_payment_instructions = "Virement IBAN FR76 3000 6000 0112 3456 7890 189"
     acme.tenant.save()
+    # A French-speaking customer: the whole document is French (labels too, since one
+    # language per document; the customer's language used to be ignored).
+    acme.organization.language = "fr"
+    acme.organization.save()
     invoice = create(
         acme.tenant, scope="host", object_id=acme.jane.pk, amount_due="1234.5", **acme.march
     )
     text = pdf_text(invoice)
     assert "1 234,50 €" in text  # amount due, fr_FR grouping and decimal comma
     assert "25,50 €" in text  # the sessions' sum
-    assert "Adjustment to the agreed amount due" in text
+    assert "Ajustement au montant convenu" in text
     assert "1 209,00 €" in text  # the adjustment
     assert "Virement IBAN FR76" in text
-    assert "Payment due within 30 days" in text
+    assert "Paiement à 30 jours" in text
 
 
 @pytest.mark.parametrize(
@@ -194,11 +202,14 @@ def test_a_rendering_error_is_recorded_and_can_be_retried(
     Invoice.all_tenants.filter(pk=invoice.pk).update(
         locale="xx_NOWHERE", pdf_status=PdfStatus.PENDING
     )
+    # The document's language is the customer's: make it the broken locale's too.
+    Organization.all_tenants.filter(pk=invoice.organization_id).update(language="xx")
     assert invoice_render_pdf_task.delay(acme.tenant.pk, invoice.pk).get() == PdfStatus.FAILED
     invoice.refresh_from_db()
     assert invoice.pdf_status == PdfStatus.FAILED
     assert "xx_NOWHERE" in invoice.pdf_error
     Invoice.all_tenants.filter(pk=invoice.pk).update(locale="en_US")
+    Organization.all_tenants.filter(pk=invoice.organization_id).update(language="en")
     with tenant_context(acme.tenant), django_capture_on_commit_callbacks(execute=True):
         services.invoice_pdf_request(invoice=invoice)
     invoice.refresh_from_db()

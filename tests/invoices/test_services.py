@@ -412,7 +412,9 @@ def test_rate_rules_price_session_invoices(tenant_a, tenant_b):
         Decimal("150.0000"),
         Decimal("75.000"),
     )
-    assert "rule #" in line.words.explanation
+    # The rule is named by its description (else its scopes), not by an id.
+    assert "rule “organization" in line.words.explanation
+    assert "rule #" not in line.words.explanation
 
 
 def test_jpy_tenant_rounds_to_whole_yen(tenant_b):

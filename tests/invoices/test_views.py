@@ -116,8 +116,9 @@ def test_durations_are_shown_to_the_second_from_an_hour_on(
     assert (preview.total_hours, preview.suggested_amount) == (Decimal("1.0014"), Decimal("100.14"))
     content = form.content.decode()
     assert "1 h 00 min 05 s" in content and "1 h 00 min<" not in content
-    # Each line's quantity with its 4 places, next to the exact duration.
-    assert "0.5014 h ×" in content and "0.5000 h ×" in content
+    # Each line's quantity with its significant places (4 at most), in the tenant's
+    # locale, next to the exact duration (it was printed with 4 places whatever its value).
+    assert "0.5014 h ×" in content and "0.5 h ×" in content and "0.5000 h" not in content
     assert "1.0014 h" in content  # 1.0014 h × 100.00 = 100.14, the suggested amount
 
     response = post_invoice({"scope": "group", "id": bistro.pk, **march})
