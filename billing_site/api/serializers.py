@@ -139,3 +139,28 @@ class ContactSerializer(StrictModelSerializer):
         model = Contact
         fields = ["id", *CONTACT_FIELDS]
         read_only_fields = ["id"]
+
+
+class StaffMemberField(serializers.PrimaryKeyRelatedField):
+    """A user id that must be a staff member of the current tenant. Another tenant's user
+    and an id that does not exist get the same answer, so ids reveal nothing."""
+
+    default_error_messages = {
+        "does_not_exist": "No staff member of this company has id {pk_value}.",
+        "incorrect_type": "Send a user id (a number).",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("queryset", None)
+        if kwargs.get("read_only"):
+            kwargs.pop("queryset")
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        from billing_site.models import User
+        from billing_site.roles import STAFF_ROLES
+        from billing_site.tenancy import require_current_tenant
+
+        return User.objects.filter(
+            memberships__tenant=require_current_tenant(), memberships__role__in=STAFF_ROLES
+        ).distinct()

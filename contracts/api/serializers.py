@@ -12,10 +12,11 @@ from rest_framework import serializers
 from billing_site.api.date_fields import DateField, DateTimeField
 from billing_site.api.serializers import (
     DecimalNumberField,
+    StaffMemberField,
     StrictModelSerializer,
     StrictSerializerMixin,
 )
-from billing_site.models import MAX_ID, Contact, Organization, User
+from billing_site.models import MAX_ID, Contact, Organization
 from billing_site.uploads import LimitedFileField
 from contracts.budgets import BUDGET_FIELDS, BudgetState, TargetKind
 from contracts.models import (
@@ -55,9 +56,7 @@ class ProductSerializer(StrictModelSerializer):
 
 
 class TeamSerializer(StrictModelSerializer):
-    members = serializers.PrimaryKeyRelatedField(
-        many=True, queryset=User.objects, required=False, help_text="Technicians' user ids."
-    )
+    members = StaffMemberField(many=True, required=False, help_text="Technicians' user ids.")
 
     class Meta:
         model = Team
@@ -156,9 +155,7 @@ class RateRuleSerializer(StrictModelSerializer):
     organization = serializers.PrimaryKeyRelatedField(
         queryset=Organization.objects, required=False, allow_null=True
     )
-    technician = serializers.PrimaryKeyRelatedField(
-        queryset=User.objects, required=False, allow_null=True
-    )
+    technician = StaffMemberField(required=False, allow_null=True)
     team = serializers.PrimaryKeyRelatedField(
         queryset=Team.objects, required=False, allow_null=True
     )
@@ -186,9 +183,7 @@ class TicketSerializer(StrictModelSerializer):
     contact = serializers.PrimaryKeyRelatedField(
         queryset=Contact.objects, required=False, allow_null=True
     )
-    assigned_to = serializers.PrimaryKeyRelatedField(
-        queryset=User.objects, required=False, allow_null=True
-    )
+    assigned_to = StaffMemberField(required=False, allow_null=True)
     organization_name = serializers.CharField(source="organization.name", read_only=True)
 
     class Meta:
@@ -254,9 +249,7 @@ class TimeEntrySerializer(StrictModelSerializer):
         allow_null=True,
         help_text="Defaults to the ticket's contract.",
     )
-    technician = serializers.PrimaryKeyRelatedField(
-        queryset=User.objects, required=False, help_text="Defaults to you."
-    )
+    technician = StaffMemberField(required=False, help_text="Defaults to you.")
     service_type = serializers.PrimaryKeyRelatedField(
         queryset=ServiceType.objects, required=False, allow_null=True
     )

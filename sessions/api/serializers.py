@@ -5,8 +5,12 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from billing_site.api.date_fields import DateTimeField
-from billing_site.api.serializers import StrictModelSerializer, StrictSerializerMixin
-from billing_site.models import Organization, User
+from billing_site.api.serializers import (
+    StaffMemberField,
+    StrictModelSerializer,
+    StrictSerializerMixin,
+)
+from billing_site.models import Organization
 from billing_site.timeutils import format_duration
 from billing_site.uploads import LimitedFileField
 
@@ -122,11 +126,9 @@ class RemoteSessionSerializer(serializers.ModelSerializer):
 
 class SessionCreateSerializer(StrictSerializerMixin, serializers.Serializer):
     host = _related(Host.objects, "Computer")
-    technician = serializers.PrimaryKeyRelatedField(
-        queryset=User.objects.all(),
+    technician = StaffMemberField(
         required=False,
         allow_null=True,
-        error_messages={"does_not_exist": "Technician not found."},
         help_text="Staff member who did the work; default: you (others need MANAGE_WORK).",
     )
     started_at = DateTimeField()
