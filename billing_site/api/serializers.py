@@ -8,6 +8,8 @@ from decimal import Decimal, DecimalException
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.utils.encoding import smart_str
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing_site.api.date_fields import DateField, DateTimeField
@@ -141,6 +143,7 @@ class ContactSerializer(StrictModelSerializer):
         read_only_fields = ["id"]
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class StaffMemberField(serializers.PrimaryKeyRelatedField):
     """A user id that must be a staff member of the current tenant. Another tenant's user
     and an id that does not exist get the same answer, so ids reveal nothing."""
