@@ -42,6 +42,7 @@ format: setup
 bench: migrate ## Benchmarks; figures go in the README (run on PostgreSQL)
 	$(PY) manage.py bench_batch
 	$(PY) manage.py bench_portal
+	$(PY) manage.py bench_import
 
 worker: setup ## A Celery worker (needs REDIS_URL)
 	$(VENV)/bin/celery -A billing_site worker --loglevel=info

@@ -168,7 +168,8 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 # Largest upload of each kind (billing_site/uploads.py, README "Upload limits"), in MB.
 UPLOAD_LIMITS = {
-    "session_log": env.int("UPLOAD_LIMIT_SESSION_LOG_MB", default=5) * 1024 * 1024,
+    # 32 MB: a 200,000-row session log (SESSION_IMPORT_MAX_ROWS) is about 25 MB.
+    "session_log": env.int("UPLOAD_LIMIT_SESSION_LOG_MB", default=32) * 1024 * 1024,
     "attachment": env.int("UPLOAD_LIMIT_ATTACHMENT_MB", default=20) * 1024 * 1024,
     "logo": env.int("UPLOAD_LIMIT_LOGO_MB", default=1) * 1024 * 1024,
 }
@@ -198,6 +199,12 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@localhost")
 SITE_URL = env.str("SITE_URL", default="")
 
 # Celery: no broker configured -> tasks run in-process (eager) for the embedded default.
+# Session log imports (sessions/bulk_import.py): files of more rows than ASYNC_ROWS are
+# imported streamed by a Celery task with progress, CHUNK_ROWS rows at a time, up to MAX_ROWS.
+SESSION_IMPORT_ASYNC_ROWS = env.int("SESSION_IMPORT_ASYNC_ROWS", default=5000)
+SESSION_IMPORT_MAX_ROWS = env.int("SESSION_IMPORT_MAX_ROWS", default=200_000)
+SESSION_IMPORT_CHUNK_ROWS = env.int("SESSION_IMPORT_CHUNK_ROWS", default=2000)
+
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None)
@@ -369,6 +376,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "status"/"kind" field; name each enum after its model choices.
     "ENUM_NAME_OVERRIDES": {
         "InvoiceKindEnum": "invoices.models.InvoiceKind",
+        "SessionLogLayoutEnum": "sessions.api.serializers.LAYOUT_CHOICES",
         "InvoiceStatusEnum": "invoices.models.InvoiceStatus",
         "BatchStatusEnum": "invoices.batches.models.BatchStatus",
         "InvoiceSourceEnum": "invoices.models.InvoiceSource",

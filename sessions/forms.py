@@ -14,7 +14,7 @@ from billing_site.models import TIME_ZONE_CHOICES, Organization
 from billing_site.uploads import size_label, upload_limit
 
 from . import importers, selectors
-from .models import Host, HostGroup
+from .models import Host, HostGroup, ImportProfile
 
 
 class ZonedDateTimeField(DateTimeField):
@@ -249,6 +249,14 @@ class SessionImportForm(forms.Form):
         help_text="For files without a technician column (e.g. a one-user TeamViewer "
         "report). Empty: yourself.",
     )
+    profile = forms.ModelChoiceField(
+        queryset=ImportProfile.objects.all(),
+        required=False,
+        label="Import profile",
+        empty_label="None: recognise the file",
+        help_text="A saved layout, column mapping, date format and zone; they replace the "
+        "choices below.",
+    )
     host = forms.CharField(
         required=False,
         max_length=200,
@@ -268,6 +276,56 @@ class SessionImportForm(forms.Form):
         self.fields["technician"].label_from_instance = lambda user: (
             user.get_full_name() or user.username
         )
+        self.fields["profile"].queryset = ImportProfile.objects.all()
+        self.order_fields(["file", "profile"])
+
+
+class ImportMappingForm(forms.Form):
+    """The mapping step: one of our fields (or "ignore") per column of the file."""
+
+    def __init__(self, *args, columns: list[str], initial_fields: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [
+            (importers.IGNORE, "— ignore —"),
+            *((name, importers.FIELD_LABELS[name]) for name in importers.WIZARD_FIELDS),
+        ]
+        self.columns = columns
+        for index, column in enumerate(columns):
+            self.fields[f"col_{index}"] = forms.ChoiceField(
+                choices=choices,
+                required=False,
+                label=column,
+                initial=initial_fields[index] if index < len(initial_fields) else "",
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        choices = [cleaned.get(f"col_{index}", "") or "" for index in range(len(self.columns))]
+        try:
+            importers.mapping_from_columns(choices, self.columns)
+        except importers.FileFormatError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        cleaned["choices"] = choices
+        return cleaned
+
+    def bound_columns(self):
+        return [self[f"col_{index}"] for index in range(len(self.columns))]
+
+
+class ImportProfileNameForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Save this reading as a profile named")
+
+
+class TechnicianAliasForm(forms.Form):
+    """On the preview: a name of the file that matches nobody, given to a staff member."""
+
+    alias = forms.CharField(max_length=200, widget=forms.HiddenInput)
+    user = forms.ModelChoiceField(queryset=None, label="is", empty_label="Choose a person…")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = selectors.technician_list()
+        self.fields["user"].label_from_instance = lambda user: user.get_full_name() or user.username
 
 
 class ImportSettingsForm(forms.Form):

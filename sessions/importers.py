@@ -617,10 +617,22 @@ class Mapping:
     rows: list[RawRow]
 
 
-def map_rows(table: Table, layout: Layout) -> Mapping:
-    """``table``'s rows as {field: text} by ``layout``; FileFormatError for missing columns."""
+def map_rows(
+    table: Table,
+    layout: Layout,
+    *,
+    indexes: dict[str, int] | None = None,
+    has_header: bool = True,
+) -> Mapping:
+    """``table``'s rows as {field: text} by ``layout``; FileFormatError for missing columns.
+
+    ``indexes`` (field -> 0-based column, from the mapping step) replaces the layout's
+    columns; ``has_header`` then says whether the first row names the columns.
+    """
     if layout.refusal:
         raise FileFormatError(layout.refusal)
+    if indexes is not None:
+        return _map_rows_by_index(table, layout, indexes, has_header)
     if layout.positions:
         indexes = {name: index for index, name in enumerate(layout.positions) if name}
         labels = {name: f"column {index + 1}" for name, index in indexes.items()}
@@ -641,6 +653,49 @@ def map_rows(table: Table, layout: Layout) -> Mapping:
         ]
         body = table.rows[1:]
         _check_columns(layout, indexes, labels)
+    rows = [
+        RawRow(
+            line=line,
+            cells={
+                name: cells[index].strip() if index < len(cells) else ""
+                for name, index in indexes.items()
+            },
+        )
+        for line, cells in body
+    ]
+    if not rows:
+        raise FileFormatError("The file has a header line but no sessions.")
+    return Mapping(layout=layout, labels=labels, ignored=ignored, rows=rows)
+
+
+def _map_rows_by_index(
+    table: Table, layout: Layout, indexes: dict[str, int], has_header: bool
+) -> Mapping:
+    if not table.rows:
+        raise FileFormatError("The file is empty.")
+    columns = column_names(table, has_header)
+    indexes = dict(indexes)
+    if not has_header and layout.positions:
+        # What the mapping step does not offer (none today) stays as the layout has it.
+        for index, name in enumerate(layout.positions):
+            if name and name not in WIZARD_FIELDS and name not in indexes:
+                indexes[name] = index
+    elif has_header and "role" in layout.columns and "role" not in indexes:
+        # ScreenConnect's participant kind is not offered in the mapping step: kept.
+        role = _map_columns(table.rows[0][1], layout)[0].get("role")
+        if role is not None and role not in indexes.values():
+            indexes["role"] = role
+    for name, index in indexes.items():
+        if not 0 <= index < len(columns):
+            raise FileFormatError(
+                f"The file has {len(columns)} columns; {FIELD_LABELS.get(name, name)} is "
+                f"mapped to column {index + 1}."
+            )
+    labels = {name: columns[index] for name, index in indexes.items()}
+    mapped = set(indexes.values())
+    ignored = [name for index, name in enumerate(columns) if index not in mapped and has_header]
+    _check_columns(layout, indexes, labels)
+    body = table.rows[1:] if has_header else table.rows
     rows = [
         RawRow(
             line=line,
@@ -944,7 +999,7 @@ def _interpret_row(
     if layout.keep_roles and "role" in raw.cells and cell("role").lower() not in layout.keep_roles:
         row.skipped = layout.skip_note
         return row
-    if layout.positions:
+    if layout.positions and "host" not in raw.cells:
         row.host = host
     elif not row.host:
         # A device known only by its id (e.g. an empty DeviceName): matched by the id, or
@@ -953,7 +1008,7 @@ def _interpret_row(
     if row.external_id and layout.external_id_prefix:
         row.external_id = layout.external_id_prefix + row.external_id
     if not row.host:
-        if layout.positions:
+        if layout.positions and "host" not in raw.cells:
             error(
                 "host",
                 "This log does not name the computer it was written on; choose the "
@@ -1019,9 +1074,13 @@ def parse(
     date_format: str = DATE_FORMAT_AUTO,
     host: str = "",
     now: dt.datetime,
+    mapping: dict[str, str | int] | None = None,
 ) -> ParsedFile:
     """Read and check every row of ``text``; FileFormatError for the file as a whole
     (DateFormatRequired when the user must choose the date format).
+
+    ``mapping`` (field -> header or 1-based column number, see ``resolve_mapping``)
+    replaces the layout's columns; a file no layout fits is then read as the generic one.
 
     ``zone`` (an IANA name) is the zone of times without an offset; without it, the zone
     the layout's tool writes (UTC for TeamViewer's report and Web API), else
@@ -1037,6 +1096,8 @@ def parse(
     table = read_table(text)
     if fmt == FORMAT_AUTO:
         layout = detect_layout(text, table)
+        if layout is None and mapping:
+            layout = GENERIC
         if layout is None:
             headers = table.rows[0][1] if table.rows else []
             raise FileFormatError(
@@ -1046,7 +1107,14 @@ def parse(
             )
     else:
         layout = LAYOUTS[fmt]
-    mapping = map_rows(table, layout)
+    if mapping:
+        if layout.refusal:
+            raise FileFormatError(layout.refusal)
+        has_header = file_has_header(table, layout)
+        indexes = resolve_mapping(mapping, column_names(table, has_header), has_header)
+        mapping = map_rows(table, layout, indexes=indexes, has_header=has_header)
+    else:
+        mapping = map_rows(table, layout)
     values = [
         raw.cells[name] for raw in mapping.rows for name in ("start", "end") if raw.cells.get(name)
     ]
@@ -1069,4 +1137,237 @@ def parse(
         date_format=resolved,
         date_format_choices=date_format_candidates(values, layout.date_formats),
         notes=notes,
+    )
+
+
+# The mapping step ------------------------------------------------------------------------
+
+# The fields a user maps columns to, in the order the mapping step offers them.
+WIZARD_FIELDS = (
+    "host",
+    "host_external_id",
+    "group",
+    "technician",
+    "start",
+    "end",
+    "duration",
+    "comment",
+    "external_id",
+)
+FIELD_LABELS = {
+    "host": "Host",
+    "host_external_id": "Device ID",
+    "group": "Group",
+    "technician": "Technician",
+    "start": "Start",
+    "end": "End",
+    "duration": "Duration",
+    "comment": "Comment",
+    "external_id": "External ID",
+    "role": "Role",
+}
+IGNORE = ""
+SAMPLE_ROWS = 5
+
+# Headers a file of no known layout may use, beyond those of the layouts.
+_MORE_HEADERS = {
+    "host": ("hostname", "host name", "machine", "machine name", "computer", "pc", "endpoint"),
+    "host_external_id": ("deviceid", "device", "computer id", "machine id", "anydesk id"),
+    "group": ("company", "customer", "client", "site", "organisation", "organization"),
+    "technician": ("tech", "agent", "engineer", "operator", "user", "username", "email"),
+    "start": ("begin", "started", "started at", "start at", "from", "start time", "date"),
+    "end": ("finish", "finished", "ended", "ended at", "stop", "to", "end time"),
+    "duration": ("length", "time spent", "minutes", "elapsed"),
+    "comment": ("description", "notes", "note", "summary", "details", "subject"),
+    "external_id": ("session id", "connection id", "id", "ticket", "reference"),
+}
+
+
+def _guess_aliases() -> dict[str, tuple[str, ...]]:
+    aliases: dict[str, list[str]] = {name: [] for name in WIZARD_FIELDS}
+    for layout in (GENERIC, *HEADER_LAYOUTS):
+        for name, accepted in layout.columns.items():
+            if name in aliases:
+                aliases[name] += [value for value in accepted if value not in aliases[name]]
+    for name, accepted in _MORE_HEADERS.items():
+        aliases[name] += [value for value in accepted if value not in aliases[name]]
+    return {name: tuple(values) for name, values in aliases.items()}
+
+
+GUESS = Layout(key=FORMAT_GENERIC, label=GENERIC.label, columns=_guess_aliases())
+
+
+def _looks_like_time(value: str) -> bool:
+    value = value.strip()
+    return bool(value) and any(
+        parse_time(value, name) is not None for name in (DATE_FORMAT_ISO, *_DAY_MONTH)
+    )
+
+
+def file_has_header(table: Table, layout: Layout | None = None) -> bool:
+    """Whether the first row names the columns: not for positional layouts, nor when a
+    cell of it is already a time (a file of data only)."""
+    if table.is_json:
+        return True
+    if layout is not None and layout.positions:
+        return False
+    if not table.rows:
+        return True
+    return not any(_looks_like_time(cell) for cell in table.rows[0][1])
+
+
+def column_names(table: Table, has_header: bool) -> list[str]:
+    """The columns as the mapping step names them: headers, or "Column 1…N"."""
+    width = max((len(cells) for _, cells in table.rows[:50]), default=0)
+    if has_header and table.rows:
+        headers = [header.strip().lstrip("\ufeff") for header in table.rows[0][1]]
+        return [header or f"Column {index + 1}" for index, header in enumerate(headers)] + [
+            f"Column {index + 1}" for index in range(len(headers), width)
+        ]
+    return [f"Column {index + 1}" for index in range(width)]
+
+
+def resolve_mapping(
+    spec: dict[str, str | int], columns: list[str], has_header: bool
+) -> dict[str, int]:
+    """``spec`` (field -> header as written, or 1-based column number) as field -> 0-based
+    index; FileFormatError naming unknown fields, missing columns or a column used twice."""
+    unknown = [name for name in spec if name not in WIZARD_FIELDS and name != "role"]
+    if unknown:
+        raise FileFormatError(
+            f"Unknown field(s) in the mapping: {', '.join(unknown)}. Use "
+            f"{', '.join(WIZARD_FIELDS)}."
+        )
+    names = [normalise_header(column) for column in columns]
+    indexes: dict[str, int] = {}
+    missing: list[str] = []
+    for name, column in spec.items():
+        if column is None or column == "":
+            continue
+        if isinstance(column, bool):
+            missing.append(str(column))
+            continue
+        if isinstance(column, int) or (isinstance(column, str) and column.strip().isdigit()):
+            number = int(column)
+            wanted = normalise_header(str(column))
+            if has_header and wanted in names and isinstance(column, str):
+                indexes[name] = names.index(wanted)
+            elif 1 <= number <= len(columns):
+                indexes[name] = number - 1
+            else:
+                missing.append(f"column {number}")
+            continue
+        wanted = normalise_header(str(column))
+        if wanted.startswith("column ") and wanted[7:].isdigit() and wanted not in names:
+            number = int(wanted[7:])
+            if 1 <= number <= len(columns):
+                indexes[name] = number - 1
+            else:
+                missing.append(str(column))
+        elif wanted in names:
+            indexes[name] = names.index(wanted)
+        else:
+            missing.append(str(column))
+    if missing:
+        raise FileFormatError(
+            f"The file has no column(s) {', '.join(f'“{name}”' for name in missing)} "
+            f"(columns found: {', '.join(columns)})."
+        )
+    check_mapping(indexes, columns)
+    return indexes
+
+
+def check_mapping(indexes: dict[str, int], columns: list[str]) -> None:
+    """The rules of a mapping: start required; end or duration; a column for one field."""
+    by_index: dict[int, list[str]] = {}
+    for name, index in indexes.items():
+        by_index.setdefault(index, []).append(name)
+    for index, names in by_index.items():
+        if len(names) > 1:
+            column = columns[index] if index < len(columns) else f"Column {index + 1}"
+            raise FileFormatError(
+                f"Column “{column}” is mapped to both "
+                f"{' and '.join(FIELD_LABELS.get(name, name) for name in names)}."
+            )
+    if "start" not in indexes:
+        raise FileFormatError("Map a column to Start: every session needs one.")
+    if "end" not in indexes and "duration" not in indexes:
+        raise FileFormatError(
+            "Map a column to End or to Duration: without either there is nothing to bill."
+        )
+
+
+def mapping_from_columns(choices: list[str], columns: list[str]) -> dict[str, int]:
+    """The mapping step's answer (one field, or "" to ignore, per column) as field ->
+    0-based index; FileFormatError for a field mapped twice (naming both columns)."""
+    indexes: dict[str, int] = {}
+    for index, name in enumerate(choices):
+        if not name:
+            continue
+        if name not in WIZARD_FIELDS:
+            raise FileFormatError(f"Unknown field “{name}”.")
+        if name in indexes:
+            raise FileFormatError(
+                f"{FIELD_LABELS[name]} is mapped to two columns: “{columns[indexes[name]]}” "
+                f"and “{columns[index]}”. Map it to one and ignore the other."
+            )
+        indexes[name] = index
+    check_mapping(indexes, columns)
+    return indexes
+
+
+@dataclass
+class ColumnProposal:
+    """What the mapping step shows: the columns, the first rows and a mapping to start from."""
+
+    layout: Layout | None  # the detected (or chosen) layout; None: not recognised
+    has_header: bool
+    columns: list[str]
+    sample: list[list[str]]
+    mapping: dict[str, int]  # field -> 0-based index
+    guessed: bool = False  # the mapping comes from header names, not from a layout
+
+    def field_of(self, index: int) -> str:
+        return next((name for name, i in self.mapping.items() if i == index), IGNORE)
+
+
+def propose_mapping(
+    text: str, *, fmt: str = FORMAT_AUTO, sample_rows: int = SAMPLE_ROWS
+) -> ColumnProposal:
+    """The mapping step of ``text``: a known layout's columns, else a guess from the
+    headers (none for a file without a header line)."""
+    if not text.strip():
+        raise FileFormatError("The file is empty.")
+    table = read_table(text)
+    if fmt != FORMAT_AUTO and fmt in LAYOUTS:
+        layout: Layout | None = LAYOUTS[fmt]
+    else:
+        layout = detect_layout(text, table)
+    if layout is not None and layout.refusal:
+        raise FileFormatError(layout.refusal)
+    has_header = file_has_header(table, layout)
+    columns = column_names(table, has_header)
+    body = table.rows[1:] if has_header else table.rows
+    sample = [
+        [cells[index].strip() if index < len(cells) else "" for index in range(len(columns))]
+        for _, cells in body[:sample_rows]
+    ]
+    guessed = False
+    if layout is not None and layout.positions:
+        mapping = {name: index for index, name in enumerate(layout.positions) if name}
+    elif layout is not None and has_header:
+        mapping = _map_columns(table.rows[0][1], layout)[0]
+    elif has_header and table.rows:
+        mapping = _map_columns(table.rows[0][1], GUESS)[0]
+        guessed = True
+    else:
+        mapping, guessed = {}, True
+    mapping = {name: index for name, index in mapping.items() if name in WIZARD_FIELDS}
+    return ColumnProposal(
+        layout=layout,
+        has_header=has_header,
+        columns=columns,
+        sample=sample,
+        mapping=mapping,
+        guessed=guessed,
     )

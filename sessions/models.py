@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 
 from billing_site.tenancy import TenantOwnedModel
 from billing_site.timeutils import validate_date_range
@@ -205,6 +206,24 @@ class SessionImport(TenantOwnedModel):
         related_name="+",
         help_text="Technician of rows without one.",
     )
+    mapping = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Our field -> column number (1-based) chosen in the mapping step; empty: "
+        "the layout's own columns.",
+    )
+    mapping_source = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="Where the mapping came from: guessed (to be confirmed), user or profile; "
+        "blank: the layout.",
+    )
+    create_hosts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="New computers ticked to be created (lower-case names); rows of the others "
+        "are skipped.",
+    )
     status = models.CharField(
         max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING
     )
@@ -224,6 +243,52 @@ class SessionImport(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.filename or f"Import #{self.pk}"
+
+
+class ImportProfile(TenantOwnedModel):
+    """A saved way of reading a tool's files: layout, column mapping, date format and zone.
+
+    ``mapping`` is our field -> the column's header as written (or, for files without a
+    header line, its 1-based number).
+    """
+
+    name = models.CharField(max_length=100)
+    file_format = models.CharField(max_length=32, default="auto")
+    mapping = models.JSONField(default=dict)
+    date_format = models.CharField(max_length=16, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="importprofile_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TechnicianAlias(TenantOwnedModel):
+    """Another name a tool writes for a staff member (e.g. a TeamViewer display name)."""
+
+    alias = models.CharField(max_length=200)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["alias", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "tenant", Lower("alias"), name="technicianalias_unique_alias_ci"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.alias
 
 
 class PullStatus(models.TextChoices):

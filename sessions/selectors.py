@@ -23,6 +23,7 @@ from billing_site.timeutils import local_day_bounds
 from .models import (
     Host,
     HostGroup,
+    ImportProfile,
     ImportStatus,
     RemoteSession,
     SessionImport,
@@ -391,6 +392,11 @@ def recent_imports(*, user: User, may_manage: bool, limit: int = 5) -> list[Sess
         .defer("content")
         .order_by("-imported_at")[:limit]
     )
+
+
+def import_profile_list() -> QuerySet[ImportProfile]:
+    """The current tenant's saved import profiles."""
+    return ImportProfile.objects.select_related("created_by").order_by("name", "id")
 
 
 def teamviewer_connection() -> TeamViewerConnection | None:

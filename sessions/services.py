@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import re
 import zoneinfo
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -33,12 +34,14 @@ from . import importers
 from .models import (
     Host,
     HostGroup,
+    ImportProfile,
     ImportStatus,
     PullStatus,
     RemoteSession,
     SessionImport,
     SessionSource,
     TeamViewerConnection,
+    TechnicianAlias,
 )
 
 BILLED_MESSAGE = "This session is on an invoice and can no longer be changed or deleted."
@@ -566,6 +569,11 @@ class ImportResult:
     sessions_created: int = 0
     hosts_created: int = 0
     groups_created: int = 0
+    # Computers not found: {"name", "device_id", "group", "rows", "skipped", "create"}
+    # (create: ticked; skipped: rows left out because it is not).
+    new_hosts: list[dict] = field(default_factory=list)
+    # Technician names of the file matching no staff member (an alias can be added).
+    unmatched_technicians: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[importers.RowError]:
@@ -582,6 +590,16 @@ class ImportResult:
     @property
     def skipped(self) -> int:
         return sum(1 for row in self.rows if row.status == "skipped")
+
+    @property
+    def host_skips(self) -> list[str]:
+        """What was left out because a new computer was not ticked, one line per computer."""
+        return [
+            f"{host['skipped']} row{'s' if host['skipped'] != 1 else ''} skipped: computer "
+            f"{host['name']} not created."
+            for host in self.new_hosts
+            if host["skipped"]
+        ]
 
     @property
     def format_label(self) -> str:
@@ -607,6 +625,8 @@ class ImportResult:
             "skipped": self.skipped,
             "ignored_columns": self.ignored_columns,
             "notes": self.notes,
+            "new_hosts": self.new_hosts,
+            "unmatched_technicians": self.unmatched_technicians,
             "errors": [error.as_dict() for error in self.errors],
             "rows": [row.as_dict() for row in self.rows],
         }
@@ -659,7 +679,8 @@ def _check_reading(fmt: str, date_format: str | None) -> str:
 
 
 class _Members:
-    """The tenant's staff, looked up by username, e-mail or full name (case-insensitive)."""
+    """The tenant's staff, looked up by username, saved alias (``TechnicianAlias``),
+    e-mail or full name (case-insensitive)."""
 
     def __init__(self, tenant: Tenant):
         memberships = Membership.objects.filter(
@@ -675,18 +696,39 @@ class _Members:
             for key in {user.email.lower(), user.get_full_name().lower()} - {""}:
                 by_other.setdefault(key, []).append(user)
         self.by_other = by_other
+        self.tenant = tenant
+        self._by_alias: dict[str, User] | None = None
+
+    @property
+    def by_alias(self) -> dict[str, User]:
+        """Saved aliases, read once, on the first name that is not a username."""
+        if self._by_alias is None:
+            staff = {user.pk: user for user in self.by_username.values()}
+            with tenant_context(self.tenant):
+                self._by_alias = {
+                    alias.lower(): staff[user_id]
+                    for alias, user_id in TechnicianAlias.objects.values_list("alias", "user_id")
+                    if user_id in staff
+                }
+        return self._by_alias
 
     def find(self, name: str) -> tuple[User | None, str]:
         key = name.strip().lower()
-        user = self.by_username.get(key)
+        user = self.by_username.get(key) or self.by_alias.get(key)
         if user is not None:
             return user, ""
         candidates = self.by_other.get(key, [])
         if len(candidates) == 1:
             return candidates[0], ""
         if len(candidates) > 1:
-            return None, f"“{name}” matches several staff members; use the username."
-        return None, f"“{name}” is not a username of a staff member of this MSP."
+            return None, (
+                f"“{name}” matches several staff members; use the username, or add "
+                f"“{name}” as an alias of one of them."
+            )
+        return None, (
+            f"“{name}” is not a username of a staff member of this MSP (nor an e-mail, full "
+            f"name or alias); add “{name}” as an alias of the right person."
+        )
 
     def logs_work(self, user: User) -> bool:
         return role_can(self.roles.get(user.pk), Cap.LOG_WORK)
@@ -703,8 +745,18 @@ def session_import(
     host: str = "",
     dry_run: bool = False,
     actor: User | None = None,
+    mapping: dict | None = None,
+    create_hosts: Collection[str] | None = None,
+    profile: ImportProfile | None = None,
 ) -> ImportResult:
     """Import a session log file, all or nothing.
+
+    ``mapping`` (field -> header or 1-based column number) replaces the layout's columns.
+    ``create_hosts`` names the new computers to create (case-insensitive); rows of other
+    new computers are skipped and reported, not errors. None creates every new computer
+    (the TeamViewer pull, which has no preview). ``profile`` supplies the layout, date
+    format, zone and mapping not given; a profile whose columns the file lacks is an
+    error (on ``profile``) naming them.
 
     The file's layout is recognised from its content (``fmt`` forces one). Dates are
     read in ``date_format`` ("auto": the one format the data allows; when day and
@@ -722,12 +774,20 @@ def session_import(
     transaction as the sessions; a new group is linked to the customer of the same
     name, if there is one. ``dry_run`` checks and counts without writing.
     """
+    if profile is not None:
+        if fmt == importers.FORMAT_AUTO:
+            fmt = profile.file_format or importers.FORMAT_AUTO
+        if (date_format or importers.DATE_FORMAT_AUTO) == importers.DATE_FORMAT_AUTO:
+            date_format = profile.date_format or importers.DATE_FORMAT_AUTO
+        zone = zone or profile.time_zone or None
     zone = _check_zone(zone)
     date_format = _check_reading(fmt, date_format)
     host = (host or "").strip()
     if len(host) > importers.FIELD_MAX_LENGTHS["host"]:
         raise ValidationError({"host": "At most 200 characters."})
     text = read_upload(file)
+    if profile is not None and not mapping:
+        mapping = _profile_mapping(profile, text, fmt)
     with tenant_context(tenant), transaction.atomic():
         try:
             parsed = importers.parse(
@@ -738,13 +798,18 @@ def session_import(
                 date_format=date_format,
                 host=host,
                 now=_now(),
+                mapping=mapping or None,
             )
         except importers.DateFormatRequired as exc:
             raise ImportSettingsRequired(str(exc), exc.choices) from exc
         except importers.FileFormatError as exc:
             raise ValidationError({"file": str(exc)}) from exc
         plan = _ImportPlan(
-            tenant=tenant, parsed=parsed, actor=actor, default_technician=technician or actor
+            tenant=tenant,
+            parsed=parsed,
+            actor=actor,
+            default_technician=technician or actor,
+            create_hosts=create_hosts,
         )
         result = plan.check(dry_run=dry_run)
         if dry_run or not result.ok:
@@ -773,9 +838,16 @@ class _ImportPlan:
         parsed: importers.ParsedFile,
         actor: User | None,
         default_technician: User | None = None,
+        create_hosts: Collection[str] | None = None,
     ):
         self.tenant = tenant
         self.parsed = parsed
+        self.create_hosts = (
+            None if create_hosts is None else {name.strip().lower() for name in create_hosts}
+        )
+        # New computers by key: {"name", "device_id", "group", "rows", "create"}.
+        self.found_new_hosts: dict[str, dict] = {}
+        self.unmatched: list[str] = []
         self.actor = actor
         self.default_technician = default_technician
         self.members = _Members(tenant)
@@ -883,8 +955,12 @@ class _ImportPlan:
             date_format_choices=self.parsed.date_format_choices,
             notes=list(self.parsed.notes),
         )
-        if result.skipped:
-            result.notes.append(f"{result.skipped} row(s) skipped: {self._skip_reasons()}")
+        layout_skips = sum(1 for row in self.parsed.rows if row.skipped)
+        if layout_skips:
+            result.notes.append(f"{layout_skips} row(s) skipped: {self._skip_reasons()}")
+        result.new_hosts = list(self.found_new_hosts.values())
+        result.notes.extend(result.host_skips)
+        result.unmatched_technicians = list(self.unmatched)
         result.sessions_created = len(self.new_sessions)
         result.hosts_created = len(self.new_hosts)
         result.groups_created = len(self.new_groups)
@@ -913,6 +989,8 @@ class _ImportPlan:
             technician, message = self.members.find(row.technician)
             if technician is not None:
                 message = f"“{row.technician}” does not log work in this MSP."
+            elif row.technician not in self.unmatched:
+                self.unmatched.append(row.technician)
         if technician is not None and not self.members.logs_work(technician):
             technician = None
         if technician is None:
@@ -929,13 +1007,36 @@ class _ImportPlan:
         return technician
 
     def _check_new_row(self, row: importers.ParsedRow, item: ImportRow, host: Host | None) -> None:
+        host_key = row.host.lower()
+        listed = None
+        if host is None:
+            # Listed as new even when the row has an error, so all of them can be ticked.
+            host_key = self.new_hosts_by_external_id.get(row.host_external_id, host_key)
+            listed = self.found_new_hosts.get(host_key)
+            if listed is None:
+                listed = self.found_new_hosts[host_key] = {
+                    "name": row.host,
+                    "device_id": row.host_external_id,
+                    "group": row.group,
+                    "rows": 0,
+                    "skipped": 0,
+                    "create": self.create_hosts is None or host_key in self.create_hosts,
+                }
+            listed["rows"] += 1
+            if row.host_external_id:
+                self.new_hosts_by_external_id.setdefault(row.host_external_id, host_key)
         technician = self._technician_for(row, item)
         if item.errors:
             item.status = "error"
             return
-        host_key = row.host.lower()
+        if listed is not None and not listed["create"]:
+            listed["skipped"] += 1
+            item.status = "skipped"
+            item.notes.append(
+                f"New computer {row.host} not ticked to be created: row not imported."
+            )
+            return
         if host is None:
-            host_key = self.new_hosts_by_external_id.get(row.host_external_id, host_key)
             if host_key not in self.new_hosts:
                 group = self._group_for(row, item)
                 self.new_hosts[host_key] = Host(
@@ -948,8 +1049,6 @@ class _ImportPlan:
                 item.notes.append("New computer.")
             elif row.host_external_id and not self.new_hosts[host_key].external_id:
                 self.new_hosts[host_key].external_id = row.host_external_id
-            if row.host_external_id:
-                self.new_hosts_by_external_id.setdefault(row.host_external_id, host_key)
         self.new_sessions.append((row, technician, host_key))
 
     def _group_for(self, row: importers.ParsedRow, item: ImportRow) -> HostGroup | None:
@@ -1000,7 +1099,36 @@ def _staged_reading(staged: SessionImport) -> dict:
         "date_format": staged.date_format or importers.DATE_FORMAT_AUTO,
         "technician": staged.default_technician,
         "host": staged.host_name,
+        "mapping": staged.mapping or None,
+        "create_hosts": list(staged.create_hosts or []),
     }
+
+
+MAPPING_GUESSED = "guessed"
+MAPPING_USER = "user"
+MAPPING_PROFILE = "profile"
+
+
+def _file_columns(text: str, fmt: str) -> tuple[list[str], bool]:
+    """The columns of ``text`` as the mapping step names them, and whether it has a header."""
+    table = importers.read_table(text)
+    layout = importers.LAYOUTS.get(fmt) if fmt != importers.FORMAT_AUTO else None
+    layout = layout or importers.detect_layout(text, table)
+    has_header = importers.file_has_header(table, layout)
+    return importers.column_names(table, has_header), has_header
+
+
+def _profile_mapping(profile: ImportProfile, text: str, fmt: str) -> dict[str, int]:
+    """The profile's mapping resolved against the file (field -> 1-based column number);
+    ValidationError on ``profile`` naming the columns the file does not have."""
+    try:
+        columns, has_header = _file_columns(text, fmt)
+        indexes = importers.resolve_mapping(profile.mapping, columns, has_header)
+    except importers.FileFormatError as exc:
+        raise ValidationError(
+            {"profile": f"The import profile “{profile.name}” does not fit this file: {exc}"}
+        ) from exc
+    return {name: index + 1 for name, index in indexes.items()}
 
 
 @transaction.atomic
@@ -1015,17 +1143,39 @@ def session_import_stage(
     date_format: str | None = importers.DATE_FORMAT_AUTO,
     technician: User | None = None,
     host: str = "",
+    profile: ImportProfile | None = None,
 ) -> tuple[SessionImport, ImportResult | None]:
-    """Check an uploaded file (dry run) and keep it for confirmation.
+    """Check an uploaded file (dry run) and keep it for the mapping step and confirmation.
 
     Raises ValidationError when the file as a whole is unreadable; row errors are
-    in the result. When the date format must be chosen first, the file is kept and
-    the result is None (the preview asks for it). Pending uploads older than a day
-    are purged here.
+    in the result. ``profile`` (an ``ImportProfile``) sets the layout, mapping, date
+    format and zone; a profile whose columns the file lacks is an error naming them. A
+    file of no known layout gets a mapping guessed from its headers, to be confirmed in
+    the mapping step. When the date format must be chosen first, or the guessed mapping
+    is not enough to read the file, the file is kept and the result is None (the preview
+    asks). Pending uploads older than a day are purged here.
     """
     text = read_upload(file)
+    mapping: dict[str, int] = {}
+    source = ""
+    if profile is not None:
+        fmt = profile.file_format or fmt
+        date_format = profile.date_format or date_format
+        zone = profile.time_zone or zone
     zone = _check_zone(zone)
     date_format = _check_reading(fmt, date_format)
+    if profile is not None:
+        with tenant_context(tenant):
+            mapping = _profile_mapping(profile, text, fmt)
+        source = MAPPING_PROFILE
+    else:
+        try:
+            proposal = importers.propose_mapping(text, fmt=fmt)
+        except importers.FileFormatError as exc:
+            raise ValidationError({"file": str(exc)}) from exc
+        if proposal.layout is None:
+            mapping = {name: index + 1 for name, index in proposal.mapping.items()}
+            source = MAPPING_GUESSED
     try:
         result = session_import(
             tenant=tenant,
@@ -1037,9 +1187,15 @@ def session_import_stage(
             host=host,
             dry_run=True,
             actor=actor,
+            mapping=mapping or None,
+            create_hosts=(),
         )
     except ImportSettingsRequired:
         result = None
+    except ValidationError:
+        if source != MAPPING_GUESSED:
+            raise
+        result = None  # the mapping step says what is missing
     with tenant_context(tenant):
         SessionImport.objects.filter(
             status=ImportStatus.PENDING, created_at__lt=timezone.now() - dt.timedelta(days=1)
@@ -1054,6 +1210,8 @@ def session_import_stage(
             date_format="" if date_format == importers.DATE_FORMAT_AUTO else date_format,
             host_name=(host or "").strip(),
             default_technician=technician or actor,
+            mapping=mapping,
+            mapping_source=source,
         )
     return staged, result
 
@@ -1072,11 +1230,28 @@ def session_import_preview(*, staged: SessionImport, actor: User) -> ImportResul
     )
 
 
+def session_import_columns(staged: SessionImport) -> importers.ColumnProposal:
+    """The mapping step of a staged file: its columns, first rows and current mapping."""
+    proposal = importers.propose_mapping(staged.content, fmt=staged.file_format)
+    if staged.mapping:
+        proposal.mapping = {name: int(number) - 1 for name, number in staged.mapping.items()}
+        proposal.guessed = staged.mapping_source == MAPPING_GUESSED
+    return proposal
+
+
 def _require_uploader_or_manager(staged: SessionImport, actor: User) -> None:
     if staged.uploaded_by_id != actor.pk and not role_can(
         member_role(actor, staged.tenant), Cap.MANAGE_WORK
     ):
         raise PermissionDenied("Only the person who uploaded this file can import it.")
+
+
+def _lock_pending(staged: SessionImport, actor: User) -> SessionImport:
+    staged = SessionImport.objects.select_for_update().get(pk=staged.pk)
+    _require_uploader_or_manager(staged, actor)
+    if staged.status != ImportStatus.PENDING:
+        raise ValidationError("This file has already been imported.")
+    return staged
 
 
 @transaction.atomic
@@ -1092,10 +1267,7 @@ def session_import_settings(
     zone = _check_zone(zone)
     date_format = _check_reading(staged.file_format, date_format)
     with tenant_context(tenant):
-        staged = SessionImport.objects.select_for_update().get(pk=staged.pk)
-        _require_uploader_or_manager(staged, actor)
-        if staged.status != ImportStatus.PENDING:
-            raise ValidationError("This file has already been imported.")
+        staged = _lock_pending(staged, actor)
         staged.date_format = "" if date_format == importers.DATE_FORMAT_AUTO else date_format
         staged.time_zone = zone or ""
         staged.save(update_fields=["date_format", "time_zone"])
@@ -1103,14 +1275,62 @@ def session_import_settings(
 
 
 @transaction.atomic
-def session_import_confirm(*, staged: SessionImport, actor: User) -> ImportResult:
-    """Import a staged file once: the row is locked, re-checked, imported, marked imported."""
+def session_import_mapping(
+    *, staged: SessionImport, actor: User, columns: list[str]
+) -> SessionImport:
+    """The mapping step's answer: one field (or "" to ignore) per column of the file.
+
+    ValidationError on ``mapping``: no start, neither end nor duration, a field mapped
+    to two columns (both named).
+    """
+    with tenant_context(staged.tenant):
+        staged = _lock_pending(staged, actor)
+        names, _ = _file_columns(staged.content, staged.file_format)
+        choices = list(columns)[: len(names)] + [""] * (len(names) - len(columns))
+        try:
+            indexes = importers.mapping_from_columns(choices, names)
+        except importers.FileFormatError as exc:
+            raise ValidationError({"mapping": str(exc)}) from exc
+        staged.mapping = {name: index + 1 for name, index in indexes.items()}
+        staged.mapping_source = MAPPING_USER
+        staged.save(update_fields=["mapping", "mapping_source"])
+    return staged
+
+
+@transaction.atomic
+def session_import_hosts(
+    *, staged: SessionImport, actor: User, create_hosts: Collection[str]
+) -> SessionImport:
+    """Which new computers of a pending upload are created (names, any case)."""
+    with tenant_context(staged.tenant):
+        staged = _lock_pending(staged, actor)
+        staged.create_hosts = sorted({name.strip().lower() for name in create_hosts if name})
+        staged.save(update_fields=["create_hosts"])
+    return staged
+
+
+@transaction.atomic
+def session_import_confirm(
+    *, staged: SessionImport, actor: User, create_hosts: Collection[str] | None = None
+) -> ImportResult:
+    """Import a staged file once: the row is locked, re-checked, imported, marked imported.
+
+    ``create_hosts`` (the ticked new computers), when given, replaces the staged choice.
+    A mapping guessed from the headers must be confirmed in the mapping step first.
+    """
     tenant = staged.tenant
     with tenant_context(tenant):
-        staged = SessionImport.objects.select_for_update().get(pk=staged.pk)
-        _require_uploader_or_manager(staged, actor)
-        if staged.status != ImportStatus.PENDING:
-            raise ValidationError("This file has already been imported.")
+        staged = _lock_pending(staged, actor)
+        if staged.mapping_source == MAPPING_GUESSED:
+            raise ValidationError(
+                {
+                    "mapping": "The columns were guessed from their headers: check and confirm "
+                    "them in the mapping step first."
+                }
+            )
+        if create_hosts is not None:
+            staged.create_hosts = sorted({name.strip().lower() for name in create_hosts if name})
+            staged.save(update_fields=["create_hosts"])
         result = session_import(
             tenant=tenant,
             file=staged.content,
@@ -1134,6 +1354,137 @@ def session_import_confirm(*, staged: SessionImport, actor: User) -> ImportResul
                 ]
             )
     return result
+
+
+# Import profiles and technician aliases --------------------------------------------------
+
+
+def _clean_profile_mapping(mapping) -> dict[str, str | int]:
+    if not isinstance(mapping, dict) or not mapping:
+        raise ValidationError({"mapping": "Map at least the start and the end or duration."})
+    cleaned: dict[str, str | int] = {}
+    for name, column in mapping.items():
+        if name not in importers.WIZARD_FIELDS:
+            raise ValidationError(
+                {"mapping": f"Unknown field “{name}”: use {', '.join(importers.WIZARD_FIELDS)}."}
+            )
+        if isinstance(column, bool) or not isinstance(column, int | str):
+            raise ValidationError(
+                {"mapping": f"{name}: a column's header or 1-based number, not {column!r}."}
+            )
+        if isinstance(column, int) and column < 1:
+            raise ValidationError({"mapping": f"{name}: column numbers start at 1."})
+        if isinstance(column, str):
+            column = column.strip()
+            if not column:
+                continue
+            if len(column) > 200:
+                raise ValidationError({"mapping": f"{name}: at most 200 characters."})
+        cleaned[name] = column
+    columns = {str(column).lower() for column in cleaned.values()}
+    if len(columns) < len(cleaned):
+        raise ValidationError({"mapping": "A column is mapped to two fields."})
+    if "start" not in cleaned:
+        raise ValidationError({"mapping": "Map a column to start: every session needs one."})
+    if "end" not in cleaned and "duration" not in cleaned:
+        raise ValidationError(
+            {
+                "mapping": "Map a column to end or to duration: without either there is nothing "
+                "to bill."
+            }
+        )
+    return cleaned
+
+
+@transaction.atomic
+def import_profile_save(
+    *,
+    name: str,
+    mapping: dict,
+    file_format: str = importers.FORMAT_AUTO,
+    date_format: str | None = "",
+    time_zone: str | None = "",
+    actor: User | None = None,
+    profile: ImportProfile | None = None,
+) -> ImportProfile:
+    """Create (or, with ``profile``, change) a named import profile of the current tenant."""
+    tenant = require_current_tenant()
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Enter a name."})
+    if len(name) > 100:
+        raise ValidationError({"name": "At most 100 characters."})
+    date_format = _check_reading(file_format or importers.FORMAT_AUTO, date_format)
+    zone = _check_zone(time_zone)
+    cleaned = _clean_profile_mapping(mapping)
+    if profile is None:
+        profile = ImportProfile(tenant=tenant, created_by=actor)
+    profile.name = name
+    profile.file_format = file_format or importers.FORMAT_AUTO
+    profile.mapping = cleaned
+    profile.date_format = "" if date_format == importers.DATE_FORMAT_AUTO else date_format
+    profile.time_zone = zone or ""
+    if ImportProfile.objects.filter(name=name).exclude(pk=profile.pk).exists():
+        raise ValidationError({"name": f"An import profile named “{name}” exists already."})
+    _save_unique(profile, "name", f"An import profile named “{name}” exists already.")
+    return profile
+
+
+def import_profile_from_staged(*, staged: SessionImport, name: str, actor: User) -> ImportProfile:
+    """Save how a staged file is read (layout, mapping, date format, zone) as a profile.
+
+    Columns are kept by their header (by number for files without a header line), so
+    the profile fits the tool's next export even if its columns move.
+    """
+    with tenant_context(staged.tenant):
+        proposal = session_import_columns(staged)
+        if proposal.has_header:
+            mapping = {name_: proposal.columns[i] for name_, i in proposal.mapping.items()}
+        else:
+            mapping = {name_: i + 1 for name_, i in proposal.mapping.items()}
+        fmt = staged.file_format
+        if fmt == importers.FORMAT_AUTO and proposal.layout is not None:
+            fmt = proposal.layout.key
+        return import_profile_save(
+            name=name,
+            mapping=mapping,
+            file_format=fmt,
+            date_format=staged.date_format,
+            time_zone=staged.time_zone,
+            actor=actor,
+        )
+
+
+@transaction.atomic
+def import_profile_delete(*, profile: ImportProfile) -> None:
+    require_current_tenant()
+    profile.delete()
+
+
+@transaction.atomic
+def technician_alias_create(*, alias: str, user: User, actor: User) -> TechnicianAlias:
+    """Save ``alias`` (as a tool writes a technician's name) for ``user``, a staff member
+    who logs work. Without MANAGE_WORK one may only add aliases of oneself."""
+    tenant = require_current_tenant()
+    alias = (alias or "").strip()
+    if not alias:
+        raise ValidationError({"alias": "Enter the name as the file writes it."})
+    if len(alias) > 200:
+        raise ValidationError({"alias": "At most 200 characters."})
+    role = member_role(user, tenant)
+    if not role_can(role, Cap.LOG_WORK) or role not in STAFF_ROLES:
+        raise ValidationError({"user": "Not a staff member of this MSP who logs work."})
+    if user.pk != actor.pk and not role_can(member_role(actor, tenant), Cap.MANAGE_WORK):
+        raise PermissionDenied("Only a billing admin can add aliases of other people.")
+    if (
+        TechnicianAlias.objects.annotate(lalias=Lower("alias"))
+        .filter(lalias=alias.lower())
+        .exists()
+    ):
+        raise ValidationError({"alias": f"“{alias}” is already an alias."})
+    created = TechnicianAlias(tenant=tenant, alias=alias, user=user)
+    _save_unique(created, "alias", f"“{alias}” is already an alias.")
+    return created
 
 
 # TeamViewer Web API pull -----------------------------------------------------------------
@@ -1300,8 +1651,9 @@ def teamviewer_pull(*, tenant: Tenant) -> TeamViewerPullResult | None:
 
     Every page of the period is fetched first; the records then go through the file
     importer's TeamViewer Web API layout and write path (``session_import``), without a
-    preview: hosts matched by device id, then name; technicians by user name, e-mail or
-    full name (records naming no user are the token saver's); connections already
+    preview: hosts matched by device id, then name, and a device not found is created
+    (there is no preview to tick it in, unlike a file's); technicians by user name,
+    alias, e-mail or full name (records naming no user are the token saver's); connections already
     imported skipped by their id (``teamviewer:<id>``), so pulling again adds nothing.
     All or nothing per pull: with any record in error nothing is imported, and the
     errors are kept on the connection (``last_result``) as they would be for a file.

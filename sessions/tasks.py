@@ -47,3 +47,14 @@ def teamviewer_pull_all_task() -> dict[str, int]:
         elif outcome is not None:
             totals["failed"] += 1
     return totals
+
+
+@shared_task(name="sessions.session_import_run_task")
+def session_import_run_task(tenant_id: int, import_id: int, actor_id: int | None = None) -> str:
+    """A big staged session log, imported streamed with progress (``bulk_import.run``);
+    the outcome (imported, or the rows refused) is in the progress record, not raised."""
+    from . import bulk_import
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_context(tenant):
+        return bulk_import.run(tenant=tenant, import_id=import_id, actor_id=actor_id).state

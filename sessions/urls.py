@@ -24,4 +24,15 @@ urlpatterns = [
     path("import/teamviewer/", views.TeamViewerSettingsView.as_view(), name="teamviewer-settings"),
     path("import/teamviewer/pull/", views.TeamViewerPullView.as_view(), name="teamviewer-pull"),
     path("import/<int:pk>/", views.SessionImportPreviewView.as_view(), name="import-preview"),
+    path(
+        "import/profiles/<int:pk>/delete/",
+        views.ImportProfileDeleteView.as_view(),
+        name="import-profile-delete",
+    ),
+    path("import/<int:pk>/run/", views.SessionImportRunView.as_view(), name="import-run"),
+    path(
+        "import/<int:pk>/progress/",
+        views.SessionImportProgressView.as_view(),
+        name="import-progress",
+    ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -16,22 +16,25 @@ from billing_site.roles import Cap
 from billing_site.timeutils import format_duration
 from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
 
-from . import importers, selectors, services
+from . import bulk_import, importers, selectors, services
 from .forms import (
     DateRangeForm,
     HostForm,
     HostGroupForm,
     HostTreeFilterForm,
+    ImportMappingForm,
+    ImportProfileNameForm,
     ImportSettingsForm,
     SessionEditForm,
     SessionFilterForm,
     SessionForm,
     SessionImportForm,
     TeamViewerConnectionForm,
+    TechnicianAliasForm,
     TimerStartForm,
     TimerStopForm,
 )
-from .models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport
+from .models import Host, HostGroup, ImportProfile, ImportStatus, RemoteSession, SessionImport
 
 SAMPLE_CSV = (
     "host,group,technician,start,end,comment,external_id\r\n"
@@ -542,7 +545,11 @@ class SessionImportView(SessionsViewMixin, FormView):
     def get_context_data(self, **kwargs):
         return super().get_context_data(
             generic_columns=[
-                ("host", "yes*", "Computer name, e.g. Jane_OFFICE_121; created if unknown."),
+                (
+                    "host",
+                    "yes*",
+                    "Computer name, e.g. Jane_OFFICE_121; created if unknown and ticked.",
+                ),
                 ("device_id", "no", "The tool's id of the computer; matched before the name."),
                 ("group", "no", "Company / group; used when the computer is created."),
                 (
@@ -570,6 +577,7 @@ class SessionImportView(SessionsViewMixin, FormView):
             recent=selectors.recent_imports(
                 user=self.request.user, may_manage=self.can(Cap.MANAGE_WORK)
             ),
+            profiles=selectors.import_profile_list(),
             teamviewer=self._teamviewer(kwargs.pop("teamviewer_form", None)),
             **kwargs,
         )
@@ -589,7 +597,8 @@ class SessionImportView(SessionsViewMixin, FormView):
     def form_valid(self, form):
         upload = form.cleaned_data["file"]
         try:
-            staged, _ = services.session_import_stage(
+            # Big CSV files are kept for a streamed import (sessions/bulk_import.py).
+            staged, _ = bulk_import.session_import_stage(
                 tenant=self.request.tenant,
                 actor=self.request.user,
                 file=upload,
@@ -599,11 +608,29 @@ class SessionImportView(SessionsViewMixin, FormView):
                 date_format=form.cleaned_data["date_format"] or importers.DATE_FORMAT_AUTO,
                 technician=form.cleaned_data["technician"],
                 host=form.cleaned_data["host"],
+                profile=form.cleaned_data["profile"],
             )
         except ValidationError as error:
             apply_errors(form, error)
             return self.form_invalid(form)
         return redirect("sessions:import-preview", pk=staged.pk)
+
+
+class ImportProfileDeleteView(SessionsViewMixin, ScopedObjectMixin, View):
+    """POST: delete a saved import profile (staged files read with it keep their mapping)."""
+
+    model = ImportProfile
+    read_capability = write_capability = Cap.LOG_WORK
+    http_method_names = ["post"]
+
+    def get_queryset(self):
+        return selectors.import_profile_list()
+
+    def post(self, request, pk):
+        profile = self.get_object()
+        services.import_profile_delete(profile=profile)
+        messages.success(request, f"Import profile “{profile.name}” deleted.")
+        return redirect(reverse("sessions:session-import") + "#profiles")
 
 
 TEAMVIEWER_ANCHOR = "#teamviewer"
@@ -724,15 +751,124 @@ class SessionImportPreviewView(SessionsViewMixin, ScopedObjectMixin, TemplateVie
             result=result,
             settings_form=settings_form,
             needs_date_format=needs_date_format,
+            **self._wizard_context(staged, result, kwargs),
             **kwargs,
         )
 
+    def _wizard_context(self, staged, result, kwargs) -> dict:
+        """The mapping step, the profile form, inline aliases and the new computers."""
+        mapping_form = kwargs.pop("mapping_form", None)
+        proposal = None
+        if staged.status == ImportStatus.PENDING:
+            try:
+                proposal = services.session_import_columns(staged)
+            except importers.FileFormatError:
+                proposal = None
+        if proposal is not None and mapping_form is None:
+            mapping_form = ImportMappingForm(
+                columns=proposal.columns,
+                initial_fields=[proposal.field_of(i) for i in range(len(proposal.columns))],
+            )
+        unmatched = result.unmatched_technicians if result is not None else []
+        return {
+            "proposal": proposal,
+            "mapping_form": mapping_form,
+            "mapping_guessed": staged.mapping_source == services.MAPPING_GUESSED,
+            "profile_form": kwargs.pop("profile_form", None) or ImportProfileNameForm(),
+            "alias_forms": [
+                (name, TechnicianAliasForm(initial={"alias": name})) for name in unmatched[:50]
+            ],
+            "new_hosts": result.new_hosts if result is not None else [],
+        }
+
+    def _wizard_post(self, request, staged, action):
+        if action == "mapping":
+            proposal = services.session_import_columns(staged)
+            form = ImportMappingForm(request.POST, columns=proposal.columns, initial_fields=[])
+            if form.is_valid():
+                try:
+                    services.session_import_mapping(
+                        staged=staged, actor=request.user, columns=form.cleaned_data["choices"]
+                    )
+                except ValidationError as error:
+                    apply_errors(form, error)
+                else:
+                    messages.success(request, "Columns saved; the file was read again with them.")
+                    return redirect("sessions:import-preview", pk=staged.pk)
+            return self.render_to_response(
+                self.get_context_data(staged=staged, mapping_form=form), status=400
+            )
+        if action == "profile":
+            form = ImportProfileNameForm(request.POST)
+            if form.is_valid():
+                try:
+                    profile = services.import_profile_from_staged(
+                        staged=staged, name=form.cleaned_data["name"], actor=request.user
+                    )
+                except ValidationError as error:
+                    apply_errors(form, error)
+                else:
+                    messages.success(
+                        request,
+                        f"Saved as import profile “{profile.name}”; choose it when you upload "
+                        "this tool's next file.",
+                    )
+                    return redirect("sessions:import-preview", pk=staged.pk)
+            return self.render_to_response(
+                self.get_context_data(staged=staged, profile_form=form), status=400
+            )
+        if action == "alias":
+            form = TechnicianAliasForm(request.POST)
+            if form.is_valid():
+                try:
+                    alias = services.technician_alias_create(
+                        alias=form.cleaned_data["alias"],
+                        user=form.cleaned_data["user"],
+                        actor=request.user,
+                    )
+                except ValidationError as error:
+                    messages.error(request, " ".join(error.messages))
+                else:
+                    messages.success(
+                        request,
+                        f"“{alias.alias}” is now an alias of {alias.user.username}; the file "
+                        "was read again.",
+                    )
+            else:
+                messages.error(request, "Choose the staff member this name stands for.")
+            return redirect("sessions:import-preview", pk=staged.pk)
+        # "hosts": keep the ticked new computers and read again
+        services.session_import_hosts(
+            staged=staged, actor=request.user, create_hosts=request.POST.getlist("create_host")
+        )
+        return redirect("sessions:import-preview", pk=staged.pk)
+
+    def get(self, request, *args, **kwargs):
+        staged = self.get_object()
+        if bulk_import.is_big(staged):  # previewed and imported streamed, with progress
+            return redirect("sessions:import-run", pk=staged.pk)
+        return self.render_to_response(self.get_context_data(staged=staged))
+
     def post(self, request, pk):
         staged = self.get_object()
+        action = request.POST.get("action", "")
+        if action in ("mapping", "profile", "alias", "hosts"):
+            try:
+                return self._wizard_post(request, staged, action)
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+                return redirect("sessions:import-preview", pk=staged.pk)
         if "date_format" in request.POST:
             return self._change_settings(request, staged)
+        if bulk_import.is_big(staged):
+            return redirect("sessions:import-run", pk=staged.pk)
+        create_hosts = (
+            request.POST.getlist("create_host") if "hosts_shown" in request.POST else None
+        )
         try:
-            result = services.session_import_confirm(staged=staged, actor=request.user)
+            result = services.session_import_confirm(
+                staged=staged, actor=request.user, create_hosts=create_hosts
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
             return redirect("sessions:import-preview", pk=staged.pk)
@@ -743,7 +879,8 @@ class SessionImportPreviewView(SessionsViewMixin, ScopedObjectMixin, TemplateVie
             request,
             f"Imported {result.sessions_created} session(s); "
             f"{result.hosts_created} new computer(s), {result.groups_created} new group(s); "
-            f"{result.duplicates} already imported.",
+            f"{result.duplicates} already imported."
+            + "".join(f" {note}" for note in result.host_skips),
         )
         return redirect("sessions:session-list")
 
@@ -764,3 +901,97 @@ class SessionImportPreviewView(SessionsViewMixin, ScopedObjectMixin, TemplateVie
             return self.render_to_response(self.get_context_data(staged=staged, settings_form=form))
         # Refused as sent: offered again with the formats this file allows.
         return self.render_to_response(self.get_context_data(staged=staged, posted=request.POST))
+
+
+class SessionImportRunView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
+    """A big file (``bulk_import``). GET: how it is read, its first rows and, once started,
+    the import's progress. POST: import it (a task; the page polls the progress)."""
+
+    model = SessionImport
+    template_name = "sessions/import_run.html"
+    read_capability = write_capability = Cap.LOG_WORK
+
+    def get_queryset(self):
+        return selectors.session_import_list(
+            user=self.request.user, may_manage=self.can(Cap.MANAGE_WORK)
+        )
+
+    def get_context_data(self, **kwargs):
+        staged = self.get_object()
+        progress = bulk_import.progress_of(staged)
+        found = head = settings_form = None
+        needs_date_format = ""
+        if staged.status == ImportStatus.PENDING and not (progress and progress.active):
+            try:
+                found = bulk_import.survey(staged)
+                head = bulk_import.head_preview(staged, found, self.request.user)
+            except importers.DateFormatRequired as required:
+                needs_date_format = str(required)
+                settings_form = ImportSettingsForm(
+                    tenant=self.request.tenant,
+                    allowed=required.choices,
+                    initial={"date_format": importers.DATE_FORMAT_AUTO},
+                )
+            except importers.FileFormatError as error:
+                messages.error(self.request, str(error))
+            except ValidationError as error:
+                messages.error(self.request, " ".join(error.messages))
+            if found is not None:
+                choices = [importers.DATE_FORMAT_AUTO, *found.date_format_choices]
+                if found.date_format not in choices:
+                    choices.append(found.date_format)
+                settings_form = ImportSettingsForm(
+                    tenant=self.request.tenant,
+                    allowed=choices,
+                    initial={
+                        "date_format": staged.date_format or importers.DATE_FORMAT_AUTO,
+                        "time_zone": staged.time_zone,
+                    },
+                )
+        return super().get_context_data(
+            object=staged,
+            survey=found,
+            head=head,
+            progress=progress,
+            settings_form=settings_form,
+            needs_date_format=needs_date_format,
+            **kwargs,
+        )
+
+    def post(self, request, pk):
+        staged = self.get_object()
+        try:
+            bulk_import.start(staged=staged, actor=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect("sessions:import-run", pk=staged.pk)
+
+
+class SessionImportProgressView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
+    """The progress of a big file's import: the page's block (htmx polls it while the
+    import runs), or JSON with ``?format=json``."""
+
+    model = SessionImport
+    template_name = "sessions/_import_progress.html"
+    read_capability = Cap.LOG_WORK
+    http_method_names = ["get"]
+
+    def get_queryset(self):
+        return selectors.session_import_list(
+            user=self.request.user, may_manage=self.can(Cap.MANAGE_WORK)
+        ).defer("content")
+
+    def get(self, request, *args, **kwargs):
+        staged = self.get_object()
+        progress = bulk_import.progress_of(staged)
+        if request.GET.get("format") == "json":
+            return JsonResponse(
+                {
+                    "status": staged.status,
+                    "sessions_created": staged.sessions_created,
+                    "progress": progress.as_dict() if progress else None,
+                }
+            )
+        return self.render_to_response(
+            self.get_context_data(object=staged, progress=progress, **kwargs)
+        )

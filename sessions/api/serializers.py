@@ -15,7 +15,7 @@ from billing_site.timeutils import format_duration
 from billing_site.uploads import LimitedFileField
 
 from ..importers import DATE_FORMAT_AUTO, DATE_FORMATS, FORMAT_AUTO, LAYOUTS
-from ..models import Host, HostGroup, RemoteSession
+from ..models import Host, HostGroup, ImportProfile, RemoteSession
 
 NOT_FOUND = {"does_not_exist": "{label} not found.", "incorrect_type": "{label} not found."}
 
@@ -24,6 +24,10 @@ def _related(manager, label: str, **kwargs):
     # A manager, not a queryset: it is evaluated per request, for the request's tenant.
     messages = {key: value.format(label=label) for key, value in NOT_FOUND.items()}
     return serializers.PrimaryKeyRelatedField(queryset=manager, error_messages=messages, **kwargs)
+
+
+# auto, or one of the built-in layouts (one enum in the schema for every field of them).
+LAYOUT_CHOICES = [FORMAT_AUTO, *LAYOUTS]
 
 
 class HostGroupSerializer(StrictModelSerializer):
@@ -169,7 +173,7 @@ class SessionImportSerializer(StrictSerializerMixin, serializers.Serializer):
         "Connections_incoming.txt; ScreenConnect; Splashtop).",
     )
     format = serializers.ChoiceField(
-        choices=[FORMAT_AUTO, *LAYOUTS],
+        choices=LAYOUT_CHOICES,
         default=FORMAT_AUTO,
         help_text="auto: recognised from the content.",
     )
@@ -203,6 +207,38 @@ class SessionImportSerializer(StrictSerializerMixin, serializers.Serializer):
     dry_run = serializers.BooleanField(
         required=False, default=False, help_text="Check and preview only; write nothing."
     )
+    mapping = serializers.JSONField(
+        binary=True,
+        required=False,
+        default=None,
+        help_text="The mapping step, as JSON: our field -> the column's header or 1-based "
+        'number, e.g. {"start": "Begin", "end": "Finish", "host": 2}. Fields: host, '
+        "host_external_id (device id), group, technician, start, end, duration, comment, "
+        "external_id. Replaces the layout's columns; start and end or duration required.",
+    )
+    profile = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=100,
+        help_text="A saved import profile (id or name): its layout, mapping, date format and "
+        "zone, unless given here.",
+    )
+    create_hosts = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, max_length=200),
+        required=False,
+        default=None,
+        help_text="The new computers to create (names, any case; repeat the field, or an "
+        "empty value for none); rows of the others are skipped and reported. Left out or "
+        "“*”: every new computer (see new_hosts of a dry run).",
+    )
+
+    def validate_mapping(self, value):
+        if value is not None and not isinstance(value, dict):
+            raise serializers.ValidationError(
+                "A JSON object: field -> column header or 1-based number."
+            )
+        return value or None
 
 
 class ImportErrorSerializer(serializers.Serializer):
@@ -230,6 +266,15 @@ class ImportRowSerializer(serializers.Serializer):
     errors = ImportErrorSerializer(many=True)
 
 
+class ImportNewHostSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    device_id = serializers.CharField()
+    group = serializers.CharField()
+    rows = serializers.IntegerField(help_text="Rows of this computer.")
+    skipped = serializers.IntegerField(help_text="Rows left out as it is not created.")
+    create = serializers.BooleanField(help_text="Created on import (ticked / named).")
+
+
 class ImportResultSerializer(serializers.Serializer):
     """Documents the import response (built by ``ImportResult.as_dict``)."""
 
@@ -249,8 +294,52 @@ class ImportResultSerializer(serializers.Serializer):
     skipped = serializers.IntegerField()
     ignored_columns = serializers.ListField(child=serializers.CharField())
     notes = serializers.ListField(child=serializers.CharField())
+    new_hosts = ImportNewHostSerializer(
+        many=True, help_text="Computers found neither by device id nor by name."
+    )
+    unmatched_technicians = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Names matching no staff member: add them as aliases.",
+    )
     errors = ImportErrorSerializer(many=True)
     rows = ImportRowSerializer(many=True)
+
+
+class ImportProfileSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """A saved way of reading a tool's files; validated by the service."""
+
+    file_format = serializers.ChoiceField(
+        choices=LAYOUT_CHOICES, default=FORMAT_AUTO, help_text="auto or a layout."
+    )
+    mapping = serializers.JSONField(
+        help_text='Our field -> the column\'s header or 1-based number, e.g. {"start": '
+        '"Begin", "end": "Finish"}.'
+    )
+    date_format = serializers.ChoiceField(
+        choices=["", DATE_FORMAT_AUTO, *DATE_FORMATS], default="", help_text="Blank: auto."
+    )
+    time_zone = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="IANA zone; blank: default."
+    )
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = ImportProfile
+        fields = [
+            "id",
+            "name",
+            "file_format",
+            "mapping",
+            "date_format",
+            "time_zone",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+        # The per-tenant uniqueness is checked by the service (a field error on name).
+        validators = []
 
 
 class TeamViewerPullResultSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from django.urls import path
 from .views import (
     HostGroupViewSet,
     HostViewSet,
+    ImportProfileViewSet,
     RemoteSessionViewSet,
     TeamViewerConnectionView,
     TeamViewerPullView,
@@ -14,6 +15,18 @@ from .views import (
 urlpatterns = [
     path("sessions/teamviewer/", TeamViewerConnectionView.as_view(), name="session-teamviewer"),
     path("sessions/teamviewer/pull/", TeamViewerPullView.as_view(), name="session-teamviewer-pull"),
+    path(
+        "sessions/import-profiles/",
+        ImportProfileViewSet.as_view({"get": "list", "post": "create"}),
+        name="session-import-profile-list",
+    ),
+    path(
+        "sessions/import-profiles/<int:pk>/",
+        ImportProfileViewSet.as_view(
+            {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+        ),
+        name="session-import-profile-detail",
+    ),
 ]
 
 

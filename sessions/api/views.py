@@ -15,11 +15,12 @@ from billing_site.roles import Cap, role_can
 from billing_site.uploads import UPLOAD_TOO_LARGE_RESPONSE
 
 from .. import selectors, services
-from ..models import Host, HostGroup, RemoteSession
+from ..models import Host, HostGroup, ImportProfile, RemoteSession
 from .filters import HostFilter, HostGroupFilter, RemoteSessionFilter
 from .serializers import (
     HostGroupSerializer,
     HostSerializer,
+    ImportProfileSerializer,
     ImportResultSerializer,
     RemoteSessionSerializer,
     SessionCreateSerializer,
@@ -188,6 +189,12 @@ class RemoteSessionViewSet(TenantModelViewSet):
                     {"technician": ["Not a staff member of this MSP who logs work."]},
                     status=status.HTTP_400_BAD_REQUEST,
                 )
+        profile = None
+        if values["profile"]:
+            profile = _find_profile(values["profile"])
+        create_hosts = values["create_hosts"]
+        if create_hosts is not None and "*" in create_hosts:
+            create_hosts = None
         try:
             result = services.session_import(
                 tenant=request.tenant,
@@ -199,6 +206,9 @@ class RemoteSessionViewSet(TenantModelViewSet):
                 host=values["host"],
                 dry_run=values["dry_run"],
                 actor=request.user,
+                mapping=values["mapping"],
+                create_hosts=create_hosts,
+                profile=profile,
             )
         except services.ImportSettingsRequired as required:
             return Response(
@@ -213,6 +223,53 @@ class RemoteSessionViewSet(TenantModelViewSet):
         else:
             code = status.HTTP_201_CREATED if result.imported else status.HTTP_400_BAD_REQUEST
         return Response(result.as_dict(), status=code)
+
+
+def _find_profile(reference: str) -> ImportProfile:
+    """The current tenant's profile by id or name; 404 otherwise (another tenant's too)."""
+    profiles = selectors.import_profile_list()
+    reference = reference.strip()
+    found = None
+    if reference.isdigit():
+        found = profiles.filter(pk=int(reference)).first()
+    found = found or profiles.filter(name=reference).first()
+    if found is None:
+        raise Http404(f"No import profile “{reference}”.")
+    return found
+
+
+class ImportProfileViewSet(TenantModelViewSet):
+    """Saved import profiles: how a tool's files are read (layout, column mapping, date
+    format, zone). Choose one on import with ``profile`` (id or name)."""
+
+    serializer_class = ImportProfileSerializer
+    queryset = ImportProfile.objects.all()
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at"]
+    read_capability = write_capability = Cap.LOG_WORK
+
+    def get_queryset(self):
+        return selectors.import_profile_list()
+
+    def perform_create(self, serializer):
+        serializer.instance = services.import_profile_save(
+            actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        profile = serializer.instance
+        values = {
+            "name": profile.name,
+            "mapping": profile.mapping,
+            "file_format": profile.file_format,
+            "date_format": profile.date_format,
+            "time_zone": profile.time_zone,
+            **serializer.validated_data,
+        }
+        serializer.instance = services.import_profile_save(profile=profile, **values)
+
+    def perform_destroy(self, instance):
+        services.import_profile_delete(profile=instance)
 
 
 NO_TEAMVIEWER = "No TeamViewer connection: PUT a script token first."

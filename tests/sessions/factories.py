@@ -14,7 +14,14 @@ from billing_site.testing.factories import (
     UserFactory,
 )
 from billing_site.testing.registry import register_factory
-from sessions.models import Host, HostGroup, RemoteSession, SessionImport, SessionSource
+from sessions.models import (
+    Host,
+    HostGroup,
+    ImportProfile,
+    RemoteSession,
+    SessionImport,
+    SessionSource,
+)
 
 
 @register_factory
@@ -78,3 +85,12 @@ class SessionImportFactory(TenantOwnedFactory):
         "host,group,technician,start,end,comment,external_id\n"
         "PC-1,ACME,nobody,2026-01-05 09:00:00,2026-01-05 09:10:00,Fixed,X-1\n"
     )
+
+
+@register_factory
+class ImportProfileFactory(TenantOwnedFactory):
+    class Meta:
+        model = ImportProfile
+
+    name = factory.Sequence(lambda n: f"Profile {n}")
+    mapping = factory.LazyFunction(lambda: {"host": "Machine", "start": "Begin", "end": "Finish"})

@@ -254,7 +254,8 @@ def test_import_dry_run_then_import(tenant_a, tech, api_as, frozen):
         {
             "line": 3,
             "column": "technician",
-            "message": "“ghost” is not a username of a staff member of this MSP.",
+            "message": "“ghost” is not a username of a staff member of this MSP (nor an "
+            "e-mail, full name or alias); add “ghost” as an alias of the right person.",
         }
     ]
     assert [row["status"] for row in body["rows"]] == ["new", "error"]

@@ -237,7 +237,11 @@ def test_stage_preview_confirm_once(tenant_a, people, frozen):
         tenant=tenant_a, actor=admin, file=GENERIC.encode(), filename="october.csv"
     )
     assert preview.ok and staged.status == ImportStatus.PENDING
-    result = services.session_import_confirm(staged=staged, actor=admin)
+    # New computers are created only when ticked (none by default).
+    assert [host["name"] for host in preview.new_hosts] == ["Jane_OFFICE_121", "Joseph_OFFICE_121"]
+    result = services.session_import_confirm(
+        staged=staged, actor=admin, create_hosts=["jane_office_121", "Joseph_OFFICE_121"]
+    )
     assert result.imported and result.sessions_created == 3
     staged.refresh_from_db()
     assert (staged.status, staged.sessions_created, staged.hosts_created) == ("imported", 3, 2)

@@ -676,7 +676,11 @@ def test_page_asks_for_the_date_format_then_imports(client_as, tenant_a, tech, f
     staged.refresh_from_db()
     assert staged.date_format == "DD/MM/YYYY"
     preview = client.get(url).content.decode()
-    assert "Import 2 sessions" in preview and "03/08/2026 12:18:55" in preview
+    assert "Import 0 sessions" in preview and "03/08/2026 12:18:55" in preview
+    # The new computers are ticked to be created.
+    ticked = {"action": "hosts", "hosts_shown": "1", "create_host": ["FRONTDESK-PC", "KIOSK-2"]}
+    assert client.post(url, ticked).status_code == 302
+    assert "Import 2 sessions" in client.get(url).content.decode()
     assert client.post(url).status_code == 302
     assert [row[3] for row in sessions_of(tenant_a)] == [
         at(2026, 8, 3, 12, 18, 55),

@@ -245,9 +245,12 @@ def test_import_upload_preview_confirm(client_as, tenant_a, tech, frozen):
         {"file": SimpleUploadedFile("good.csv", IMPORT.encode()), "format": "auto"},
     )
     preview = client.get(response["Location"]).content.decode()
-    assert "Import 2 sessions" in preview and "New computer." in preview
+    assert "New computers" in preview and 'name="create_host" value="Jane_OFFICE_121"' in preview
     good = SessionImport.all_tenants.latest("id")
-    response = client.post(reverse("sessions:import-preview", args=[good.pk]))
+    response = client.post(
+        reverse("sessions:import-preview", args=[good.pk]),
+        {"hosts_shown": "1", "create_host": "Jane_OFFICE_121"},
+    )
     assert response.status_code == 302
     with tenant_context(tenant_a):
         assert RemoteSession.objects.count() == 2
