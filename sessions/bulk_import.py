@@ -506,20 +506,7 @@ def run(*, tenant: Tenant, import_id: int, actor_id: int | None = None) -> Progr
                 return progress
             actor = User.objects.get(pk=actor_id) if actor_id else staged.uploaded_by
             _import(staged, actor, progress)
-            staged.status = ImportStatus.IMPORTED
-            staged.imported_at = timezone.now()
-            staged.sessions_created = progress.sessions_created
-            staged.hosts_created = progress.hosts_created
-            staged.groups_created = progress.groups_created
-            staged.save(
-                update_fields=[
-                    "status",
-                    "imported_at",
-                    "sessions_created",
-                    "hosts_created",
-                    "groups_created",
-                ]
-            )
+            services.staged_import_mark_done(staged, progress)
     except _Refused:
         pass
     except importers.DateFormatRequired as exc:

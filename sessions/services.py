@@ -1339,21 +1339,27 @@ def session_import_confirm(
             **_staged_reading(staged),
         )
         if result.imported:
-            staged.status = ImportStatus.IMPORTED
-            staged.imported_at = timezone.now()
-            staged.sessions_created = result.sessions_created
-            staged.hosts_created = result.hosts_created
-            staged.groups_created = result.groups_created
-            staged.save(
-                update_fields=[
-                    "status",
-                    "imported_at",
-                    "sessions_created",
-                    "hosts_created",
-                    "groups_created",
-                ]
-            )
+            staged_import_mark_done(staged, result)
     return result
+
+
+def staged_import_mark_done(staged: SessionImport, counts) -> None:
+    """Record on the staged file that it was imported, with what it created (``counts``:
+    anything with ``sessions_created``, ``hosts_created`` and ``groups_created``)."""
+    staged.status = ImportStatus.IMPORTED
+    staged.imported_at = timezone.now()
+    staged.sessions_created = counts.sessions_created
+    staged.hosts_created = counts.hosts_created
+    staged.groups_created = counts.groups_created
+    staged.save(
+        update_fields=[
+            "status",
+            "imported_at",
+            "sessions_created",
+            "hosts_created",
+            "groups_created",
+        ]
+    )
 
 
 # Import profiles and technician aliases --------------------------------------------------

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import email
-import socket
-from email import policy
-
 import pytest
-from aiosmtpd.controller import Controller
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
@@ -21,44 +16,6 @@ from invoices.models import Invoice, InvoiceStatus
 from .factories import InvoiceFactory, InvoiceLineFactory
 
 pytestmark = pytest.mark.django_db
-
-
-class Mailbox:
-    """What the server received; ``refuse`` makes it answer RCPT with that reply."""
-
-    def __init__(self):
-        self.messages = []
-        self.refuse = None
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.refuse:
-            return self.refuse
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(
-            (envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default))
-        )
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def mailbox(settings):
-    box = Mailbox()
-    with socket.socket() as probe:  # a free port (the controller checks it by connecting)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.DEFAULT_FROM_EMAIL = "billing@northwind.example"
-    yield box
-    controller.stop()
 
 
 @pytest.fixture

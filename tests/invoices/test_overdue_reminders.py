@@ -15,14 +15,10 @@ the invoice is overdue from 11 April.
 from __future__ import annotations
 
 import datetime as dt
-import email
-import socket
 import zoneinfo
 from decimal import Decimal
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from billing_site import services as core_services
 from billing_site.tenancy import tenant_context
@@ -48,37 +44,6 @@ BODY = (
     "Dear {customer},\n\ninvoice {number} of {amount_due}, due on {due_date}, {when}.\n\n"
     "Kind regards,\n{company}"
 )
-
-
-class Mailbox:
-    """What the SMTP server received: (recipients, message) pairs."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(
-            (envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default))
-        )
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def mailbox(settings):
-    box = Mailbox()
-    with socket.socket() as probe:  # a free port (the controller checks it by connecting)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.DEFAULT_FROM_EMAIL = "billing@alpha.example"
-    yield box
-    controller.stop()
 
 
 @pytest.fixture
