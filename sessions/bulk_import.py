@@ -48,7 +48,7 @@ from billing_site.roles import Cap, role_can
 from billing_site.tenancy import tenant_context
 
 from . import importers, services
-from .models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport, SessionSource
+from .models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport
 
 SLICE_CHARS = 1_000_000
 ERRORS_KEPT = 100
@@ -462,24 +462,7 @@ class _ChunkPlan(services._ImportPlan):
             if host.group is not None:
                 host.group_id = host.group.pk
         Host.objects.bulk_create(hosts)
-        sessions = []
-        for row, technician, host_key in self.new_sessions:
-            host = self.new_hosts.get(host_key) or self._host_for(row)
-            sessions.append(
-                RemoteSession(
-                    tenant=self.tenant,
-                    host_id=host.pk,
-                    technician=technician,
-                    started_at=row.started_at,
-                    ended_at=row.ended_at,
-                    duration_seconds=row.duration_seconds,
-                    comment=row.comment,
-                    billable=True,
-                    source=SessionSource.IMPORT,
-                    external_id=row.external_id,
-                )
-            )
-        RemoteSession.objects.bulk_create(sessions, batch_size=1000)
+        RemoteSession.objects.bulk_create(self.session_objects(), batch_size=1000)
 
 
 class _Refused(Exception):

@@ -1072,13 +1072,17 @@ class _ImportPlan:
         for host in self.new_hosts.values():
             # Django takes the group's new id from the (now saved) related object.
             host.save()
+        RemoteSession.objects.bulk_create(self.session_objects(), batch_size=500)
+
+    def session_objects(self) -> list[RemoteSession]:
+        """The planned sessions as unsaved rows, each on its (now saved) host."""
         sessions = []
         for row, technician, host_key in self.new_sessions:
             host = self.new_hosts.get(host_key) or self._host_for(row)
             sessions.append(
                 RemoteSession(
                     tenant=self.tenant,
-                    host=host,
+                    host_id=host.pk,
                     technician=technician,
                     started_at=row.started_at,
                     ended_at=row.ended_at,
@@ -1089,7 +1093,7 @@ class _ImportPlan:
                     external_id=row.external_id,
                 )
             )
-        RemoteSession.objects.bulk_create(sessions, batch_size=500)
+        return sessions
 
 
 def _staged_reading(staged: SessionImport) -> dict:
