@@ -111,6 +111,15 @@ def install(sender=None, connection=None, **kwargs) -> None:
         connection.execute_wrappers.append(bind_tenant)
 
 
+def append_only_tables() -> list[str]:
+    """Tables of models marked ``append_only``: the application role may only add rows."""
+    return sorted(
+        model._meta.db_table
+        for model in apps.get_models()
+        if getattr(model, "append_only", False) and model._meta.managed
+    )
+
+
 def tenant_tables() -> list[str]:
     return sorted(
         model._meta.db_table
@@ -213,3 +222,6 @@ def apply_policies(sender=None, using="default", **kwargs) -> None:
                 f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'
             )
             cursor.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+            # Append-only tables (the audit log): rows are added and read, never changed.
+            for table in append_only_tables():
+                cursor.execute(f'REVOKE UPDATE, DELETE, TRUNCATE ON "{table}" FROM "{role}"')

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from .models import Tenant
 
 _current_tenant: ContextVar[Tenant | None] = ContextVar("current_tenant", default=None)
+# Who acts (the audit log's "who"): the signed-in user of a request, carried like the
+# tenant; None in tasks and commands, which the log records as the system.
+_current_actor: ContextVar = ContextVar("current_actor", default=None)
 
 
 class TenantNotSet(RuntimeError):
@@ -50,6 +53,28 @@ def set_current_tenant(tenant: Tenant | None):
 
 def reset_current_tenant(token) -> None:
     _current_tenant.reset(token)
+
+
+def get_current_actor():
+    """The user the current request acts for, or None (a task, a command)."""
+    return _current_actor.get()
+
+
+def set_current_actor(user):
+    """Set the acting user (None for anonymous); reset with the request's tenant."""
+    if user is not None and not user.is_authenticated:
+        user = None
+    return _current_actor.set(user)
+
+
+@contextlib.contextmanager
+def actor_context(user) -> Iterator[None]:
+    """Run a block as ``user`` (None: the system); restores the previous actor."""
+    token = set_current_actor(user)
+    try:
+        yield
+    finally:
+        _current_actor.reset(token)
 
 
 @contextlib.contextmanager
@@ -156,6 +181,7 @@ class TenantMiddleware:
                 request.membership = membership
                 request.tenant = membership.tenant
         token = _current_tenant.set(request.tenant)
+        actor_token = set_current_actor(user)
         # Show times in the viewer's zone: the organization's for portal users, else the tenant's.
         zone = viewer_zone(request.membership)
         if zone:
@@ -164,4 +190,5 @@ class TenantMiddleware:
             return self.get_response(request)
         finally:
             _current_tenant.reset(token)
+            _current_actor.reset(actor_token)
             timezone.deactivate()

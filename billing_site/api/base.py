@@ -13,7 +13,12 @@ from rest_framework.views import APIView
 
 from billing_site.models import Membership
 from billing_site.roles import Role
-from billing_site.tenancy import rescope_queryset, set_current_tenant, viewer_zone
+from billing_site.tenancy import (
+    rescope_queryset,
+    set_current_actor,
+    set_current_tenant,
+    viewer_zone,
+)
 from billing_site.timeutils import validate_date_range
 
 from .permissions import RolePermission
@@ -78,6 +83,8 @@ class TenantAPIMixin:
         request.tenant = django_request.tenant = membership.tenant if membership else None
         # The middleware resets the ContextVar and the time zone when the request ends.
         set_current_tenant(request.tenant)
+        # A token user is known only now: the audit log's "who" (reset with the tenant).
+        set_current_actor(user if user and user.is_authenticated else None)
         # Read naive date-times and show times in the viewer's zone, as the pages do, for
         # token and session authentication alike (decision 0010).
         zone = viewer_zone(membership)
