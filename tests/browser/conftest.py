@@ -18,8 +18,9 @@ Fixtures and helpers (see README, "Browser tests"):
 - ``watch(page)`` — what the page's guard has seen (below); ``watch(page).allow_5xx(...)``
   for a test that means to provoke a server error.
 
-Each page is guarded: a request to any host but the live server is aborted, and it, an
-uncaught JavaScript error or a 5xx answer fails the test after its body has run.
+Each page is guarded: a request to any host but the live server is aborted, and it, what
+the Content Security Policy refuses, an uncaught JavaScript error or a 5xx answer fails
+the test after its body has run.
 Console errors are collected and printed with a failure (a 4xx an htmx form answers
 logs one, so they do not fail a test by themselves).
 """
@@ -129,6 +130,7 @@ class Watch:
     js_errors: list[str] = field(default_factory=list)
     server_errors: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    blocked_by_csp: list[str] = field(default_factory=list)
     allowed_5xx: list[re.Pattern] = field(default_factory=list)
 
     def allow_5xx(self, url_pattern: str) -> None:
@@ -158,10 +160,15 @@ class Watch:
         if message.type == "error":
             location = message.location or {}
             self.console_errors.append(f"{location.get('url', '')}: {message.text}")
+            # The policy stops a CDN asset before any request is made, and an inline
+            # script or style it refuses is a page that does not work as written.
+            if "Content Security Policy" in message.text:
+                self.blocked_by_csp.append(message.text)
 
     def problems(self) -> list[str]:
         return (
             [f"request to another host (must be served locally): {url}" for url in self.external]
+            + [f"blocked by the Content Security Policy: {text}" for text in self.blocked_by_csp]
             + [f"uncaught JavaScript error: {error}" for error in self.js_errors]
             + [f"server error: {line}" for line in self.server_errors]
         )
