@@ -21,26 +21,28 @@ class NavItem:
 SECTION_ORDER = ["Overview", "Customers", "Work", "Billing", "Settings"]
 
 NAV_ITEMS: list[NavItem] = [
-    NavItem("Dashboard", "dashboard", None, "home", "Overview"),
-    NavItem("Customers", "customer-list", Cap.VIEW_CUSTOMERS, "building", "Customers"),
-    NavItem("Company settings", "tenant-settings", Cap.MANAGE_TENANT, "gear", "Settings"),
-    NavItem("Users", "staff-users", Cap.MANAGE_TENANT, "users", "Settings"),
-    NavItem("Integrations", "integrations:connections", Cap.MANAGE_TENANT, "layers", "Settings"),
-    NavItem("Delivery log", "integrations:deliveries", Cap.VIEW_BILLING, "list", "Billing"),
-    NavItem("Invoices", "invoices:invoice-list", Cap.VIEW_BILLING, "file", "Billing"),
-    NavItem("Receivables", "invoices:receivables", Cap.VIEW_BILLING, "clock", "Billing"),
-    NavItem("Clients & Computers", "sessions:host-list", Cap.VIEW_WORK, "monitor", "Work"),
-    NavItem("Session logs", "sessions:session-list", Cap.VIEW_WORK, "list", "Work"),
-    NavItem("Import sessions", "sessions:session-import", Cap.LOG_WORK, "layers", "Work"),
-    NavItem("Portal users", "portal:users", Cap.MANAGE_CUSTOMERS, "users", "Customers"),
-    NavItem("Contracts", "contracts:contract-list", Cap.VIEW_BILLING, "layers", "Billing"),
-    NavItem("Tickets", "contracts:ticket-list", Cap.VIEW_WORK, "ticket", "Work"),
-    NavItem("Timesheet", "contracts:timesheet", Cap.LOG_WORK, "clock", "Work"),
-    NavItem("Approvals", "contracts:approvals", Cap.MANAGE_WORK, "check", "Work"),
-    NavItem("Rate rules", "contracts:rate-rule-list", Cap.VIEW_BILLING, "rate", "Billing"),
-    NavItem("Catalog", "contracts:catalog", Cap.VIEW_BILLING, "box", "Billing"),
-    NavItem("Invoice batches", "invoices:batch-list", Cap.VIEW_BILLING, "layers", "Billing"),
-    NavItem("Reports", "reports:index", Cap.VIEW_BILLING, "list", "Billing"),
+    NavItem("Dashboard", "dashboard", None, "dashboard", "Overview"),
+    NavItem("Customers", "customer-list", Cap.VIEW_CUSTOMERS, "customers", "Customers"),
+    NavItem("Company settings", "tenant-settings", Cap.MANAGE_TENANT, "settings", "Settings"),
+    NavItem("Users", "staff-users", Cap.MANAGE_TENANT, "staff-users", "Settings"),
+    NavItem(
+        "Integrations", "integrations:connections", Cap.MANAGE_TENANT, "integrations", "Settings"
+    ),
+    NavItem("Delivery log", "integrations:deliveries", Cap.VIEW_BILLING, "deliveries", "Billing"),
+    NavItem("Invoices", "invoices:invoice-list", Cap.VIEW_BILLING, "invoices", "Billing"),
+    NavItem("Receivables", "invoices:receivables", Cap.VIEW_BILLING, "receivables", "Billing"),
+    NavItem("Clients & Computers", "sessions:host-list", Cap.VIEW_WORK, "hosts", "Work"),
+    NavItem("Session logs", "sessions:session-list", Cap.VIEW_WORK, "session-logs", "Work"),
+    NavItem("Import sessions", "sessions:session-import", Cap.LOG_WORK, "session-import", "Work"),
+    NavItem("Portal users", "portal:users", Cap.MANAGE_CUSTOMERS, "portal-users", "Customers"),
+    NavItem("Contracts", "contracts:contract-list", Cap.VIEW_BILLING, "contracts", "Billing"),
+    NavItem("Tickets", "contracts:ticket-list", Cap.VIEW_WORK, "tickets", "Work"),
+    NavItem("Timesheet", "contracts:timesheet", Cap.LOG_WORK, "timesheet", "Work"),
+    NavItem("Approvals", "contracts:approvals", Cap.MANAGE_WORK, "approvals", "Work"),
+    NavItem("Rate rules", "contracts:rate-rule-list", Cap.VIEW_BILLING, "rate-rules", "Billing"),
+    NavItem("Catalog", "contracts:catalog", Cap.VIEW_BILLING, "catalog", "Billing"),
+    NavItem("Invoice batches", "invoices:batch-list", Cap.VIEW_BILLING, "batches", "Billing"),
+    NavItem("Reports", "reports:index", Cap.VIEW_BILLING, "reports", "Billing"),
 ]
 
 

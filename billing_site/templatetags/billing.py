@@ -4,34 +4,29 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
+from billing_site.icons import icon_markup
 from billing_site.money import format_money, format_quantity, format_unit_price
 from billing_site.timeutils import format_duration, to_zone
 
 register = template.Library()
 
-ICONS = {
-    "home": "⌂",
-    "building": "▦",
-    "monitor": "▣",
-    "clock": "◷",
-    "list": "☰",
-    "file": "▤",
-    "layers": "◫",
-    "ticket": "✎",
-    "check": "✓",
-    "rate": "¤",
-    "box": "▧",
-    "users": "☺",
-    "plug": "⇄",
-    "lock": "⚿",
-    "gear": "⚙",
-}
-
 
 @register.simple_tag
-def icon(name: str) -> str:
-    return format_html('<span class="icon" aria-hidden="true">{}</span>', ICONS.get(name, "•"))
+def icon(name: str, label: str = "") -> str:
+    """An SVG icon from the local set (``billing_site/icons.py``), hidden from assistive
+    technology; ``label`` gives words to an icon that stands without visible text."""
+    svg = format_html(
+        '<svg class="icon icon-{}" viewBox="0 0 24 24" width="16" height="16" fill="none" '
+        'stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" '
+        'aria-hidden="true" focusable="false">{}</svg>',
+        name,
+        mark_safe(icon_markup(name)),  # noqa: S308 - our own vendored SVG files
+    )
+    if label:
+        return format_html('{}<span class="visually-hidden">{}</span>', svg, label)
+    return svg
 
 
 def _tenant(context):

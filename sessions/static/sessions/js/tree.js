@@ -6,7 +6,6 @@
   function setOpen(button, open) {
     var key = button.getAttribute("data-toggle");
     button.setAttribute("aria-expanded", open ? "true" : "false");
-    button.textContent = open ? "▾" : "▸";
     var rows = rowsOf(key);
     for (var i = 0; i < rows.length; i++) {
       if (open) {
