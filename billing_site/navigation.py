@@ -28,6 +28,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(
         "Integrations", "integrations:connections", Cap.MANAGE_TENANT, "integrations", "Settings"
     ),
+    NavItem("Audit log", "audit:log", Cap.VIEW_BILLING, "audit", "Settings"),
     NavItem("Delivery log", "integrations:deliveries", Cap.VIEW_BILLING, "deliveries", "Billing"),
     NavItem("Invoices", "invoices:invoice-list", Cap.VIEW_BILLING, "invoices", "Billing"),
     NavItem("Receivables", "invoices:receivables", Cap.VIEW_BILLING, "receivables", "Billing"),

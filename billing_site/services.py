@@ -12,6 +12,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.fields.files import FieldFile
 
+from audit import services as audit
+
 from .models import Contact, Membership, Organization, Tenant, TenantSequence, User
 from .roles import Role
 from .tenancy import require_current_tenant, tenant_context
@@ -193,6 +195,12 @@ def organization_create(
     _clean(organization, exclude=["tenant"])
     _check_company_number(organization.company_number)
     _save_unique(organization, "company_number", "Company number is already used.")
+    audit.record_changes(
+        action=audit.Action.CREATE,
+        target=organization,
+        previous=None,
+        fields=ORGANIZATION_FIELDS,
+    )
     return organization
 
 
@@ -240,10 +248,17 @@ def organization_update(
         reminders_enabled=reminders_enabled,
         is_active=is_active,
     )
+    previous = audit.snapshot(organization)
     assign_fields(organization, data, ORGANIZATION_FIELDS)
     _clean(organization, exclude=["tenant"])
     _check_company_number(organization.company_number, exclude_pk=organization.pk)
     _save_unique(organization, "company_number", "Company number is already used.")
+    audit.record_changes(
+        action=audit.Action.UPDATE,
+        target=organization,
+        previous=previous,
+        fields=ORGANIZATION_FIELDS,
+    )
     return organization
 
 
@@ -436,9 +451,17 @@ def tenant_update(
     # Also when the settings form set the fields on the instance itself; checked before
     # anything is assigned, so a refused update leaves the tenant as it was.
     check_templates(tenant, data)
+    previous = audit.snapshot(tenant)  # as stored: the form may have changed the instance
     assign_fields(tenant, data, TENANT_FIELDS)
     tenant.full_clean()
     tenant.save()
+    audit.record_changes(
+        action=audit.Action.UPDATE,
+        target=tenant,
+        previous=previous,
+        fields=TENANT_FIELDS,
+        tenant=tenant,
+    )
     return tenant
 
 
@@ -466,7 +489,7 @@ def staff_user_add(
         validate_password(password, User(username=username, email=email))
     except ValidationError as exc:
         raise ValidationError({"password": exc.messages}) from exc
-    return membership_create(
+    membership = membership_create(
         tenant=tenant,
         username=username,
         email=email,
@@ -475,6 +498,14 @@ def staff_user_add(
         first_name=first_name,
         last_name=last_name,
     )
+    with tenant_context(tenant):
+        audit.record(
+            action=audit.Action.CREATE,
+            target=membership.user,
+            after={"username": username, "email": email, "role": role},
+            tenant=tenant,
+        )
+    return membership
 
 
 def reject_unknown_fields(data: dict[str, Any], allowed: tuple[str, ...] | set[str]) -> None:

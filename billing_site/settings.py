@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "portal",
     "integrations",
     "reports",
+    "audit",
     "benchmarks",
 ]
 

@@ -72,16 +72,22 @@ def authenticator_confirm(*, user, device: TOTPDevice, code: str) -> list[str] |
     the code is wrong."""
     if device.confirmed or not device.verify_token(code.replace(" ", "")):
         return None
+    from audit import services as audit
+
     TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
     device.confirmed = True
     device.save(update_fields=["confirmed"])
+    audit.record_for_user(user=user, action=audit.Action.TWO_FACTOR_ON)
     return _new_recovery_codes(user)
 
 
 @transaction.atomic
 def two_factor_remove(*, user) -> None:
+    from audit import services as audit
+
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
+    audit.record_for_user(user=user, action=audit.Action.TWO_FACTOR_OFF)
 
 
 NO_AUTHENTICATOR = "two_factor_none"

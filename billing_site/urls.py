@@ -51,6 +51,7 @@ urlpatterns = [
     path("portal/", include("portal.urls")),
     path("integrations/", include("integrations.urls")),
     path("reports/", include("reports.urls")),
+    path("audit/", include("audit.urls")),
     path("api/v1/", include("billing_site.api.urls")),
     path("admin/", admin.site.urls),
 ]

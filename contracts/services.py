@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit import services as audit
 from billing_site.models import MAX_ID, Contact, Membership, Organization, Tenant, User
 from billing_site.money import format_unit_price, largest_amount
 from billing_site.roles import STAFF_ROLES, Cap, Role, role_can
@@ -498,6 +499,9 @@ def contract_create(
             price=contract.block_price,
             note="First block",
         )
+    audit.record_changes(
+        action=audit.Action.CREATE, target=contract, previous=None, fields=CONTRACT_FIELDS
+    )
     return contract
 
 
@@ -554,6 +558,7 @@ def contract_update(
         notes=notes,
     )
     reject_unknown_fields(data, CONTRACT_FIELDS)
+    previous = audit.snapshot(contract)
     before = {name: getattr(contract, name) for name in BILLING_TERMS}
     for name in ("anchor_day", "currency"):
         if name in data and not data[name]:
@@ -604,6 +609,9 @@ def contract_update(
     _validate_contract(contract, tenant)
     _unique_contract_name(contract)
     contract.save()
+    audit.record_changes(
+        action=audit.Action.UPDATE, target=contract, previous=previous, fields=CONTRACT_FIELDS
+    )
     return contract
 
 
@@ -669,6 +677,13 @@ def contract_product_line_add(
     )
     _check_line(line, tenant)
     line.save()
+    audit.record_changes(
+        action=audit.Action.CREATE,
+        target=line,
+        previous=None,
+        fields=LINE_FIELDS,
+        parent=line.contract,
+    )
     return line
 
 
@@ -691,9 +706,17 @@ def contract_product_line_update(
         unit_price=unit_price,
         position=position,
     )
+    previous = audit.snapshot(line)
     assign_fields(line, data, LINE_FIELDS)
     _check_line(line, tenant)
     line.save()
+    audit.record_changes(
+        action=audit.Action.UPDATE,
+        target=line,
+        previous=previous,
+        fields=LINE_FIELDS,
+        parent=line.contract,
+    )
     return line
 
 
@@ -704,7 +727,16 @@ def contract_product_line_remove(*, line: ContractProductLine) -> None:
         raise ValidationError(
             {"product": "This line has been billed; set its quantity to 0 to stop billing it."}
         )
+    audit.record(
+        action=audit.Action.DELETE,
+        target=line,
+        before=audit.values(line, LINE_FIELDS),
+        parent=(audit.ObjectType.CONTRACT, line.contract_id),
+    )
     line.delete()
+
+
+BLOCK_FIELDS = ("purchased_on", "hours", "price", "note")
 
 
 @transaction.atomic
@@ -744,6 +776,13 @@ def block_purchase_create(
     )
     _clean(purchase, exclude=["invoice_line"])
     purchase.save()
+    audit.record_changes(
+        action=audit.Action.CREATE,
+        target=purchase,
+        previous=None,
+        fields=BLOCK_FIELDS,
+        parent=contract,
+    )
     return purchase
 
 
@@ -758,6 +797,12 @@ def block_purchase_delete(*, purchase: BlockPurchase) -> None:
         raise ValidationError(
             {"purchase": "This block is invoiced; credit the invoice line instead of deleting it."}
         )
+    audit.record(
+        action=audit.Action.DELETE,
+        target=purchase,
+        before=audit.values(purchase, BLOCK_FIELDS),
+        parent=(audit.ObjectType.CONTRACT, purchase.contract_id),
+    )
 
 
 # ---------------------------------------------------------------- rate rules
@@ -919,7 +964,24 @@ def rate_rule_create(
     )
     rule.currency = currency or _rule_currency(rule, tenant)
     _validate_rule(rule, tenant)
-    return _save_rule(rule, tenant)
+    _save_rule(rule, tenant)
+    audit.record_changes(
+        action=audit.Action.CREATE,
+        target=rule,
+        previous=None,
+        fields=RULE_FIELDS,
+        parent=_rule_parent(rule),
+    )
+    return rule
+
+
+def _rule_parent(rule: RateRule):
+    """Where a rule's history also shows: its contract's page, else its customer's."""
+    if rule.contract_id:
+        return (audit.ObjectType.CONTRACT, rule.contract_id)
+    if rule.organization_id:
+        return (audit.ObjectType.CUSTOMER, rule.organization_id)
+    return None
 
 
 def _rule_currency(rule: RateRule, tenant) -> str:
@@ -954,16 +1016,31 @@ def rate_rule_update(
         service_type=service_type,
         description=description,
     )
+    previous = audit.snapshot(rule)
     assign_fields(rule, data, RULE_FIELDS)
     if "currency" in data and not data["currency"]:
         rule.currency = _rule_currency(rule, tenant)  # left empty in a form: the default
     _validate_rule(rule, tenant)
-    return _save_rule(rule, tenant)
+    _save_rule(rule, tenant)
+    audit.record_changes(
+        action=audit.Action.UPDATE,
+        target=rule,
+        previous=previous,
+        fields=RULE_FIELDS,
+        parent=_rule_parent(rule),
+    )
+    return rule
 
 
 @transaction.atomic
 def rate_rule_delete(*, rule: RateRule) -> None:
     """Delete a rate rule; invoice lines keep the explanation of how they were priced."""
+    audit.record(
+        action=audit.Action.DELETE,
+        target=rule,
+        before=audit.values(rule, RULE_FIELDS),
+        parent=_rule_parent(rule),
+    )
     rule.delete()
 
 
@@ -1550,6 +1627,20 @@ def _transition(ids, *, actor, source: str, target: str, stamp: dict, verb: str)
     updated = TimeEntry.objects.filter(pk__in=ids, state=source).update(state=target, **stamp)
     if updated != len(ids):
         raise ValidationError({"entries": "Some entries changed meanwhile; nothing was changed."})
+    # One insert for the whole set, whatever its size.
+    who = audit.actor_of()
+    action = audit.Action.APPROVE if target == TimeEntryState.APPROVED else audit.Action.POST
+    audit.record_many(
+        audit.entry(
+            action=action,
+            target=row,
+            before={"state": source},
+            after={"state": target, **stamp},
+            parent=(audit.ObjectType.CONTRACT, row.contract_id) if row.contract_id else None,
+            who=who,
+        )
+        for row in rows
+    )
     return updated
 
 

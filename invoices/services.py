@@ -9,6 +9,7 @@ and by a credit note when the user chooses to release them.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import secrets
@@ -23,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit import services as audit
 from billing_site import billables, line_text
 from billing_site.models import User, validate_tax_rate
 from billing_site.money import (
@@ -300,6 +302,26 @@ def invoices_finalize(*, invoices: Sequence[Invoice]) -> list[Invoice]:
         invoice.pdf_pending_since = invoice.pdf_queued_at = finalized_at
         invoice.pdf_attempts = 0
     _write_finals(finals, finalized_at)
+    # One insert for the whole set (a batch's hundreds of invoices alike).
+    who = audit.actor_of()
+    audit.record_many(
+        audit.entry(
+            action=audit.Action.FINALIZE,
+            target=invoice,
+            before={"status": InvoiceStatus.DRAFT},
+            after={
+                "status": invoice.status,
+                "number": invoice.number,
+                "issue_date": invoice.issue_date,
+                "due_date": invoice.due_date,
+                "total": invoice.total,
+                "currency": invoice.currency,
+            },
+            at=finalized_at,
+            who=who,
+        )
+        for invoice in finals
+    )
     _overdue_follow(
         invoice.credited_invoice_id for invoice in finals if invoice.credited_invoice_id
     )
@@ -367,11 +389,18 @@ def invoice_void(*, invoice: Invoice, reason: str) -> Invoice:
         raise ValidationError({"status": f"A {invoice.status} invoice cannot be voided."})
     if not reason:
         raise ValidationError({"reason": "Say why the invoice is voided."})
+    previous = copy.copy(invoice)
     billables.release_items(lines=InvoiceLine.objects.filter(invoice=invoice))
     invoice.status = InvoiceStatus.VOID
     invoice.voided_at = timezone.now()
     invoice.void_reason = reason
     invoice.save(update_fields=["status", "voided_at", "void_reason"])
+    audit.record_changes(
+        action=audit.Action.VOID,
+        target=invoice,
+        previous=previous,
+        fields=["status", "voided_at", "void_reason"],
+    )
     _overdue_follow([invoice.pk])
     # The printed content changed (VOID stamp): a new version, so a render of the old one
     # still running discards its file.
@@ -1236,6 +1265,8 @@ def invoice_mark_sent(*, invoice: Invoice) -> Invoice:
 # --- Payments ------------------------------------------------------------------------
 
 PAYABLE = (InvoiceStatus.FINAL, InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID)
+# What the audit log records of a payment.
+PAYMENT_FIELDS = ("amount", "received_on", "method", "reference")
 
 
 def _settle(invoice: Invoice) -> None:
@@ -1317,9 +1348,17 @@ def payment_record(
     )
     payment.full_clean(exclude=["tenant", "invoice", "created_by"], validate_constraints=False)
     payment.save()
+    status_before = invoice.status
     invoice.amount_paid += payment.amount
     _settle(invoice)
     invoice.save(update_fields=["amount_paid", "status"])
+    audit.record(
+        action=audit.Action.CREATE,
+        target=payment,
+        before={"invoice_status": status_before},
+        after={**audit.values(payment, PAYMENT_FIELDS), "invoice_status": invoice.status},
+        parent=invoice,
+    )
     _overdue_follow([invoice.pk])
     return payment
 
@@ -1333,10 +1372,21 @@ def payment_delete(*, payment: Payment) -> Invoice:
         payment = Payment.objects.get(pk=payment.pk, invoice=invoice)
     except Payment.DoesNotExist as exc:
         raise ValidationError({"payment": "This payment was already removed."}) from exc
+    status_before = invoice.status
+    recorded = audit.values(payment, PAYMENT_FIELDS)
+    payment_id = payment.pk
     payment.delete()
     invoice.amount_paid -= payment.amount
     _settle(invoice)
     invoice.save(update_fields=["amount_paid", "status"])
+    payment.pk = payment_id  # named in the log after the row is gone
+    audit.record(
+        action=audit.Action.DELETE,
+        target=payment,
+        before={**recorded, "invoice_status": status_before},
+        after={"invoice_status": invoice.status},
+        parent=invoice,
+    )
     _overdue_follow([invoice.pk])
     return invoice
 
@@ -1507,9 +1557,24 @@ def credit_note_create(
     if fully_credited and credit_disposition == CreditDisposition.RELEASE:
         billables.release_items(lines=InvoiceLine.objects.filter(pk__in=fully_credited))
     note = invoice_finalize(invoice=note)
+    status_before = invoice.status
     if invoice.amount_paid > 0:
         _settle(invoice)
         invoice.save(update_fields=["status"])
+    audit.record(
+        action=audit.Action.CREDIT,
+        target=invoice,
+        before={"status": status_before} if invoice.status != status_before else None,
+        after={
+            **({"status": invoice.status} if invoice.status != status_before else {}),
+            "credit_note": note,
+            "credit_total": note.total,
+            "currency": note.currency,
+            "lines": len(copies),
+            "credit_disposition": credit_disposition,
+            "reason": reason,
+        },
+    )
     return note
 
 

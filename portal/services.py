@@ -21,9 +21,11 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from audit import services as audit
 from billing_site.models import Contact, Membership, Tenant, User
 from billing_site.roles import Role
 from billing_site.services import membership_create
+from billing_site.tenancy import tenant_context
 
 
 def password_set_path(user: User) -> str:
@@ -106,6 +108,14 @@ def portal_user_invite(
         organization=contact.organization,
         contact=contact,
     )
+    with tenant_context(tenant):
+        audit.record(
+            action=audit.Action.INVITE,
+            target=membership.user,
+            after={"email": email, "role": Role.PORTAL, "organization": contact.organization},
+            parent=contact.organization,
+            tenant=tenant,
+        )
     transaction.on_commit(lambda: _send_invitation(membership, base_url), robust=True)
     return membership
 
@@ -135,6 +145,14 @@ def portal_user_revoke(*, tenant: Tenant, membership_id: int) -> User:
     """
     membership = _portal_membership(tenant, membership_id)
     user = membership.user
+    with tenant_context(tenant):
+        audit.record(
+            action=audit.Action.REVOKE,
+            target=user,
+            before={"role": membership.role, "organization": membership.organization},
+            parent=membership.organization,
+            tenant=tenant,
+        )
     membership.delete()
     if not Membership.objects.filter(user=user).exists():
         user.is_active = False

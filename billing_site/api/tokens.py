@@ -30,8 +30,16 @@ def token_is_expired(token: Token) -> bool:
 @transaction.atomic
 def token_issue(*, user) -> Token:
     """A new token for the user; the one before (if any) stops working."""
-    Token.objects.filter(user=user).delete()
-    return Token.objects.create(user=user)
+    from audit import services as audit
+
+    replaced, _ = Token.objects.filter(user=user).delete()
+    token = Token.objects.create(user=user)
+    audit.record_for_user(
+        user=user,
+        action=audit.Action.TOKEN_CREATE,
+        after={"expires_at": token_expires_at(token), "replaced_one": bool(replaced)},
+    )
+    return token
 
 
 @transaction.atomic
@@ -43,8 +51,13 @@ def token_current(*, user) -> Token:
     return token
 
 
+@transaction.atomic
 def token_revoke(*, user) -> int:
+    from audit import services as audit
+
     deleted, _ = Token.objects.filter(user=user).delete()
+    if deleted:
+        audit.record_for_user(user=user, action=audit.Action.TOKEN_REVOKE)
     return deleted
 
 

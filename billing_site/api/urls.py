@@ -17,7 +17,7 @@ router = DefaultRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")
 router.register("contacts", ContactViewSet, basename="contact")
 
-APP_API_MODULES = ["sessions", "contracts", "invoices", "integrations", "reports"]
+APP_API_MODULES = ["sessions", "contracts", "invoices", "integrations", "reports", "audit"]
 extra_patterns = []
 for app in APP_API_MODULES:
     module = import_module(f"{app}.api.urls")

@@ -10,6 +10,7 @@ two beat ticks, a retry and a "Send now" for the same month never send it twice.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit import services as audit
 from billing_site.tenancy import require_current_tenant
 from integrations.core import crypto, ledger, oauth, schedules
 from integrations.core.errors import GrantBroken, ProviderError
@@ -33,6 +35,7 @@ from integrations.core.models import (
     MappingOrigin,
     Provider,
 )
+from integrations.core.services import CONNECTION_FIELDS
 
 from . import client as cw
 from .mapping import SYSTEM, agreement_key
@@ -65,6 +68,7 @@ def connection_save(
     tenant = require_current_tenant()
     with transaction.atomic():
         connection = live_connection(lock=True)
+        previous = copy.copy(connection) if connection is not None else None
         if connection is None:
             connection = Connection(
                 tenant=tenant,
@@ -84,6 +88,13 @@ def connection_save(
         connection.connected_at = connection.connected_at or timezone.now()
         connection.auto_export = False  # nothing is pushed on finalisation
         connection.save()
+        audit.record_changes(
+            action=audit.Action.CONNECT,
+            target=connection,
+            previous=previous,
+            fields=CONNECTION_FIELDS,
+            extra_after={"api_keys": "replaced"},
+        )
     return connection
 
 

@@ -7,17 +7,21 @@ named for them in QuickBooks).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from audit import services as audit
 from billing_site.tenancy import require_current_tenant
 
 from .models import Mapping, MappingKind, MappingOrigin, Provider
 
 EXEMPT = "exempt"
+# What the audit log records of a mapping.
+MAPPING_FIELDS = ("external_id", "external_name", "origin")
 NO_SKU = ""
 ACCOUNT_ROLES = {
     Provider.QUICKBOOKS: {
@@ -91,14 +95,22 @@ def mapping_set(
     existing = Mapping.objects.select_for_update().filter(
         system=system, kind=kind, local_key=local_key
     )
+    parent = (audit.PROVIDER, system)
     if not external_id and not external_name:
+        for row in existing:
+            audit.record(
+                action=audit.Action.DELETE,
+                target=row,
+                before=audit.values(row, MAPPING_FIELDS),
+                parent=parent,
+            )
         existing.delete()
         return None
     row = existing.first()
     if row is None:
         try:
             with transaction.atomic():
-                return Mapping.objects.create(
+                row = Mapping.objects.create(
                     tenant=tenant,
                     system=system,
                     kind=kind,
@@ -107,13 +119,29 @@ def mapping_set(
                     external_name=external_name,
                     origin=origin,
                 )
+                audit.record_changes(
+                    action=audit.Action.CREATE,
+                    target=row,
+                    previous=None,
+                    fields=MAPPING_FIELDS,
+                    parent=parent,
+                )
+                return row
         except IntegrityError:
             # Written meanwhile by another push (first push of the same customer).
             row = Mapping.objects.select_for_update().get(
                 system=system, kind=kind, local_key=local_key
             )
+    previous = copy.copy(row)
     row.external_id, row.external_name, row.origin = external_id, external_name, origin
     row.save(update_fields=["external_id", "external_name", "origin", "updated_at"])
+    audit.record_changes(
+        action=audit.Action.UPDATE,
+        target=row,
+        previous=previous,
+        fields=MAPPING_FIELDS,
+        parent=parent,
+    )
     return row
 
 

@@ -13,6 +13,7 @@ the invoice and before our commit leaves nothing to create twice.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit import services as audit
 from billing_site.tenancy import require_current_tenant
 from invoices.document import invoice_document
 from invoices.models import Invoice, InvoiceKind, InvoiceStatus, PaymentMethod
@@ -49,6 +51,16 @@ from .providers import provider
 logger = logging.getLogger(__name__)
 
 FIRST_BACKOFF = 30
+# What the audit log records of a connection (never its tokens or keys).
+CONNECTION_FIELDS = (
+    "status",
+    "external_id",
+    "external_name",
+    "site",
+    "auto_export",
+    "schedule",
+    "schedule_day",
+)
 # Payments changed a little before the last sync are read again (clock skew); the
 # ledger of synced payments makes that harmless.
 SYNC_OVERLAP = dt.timedelta(minutes=5)
@@ -129,6 +141,7 @@ def connection_complete(
         raise ValidationError({"code": exc.message}) from exc
     with transaction.atomic():
         connection = Connection.objects.select_for_update().get(pk=connection.pk)
+        previous = copy.copy(connection)
         oauth.store_tokens(connection, tokens)
         connection.oauth_state = ""
         connection.last_error = ""
@@ -143,6 +156,13 @@ def connection_complete(
         else:
             connection.status = ConnectionStatus.CHOOSE_TENANT
         connection.save()
+        audit.record_changes(
+            action=audit.Action.CONNECT,
+            target=connection,
+            previous=previous,
+            fields=CONNECTION_FIELDS,
+            extra_after={"tokens": "replaced"},
+        )
     if provider_key == Provider.QUICKBOOKS:
         _name_quickbooks_company(connection)
     else:
@@ -210,18 +230,26 @@ def connection_choose_tenant(*, connection: Connection, external_id: str) -> Con
         raise ValidationError({"tenant": "Choose one of the organisations Xero offered."})
     if connection.external_id and connection.external_id != external_id:
         _forget_external_ids(connection.provider)
+    previous = copy.copy(connection)
     connection.external_id = external_id
     connection.external_name = chosen[0]["tenantName"][:200]
     connection.status = ConnectionStatus.ACTIVE
     connection.save(update_fields=["external_id", "external_name", "status"])
+    audit.record_changes(
+        action=audit.Action.UPDATE, target=connection, previous=previous, fields=CONNECTION_FIELDS
+    )
     return connection
 
 
 @transaction.atomic
 def connection_update(*, connection: Connection, auto_export: bool) -> Connection:
     connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    previous = copy.copy(connection)
     connection.auto_export = bool(auto_export)
     connection.save(update_fields=["auto_export"])
+    audit.record_changes(
+        action=audit.Action.UPDATE, target=connection, previous=previous, fields=CONNECTION_FIELDS
+    )
     return connection
 
 
@@ -242,9 +270,13 @@ def connection_schedule_set(*, connection: Connection, schedule: str, day=None) 
     day = _schedule_day(
         day, field="schedule_day", required=schedule == schedules.ScheduleMode.MONTHLY
     )
+    previous = copy.copy(connection)
     connection.schedule = schedule
     connection.schedule_day = day if schedule == schedules.ScheduleMode.MONTHLY else None
     connection.save(update_fields=["schedule", "schedule_day"])
+    audit.record_changes(
+        action=audit.Action.UPDATE, target=connection, previous=previous, fields=CONNECTION_FIELDS
+    )
     if schedule == schedules.ScheduleMode.ON_FINALISE:
         now = timezone.now()
         waiting = Delivery.objects.filter(
@@ -286,6 +318,9 @@ def customer_schedule_set(*, connection: Connection, organization, mode: str, da
     ):
         raise ValidationError({"mode": "Choose global, custom or off."})
     day = _schedule_day(day, field="day", required=mode == schedules.CustomerMode.CUSTOM)
+    previous = CustomerSchedule.objects.filter(
+        connection=connection, organization=organization
+    ).first()
     row, _ = CustomerSchedule.objects.update_or_create(
         connection=connection,
         organization=organization,
@@ -294,6 +329,16 @@ def customer_schedule_set(*, connection: Connection, organization, mode: str, da
             "mode": mode,
             "day": day if mode == schedules.CustomerMode.CUSTOM else None,
         },
+    )
+    audit.record_changes(
+        action=audit.Action.CREATE if previous is None else audit.Action.UPDATE,
+        target=audit.Target(
+            type=audit.ObjectType.SCHEDULE, id=row.pk, label=f"{organization} on {connection}"
+        ),
+        previous=previous,
+        current=row,
+        fields=("mode", "day"),
+        parent=connection,
     )
     return row
 
@@ -304,6 +349,7 @@ def connection_disconnect(*, connection: Connection) -> Connection:
     connection = Connection.objects.select_for_update().get(pk=connection.pk)
     if connection.status == ConnectionStatus.DISCONNECTED:
         raise ValidationError({"connection": f"{connection} is already disconnected."})
+    previous = copy.copy(connection)
     connection.status = ConnectionStatus.DISCONNECTED
     connection.access_token = connection.refresh_token = ""
     connection.api_public_key = connection.api_private_key = ""
@@ -317,6 +363,13 @@ def connection_disconnect(*, connection: Connection) -> Connection:
             "api_private_key",
             "oauth_state",
         ]
+    )
+    audit.record_changes(
+        action=audit.Action.DISCONNECT,
+        target=connection,
+        previous=previous,
+        fields=CONNECTION_FIELDS,
+        extra_after={"tokens": "erased"},
     )
     Delivery.objects.filter(
         connection=connection, status__in=(DeliveryStatus.PENDING, DeliveryStatus.RUNNING)
