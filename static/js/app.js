@@ -5,6 +5,7 @@
    - select[data-autosubmit]: submits its form when changed (the MSP switcher).
    - input[data-select-all="name"]: checks or clears the checkboxes of that name in its table.
    - [data-print]: prints the page.
+   - .table-wrap / .card wider than the screen: a named scroll area the keyboard can reach.
    - htmx requests that fail say so where the user acted (see "Failed requests" below). */
 (function () {
   "use strict";
@@ -215,4 +216,49 @@
   document.addEventListener("htmx:swapError", function (event) {
     showFailure(event.detail.elt, "The answer could not be shown: reload the page.");
   });
+
+  // ---- Scroll areas ------------------------------------------------------------------
+  // A table wider than its card scrolls inside it. Such an area takes the keyboard focus
+  // (the arrow keys scroll it) and is named after its table for screen readers; one that
+  // fits again gives both back.
+  var SCROLL_AREAS = ".table-wrap, .card";
+
+  function scrollAreaName(area) {
+    var caption = area.querySelector("caption");
+    if (caption && caption.textContent.trim()) { return caption.textContent.trim(); }
+    var heading = area.querySelector("h2, h3");
+    for (var prev = area.previousElementSibling; !heading && prev; prev = prev.previousElementSibling) {
+      if (/^H[1-3]$/.test(prev.tagName)) { heading = prev; }
+    }
+    return heading ? heading.textContent.replace(/\s+/g, " ").trim() : "Table";
+  }
+
+  function markScrollAreas() {
+    document.querySelectorAll(SCROLL_AREAS).forEach(function (area) {
+      var scrolls = area.scrollWidth > area.clientWidth + 1;
+      var marked = area.hasAttribute("data-scroll-area");
+      if (scrolls && !marked && !area.hasAttribute("tabindex")) {
+        area.setAttribute("data-scroll-area", "");
+        area.setAttribute("tabindex", "0");
+        area.setAttribute("role", "region");
+        area.setAttribute("aria-label", scrollAreaName(area) + " (scrolls sideways)");
+      } else if (!scrolls && marked) {
+        ["data-scroll-area", "tabindex", "role", "aria-label"].forEach(function (name) {
+          area.removeAttribute(name);
+        });
+      }
+    });
+  }
+
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(resizeTimer);
+    resizeTimer = window.setTimeout(markScrollAreas, 150);
+  });
+  document.addEventListener("htmx:afterSettle", markScrollAreas);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", markScrollAreas);
+  } else {
+    markScrollAreas();
+  }
 })();
