@@ -96,9 +96,26 @@ def bind_tenant(execute, sql, params, many, context):
     cursor = context["cursor"].cursor
     if many or getattr(cursor, "name", None):
         # executemany and server-side cursors take one statement: set it just before.
-        with context["connection"].connection.cursor() as setter:
-            setter.execute(_settings_sql())
-        return execute(sql, params, many, context)
+        raw_connection = context["connection"].connection
+        if not raw_connection.autocommit:
+            with raw_connection.cursor() as setter:
+                setter.execute(_settings_sql())
+            return execute(sql, params, many, context)
+        # In autocommit the setting would end with its own transaction, before the
+        # statement runs (``.iterator()`` outside a transaction read nothing): both go in
+        # one transaction. A server-side cursor is then declared WITH HOLD, and its rows
+        # are read at COMMIT, still under the setting.
+        with raw_connection.cursor() as setter:
+            setter.execute("BEGIN; " + _settings_sql())
+        try:
+            result = execute(sql, params, many, context)
+        except BaseException:
+            with raw_connection.cursor() as ender:
+                ender.execute("ROLLBACK")
+            raise
+        with raw_connection.cursor() as ender:
+            ender.execute("COMMIT")
+        return result
     return execute(_settings_sql() + sql, params, many, context)
 
 
