@@ -5,6 +5,8 @@ so the template stays plain. A document has one language (``InvoiceDocument.loca
 the customer's, else the tenant's): its labels are translated (Django's translations,
 ``locale/``), its dates, numbers and country names are that locale's, and nothing
 internal (a batch's name, a line of no amount) is printed on the customer's copy.
+A draft renders through the same code as a preview: stamped DRAFT, no number, nothing
+stored (``render_invoice_pdf`` of a draft is only ever served, never kept).
 WeasyPrint's font configuration and image cache live at module level: a long-lived
 worker builds them once, not per invoice. Rendering is
 serialised with a lock because Pango/fontconfig are not guaranteed thread-safe and
@@ -195,9 +197,13 @@ def pdf_context(invoice: Invoice, document: InvoiceDocument | None = None) -> di
         for row in document.tax_rows
     ]
     is_credit_note = document.is_credit_note
+    is_draft = document.status == InvoiceStatus.DRAFT
     return {
         "invoice": invoice,
         "document": document,
+        "is_draft": is_draft,
+        # A draft has no number yet: it is never printed as "None" or left blank.
+        "number": document.number or _("DRAFT"),
         "seller": _party_block(document.seller, locale),
         "bill_to": _party_block(document.bill_to, locale),
         "tenant": tenant,
@@ -240,7 +246,10 @@ def pdf_context(invoice: Invoice, document: InvoiceDocument | None = None) -> di
         "amount_paid": money_text(document.amount_paid, currency, locale)
         if document.amount_paid
         else "",
-        "amount_due": money_text(document.balance_due, currency, locale),
+        # A draft is not a receivable yet (its balance is nothing): it shows what will be due.
+        "amount_due": money_text(
+            document.total if is_draft else document.balance_due, currency, locale
+        ),
         "zone": zone.key,
         "payment_terms": payment_terms_text(
             document.payment_terms_days,
@@ -268,12 +277,15 @@ def credit_disposition_text(invoice: Invoice, document: InvoiceDocument) -> str:
 
 
 def payment_terms_text(days: int, *, due_date: str, number: str) -> str:
-    """The payment terms sentence, in the active language."""
+    """The payment terms sentence, in the active language (a draft, without a number,
+    asks for none to be quoted)."""
     terms = ngettext(
         "Payment due within %(days)d day", "Payment due within %(days)d days", days
     ) % {"days": days}
     if due_date:
         terms = _("%(terms)s, by %(date)s") % {"terms": terms, "date": due_date}
+    if not number:
+        return f"{terms}."
     return _("%(terms)s. Please quote %(number)s with your payment.") % {
         "terms": terms,
         "number": number,

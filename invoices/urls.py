@@ -27,6 +27,9 @@ urlpatterns = [
     ),
     path("<int:pk>/", views.InvoiceDetailView.as_view(), name="invoice-detail"),
     path("<int:pk>/pdf/", views.InvoicePdfDownloadView.as_view(), name="invoice-pdf"),
+    path(
+        "<int:pk>/pdf/preview/", views.InvoicePdfPreviewView.as_view(), name="invoice-pdf-preview"
+    ),
     path("<int:pk>/pdf/status/", views.InvoicePdfStatusView.as_view(), name="invoice-pdf-status"),
     path("<int:pk>/pdf/render/", views.InvoicePdfRenderView.as_view(), name="invoice-pdf-render"),
     path("<int:pk>/void/", views.InvoiceVoidView.as_view(), name="invoice-void"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views import View
 from django.views.generic import DetailView, TemplateView
@@ -28,6 +28,7 @@ from .forms import (
     SessionScopeForm,
 )
 from .models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, Payment, PdfStatus
+from .pdf import render_invoice_pdf
 from .pricing import SessionInvoicePlan, plan_session_invoice, session_invoice_tax
 
 
@@ -140,6 +141,23 @@ class InvoicePdfDownloadView(StaffViewMixin, InvoiceObjectMixin, View):
         if invoice.pdf_status != PdfStatus.READY or not invoice.pdf:
             raise Http404("The PDF of this invoice is not ready.")
         return pdf_response(invoice, as_attachment="download" in request.GET)
+
+
+class InvoicePdfPreviewView(StaffViewMixin, InvoiceObjectMixin, View):
+    """A draft as its PDF would print, stamped DRAFT: rendered on request by the same
+    document code as the final PDF, and never stored, numbered or frozen."""
+
+    read_capability = Cap.VIEW_BILLING
+
+    def get(self, request, pk):
+        invoice = self.get_object()
+        if invoice.status != InvoiceStatus.DRAFT:
+            raise Http404("Only a draft is previewed; a numbered invoice has its own PDF.")
+        response = HttpResponse(render_invoice_pdf(invoice), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="draft-{invoice.pk}.pdf"'
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 def pdf_response(invoice: Invoice, *, as_attachment: bool) -> FileResponse:
