@@ -18,6 +18,11 @@ whose rows it names:
 - Statements sent with ``executemany`` or through a server-side cursor (``.iterator()``:
   the portal's exports) take the tenant apart from the statement, also outside a
   transaction.
+- Not raw, but set-wise all the same: the receivables aging, the revenue report and the
+  streamed session import (ORM aggregates and ``bulk_create``) sum and write nothing.
+
+The other raw statements read no tenant's rows: ``SELECT 1`` of the health checks, the
+``ANALYZE`` after bulk writes (``dbstats``) and the policies' own DDL (``rls``).
 
 Each runs as the application role (``DB_APP_ROLE``), once with tenant B set, and once
 with the code running for tenant A while the database is told tenant B — an application
