@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import time
 import zoneinfo
 from collections.abc import Iterator
@@ -178,9 +179,12 @@ def staged_lines(import_id: int) -> Iterator[str]:
 @dataclass
 class _Header:
     layout: importers.Layout
-    first: tuple[int, list[str]] | None  # the header line (None: a headerless layout)
+    first: tuple[int, list[str]] | None  # the header line (None: a headerless file)
     labels: dict[str, str]
     ignored: list[str]
+    # The mapping step's columns (field -> 0-based index); None: the layout's.
+    indexes: dict[str, int] | None = None
+    has_header: bool = True
 
 
 class _Records:
@@ -238,26 +242,38 @@ class _Records:
 
 
 def _open(
-    import_id: int, fmt: str, wrap=lambda lines: lines
+    import_id: int, fmt: str, mapping: dict | None = None, wrap=lambda lines: lines
 ) -> tuple[_Header, Iterator[tuple[int, list[str]]]]:
-    """The staged file's layout and an iterator over its data records."""
+    """The staged file's layout and an iterator over its data records; ``mapping`` (field
+    -> header or 1-based column number, as staged) replaces the layout's columns."""
     reader = _Records(wrap(staged_lines(import_id)), max_rows())
     records = iter(reader)
-    header = _header(records, reader, fmt)
+    header, read = _header(records, reader, fmt, mapping)
     if header.first is None:
-        # A headerless layout: the first record was data; read the file again from the top.
+        # A headerless file: the first record was data; read the file again from the top.
         reader = _Records(wrap(staged_lines(import_id)), max_rows())
         records = iter(reader)
+    elif read:
+        records = itertools.chain(read, records)
     return header, records
 
 
-def _header(records: Iterator[tuple[int, list[str]]], reader: _Records, fmt: str) -> _Header:
+def _header(
+    records: Iterator[tuple[int, list[str]]],
+    reader: _Records,
+    fmt: str,
+    mapping: dict | None = None,
+) -> tuple[_Header, list[tuple[int, list[str]]]]:
+    """The layout (and mapping) from the first records; also the data records read to
+    learn it, to be imported before the rest."""
     first = next(records, None)
     if first is None:
         raise importers.FileFormatError("The file is empty.")
     if fmt == importers.FORMAT_AUTO:
         table = importers.Table(rows=[first], type_line=reader.type_line)
         layout = importers.detect_layout(reader.first_line, table)
+        if layout is None and mapping:
+            layout = importers.GENERIC  # as importers.parse reads a mapped file
         if layout is None:
             headers = first[1]
             raise importers.FileFormatError(
@@ -269,12 +285,35 @@ def _header(records: Iterator[tuple[int, list[str]]], reader: _Records, fmt: str
         layout = importers.LAYOUTS[fmt]
     else:
         raise importers.FileFormatError(f"Unknown format “{fmt}”.")
+    if mapping:
+        if layout.refusal:
+            raise importers.FileFormatError(layout.refusal)
+        # The columns are named from the first rows, as the mapping step showed them.
+        head = [first, *itertools.islice(records, importers.COLUMN_ROWS - 1)]
+        table = importers.Table(rows=head)
+        has_header = importers.file_has_header(table, layout)
+        indexes = importers.resolve_mapping(
+            mapping, importers.column_names(table, has_header), has_header
+        )
+        if has_header and len(head) == 1:
+            table = importers.Table(rows=[first, (0, [])])
+        mapped = importers.map_rows(table, layout, indexes=indexes, has_header=has_header)
+        header = _Header(
+            layout=layout,
+            first=first if has_header else None,
+            labels=mapped.labels,
+            ignored=mapped.ignored,
+            indexes=indexes,
+            has_header=has_header,
+        )
+        return header, head[1:]
     if layout.positions:
         # No header line: the first record is data; map it to learn the labels.
         mapping = importers.map_rows(importers.Table(rows=[first]), layout)
-        return _Header(layout=layout, first=None, labels=mapping.labels, ignored=[])
+        return _Header(layout=layout, first=None, labels=mapping.labels, ignored=[]), []
     mapping = importers.map_rows(importers.Table(rows=[first, (0, [])]), layout)
-    return _Header(layout=layout, first=first, labels=mapping.labels, ignored=mapping.ignored)
+    header = _Header(layout=layout, first=first, labels=mapping.labels, ignored=mapping.ignored)
+    return header, []
 
 
 def _chunks(
@@ -293,6 +332,13 @@ def _chunks(
 
 def _map(header: _Header, batch: list) -> importers.Mapping:
     rows = batch if header.first is None else [header.first, *batch]
+    if header.indexes is not None:
+        return importers.map_rows(
+            importers.Table(rows=rows),
+            header.layout,
+            indexes=header.indexes,
+            has_header=header.has_header,
+        )
     return importers.map_rows(importers.Table(rows=rows), header.layout)
 
 
@@ -310,6 +356,13 @@ class Survey:
     zone: str
     notes: list[str]
     head_text: str  # the header and first rows, for the preview
+    # Every computer of the file found neither by device id nor by name, as
+    # ``services.NewHosts`` lists them ("create": among the staged ``create_hosts``).
+    new_hosts: list[dict] = field(default_factory=list)
+
+    @property
+    def unchosen_hosts(self) -> list[dict]:
+        return [host for host in self.new_hosts if not host["create"]]
 
 
 def _signature(value: str) -> tuple[str, ...]:
@@ -325,9 +378,12 @@ def _signature(value: str) -> tuple[str, ...]:
 
 def survey(staged: SessionImport) -> Survey:
     """Read the staged file once: layout, row count, date format (FileFormatError;
-    DateFormatRequired when the user must choose), and the first rows as text."""
+    DateFormatRequired when the user must choose), the first rows as text and the new
+    computers (the file's distinct computers are kept meanwhile: a few per thousand rows
+    in a real log)."""
     fmt = staged.file_format or importers.FORMAT_AUTO
     head: list[str] = []
+    computers: dict[tuple[str, str], list] = {}  # (name, device id) -> [group, rows]
 
     def recording(lines):
         head.clear()
@@ -336,15 +392,23 @@ def survey(staged: SessionImport) -> Survey:
                 head.append(line)
             yield line
 
-    header, records = _open(staged.pk, fmt, recording)
+    header, records = _open(staged.pk, fmt, staged.mapping or None, recording)
     examples: dict[tuple[str, ...], str] = {}
     rows_total = 0
     requested = staged.date_format or importers.DATE_FORMAT_AUTO
     for mapping in _chunks(header, records, chunk_rows()):
         rows_total += len(mapping.rows)
-        if requested != importers.DATE_FORMAT_AUTO:
-            continue
         for raw in mapping.rows:
+            name = importers.row_host(raw, header.layout, staged.host_name)
+            if name:
+                key = (name, raw.cells.get("host_external_id", ""))
+                seen = computers.get(key)
+                if seen is None:
+                    computers[key] = [raw.cells.get("group", ""), 1]
+                else:
+                    seen[1] += 1
+            if requested != importers.DATE_FORMAT_AUTO:
+                continue
             for name in ("start", "end"):
                 value = raw.cells.get(name)
                 if value:
@@ -370,7 +434,23 @@ def survey(staged: SessionImport) -> Survey:
         zone=zone,
         notes=notes,
         head_text="".join(head[: HEAD_ROWS + (1 if header.first is not None else 0)]),
+        new_hosts=_new_hosts(computers, staged.create_hosts or ()),
     )
+
+
+def _new_hosts(computers: dict[tuple[str, str], list], create_hosts) -> list[dict]:
+    """The computers not in the database, looked up ``chunk_rows()`` at a time."""
+    new = services.NewHosts(create_hosts)
+    items = list(computers.items())
+    for start in range(0, len(items), chunk_rows()):
+        part = items[start : start + chunk_rows()]
+        by_name, by_external_id = services.find_hosts(
+            {name.lower() for (name, _), _ in part}, {device for (_, device), _ in part if device}
+        )
+        for (name, device_id), (group, rows) in part:
+            if services.host_of(name, device_id, by_name, by_external_id) is None:
+                new.add(name, device_id, group, rows)
+    return new.listed()
 
 
 def head_preview(staged: SessionImport, found: Survey, actor: User) -> services.ImportResult:
@@ -385,6 +465,8 @@ def head_preview(staged: SessionImport, found: Survey, actor: User) -> services.
         host=staged.host_name,
         dry_run=True,
         actor=actor,
+        mapping=staged.mapping or None,
+        create_hosts=staged.create_hosts or (),
     )
 
 
@@ -397,9 +479,15 @@ def session_import_stage(*, tenant: Tenant, actor: User, file, **reading):
     text = services.read_upload(file)  # the upload size limit applies here
     if not is_big_text(text):
         return services.session_import_stage(tenant=tenant, actor=actor, file=text, **reading)
-    zone = services._check_zone(reading.get("zone"))
+    profile = reading.get("profile")
     fmt = reading.get("fmt", importers.FORMAT_AUTO)
-    date_format = services._check_reading(fmt, reading.get("date_format"))
+    date_format, zone = reading.get("date_format"), reading.get("zone")
+    if profile is not None:  # as services.session_import_stage reads it
+        fmt = profile.file_format or fmt
+        date_format = profile.date_format or date_format
+        zone = profile.time_zone or zone
+    zone = services._check_zone(zone)
+    date_format = services._check_reading(fmt, date_format)
     host = (reading.get("host") or "").strip()
     if len(host) > importers.FIELD_MAX_LENGTHS["host"]:
         raise ValidationError({"host": "At most 200 characters."})
@@ -407,6 +495,8 @@ def session_import_stage(*, tenant: Tenant, actor: User, file, **reading):
         raise ValidationError(
             {"file": f"The file has more than {max_rows()} sessions; split it into smaller files."}
         )
+    # The mapping step reads the first lines only, so a big file's mapping is made the same.
+    mapping, source = services.stage_mapping(tenant, services.head_text(text), fmt, profile)
     with tenant_context(tenant), transaction.atomic():
         SessionImport.objects.filter(
             status=ImportStatus.PENDING, created_at__lt=timezone.now() - dt.timedelta(days=1)
@@ -421,6 +511,8 @@ def session_import_stage(*, tenant: Tenant, actor: User, file, **reading):
             date_format="" if date_format == importers.DATE_FORMAT_AUTO else date_format,
             host_name=host,
             default_technician=reading.get("technician") or actor,
+            mapping=mapping,
+            mapping_source=source,
         )
     return staged, None
 
@@ -438,6 +530,7 @@ def start(*, staged: SessionImport, actor: User) -> Progress:
             raise PermissionDenied("Only the person who uploaded this file can import it.")
         if staged.status != ImportStatus.PENDING:
             raise ValidationError("This file has already been imported.")
+        services.require_mapping_confirmed(staged)
         current = progress_of(staged)
         if current is not None and current.active:
             return current
@@ -452,7 +545,11 @@ def start(*, staged: SessionImport, actor: User) -> Progress:
 
 
 class _ChunkPlan(services._ImportPlan):
-    """The import's plan for one chunk; new groups and computers are inserted set-wise."""
+    """The import's plan for one chunk; new groups and computers are inserted set-wise.
+
+    Its ``create_hosts`` are the staged file's: a computer ticked is created by the first
+    chunk naming it and found by the later ones; a row of one not ticked is an error.
+    """
 
     def write(self) -> None:
         groups = list(self.new_groups.values())
@@ -525,7 +622,7 @@ def _import(staged: SessionImport, actor: User, progress: Progress) -> None:
     progress.rows_total = found.rows_total
     _save_progress(staged.tenant_id, staged.pk, progress)
     zone = zoneinfo.ZoneInfo(found.zone)
-    header, records = _open(staged.pk, found.layout.key)
+    header, records = _open(staged.pk, found.layout.key, staged.mapping or None)
     now = services._now()
     for mapping in _chunks(header, records, chunk_rows()):
         rows = importers.interpret(
@@ -544,6 +641,7 @@ def _import(staged: SessionImport, actor: User, progress: Progress) -> None:
             parsed=parsed,
             actor=actor,
             default_technician=staged.default_technician or actor,
+            create_hosts=staged.create_hosts or (),
         )
         result = plan.check(dry_run=progress.error_count > 0)
         progress.rows_read += len(rows)

@@ -970,6 +970,19 @@ def interpret(
     ]
 
 
+def row_host(raw: RawRow, layout: Layout, host: str = "") -> str | None:
+    """The computer a mapped row is on ("" when it names none); None for a row the
+    layout skips (e.g. a ScreenConnect guest)."""
+    cells = raw.cells
+    if layout.keep_roles and "role" in cells and cells["role"].lower() not in layout.keep_roles:
+        return None
+    if layout.positions and "host" not in cells:
+        return host
+    # A device known only by its id (e.g. an empty DeviceName): matched by the id, or a
+    # computer named by it.
+    return cells.get("host", "") or cells.get("host_external_id", "") or host
+
+
 def _interpret_row(
     raw: RawRow,
     mapping: Mapping,
@@ -989,22 +1002,17 @@ def _interpret_row(
     def error(name: str, message: str) -> None:
         row.errors.append(RowError(line=line, column=labels.get(name, name), message=message))
 
-    row.host = cell("host")
     row.group = cell("group")
     row.technician = cell("technician")
     row.comment = cell("comment")
     row.external_id = cell("external_id")
     row.host_external_id = cell("host_external_id")
     row.start_text, row.end_text = cell("start"), cell("end")
-    if layout.keep_roles and "role" in raw.cells and cell("role").lower() not in layout.keep_roles:
+    row.host = row_host(raw, layout, host)
+    if row.host is None:
+        row.host = cell("host")
         row.skipped = layout.skip_note
         return row
-    if layout.positions and "host" not in raw.cells:
-        row.host = host
-    elif not row.host:
-        # A device known only by its id (e.g. an empty DeviceName): matched by the id, or
-        # a computer named by it.
-        row.host = row.host_external_id or host
     if row.external_id and layout.external_id_prefix:
         row.external_id = layout.external_id_prefix + row.external_id
     if not row.host:
@@ -1216,9 +1224,12 @@ def file_has_header(table: Table, layout: Layout | None = None) -> bool:
     return not any(_looks_like_time(cell) for cell in table.rows[0][1])
 
 
+COLUMN_ROWS = 50  # the rows that say how many columns a file has
+
+
 def column_names(table: Table, has_header: bool) -> list[str]:
     """The columns as the mapping step names them: headers, or "Column 1…N"."""
-    width = max((len(cells) for _, cells in table.rows[:50]), default=0)
+    width = max((len(cells) for _, cells in table.rows[:COLUMN_ROWS]), default=0)
     if has_header and table.rows:
         headers = [header.strip().lstrip("\ufeff") for header in table.rows[0][1]]
         return [header or f"Column {index + 1}" for index, header in enumerate(headers)] + [

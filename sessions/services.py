@@ -569,8 +569,8 @@ class ImportResult:
     sessions_created: int = 0
     hosts_created: int = 0
     groups_created: int = 0
-    # Computers not found: {"name", "device_id", "group", "rows", "skipped", "create"}
-    # (create: ticked; skipped: rows left out because it is not).
+    # Computers not found: {"name", "device_id", "group", "rows", "create"} (create:
+    # ticked; a row of one not ticked is an error).
     new_hosts: list[dict] = field(default_factory=list)
     # Technician names of the file matching no staff member (an alias can be added).
     unmatched_technicians: list[str] = field(default_factory=list)
@@ -590,16 +590,6 @@ class ImportResult:
     @property
     def skipped(self) -> int:
         return sum(1 for row in self.rows if row.status == "skipped")
-
-    @property
-    def host_skips(self) -> list[str]:
-        """What was left out because a new computer was not ticked, one line per computer."""
-        return [
-            f"{host['skipped']} row{'s' if host['skipped'] != 1 else ''} skipped: computer "
-            f"{host['name']} not created."
-            for host in self.new_hosts
-            if host["skipped"]
-        ]
 
     @property
     def format_label(self) -> str:
@@ -752,8 +742,9 @@ def session_import(
     """Import a session log file, all or nothing.
 
     ``mapping`` (field -> header or 1-based column number) replaces the layout's columns.
-    ``create_hosts`` names the new computers to create (case-insensitive); rows of other
-    new computers are skipped and reported, not errors. None creates every new computer
+    ``create_hosts`` names the new computers to create (case-insensitive); a row of
+    another computer found neither by device id nor by name is a row error, so a typo
+    never creates a computer nor is left out unseen. None creates every new computer
     (the TeamViewer pull, which has no preview). ``profile`` supplies the layout, date
     format, zone and mapping not given; a profile whose columns the file lacks is an
     error (on ``profile``) naming them.
@@ -828,6 +819,69 @@ def session_import(
         return result
 
 
+def find_hosts(names: set[str], device_ids: set[str]) -> tuple[dict[str, Host], dict[str, Host]]:
+    """The current tenant's computers named (lower case) ``names`` or with one of
+    ``device_ids``, by lower-case name and by device id; one query."""
+    by_name: dict[str, Host] = {}
+    for host in Host.objects.annotate(lname=Lower("name")).filter(
+        Q(lname__in=names) | Q(external_id__in=device_ids)
+    ):
+        # Names are unique regardless of case (host_create checks), so one host per key.
+        by_name.setdefault(host.lname, host)
+    by_external_id = {host.external_id: host for host in by_name.values() if host.external_id}
+    return by_name, by_external_id
+
+
+def host_of(
+    name: str, device_id: str, by_name: dict[str, Host], by_external_id: dict[str, Host]
+) -> Host | None:
+    """A row's computer: by device id first, then by name."""
+    if device_id and device_id in by_external_id:
+        return by_external_id[device_id]
+    return by_name.get(name.lower())
+
+
+def not_chosen(name: str) -> str:
+    return (
+        f"Computer “{name}” is found neither by device id nor by name and is not chosen to "
+        "be created: tick it under New computers (API: name it in create_hosts), or correct "
+        "the name in the file."
+    )
+
+
+class NewHosts:
+    """The computers of a file found neither by device id nor by name, one per name (rows
+    sharing a device id are one computer), in the order first met, as the preview lists
+    them: {"name", "device_id", "group", "rows", "create"}; ``create``: among
+    ``create_hosts`` (None: all)."""
+
+    def __init__(self, create_hosts: Collection[str] | None):
+        self.create_hosts = (
+            None if create_hosts is None else {name.strip().lower() for name in create_hosts}
+        )
+        self.found: dict[str, dict] = {}
+        self.by_external_id: dict[str, str] = {}  # device id -> key in found
+
+    def add(self, name: str, device_id: str, group: str, rows: int = 1) -> tuple[str, dict]:
+        key = self.by_external_id.get(device_id, name.lower())
+        listed = self.found.get(key)
+        if listed is None:
+            listed = self.found[key] = {
+                "name": name,
+                "device_id": device_id,
+                "group": group,
+                "rows": 0,
+                "create": self.create_hosts is None or key in self.create_hosts,
+            }
+        listed["rows"] += rows
+        if device_id:
+            self.by_external_id.setdefault(device_id, key)
+        return key, listed
+
+    def listed(self) -> list[dict]:
+        return list(self.found.values())
+
+
 class _ImportPlan:
     """Resolves parsed rows against the database with a fixed number of queries."""
 
@@ -842,11 +896,7 @@ class _ImportPlan:
     ):
         self.tenant = tenant
         self.parsed = parsed
-        self.create_hosts = (
-            None if create_hosts is None else {name.strip().lower() for name in create_hosts}
-        )
-        # New computers by key: {"name", "device_id", "group", "rows", "create"}.
-        self.found_new_hosts: dict[str, dict] = {}
+        self.found_new_hosts = NewHosts(create_hosts)
         self.unmatched: list[str] = []
         self.actor = actor
         self.default_technician = default_technician
@@ -858,15 +908,7 @@ class _ImportPlan:
         host_names = {row.host.lower() for row in rows if row.host}
         host_ids = {row.host_external_id for row in rows if row.host_external_id}
         group_names = {row.group.lower() for row in rows if row.group}
-        self.hosts_by_name: dict[str, Host] = {}
-        for host in Host.objects.annotate(lname=Lower("name")).filter(
-            Q(lname__in=host_names) | Q(external_id__in=host_ids)
-        ):
-            # Names are unique regardless of case (host_create checks), so one host per key.
-            self.hosts_by_name.setdefault(host.lname, host)
-        self.hosts_by_external_id = {
-            host.external_id: host for host in self.hosts_by_name.values() if host.external_id
-        }
+        self.hosts_by_name, self.hosts_by_external_id = find_hosts(host_names, host_ids)
         self.groups_by_name = {
             group.lname: group
             for group in HostGroup.objects.annotate(lname=Lower("name")).filter(
@@ -894,13 +936,12 @@ class _ImportPlan:
         )
         self.new_groups: dict[str, HostGroup] = {}
         self.new_hosts: dict[str, Host] = {}
-        self.new_hosts_by_external_id: dict[str, str] = {}  # device id -> key in new_hosts
         self.new_sessions: list[tuple[importers.ParsedRow, User, str]] = []
 
     def _host_for(self, row: importers.ParsedRow) -> Host | None:
-        if row.host_external_id and row.host_external_id in self.hosts_by_external_id:
-            return self.hosts_by_external_id[row.host_external_id]
-        return self.hosts_by_name.get(row.host.lower())
+        return host_of(
+            row.host, row.host_external_id, self.hosts_by_name, self.hosts_by_external_id
+        )
 
     def check(self, *, dry_run: bool) -> ImportResult:
         seen: dict[object, int] = {}
@@ -958,8 +999,7 @@ class _ImportPlan:
         layout_skips = sum(1 for row in self.parsed.rows if row.skipped)
         if layout_skips:
             result.notes.append(f"{layout_skips} row(s) skipped: {self._skip_reasons()}")
-        result.new_hosts = list(self.found_new_hosts.values())
-        result.notes.extend(result.host_skips)
+        result.new_hosts = self.found_new_hosts.listed()
         result.unmatched_technicians = list(self.unmatched)
         result.sessions_created = len(self.new_sessions)
         result.hosts_created = len(self.new_hosts)
@@ -1010,31 +1050,14 @@ class _ImportPlan:
         host_key = row.host.lower()
         listed = None
         if host is None:
-            # Listed as new even when the row has an error, so all of them can be ticked.
-            host_key = self.new_hosts_by_external_id.get(row.host_external_id, host_key)
-            listed = self.found_new_hosts.get(host_key)
-            if listed is None:
-                listed = self.found_new_hosts[host_key] = {
-                    "name": row.host,
-                    "device_id": row.host_external_id,
-                    "group": row.group,
-                    "rows": 0,
-                    "skipped": 0,
-                    "create": self.create_hosts is None or host_key in self.create_hosts,
-                }
-            listed["rows"] += 1
-            if row.host_external_id:
-                self.new_hosts_by_external_id.setdefault(row.host_external_id, host_key)
+            # Listed as new even when the row has another error, so all can be ticked.
+            host_key, listed = self.found_new_hosts.add(row.host, row.host_external_id, row.group)
+            if not listed["create"]:
+                column = self.parsed.columns.get("host", "host")
+                item.errors.append(importers.RowError(row.line, column, not_chosen(row.host)))
         technician = self._technician_for(row, item)
         if item.errors:
             item.status = "error"
-            return
-        if listed is not None and not listed["create"]:
-            listed["skipped"] += 1
-            item.status = "skipped"
-            item.notes.append(
-                f"New computer {row.host} not ticked to be created: row not imported."
-            )
             return
         if host is None:
             if host_key not in self.new_hosts:
@@ -1113,8 +1136,24 @@ MAPPING_USER = "user"
 MAPPING_PROFILE = "profile"
 
 
+HEAD_LINES = importers.COLUMN_ROWS + 10  # more than the mapping step reads of a file
+
+
+def head_text(text: str) -> str:
+    """The first lines of a CSV file, all the mapping step reads of it; a JSON file whole."""
+    if text.lstrip("\ufeff").lstrip()[:1] in ("[", "{"):
+        return text
+    end = -1
+    for _ in range(HEAD_LINES):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            return text
+    return text[: end + 1]
+
+
 def _file_columns(text: str, fmt: str) -> tuple[list[str], bool]:
     """The columns of ``text`` as the mapping step names them, and whether it has a header."""
+    text = head_text(text)
     table = importers.read_table(text)
     layout = importers.LAYOUTS.get(fmt) if fmt != importers.FORMAT_AUTO else None
     layout = layout or importers.detect_layout(text, table)
@@ -1133,6 +1172,34 @@ def _profile_mapping(profile: ImportProfile, text: str, fmt: str) -> dict[str, i
             {"profile": f"The import profile “{profile.name}” does not fit this file: {exc}"}
         ) from exc
     return {name: index + 1 for name, index in indexes.items()}
+
+
+def stage_mapping(
+    tenant: Tenant, text: str, fmt: str, profile: ImportProfile | None
+) -> tuple[dict[str, int], str]:
+    """The mapping an upload is staged with, and where it comes from: the profile's, a
+    guess from the headers for a file of no known layout (to be confirmed), else none
+    (the layout's own columns)."""
+    if profile is not None:
+        with tenant_context(tenant):
+            return _profile_mapping(profile, text, fmt), MAPPING_PROFILE
+    try:
+        proposal = importers.propose_mapping(head_text(text), fmt=fmt)
+    except importers.FileFormatError as exc:
+        raise ValidationError({"file": str(exc)}) from exc
+    if proposal.layout is None:
+        return {name: index + 1 for name, index in proposal.mapping.items()}, MAPPING_GUESSED
+    return {}, ""
+
+
+def require_mapping_confirmed(staged: SessionImport) -> None:
+    if staged.mapping_source == MAPPING_GUESSED:
+        raise ValidationError(
+            {
+                "mapping": "The columns were guessed from their headers: check and confirm "
+                "them in the mapping step first."
+            }
+        )
 
 
 @transaction.atomic
@@ -1160,26 +1227,13 @@ def session_import_stage(
     asks). Pending uploads older than a day are purged here.
     """
     text = read_upload(file)
-    mapping: dict[str, int] = {}
-    source = ""
     if profile is not None:
         fmt = profile.file_format or fmt
         date_format = profile.date_format or date_format
         zone = profile.time_zone or zone
     zone = _check_zone(zone)
     date_format = _check_reading(fmt, date_format)
-    if profile is not None:
-        with tenant_context(tenant):
-            mapping = _profile_mapping(profile, text, fmt)
-        source = MAPPING_PROFILE
-    else:
-        try:
-            proposal = importers.propose_mapping(text, fmt=fmt)
-        except importers.FileFormatError as exc:
-            raise ValidationError({"file": str(exc)}) from exc
-        if proposal.layout is None:
-            mapping = {name: index + 1 for name, index in proposal.mapping.items()}
-            source = MAPPING_GUESSED
+    mapping, source = stage_mapping(tenant, text, fmt, profile)
     try:
         result = session_import(
             tenant=tenant,
@@ -1236,7 +1290,7 @@ def session_import_preview(*, staged: SessionImport, actor: User) -> ImportResul
 
 def session_import_columns(staged: SessionImport) -> importers.ColumnProposal:
     """The mapping step of a staged file: its columns, first rows and current mapping."""
-    proposal = importers.propose_mapping(staged.content, fmt=staged.file_format)
+    proposal = importers.propose_mapping(head_text(staged.content), fmt=staged.file_format)
     if staged.mapping:
         proposal.mapping = {name: int(number) - 1 for name, number in staged.mapping.items()}
         proposal.guessed = staged.mapping_source == MAPPING_GUESSED
@@ -1303,12 +1357,24 @@ def session_import_mapping(
 
 @transaction.atomic
 def session_import_hosts(
-    *, staged: SessionImport, actor: User, create_hosts: Collection[str]
+    *,
+    staged: SessionImport,
+    actor: User,
+    create_hosts: Collection[str],
+    shown: Collection[str] | None = None,
 ) -> SessionImport:
-    """Which new computers of a pending upload are created (names, any case)."""
+    """Which new computers of a pending upload are created (names, any case).
+
+    ``shown`` (a page of a long list): only those are decided here, the choice of the
+    others is kept.
+    """
     with tenant_context(staged.tenant):
         staged = _lock_pending(staged, actor)
-        staged.create_hosts = sorted({name.strip().lower() for name in create_hosts if name})
+        chosen = {name.strip().lower() for name in create_hosts if name.strip()}
+        if shown is not None:
+            decided = {name.strip().lower() for name in shown}
+            chosen |= set(staged.create_hosts or ()) - decided
+        staged.create_hosts = sorted(chosen)
         staged.save(update_fields=["create_hosts"])
     return staged
 
@@ -1325,13 +1391,7 @@ def session_import_confirm(
     tenant = staged.tenant
     with tenant_context(tenant):
         staged = _lock_pending(staged, actor)
-        if staged.mapping_source == MAPPING_GUESSED:
-            raise ValidationError(
-                {
-                    "mapping": "The columns were guessed from their headers: check and confirm "
-                    "them in the mapping step first."
-                }
-            )
+        require_mapping_confirmed(staged)
         if create_hosts is not None:
             staged.create_hosts = sorted({name.strip().lower() for name in create_hosts if name})
             staged.save(update_fields=["create_hosts"])

@@ -697,6 +697,45 @@ class SessionImportSampleView(SessionsViewMixin, View):
         return response
 
 
+def _wizard_context(staged, result, kwargs, new_hosts=None) -> dict:
+    """The mapping step, the profile form, inline aliases and the new computers (those
+    of ``result``, unless given)."""
+    if new_hosts is None:
+        new_hosts = result.new_hosts if result is not None else []
+    mapping_form = kwargs.pop("mapping_form", None)
+    proposal = None
+    if staged.status == ImportStatus.PENDING:
+        try:
+            proposal = services.session_import_columns(staged)
+        except importers.FileFormatError:
+            proposal = None
+    if proposal is not None and mapping_form is None:
+        mapping_form = ImportMappingForm(
+            columns=proposal.columns,
+            initial_fields=[proposal.field_of(i) for i in range(len(proposal.columns))],
+        )
+    unmatched = result.unmatched_technicians if result is not None else []
+    return {
+        "proposal": proposal,
+        "mapping_form": mapping_form,
+        "mapping_guessed": staged.mapping_source == services.MAPPING_GUESSED,
+        "profile_form": kwargs.pop("profile_form", None) or ImportProfileNameForm(),
+        "alias_forms": [
+            (name, TechnicianAliasForm(initial={"alias": name})) for name in unmatched[:50]
+        ],
+        "new_hosts": new_hosts,
+        "new_hosts_total": len(new_hosts),
+        "new_hosts_unchosen": sum(1 for host in new_hosts if not host["create"]),
+    }
+
+
+def _new_hosts_of(staged, actor) -> list[dict]:
+    """Every new computer of a staged file (read in full, streamed for a big one)."""
+    if bulk_import.is_big(staged):
+        return bulk_import.survey(staged).new_hosts
+    return services.session_import_preview(staged=staged, actor=actor).new_hosts
+
+
 class SessionImportPreviewView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
     """GET: every row with its status and errors, and how the file is read.
     POST: with ``date_format``, change how it is read; else import (all or nothing)."""
@@ -751,35 +790,9 @@ class SessionImportPreviewView(SessionsViewMixin, ScopedObjectMixin, TemplateVie
             result=result,
             settings_form=settings_form,
             needs_date_format=needs_date_format,
-            **self._wizard_context(staged, result, kwargs),
+            **_wizard_context(staged, result, kwargs),
             **kwargs,
         )
-
-    def _wizard_context(self, staged, result, kwargs) -> dict:
-        """The mapping step, the profile form, inline aliases and the new computers."""
-        mapping_form = kwargs.pop("mapping_form", None)
-        proposal = None
-        if staged.status == ImportStatus.PENDING:
-            try:
-                proposal = services.session_import_columns(staged)
-            except importers.FileFormatError:
-                proposal = None
-        if proposal is not None and mapping_form is None:
-            mapping_form = ImportMappingForm(
-                columns=proposal.columns,
-                initial_fields=[proposal.field_of(i) for i in range(len(proposal.columns))],
-            )
-        unmatched = result.unmatched_technicians if result is not None else []
-        return {
-            "proposal": proposal,
-            "mapping_form": mapping_form,
-            "mapping_guessed": staged.mapping_source == services.MAPPING_GUESSED,
-            "profile_form": kwargs.pop("profile_form", None) or ImportProfileNameForm(),
-            "alias_forms": [
-                (name, TechnicianAliasForm(initial={"alias": name})) for name in unmatched[:50]
-            ],
-            "new_hosts": result.new_hosts if result is not None else [],
-        }
 
     def _wizard_post(self, request, staged, action):
         if action == "mapping":
@@ -837,22 +850,32 @@ class SessionImportPreviewView(SessionsViewMixin, ScopedObjectMixin, TemplateVie
             else:
                 messages.error(request, "Choose the staff member this name stands for.")
             return redirect("sessions:import-preview", pk=staged.pk)
-        # "hosts": keep the ticked new computers and read again
+        # "hosts": keep the ticked new computers (of the page shown) and read again;
+        # "hosts_all": tick every new computer of the file.
+        if action == "hosts_all":
+            ticked, shown = [host["name"] for host in _new_hosts_of(staged, request.user)], None
+        else:
+            ticked = request.POST.getlist("create_host")
+            shown = request.POST.getlist("shown_host") if "shown_host" in request.POST else None
         services.session_import_hosts(
-            staged=staged, actor=request.user, create_hosts=request.POST.getlist("create_host")
+            staged=staged, actor=request.user, create_hosts=ticked, shown=shown
         )
-        return redirect("sessions:import-preview", pk=staged.pk)
+        target = reverse("sessions:import-preview", args=[staged.pk])
+        page = request.POST.get("page", "")
+        return redirect(target + (f"?page={page}" if page.isdigit() else "") + "#new-hosts")
 
     def get(self, request, *args, **kwargs):
         staged = self.get_object()
         if bulk_import.is_big(staged):  # previewed and imported streamed, with progress
-            return redirect("sessions:import-run", pk=staged.pk)
+            target = reverse("sessions:import-run", args=[staged.pk])
+            query = request.GET.urlencode()
+            return redirect(target + (f"?{query}" if query else ""))
         return self.render_to_response(self.get_context_data(staged=staged))
 
     def post(self, request, pk):
         staged = self.get_object()
         action = request.POST.get("action", "")
-        if action in ("mapping", "profile", "alias", "hosts"):
+        if action in ("mapping", "profile", "alias", "hosts", "hosts_all"):
             try:
                 return self._wizard_post(request, staged, action)
             except ValidationError as error:
@@ -879,8 +902,7 @@ class SessionImportPreviewView(SessionsViewMixin, ScopedObjectMixin, TemplateVie
             request,
             f"Imported {result.sessions_created} session(s); "
             f"{result.hosts_created} new computer(s), {result.groups_created} new group(s); "
-            f"{result.duplicates} already imported."
-            + "".join(f" {note}" for note in result.host_skips),
+            f"{result.duplicates} already imported.",
         )
         return redirect("sessions:session-list")
 
@@ -910,6 +932,7 @@ class SessionImportRunView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
     model = SessionImport
     template_name = "sessions/import_run.html"
     read_capability = write_capability = Cap.LOG_WORK
+    hosts_per_page = 100
 
     def get_queryset(self):
         return selectors.session_import_list(
@@ -948,6 +971,13 @@ class SessionImportRunView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
                         "time_zone": staged.time_zone,
                     },
                 )
+        new_hosts = found.new_hosts if found is not None else []
+        wizard = _wizard_context(staged, head, kwargs, new_hosts=new_hosts)
+        # Every new computer is listed, a page at a time (a file may name thousands).
+        wizard["new_hosts_page"] = page = Paginator(new_hosts, self.hosts_per_page).get_page(
+            self.request.GET.get("page")
+        )
+        wizard["new_hosts"] = list(page)
         return super().get_context_data(
             object=staged,
             survey=found,
@@ -955,6 +985,7 @@ class SessionImportRunView(SessionsViewMixin, ScopedObjectMixin, TemplateView):
             progress=progress,
             settings_form=settings_form,
             needs_date_format=needs_date_format,
+            **wizard,
             **kwargs,
         )
 

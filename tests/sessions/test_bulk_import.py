@@ -9,10 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from benchmarks.management.commands.bench_import import generate_csv
+from benchmarks.management.commands.bench_import import generate_csv, host_names
 from billing_site.roles import Role
 from billing_site.tenancy import tenant_context
-from sessions import bulk_import
+from sessions import bulk_import, services
 from sessions.models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +24,8 @@ def tech(staff_a):
 
 
 def stage(tenant, user, text, **fields):
+    # The computers of generate_csv's files ticked, as on the preview.
+    fields.setdefault("create_hosts", host_names())
     with tenant_context(tenant):
         return SessionImport.objects.create(
             tenant=tenant,
@@ -206,7 +208,10 @@ def test_date_format_is_settled_over_the_whole_file(tenant_a, tech, frozen):
         bulk_import.survey(staged)
     # A day above 12 at the very end settles it: day first.
     staged = stage(
-        tenant_a, tech, text + f"PC-99,{tech.username},25/03/2024 10:00,25/03/2024 11:00\n"
+        tenant_a,
+        tech,
+        text + f"PC-99,{tech.username},25/03/2024 10:00,25/03/2024 11:00\n",
+        create_hosts=[f"pc-{i}" for i in [*range(30), 99]],
     )
     with tenant_context(tenant_a):
         assert bulk_import.survey(staged).date_format == "DD/MM/YYYY"
@@ -226,7 +231,8 @@ def test_semicolons_bom_and_type_line_are_read_streamed(tenant_a, tech, frozen):
             for i in range(40)
         ]
     )
-    progress = run(tenant_a, stage(tenant_a, tech, text), tech)
+    devices = [f"9{i:05d}" for i in range(40)]
+    progress = run(tenant_a, stage(tenant_a, tech, text, create_hosts=devices), tech)
     assert progress.state == bulk_import.DONE and progress.sessions_created == 40
     with tenant_context(tenant_a):
         session = RemoteSession.objects.get(external_id="teamviewer:c3")
@@ -250,7 +256,28 @@ def test_browser_upload_confirm_and_progress(
     preview = client.get(response["Location"], follow=True)
     assert preview.redirect_chain[-1][0] == reverse("sessions:import-run", args=[staged.pk])
     html = preview.content.decode()
-    assert "Import 400 rows" in html and "PC-0000" in html
+    # Every new computer is listed, 100 a page, none ticked: the import cannot start.
+    assert "New computers <span class=\"muted\">(400, 400 not ticked)" in html
+    assert "Tick or correct the new computers to import" in html and "Import 400 rows" not in html
+    assert 'value="PC-0099"' in html and 'value="PC-0100"' not in html
+    assert "1–100 of 400" in html
+    run_url = reverse("sessions:import-run", args=[staged.pk])
+    page_4 = client.get(run_url, {"page": 4}).content.decode()
+    assert 'value="PC-0399"' in page_4 and 'value="PC-0299"' not in page_4
+    # Ticks of one page keep the others' choice.
+    preview_url = reverse("sessions:import-preview", args=[staged.pk])
+    shown = [f"PC-{i:04d}" for i in range(300, 400)]
+    saved = client.post(
+        preview_url,
+        {"action": "hosts", "page": "4", "shown_host": shown, "create_host": shown[:50]},
+    )
+    assert saved.status_code == 302 and saved["Location"].endswith("?page=4#new-hosts")
+    staged.refresh_from_db()
+    assert staged.create_hosts == [name.lower() for name in shown[:50]]
+    assert "(400, 350 not ticked)" in client.get(run_url).content.decode()
+    assert client.post(preview_url, {"action": "hosts_all"}).status_code == 302
+    html = client.get(run_url).content.decode()
+    assert "Import 400 rows" in html and "not ticked)" not in html and "PC-0000" in html
 
     # Confirming queues the task once the request's transaction commits (eager in tests).
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -295,3 +322,143 @@ def test_big_upload_over_the_limit_is_refused(tenant_a, tech, settings):
     with pytest.raises(bulk_import.ValidationError) as caught:
         bulk_import.session_import_stage(tenant=tenant_a, actor=tech, file=text.encode())
     assert "more than 100 sessions" in str(caught.value)
+
+
+# The wizard's choices on the streamed path -------------------------------------------------
+
+# A tool of no known layout: the columns are mapped in the mapping step.
+MAPPED_HEADER = "Machine;Agent;Begin;Finish;Ticket;Notes\n"
+
+
+def mapped_file(tech, rows: int, typo_every: int = 0) -> str:
+    lines = [MAPPED_HEADER]
+    base = dt.datetime(2024, 4, 1, 8, 0)
+    for i in range(rows):
+        start = base + dt.timedelta(minutes=20 * i)
+        host = "PC-TYPO" if typo_every and i % typo_every == typo_every - 1 else f"PC-{i % 3}"
+        lines.append(
+            f"{host};{tech.username};{start:%d/%m/%Y %H:%M};"
+            f"{start + dt.timedelta(minutes=15):%d/%m/%Y %H:%M};T-{i};note {i}\n"
+        )
+    return "".join(lines)
+
+
+def test_big_file_honours_mapping_date_format_and_ticked_computers(
+    tenant_a, tech, frozen, settings
+):
+    settings.SESSION_IMPORT_ASYNC_ROWS = 50
+    settings.SESSION_IMPORT_CHUNK_ROWS = 40
+    text = mapped_file(tech, 120, typo_every=60)  # PC-TYPO on rows 59 and 119
+    staged, result = bulk_import.session_import_stage(
+        tenant=tenant_a,
+        actor=tech,
+        file=text.encode(),
+        fmt="auto",
+        zone="Europe/Paris",
+        date_format="DD/MM/YYYY",
+    )
+    assert result is None and bulk_import.is_big(staged)
+    # Guessed from the headers: to be confirmed before the import can start.
+    assert staged.mapping_source == services.MAPPING_GUESSED
+    with pytest.raises(bulk_import.ValidationError, match="confirm them in the mapping step"):
+        bulk_import.start(staged=staged, actor=tech)
+    # The user's mapping: the ticket number as the comment, the notes ignored.
+    staged = services.session_import_mapping(
+        staged=staged,
+        actor=tech,
+        columns=["host", "technician", "start", "end", "comment", ""],
+    )
+    with tenant_context(tenant_a):
+        found = bulk_import.survey(staged)
+    assert found.rows_total == 120 and found.labels["comment"] == "Ticket"
+    assert found.ignored == ["Notes"]
+    assert [(h["name"], h["rows"], h["create"]) for h in found.new_hosts] == [
+        ("PC-0", 40, False),
+        ("PC-1", 40, False),
+        ("PC-2", 38, False),
+        ("PC-TYPO", 2, False),
+    ]
+
+    # Three of the four ticked: each row of the fourth is an error; nothing is written.
+    staged = services.session_import_hosts(
+        staged=staged, actor=tech, create_hosts=["PC-0", "pc-1", "PC-2"]
+    )
+    progress = run(tenant_a, staged, tech)
+    assert progress.state == bulk_import.FAILED, progress.message
+    assert [(e["line"], e["column"]) for e in progress.errors] == [
+        (61, "Machine"),
+        (121, "Machine"),
+    ]
+    assert "“PC-TYPO” is found neither by device id nor by name" in progress.errors[0]["message"]
+    assert progress.sessions_created == progress.hosts_created == 0
+    with tenant_context(tenant_a):
+        assert not RemoteSession.objects.exists() and not Host.objects.exists()
+    staged.refresh_from_db()
+    assert staged.status == ImportStatus.PENDING
+
+    # All four ticked: imported with the chosen columns, date format and zone.
+    staged = services.session_import_hosts(
+        staged=staged, actor=tech, create_hosts=["PC-TYPO"], shown=["PC-TYPO"]
+    )
+    assert staged.create_hosts == ["pc-0", "pc-1", "pc-2", "pc-typo"]  # the others kept
+    progress = run(tenant_a, staged, tech)
+    assert progress.state == bulk_import.DONE, progress.message
+    assert (progress.sessions_created, progress.hosts_created) == (120, 4)
+    with tenant_context(tenant_a):
+        assert sorted(Host.objects.values_list("name", flat=True)) == [
+            "PC-0",
+            "PC-1",
+            "PC-2",
+            "PC-TYPO",
+        ]
+        session = RemoteSession.objects.get(comment="T-1")
+        # 01/04/2024 08:20 in Paris (summer time): 06:20 UTC, day first.
+        assert session.started_at == dt.datetime(2024, 4, 1, 6, 20, tzinfo=dt.UTC)
+        assert session.host.name == "PC-1" and session.technician == tech
+
+    # The same file again, read the same way: nothing to add, no computer to tick.
+    again, _ = bulk_import.session_import_stage(
+        tenant=tenant_a,
+        actor=tech,
+        file=text.encode(),
+        date_format="DD/MM/YYYY",
+        zone="Europe/Paris",
+    )
+    again = services.session_import_mapping(
+        staged=again, actor=tech, columns=["host", "technician", "start", "end", "comment", ""]
+    )
+    with tenant_context(tenant_a):
+        assert bulk_import.survey(again).new_hosts == []
+    progress = run(tenant_a, again, tech)
+    assert progress.state == bulk_import.DONE
+    assert (progress.sessions_created, progress.duplicates, progress.hosts_created) == (0, 120, 0)
+    with tenant_context(tenant_a):
+        assert RemoteSession.objects.count() == 120 and Host.objects.count() == 4
+
+
+def test_big_file_read_with_a_profile(tenant_a, tech, frozen, settings):
+    settings.SESSION_IMPORT_ASYNC_ROWS = 50
+    with tenant_context(tenant_a):
+        profile = services.import_profile_save(
+            name="RMM",
+            mapping={"host": "Machine", "technician": "Agent", "start": "Begin", "end": "Finish"},
+            date_format="DD/MM/YYYY",
+            time_zone="UTC",
+        )
+    text = mapped_file(tech, 80)
+    staged, _ = bulk_import.session_import_stage(
+        tenant=tenant_a, actor=tech, file=text.encode(), profile=profile
+    )
+    assert staged.mapping_source == services.MAPPING_PROFILE
+    assert (staged.date_format, staged.time_zone) == ("DD/MM/YYYY", "UTC")
+    staged = services.session_import_hosts(
+        staged=staged, actor=tech, create_hosts=["PC-0", "PC-1", "PC-2"]
+    )
+    progress = run(tenant_a, staged, tech)
+    assert progress.state == bulk_import.DONE, progress.message
+    with tenant_context(tenant_a):
+        session = RemoteSession.objects.get(
+            started_at=dt.datetime(2024, 4, 1, 8, 20, tzinfo=dt.UTC)
+        )
+        # Ticket and Notes are not in the profile: no comment, no external id.
+        assert (session.host.name, session.comment, session.external_id) == ("PC-1", "", "")

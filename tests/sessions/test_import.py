@@ -236,9 +236,16 @@ def test_stage_preview_confirm_once(tenant_a, people, frozen):
     staged, preview = services.session_import_stage(
         tenant=tenant_a, actor=admin, file=GENERIC.encode(), filename="october.csv"
     )
-    assert preview.ok and staged.status == ImportStatus.PENDING
-    # New computers are created only when ticked (none by default).
+    assert staged.status == ImportStatus.PENDING
+    # New computers are created only when ticked (none by default): until then, their rows
+    # are errors naming them.
     assert [host["name"] for host in preview.new_hosts] == ["Jane_OFFICE_121", "Joseph_OFFICE_121"]
+    assert [(error.line, error.column) for error in preview.errors] == [
+        (2, "host"),
+        (3, "host"),
+        (4, "host"),
+    ]
+    assert "“Joseph_OFFICE_121”" in preview.errors[2].message
     result = services.session_import_confirm(
         staged=staged, actor=admin, create_hosts=["jane_office_121", "Joseph_OFFICE_121"]
     )
@@ -257,7 +264,7 @@ def test_confirm_rechecks_and_keeps_pending_on_errors(tenant_a, people, frozen):
     staged, _ = services.session_import_stage(tenant=tenant_a, actor=admin, file=text)
     # The technician leaves between preview and confirmation.
     tech.memberships.all().delete()
-    result = services.session_import_confirm(staged=staged, actor=admin)
+    result = services.session_import_confirm(staged=staged, actor=admin, create_hosts=["PC"])
     assert not result.imported and result.errors[0].column == "technician"
     staged.refresh_from_db()
     assert staged.status == ImportStatus.PENDING
@@ -275,4 +282,4 @@ def test_only_uploader_or_manager_confirms(tenant_a, people, frozen):
     )
     with pytest.raises(PermissionDenied):
         services.session_import_confirm(staged=staged, actor=other)
-    assert services.session_import_confirm(staged=staged, actor=admin).imported
+    assert services.session_import_confirm(staged=staged, actor=admin, create_hosts=["PC"]).imported

@@ -639,7 +639,11 @@ def test_api_date_format_choice(tenant_a, tech, api_as, frozen):
 
     done = api.post(
         IMPORT_URL,
-        {"file": upload(INCOMING, "Connections_incoming.txt"), "host": "RECEPTION-PC"},
+        {
+            "file": upload(INCOMING, "Connections_incoming.txt"),
+            "host": "RECEPTION-PC",
+            "create_hosts": "RECEPTION-PC",
+        },
         format="multipart",
     )
     assert done.status_code == 201 and done.json()["sessions_created"] == 2
@@ -676,7 +680,8 @@ def test_page_asks_for_the_date_format_then_imports(client_as, tenant_a, tech, f
     staged.refresh_from_db()
     assert staged.date_format == "DD/MM/YYYY"
     preview = client.get(url).content.decode()
-    assert "Import 0 sessions" in preview and "03/08/2026 12:18:55" in preview
+    assert "Fix the errors to import" in preview and "03/08/2026 12:18:55" in preview
+    assert "2 not ticked" in preview
     # The new computers are ticked to be created.
     ticked = {"action": "hosts", "hosts_shown": "1", "create_host": ["FRONTDESK-PC", "KIOSK-2"]}
     assert client.post(url, ticked).status_code == 302

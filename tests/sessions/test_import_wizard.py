@@ -51,6 +51,11 @@ def stage(tenant, actor, text, **kwargs):
     return services.session_import_stage(tenant=tenant, actor=actor, file=text, **kwargs)
 
 
+def read_fine(result) -> bool:
+    """Every row read; the only errors are those of new computers not ticked yet."""
+    return all("not chosen to be created" in error.message for error in result.errors)
+
+
 def generic_rows(count: int, technician: str, hosts: int = 3) -> str:
     lines = ["host,technician,start,end,comment"]
     for number in range(count):
@@ -87,7 +92,7 @@ def test_known_layout_comes_pre_mapped(tenant_a, tech, frozen):
     }
     assert proposal.sample[1][0] == "KIOSK-2" and len(proposal.sample) == 2
     staged, result = stage(tenant_a, tech, CONSOLE)
-    assert staged.mapping == {} and staged.mapping_source == "" and result.ok
+    assert staged.mapping == {} and staged.mapping_source == "" and read_fine(result)
 
 
 def test_unknown_file_is_guessed_and_must_be_confirmed(client_as, tenant_a, tech, frozen):
@@ -142,7 +147,7 @@ def test_headerless_file_shows_numbered_columns(client_as, tenant_a, tech, froze
     staged.refresh_from_db()
     assert staged.mapping == {"host": 1, "start": 2, "duration": 3, "comment": 4}
     result = services.session_import_preview(staged=staged, actor=tech)
-    assert result.ok and [row.duration_seconds for row in result.rows] == [1800, 1200]
+    assert read_fine(result) and [row.duration_seconds for row in result.rows] == [1800, 1200]
     assert [row.host for row in result.rows] == ["PC-1", "PC-2"]
 
 
@@ -208,7 +213,8 @@ def test_profile_saved_from_the_preview_and_reused(client_as, tenant_a, tech, fr
     assert second.mapping_source == "profile"
     assert second.mapping == {"host": 4, "technician": 5, "start": 2, "end": 3, "comment": 1}
     result = services.session_import_preview(staged=second, actor=tech)
-    assert result.ok and result.rows[0].host == "PC-3" and result.rows[0].comment == "VPN"
+    assert read_fine(result) and len(result.errors) == 1
+    assert result.rows[0].host == "PC-3" and result.rows[0].comment == "VPN"
 
 
 def test_profile_missing_columns_are_named(client_as, tenant_a, tech, frozen):
@@ -339,32 +345,41 @@ def test_new_hosts_are_listed_and_only_ticked_ones_created(client_as, tenant_a, 
     staged = SessionImport.all_tenants.get()
     result = services.session_import_preview(staged=staged, actor=tech)
     assert [(h["name"], h["create"]) for h in result.new_hosts] == [("KIOSK-2", False)]
-    assert [row.status for row in result.rows] == ["new", "skipped"]
+    # Not ticked: the row is an error naming the computer, so nothing can be imported.
+    assert [row.status for row in result.rows] == ["new", "error"]
+    assert [(e.line, e.column) for e in result.errors] == [(3, "Computer")]
+    assert "“KIOSK-2” is found neither by device id nor by name" in result.errors[0].message
     html = client.get(url).content.decode()
     assert (
         "New computers" in html
         and 'value="KIOSK-2"' in html
-        and "checked" not in html.split('value="KIOSK-2"')[1].split(">")[0]
+        and "checked" not in html.split('name="create_host" value="KIOSK-2"')[1].split(">")[0]
     )
-    assert "1 row skipped: computer KIOSK-2 not created." in html
+    assert "Fix the errors to import" in html and "1 not ticked" in html
 
-    # Confirmed without ticking: the known host's row is imported, the other is reported.
-    done = client.post(url, {"hosts_shown": "1"}, follow=True)
-    assert "1 row skipped: computer KIOSK-2 not created." in done.content.decode()
+    # Confirmed without ticking: refused, nothing written.
+    refused = client.post(url, {"hosts_shown": "1"})
+    assert refused.status_code == 200
+    assert "Nothing was imported" in refused.content.decode()
     with tenant_context(tenant_a):
-        assert list(RemoteSession.objects.values_list("host_id", flat=True)) == [known.pk]
-        assert not Host.objects.filter(name="KIOSK-2").exists()
+        assert not RemoteSession.objects.exists() and not Host.objects.filter(name="KIOSK-2")
 
-    # A second upload of the same file: the imported row adds nothing; ticked, KIOSK-2 is made.
-    response = post_upload(client, CONSOLE)
-    url = response["Location"]
+    # Ticked: both rows are imported and KIOSK-2 is made with its device id.
     assert client.post(url, {"action": "hosts", "create_host": "kiosk-2"}).status_code == 302
     html = client.get(url).content.decode()
-    assert "Import 1 session" in html
+    assert "Import 2 sessions" in html and "1 not ticked" not in html
     assert client.post(url, {"hosts_shown": "1", "create_host": "KIOSK-2"}).status_code == 302
     with tenant_context(tenant_a):
         assert Host.objects.get(name="KIOSK-2").external_id == "987654321"
-        assert RemoteSession.objects.count() == 2
+        assert sorted(RemoteSession.objects.values_list("host__name", flat=True)) == [
+            "Front desk",
+            "KIOSK-2",
+        ]
+        assert RemoteSession.objects.filter(host=known).count() == 1
+
+    # The same file again: nothing new, no computer to tick.
+    again = services.session_import_preview(staged=stage(tenant_a, tech, CONSOLE)[0], actor=tech)
+    assert (again.new_hosts, again.duplicates, again.sessions_created) == ([], 2, 0)
 
 
 def test_row_errors_still_import_nothing_with_unticked_hosts(tenant_a, tech, frozen):
@@ -408,15 +423,27 @@ def test_api_mapping_by_header_and_number(tenant_a, tech, api_as, frozen):
     )
     assert missing.status_code == 400
     assert "“Start”, “column 9”" in missing.json()["file"][0]
-    # Only the named new computer is created; the other's row is skipped and reported.
-    done = api.post(
+    # Only one of the two new computers named: the other's row is an error, nothing written.
+    partial = api.post(
         IMPORT_URL,
         {"file": upload(UNKNOWN), "mapping": json.dumps(mapping), "create_hosts": "pc-1"},
         format="multipart",
     )
+    assert partial.status_code == 400, partial.json()
+    assert [(e["line"], e["column"]) for e in partial.json()["errors"]] == [(3, "Machine")]
+    assert "“PC-2”" in partial.json()["errors"][0]["message"]
+    # Both named, as the dry run listed them: imported.
+    done = api.post(
+        IMPORT_URL,
+        {
+            "file": upload(UNKNOWN),
+            "mapping": json.dumps(mapping),
+            "create_hosts": [h["name"] for h in body["new_hosts"]],
+        },
+        format="multipart",
+    )
     assert done.status_code == 201, done.json()
-    assert (done.json()["sessions_created"], done.json()["skipped"]) == (1, 1)
-    assert "1 row skipped: computer PC-2 not created." in done.json()["notes"]
+    assert (done.json()["sessions_created"], done.json()["hosts_created"]) == (2, 2)
 
 
 def test_api_profile_by_name(tenant_a, tech, api_as, frozen):
@@ -426,7 +453,10 @@ def test_api_profile_by_name(tenant_a, tech, api_as, frozen):
             mapping={"host": "Machine", "technician": "Agent", "start": "Begin", "end": "Finish"},
         )
     api = api_as(tech)
-    done = api.post(IMPORT_URL, {"file": upload(UNKNOWN), "profile": "RMM"}, format="multipart")
+    both = {"create_hosts": ["PC-1", "PC-2"]}
+    done = api.post(
+        IMPORT_URL, {"file": upload(UNKNOWN), "profile": "RMM", **both}, format="multipart"
+    )
     assert done.status_code == 201 and done.json()["sessions_created"] == 2
     again = api.post(IMPORT_URL, {"file": upload(UNKNOWN), "profile": "RMM"}, format="multipart")
     assert again.json()["sessions_created"] == 0 and again.json()["duplicates"] == 2

@@ -56,6 +56,11 @@ def generate_csv(rows: int, *, technician: str, hosts: int = 500, groups: int = 
     return "".join(lines)
 
 
+def host_names(hosts: int = 500) -> list[str]:
+    """The computers of ``generate_csv``'s file, as the preview's ticks store them."""
+    return [f"pc-{i:04d}" for i in range(hosts)]
+
+
 def _maxrss_mb() -> float:
     # Kilobytes on Linux, bytes on macOS.
     value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -92,6 +97,7 @@ class Command(BaseCommand):
                 filename="bench.csv",
                 content=text,
                 time_zone=ZONE,
+                create_hosts=host_names(),  # ticked, as a user would on the preview
             )
         del text
         try:
@@ -118,6 +124,7 @@ class Command(BaseCommand):
                     uploaded_by=user,
                     filename="bench-again.csv",
                     time_zone=ZONE,
+                    create_hosts=host_names(),
                     content=SessionImport.objects.values_list("content", flat=True).get(
                         pk=staged.pk
                     ),
