@@ -164,6 +164,16 @@ class InvoiceDocument:
         return document_language(self.locale)
 
 
+def document_date(value: dt.date | None, locale: str) -> str:
+    """A date as the customer's copies print it (the PDF, the e-mail): the document
+    locale's long format ("10 avril 2026", "April 10, 2026"); empty for none."""
+    if value is None:
+        return ""
+    from babel.dates import format_date
+
+    return format_date(value, "long", locale=locale)
+
+
 def seller_party(invoice: Invoice) -> Party:
     """The seller snapshot of ``invoice`` (no query)."""
     return _party(invoice, "seller", phone=invoice.seller_phone)

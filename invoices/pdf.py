@@ -32,7 +32,7 @@ from django.utils.translation import ngettext, pgettext
 from billing_site.money import format_money, format_quantity, format_unit_price
 from billing_site.timeutils import format_duration, to_zone
 
-from .document import InvoiceDocument, Party, invoice_document
+from .document import InvoiceDocument, Party, document_date, invoice_document
 from .models import CreditDisposition, Invoice, InvoiceStatus, LineKind
 
 CSS_PATH = Path(__file__).resolve().parent / "templates" / "invoices" / "pdf" / "invoice.css"
@@ -215,12 +215,8 @@ def pdf_context(invoice: Invoice, document: InvoiceDocument | None = None) -> di
         "credit_disposition": credit_disposition_text(invoice, document),
         "brand_color": tenant.brand_color,
         "logo": _logo_data_uri(tenant),
-        "issue_date": format_date(document.issue_date, "long", locale=locale)
-        if document.issue_date
-        else "",
-        "due_date": format_date(document.due_date, "long", locale=locale)
-        if document.due_date
-        else "",
+        "issue_date": document_date(document.issue_date, locale),
+        "due_date": document_date(document.due_date, locale),
         "period": (
             f"{format_date(document.period_start, 'medium', locale=locale)} – "
             f"{format_date(document.period_end, 'medium', locale=locale)}"
@@ -253,9 +249,7 @@ def pdf_context(invoice: Invoice, document: InvoiceDocument | None = None) -> di
         "zone": zone.key,
         "payment_terms": payment_terms_text(
             document.payment_terms_days,
-            due_date=format_date(document.due_date, "long", locale=locale)
-            if document.due_date
-            else "",
+            due_date=document_date(document.due_date, locale),
             number=document.number,
         ),
         "page_counter": page_counter_css(),

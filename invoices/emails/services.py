@@ -26,7 +26,9 @@ from billing_site.mail_templates import INVOICE, MailTemplate, fill
 from billing_site.money import format_money
 from billing_site.tenancy import require_current_tenant
 
+from ..document import document_date
 from ..models import Invoice, InvoiceKind, InvoiceStatus
+from ..parties import document_locale
 from .models import EmailStatus, InvoiceEmail
 
 SENDABLE = (
@@ -110,10 +112,12 @@ def email_drafts(
         if base_url and set(to) & logins.get(invoice.organization_id, set()):
             portal = f"Your tickets and their hours: {base_url.rstrip('/')}/portal/"
         amount_due = invoice.balance_due if invoice.kind == InvoiceKind.INVOICE else invoice.total
+        # Written like the PDF: the document's locale (the customer's, else the tenant's).
+        locale = document_locale(organization, invoice.locale)
         values = {
             "number": invoice.number or "",
-            "amount_due": format_money(amount_due, invoice.currency, invoice.locale),
-            "due_date": invoice.due_date.strftime("%d %b %Y") if invoice.due_date else "",
+            "amount_due": format_money(amount_due, invoice.currency, locale),
+            "due_date": document_date(invoice.due_date, locale),
             "payment_instructions": invoice.payment_instructions,
             "portal_link": portal,
             "customer": invoice.bill_to_name,

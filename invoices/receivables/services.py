@@ -30,9 +30,11 @@ from billing_site.mail_templates import REMINDER
 from billing_site.models import Tenant
 from billing_site.tenancy import require_current_tenant
 
+from ..document import document_date
 from ..emails.models import EmailStatus, InvoiceEmail
 from ..emails.services import email_drafts, enqueue_emails
 from ..models import Invoice, InvoiceKind, InvoiceStatus
+from ..parties import document_locale
 from ..selectors import overdue_receivables, tenant_today, with_balance
 
 # Only an invoice the customer has is reminded of (one merely final was never sent).
@@ -74,7 +76,8 @@ def overdue_refresh(
 
 
 def _when(invoice: Invoice, today: dt.date) -> str:
-    due = invoice.due_date.strftime("%d %b %Y")
+    # The date as the invoice e-mail and the PDF write it, in the document's locale.
+    due = document_date(invoice.due_date, document_locale(invoice.organization, invoice.locale))
     late = (today - invoice.due_date).days
     if late < 0:
         return f"is due on {due}"

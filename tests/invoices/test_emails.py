@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -213,3 +215,36 @@ def test_a_batch_send_reads_the_same_for_any_number_of_invoices(tenant_a):
         return len(context.captured_queries)
 
     assert queries(2) == queries(6)
+
+
+@pytest.mark.parametrize(
+    ("language", "due", "amount"),
+    [
+        ("fr", "31 mars 2026", "120,00 €"),
+        ("de", "31. März 2026", "120,00 €"),
+        ("en", "March 31, 2026", "€120.00"),
+    ],
+)
+def test_the_due_date_and_amount_read_in_the_documents_language(
+    final_invoice, admin, tenant_a, language, due, amount
+):
+    from invoices.pdf import pdf_context
+    from invoices.selectors import invoice_get
+
+    with tenant_context(tenant_a):
+        core_services.tenant_update(
+            tenant=tenant_a,
+            invoice_email_subject="Invoice {number}, due {due_date}",
+            invoice_email_body="{amount_due} by {due_date}.",
+        )
+        final_invoice.organization.language = language
+        final_invoice.organization.save(update_fields=["language"])
+        printed = pdf_context(invoice_get(pk=final_invoice.pk))["due_date"]
+    form = admin.get(reverse("invoices:invoice-email", args=[final_invoice.pk])).content.decode()
+    form = html.unescape(form).replace("\xa0", " ").replace("\u202f", " ")
+    printed = printed.replace("\xa0", " ")
+    # The customer's language (the tenant's is en_US), as the PDF prints it.
+    assert printed == due
+    assert f"Invoice {final_invoice.number}, due {due}" in form
+    assert f"{amount} by {due}." in form
+    assert "31 Mar 2026" not in form

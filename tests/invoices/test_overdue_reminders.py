@@ -275,9 +275,9 @@ def test_one_reminder_on_each_reminder_day_over_a_month_of_daily_runs(
 
     number = invoice.number
     expected = {
-        dt.date(2026, 4, 7): ("is due on 10 Apr 2026", "€1,250.00"),
-        dt.date(2026, 4, 17): ("was due on 10 Apr 2026 (7 days ago)", "€1,000.00"),
-        dt.date(2026, 4, 24): ("was due on 10 Apr 2026 (14 days ago)", "€1,000.00"),
+        dt.date(2026, 4, 7): ("is due on April 10, 2026", "€1,250.00"),
+        dt.date(2026, 4, 17): ("was due on April 10, 2026 (7 days ago)", "€1,000.00"),
+        dt.date(2026, 4, 24): ("was due on April 10, 2026 (14 days ago)", "€1,000.00"),
     }
     assert sorted(received) == [dt.date(2026, 4, 7), dt.date(2026, 4, 17), dt.date(2026, 4, 24)]
     for day, messages in received.items():
@@ -287,7 +287,7 @@ def test_one_reminder_on_each_reminder_day_over_a_month_of_daily_runs(
         assert message["To"] == "ap@harbor.example"
         assert message["Subject"] == f"Reminder: {number} {when}"
         assert message.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip("\n") == (
-            f"Dear Harbor Logistics,\n\ninvoice {number} of {amount}, due on 10 Apr 2026, "
+            f"Dear Harbor Logistics,\n\ninvoice {number} of {amount}, due on April 10, 2026, "
             f"{when}.\n\nKind regards,\nAlpha IT SARL"
         )
         (attachment,) = list(message.iter_attachments())
@@ -358,14 +358,14 @@ def test_a_missed_run_sends_only_the_latest_reminder_day_reached(
     assert (result["marked_overdue"], result["reminders"]) == (1, 1)
     assert marked(invoice) == dt.date(2026, 4, 20)
     ((_, message),) = mailbox.messages
-    assert message["Subject"] == f"Reminder: {invoice.number} was due on 10 Apr 2026 (10 days ago)"
+    assert message["Subject"] == f"Reminder: {invoice.number} was due on April 10, 2026 (10 days ago)"
     assert run(django_capture_on_commit_callbacks)["reminders"] == 0
     for day in days(dt.date(2026, 4, 21), dt.date(2026, 4, 30)):
         at(frozen_now, day)
         run(django_capture_on_commit_callbacks)
     assert [m["Subject"] for _, m in mailbox.messages] == [
-        f"Reminder: {invoice.number} was due on 10 Apr 2026 (10 days ago)",
-        f"Reminder: {invoice.number} was due on 10 Apr 2026 (14 days ago)",
+        f"Reminder: {invoice.number} was due on April 10, 2026 (10 days ago)",
+        f"Reminder: {invoice.number} was due on April 10, 2026 (14 days ago)",
     ]
     assert reminder_rows(invoice) == [(7, EmailStatus.SENT), (14, EmailStatus.SENT)]
 
@@ -442,7 +442,7 @@ def test_the_task_runs_each_tenant_in_its_own_zone_with_its_own_reminder_days(
     with tenant_context(tenant_b):
         assert marked(bravo) == dt.date(2026, 3, 21)
         assert reminder_rows(bravo) == [(1, EmailStatus.SENT)]
-    assert subjects() == [f"Reminder: invoice {bravo.number} was due on 20 Mar 2026 (1 day ago)"]
+    assert subjects() == [f"Reminder: invoice {bravo.number} was due on March 20, 2026 (1 day ago)"]
     assert bravo.number.startswith("BRV-")
 
     # 10:59 UTC on 26 March is 23:59 on the 26th in Auckland (day 6): nothing yet.
@@ -450,7 +450,7 @@ def test_the_task_runs_each_tenant_in_its_own_zone_with_its_own_reminder_days(
     # A minute later it is the 27th there, day 7: tenant A's first reminder.
     assert task_at(dt.datetime(2026, 3, 26, 11, 0, tzinfo=UTC))["reminders"] == 1
     assert subjects()[1:] == [
-        f"Reminder: invoice {alpha.number} was due on 20 Mar 2026 (7 days ago)"
+        f"Reminder: invoice {alpha.number} was due on March 20, 2026 (7 days ago)"
     ]
     assert mailbox.messages[1][0] == ["ap@kiwi.example"]
     with tenant_context(tenant_a):
