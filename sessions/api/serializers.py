@@ -228,9 +228,10 @@ class SessionImportSerializer(StrictSerializerMixin, serializers.Serializer):
         child=serializers.CharField(allow_blank=True, max_length=200),
         required=False,
         default=None,
-        help_text="The new computers to create (names, any case; repeat the field, or an "
-        "empty value for none); rows of the others are skipped and reported. Left out or "
-        "“*”: every new computer (see new_hosts of a dry run).",
+        help_text="The new computers to create (names, any case; repeat the field). Left "
+        "out or empty: none, and a row of a computer found neither by device id nor by name "
+        "is a row error naming it; a dry run lists them in new_hosts, to pass here. “*”: "
+        "every new computer.",
     )
 
     def validate_mapping(self, value):
@@ -271,8 +272,9 @@ class ImportNewHostSerializer(serializers.Serializer):
     device_id = serializers.CharField()
     group = serializers.CharField()
     rows = serializers.IntegerField(help_text="Rows of this computer.")
-    skipped = serializers.IntegerField(help_text="Rows left out as it is not created.")
-    create = serializers.BooleanField(help_text="Created on import (ticked / named).")
+    create = serializers.BooleanField(
+        help_text="Created on import (named in create_hosts); if not, its rows are errors."
+    )
 
 
 class ImportResultSerializer(serializers.Serializer):
@@ -295,7 +297,9 @@ class ImportResultSerializer(serializers.Serializer):
     ignored_columns = serializers.ListField(child=serializers.CharField())
     notes = serializers.ListField(child=serializers.CharField())
     new_hosts = ImportNewHostSerializer(
-        many=True, help_text="Computers found neither by device id nor by name."
+        many=True,
+        help_text="Computers found neither by device id nor by name: pass the names to "
+        "create in create_hosts.",
     )
     unmatched_technicians = serializers.ListField(
         child=serializers.CharField(),

@@ -163,10 +163,11 @@ class RemoteSessionViewSet(TenantModelViewSet):
             413: UPLOAD_TOO_LARGE_RESPONSE,
             400: OpenApiResponse(
                 {"anyOf": [{"$ref": "#/components/schemas/ImportResult"}, ERROR_REF]},
-                description="Row errors (the result; nothing was imported), or a field "
-                "error: no file, an unknown format, date format, time zone or technician; "
-                "or date_format with date_format_choices when the dates are ambiguous and "
-                "a date format must be chosen.",
+                description="Row errors (the result; nothing was imported; a computer "
+                "found neither by device id nor by name and not in create_hosts is one, "
+                "listed in new_hosts), or a field error: no file, an unknown format, date "
+                "format, time zone or technician; or date_format with date_format_choices "
+                "when the dates are ambiguous and a date format must be chosen.",
             ),
         },
     )
@@ -177,7 +178,11 @@ class RemoteSessionViewSet(TenantModelViewSet):
         parser_classes=[MultiPartParser, FormParser],
     )
     def import_sessions(self, request):
-        """Import a session log, all or nothing. ``dry_run`` returns the preview."""
+        """Import a session log, all or nothing. ``dry_run`` returns the preview.
+
+        New computers are created only when named in ``create_hosts`` (a dry run lists
+        them in ``new_hosts``); left out, none is, and their rows are errors.
+        """
         data = SessionImportSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -192,8 +197,9 @@ class RemoteSessionViewSet(TenantModelViewSet):
         profile = None
         if values["profile"]:
             profile = _find_profile(values["profile"])
-        create_hosts = values["create_hosts"]
-        if create_hosts is not None and "*" in create_hosts:
+        # Left out: none, so a typo never creates a computer; "*" is asked for explicitly.
+        create_hosts = [name for name in values["create_hosts"] or () if name.strip()]
+        if "*" in create_hosts:
             create_hosts = None
         try:
             result = services.session_import(

@@ -246,7 +246,10 @@ def upload(text, name="sessions.csv"):
 
 def test_import_dry_run_then_import(tenant_a, tech, api_as, frozen):
     api = api_as(tech)
-    preview = api.post(IMPORT_URL, {"file": upload(BAD), "dry_run": "true"}, format="multipart")
+    jane = {"create_hosts": "Jane_OFFICE_121"}
+    preview = api.post(
+        IMPORT_URL, {"file": upload(BAD), "dry_run": "true", **jane}, format="multipart"
+    )
     assert preview.status_code == 200
     body = preview.json()
     assert body["dry_run"] is True and body["imported"] is False
@@ -260,17 +263,60 @@ def test_import_dry_run_then_import(tenant_a, tech, api_as, frozen):
     ]
     assert [row["status"] for row in body["rows"]] == ["new", "error"]
 
-    failed = api.post(IMPORT_URL, {"file": upload(BAD)}, format="multipart")
+    failed = api.post(IMPORT_URL, {"file": upload(BAD), **jane}, format="multipart")
     assert failed.status_code == 400 and failed.json()["errors"][0]["line"] == 3
     with tenant_context(tenant_a):
         assert not RemoteSession.objects.exists() and not Host.objects.exists()
 
-    done = api.post(IMPORT_URL, {"file": upload(GOOD), "format": "generic"}, format="multipart")
+    done = api.post(
+        IMPORT_URL, {"file": upload(GOOD), "format": "generic", **jane}, format="multipart"
+    )
     assert done.status_code == 201
     assert done.json()["sessions_created"] == 1 and done.json()["hosts_created"] == 1
     again = api.post(IMPORT_URL, {"file": upload(GOOD)}, format="multipart")
     assert again.status_code == 201 and again.json()["duplicates"] == 1
     assert again.json()["rows"][0]["notes"] == ["Already imported."]
+
+
+def test_import_creates_no_computer_unless_named(tenant_a, tech, api_as, frozen):
+    api = api_as(tech)
+    typo = GOOD + "Jane_OFICE_121,ACME,alpha-technician,2026-10-13 09:00,2026-10-13 09:10,x,RS-3\n"
+    # create_hosts left out: no computer is created; each unknown one is a row error.
+    refused = api.post(IMPORT_URL, {"file": upload(typo)}, format="multipart")
+    assert refused.status_code == 400
+    errors = refused.json()["errors"]
+    assert [(e["line"], e["column"]) for e in errors] == [(2, "host"), (3, "host")]
+    assert (
+        "Computer “Jane_OFFICE_121” is found neither by device id nor by name"
+        in (errors[0]["message"])
+    )
+    assert "“Jane_OFICE_121”" in errors[1]["message"] and "create_hosts" in errors[1]["message"]
+    with tenant_context(tenant_a):
+        assert not Host.objects.exists() and not RemoteSession.objects.exists()
+    # A dry run lists the names to pass in create_hosts.
+    dry = api.post(IMPORT_URL, {"file": upload(typo), "dry_run": "true"}, format="multipart")
+    assert dry.status_code == 200
+    assert [(h["name"], h["rows"], h["create"]) for h in dry.json()["new_hosts"]] == [
+        ("Jane_OFFICE_121", 1, False),
+        ("Jane_OFICE_121", 1, False),
+    ]
+    # The typo corrected and the real computer named: imported, one computer.
+    fixed = typo.replace("Jane_OFICE_121", "Jane_OFFICE_121")
+    done = api.post(
+        IMPORT_URL, {"file": upload(fixed), "create_hosts": "jane_office_121"}, format="multipart"
+    )
+    assert done.status_code == 201, done.json()
+    assert (done.json()["sessions_created"], done.json()["hosts_created"]) == (2, 1)
+    # "*" asks for every new computer explicitly.
+    star = api.post(
+        IMPORT_URL,
+        {
+            "file": upload(GOOD.replace("Jane_OFFICE_121", "PC-9").replace("RS-1", "RS-9")),
+            "create_hosts": "*",
+        },
+        format="multipart",
+    )
+    assert star.status_code == 201 and star.json()["hosts_created"] == 1
 
 
 def test_import_bad_zone_and_file(tenant_a, tech, api_as, staff_a, frozen):
