@@ -15,5 +15,6 @@ def attention_panel(request):
     return {
         "title": "Accounting integrations",
         "template": "integrations/panels/attention.html",
-        "context": found,
+        # Only an owner may open Connections: others are told who can reconnect.
+        "context": {**found, "can_connect": role_can(request.membership.role, Cap.MANAGE_TENANT)},
     }

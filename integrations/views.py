@@ -322,6 +322,8 @@ class DeliveryListView(StaffViewMixin, TemplateView):
             form=form,
             page_obj=page,
             can_retry=self.can(Cap.MANAGE_BILLING),
+            # Connections are the owner's page: a link others would get a 403 from is left out.
+            can_connect=self.can(Cap.MANAGE_TENANT),
             attention=selectors.attention(),
             retryable=selectors.retryable_failures(),
         )
