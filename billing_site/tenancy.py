@@ -14,9 +14,9 @@ cross-tenant read must go through the loudly named ``all_tenants`` manager.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from django.db import models
 from django.db.models.sql import Query
@@ -85,6 +85,27 @@ def tenant_context(tenant: Tenant | None) -> Iterator[Tenant | None]:
         yield tenant
     finally:
         _current_tenant.reset(token)
+
+
+T = TypeVar("T")
+
+
+def iterate_in_tenant(tenant: Tenant, iterable: Iterable[T]) -> Iterator[T]:
+    """Yield from ``iterable`` with ``tenant`` current while each item is produced.
+
+    A streamed response is iterated after the request's tenant context has ended; its
+    rows would then be read with no tenant (and PostgreSQL's wall returns none). The
+    context is entered around each step, not held across yields, so a server that
+    resumes the iterator in another thread or context still reads as ``tenant``.
+    """
+    iterator = iter(iterable)
+    while True:
+        with tenant_context(tenant):
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+        yield item
 
 
 class _TenantMissingQuery(Query):

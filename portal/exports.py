@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from billing_site.models import Organization, Tenant
 from billing_site.spreadsheets import safe_text, xlsx_cell
+from billing_site.tenancy import iterate_in_tenant
 from billing_site.timeutils import to_zone
 from contracts.choices import TicketStatus
 from contracts.selectors_portal import EndClientTicketFilters, seconds_to_hours
@@ -228,7 +229,9 @@ def export_response(
     filename = f"end-client-tickets-{now:%Y-%m-%d}.{export_format}"
     if export_format == "csv":
         response = StreamingHttpResponse(
-            csv_lines(export_rows(tickets.iterator(chunk_size=2000), zone)),
+            iterate_in_tenant(
+                tenant, csv_lines(export_rows(tickets.iterator(chunk_size=2000), zone))
+            ),
             content_type=FORMATS["csv"],
         )
     elif export_format == "xlsx":
