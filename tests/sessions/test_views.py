@@ -112,6 +112,29 @@ def test_logs_filters_and_group_by_client(client_as, staff_a, acme, tech, bill):
     assert "before its start" in bad
 
 
+def test_logs_date_range_backwards_shows_the_error_not_every_session(client_as, staff_a, acme):
+    client = client_as(staff_a.user(Role.ACCOUNTANT))
+    params = {"date_from": "2026-10-31", "date_to": "2026-10-01"}
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):  # the page, and its htmx table
+        response = client.get(reverse("sessions:session-list"), params, **headers)
+        assert response.status_code == 200
+        html = response.content.decode()
+        # The error is on the "to" field, its value kept.
+        field = re.search(r'<div class="field has-error">(.*?)</div>', html, re.S)
+        if not headers:
+            assert field is not None and 'name="date_to"' in field.group(1)
+            assert "The end of the range is before its start." in field.group(1)
+            assert 'value="2026-10-01"' in field.group(1)
+        # No row at all: not the unfiltered list, and no totals of it.
+        table = html[html.find("<table") :]
+        assert "Jane_OFFICE_121" not in table and "Installed Windows updates." not in html
+        assert "Nothing is listed: To: The end of the range is before its start." in html
+        assert "15 min 18 s" not in html
+    # The same range the right way round lists the sessions.
+    fixed = page(client, "sessions:session-list", date_from="2026-10-01", date_to="2026-10-31")
+    assert "Installed Windows updates." in fixed and "has-error" not in fixed
+
+
 def test_session_list_paging(client_as, admin_a, tenant_a):
     host = HostFactory(tenant=tenant_a)
     for _ in range(55):
