@@ -218,9 +218,8 @@ def diff(previous, current, fields: Sequence[str]) -> tuple[dict | None, dict | 
     if current is None:
         before = {name: _shown(previous, name) for name in fields}
         return {k: v for k, v in before.items() if v not in (None, "", [], {})}, None
-    changed = [
-        name for name in fields if to_json(_raw(previous, name)) != to_json(_raw(current, name))
-    ]
+    # Compared as values: 20.5 and 20.500 (a form's input, the stored column) are equal.
+    changed = [name for name in fields if _raw(previous, name) != _raw(current, name)]
     return (
         {name: _shown(previous, name) for name in changed},
         {name: _shown(current, name) for name in changed},

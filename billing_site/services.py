@@ -447,6 +447,7 @@ def tenant_update(
         reminder_offsets=reminder_offsets,
         reminder_email_subject=reminder_email_subject,
         reminder_email_body=reminder_email_body,
+        require_two_factor=require_two_factor,
     )
     # Also when the settings form set the fields on the instance itself; checked before
     # anything is assigned, so a refused update leaves the tenant as it was.
