@@ -46,6 +46,11 @@ def fresh_tenant() -> Tenant:
                     f"UPDATE {table} SET {column} = NULL WHERE tenant_id = %s",  # noqa: S608
                     [tenant.pk],
                 )
+        # The audit log is append-only: it goes only by the path that removes a whole
+        # tenant's log.
+        from audit.services import tenant_log_erase
+
+        tenant_log_erase(tenant=tenant)
         pending = list(owned)
         while pending:
             left = []
