@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TEST_WORKERS ?= 2
 export DJANGO_SETTINGS_MODULE := billing_site.settings
+# The browser tests use Debian's chromium (scripts/browser-deps.sh), never a downloaded one.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: setup demo run migrate test test-fast lint format check bench worker beat fakes clean
 
