@@ -6,6 +6,7 @@
    - input[data-select-all="name"]: checks or clears the checkboxes of that name in its table.
    - [data-print]: prints the page.
    - .table-wrap / .card wider than the screen: a named scroll area the keyboard can reach.
+   - [data-nav-toggle]: the Menu button that opens and closes the navigation on a phone.
    - htmx requests that fail say so where the user acted (see "Failed requests" below). */
 (function () {
   "use strict";
@@ -221,6 +222,28 @@
   // A table wider than its card scrolls inside it. Such an area takes the keyboard focus
   // (the arrow keys scroll it) and is named after its table for screen readers; one that
   // fits again gives both back.
+
+  // ---- The navigation on a phone --------------------------------------------------
+  // The Menu button opens and closes the links (aria-expanded); Escape closes them and
+  // gives the focus back to the button.
+  function setNavOpen(button, open) {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-nav-toggle]");
+    if (button) { setNavOpen(button, button.getAttribute("aria-expanded") !== "true"); }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var button = document.querySelector('[data-nav-toggle][aria-expanded="true"]');
+    if (button) {
+      setNavOpen(button, false);
+      button.focus();
+    }
+  });
+
   var SCROLL_AREAS = ".table-wrap, .card";
 
   function scrollAreaName(area) {
