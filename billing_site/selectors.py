@@ -35,6 +35,21 @@ def contact_list(*, organization: Organization | None = None) -> QuerySet[Contac
     return queryset.order_by("name", "id")
 
 
+def organization_portal_users(*, organization: Organization) -> QuerySet:
+    """The portal logins of ``organization`` (its staff reading the client portal), with
+    user and contact joined."""
+    from .models import Membership
+    from .roles import Role
+
+    return (
+        Membership.objects.filter(
+            tenant=require_current_tenant(), organization=organization, role=Role.PORTAL
+        )
+        .select_related("user", "contact")
+        .order_by("user__username", "id")
+    )
+
+
 def organization_payment_terms(
     *, organization: Organization | None, tenant: Tenant | None = None
 ) -> dict[str, object]:

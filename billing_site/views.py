@@ -79,7 +79,65 @@ class OrganizationDetailView(StaffViewMixin, ScopedObjectMixin, DetailView):
         context["contact_form"] = ContactForm()
         context["can_edit"] = self.can(Cap.MANAGE_CUSTOMERS)
         context["can_see_billing"] = self.can(Cap.VIEW_BILLING)
+        context.update(self.related(self.object))
         return context
+
+    # Rows shown per section; the section links to its full list for the rest.
+    SHOWN = 10
+
+    def related(self, organization: Organization) -> dict:
+        """The customer's contracts, open invoices and balance, tickets, computers and
+        portal logins, each read by its app's selector in one query (a fixed number for
+        any customer), and only what the role may open."""
+        from django.db.models import Q
+
+        from contracts import selectors as contracts
+        from invoices import selectors as invoices
+        from sessions import selectors as sessions
+
+        shown = self.SHOWN
+        found = {
+            "portal_users": list(selectors.organization_portal_users(organization=organization))
+        }
+        if self.can(Cap.VIEW_BILLING):
+            found["contracts"] = list(
+                contracts.contract_list(status="")
+                .filter(Q(customer=organization) | Q(billing_organization=organization))
+                .order_by("status", "name", "id")
+            )
+            open_invoices = list(
+                invoices.open_receivables()
+                .filter(organization=organization)
+                .order_by("due_date", "id")
+            )
+            balances: dict[str, object] = {}
+            for invoice in open_invoices:
+                balances[invoice.currency] = balances.get(invoice.currency, 0) + invoice.balance
+            found.update(
+                open_invoices=open_invoices,
+                balances=sorted(balances.items()),
+                today=invoices.tenant_today(),
+            )
+        if self.can(Cap.VIEW_WORK):
+            tickets = list(
+                contracts.ticket_list(organization=organization, include_completed=False)[
+                    : shown + 1
+                ]
+            )
+            hosts = list(
+                sessions.host_list(active=True).filter(
+                    Q(organization=organization) | Q(group__organization=organization)
+                )[: shown + 1]
+            )
+            found.update(
+                tickets=tickets[:shown],
+                more_tickets=len(tickets) > shown,
+                hosts=hosts[:shown],
+                more_hosts=len(hosts) > shown,
+            )
+        found["can_manage_portal"] = self.can(Cap.MANAGE_CUSTOMERS)
+        found["can_see_work"] = self.can(Cap.VIEW_WORK)
+        return found
 
 
 class OrganizationCreateView(StaffViewMixin, FormView):
