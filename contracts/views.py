@@ -22,6 +22,7 @@ from billing_site.roles import Cap
 from billing_site.selectors import organization_tax_rate
 from billing_site.timeutils import format_duration
 from billing_site.views_base import ScopedObjectMixin, StaffViewMixin, apply_errors
+from invoices.models import InvoiceLine
 from sessions.models import RemoteSession
 
 from . import budgets, pricing, selectors, services
@@ -1205,6 +1206,19 @@ class RateRuleDeleteView(ScopedPostView):
         return redirect("contracts:rate-rule-list")
 
 
+def _line_items(line: InvoiceLine) -> list[tuple[str, int, str]]:
+    """(kind, id, label) of the time entries and sessions an invoice line bills: one query
+    each, in time order."""
+    entries = TimeEntry.objects.filter(invoice_line=line).order_by("work_date", "id")
+    sessions = RemoteSession.objects.filter(invoice_line=line).select_related("host")
+    return [
+        ("time_entry", entry.pk, f"Time entry of {entry.work_date:%Y-%m-%d}") for entry in entries
+    ] + [
+        ("session", session.pk, f"Session on {session.host.name}")
+        for session in sessions.order_by("started_at", "id")
+    ]
+
+
 class RateRuleExplainView(StaffViewMixin, TemplateView):
     """Which rules match a time entry or a session, and which one wins."""
 
@@ -1215,7 +1229,21 @@ class RateRuleExplainView(StaffViewMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         entry_id = self.request.GET.get("time_entry", "").strip()
         session_id = self.request.GET.get("session", "").strip()
-        result, missing, priced = None, False, None
+        line_id = self.request.GET.get("invoice_line", "").strip()
+        result, missing, priced, line, line_items = None, False, None, None, []
+        if line_id:
+            # An invoice line: its words as billed, and each item it bills, explained one
+            # by one (a line of one item is explained at once).
+            line = _scoped(InvoiceLine, line_id)
+            if line is None:
+                missing = True
+            else:
+                line_items = _line_items(line)
+                if len(line_items) == 1:
+                    kind, item_id, _label = line_items[0]
+                    entry_id, session_id = (
+                        (str(item_id), "") if kind == "time_entry" else ("", str(item_id))
+                    )
         if entry_id:
             entry = _scoped(TimeEntry, entry_id)
             if entry is None:
@@ -1235,6 +1263,8 @@ class RateRuleExplainView(StaffViewMixin, TemplateView):
             missing=missing,
             entry_id=entry_id,
             session_id=session_id,
+            line=line,
+            line_items=line_items,
             scope_labels=["Contract", "Organization", "Technician", "Team", "Service type"],
             can_manage=self.can(Cap.MANAGE_BILLING),
         )
