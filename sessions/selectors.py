@@ -98,10 +98,27 @@ def session_list(*, filters: SessionFilters | None = None, **criteria) -> QueryS
     return _session_base().filter(filters.q()).order_by("-started_at", "-id")
 
 
+def invoiceable_q(prefix: str = "") -> Q:
+    """The sessions a "Generate invoice" link bills (``sessions_billable_for_scope`` and
+    not logged as contract time), reached through ``prefix``: a scope with none of them
+    offers no link, counted with the scope's totals in the same query."""
+    return Q(
+        **{
+            f"{prefix}billable": True,
+            f"{prefix}ended_at__isnull": False,
+            f"{prefix}invoice_line__isnull": True,
+            f"{prefix}time_entry__isnull": True,
+        }
+    )
+
+
 def session_totals(*, filters: SessionFilters) -> dict:
-    """{"session_count", "total_seconds"} of the filtered sessions, one query."""
+    """{"session_count", "total_seconds", "invoiceable_count"} of the filtered sessions,
+    one query."""
     return RemoteSession.objects.filter(filters.q()).aggregate(
-        session_count=Count("id"), total_seconds=Coalesce(Sum("duration_seconds"), 0)
+        session_count=Count("id"),
+        total_seconds=Coalesce(Sum("duration_seconds"), 0),
+        invoiceable_count=Count("id", filter=invoiceable_q()),
     )
 
 
@@ -189,6 +206,7 @@ class HostNode:
     session_count: int
     total_seconds: int
     sessions: list[RemoteSession] = field(default_factory=list)
+    invoiceable_count: int = 0
 
 
 @dataclass
@@ -200,6 +218,7 @@ class GroupNode:
     session_count: int
     total_seconds: int
     hosts: list[HostNode] = field(default_factory=list)
+    invoiceable_count: int = 0
 
     @property
     def key(self) -> str:
@@ -229,6 +248,9 @@ def host_group_summaries(
         host_count=Count("hosts", filter=matching, distinct=True),
         session_count=Count("hosts__sessions", filter=sessions),
         total_seconds=Coalesce(Sum("hosts__sessions__duration_seconds", filter=sessions), 0),
+        invoiceable_count=Count(
+            "hosts__sessions", filter=sessions & invoiceable_q("hosts__sessions__")
+        ),
     )
     if search:
         queryset = queryset.filter(Q(host_count__gt=0) | Q(name__icontains=search))
@@ -245,6 +267,7 @@ def host_summaries(*, filters: SessionFilters | None = None, search: str = "") -
         .annotate(
             session_count=Count("sessions", filter=sessions),
             total_seconds=Coalesce(Sum("sessions__duration_seconds", filter=sessions), 0),
+            invoiceable_count=Count("sessions", filter=sessions & invoiceable_q("sessions__")),
         )
         .order_by("name", "id")
     )
@@ -261,6 +284,7 @@ def ungrouped_summary(
         host_count=Count("id", distinct=True),
         session_count=Count("sessions", filter=sessions),
         total_seconds=Coalesce(Sum("sessions__duration_seconds", filter=sessions), 0),
+        invoiceable_count=Count("sessions", filter=sessions & invoiceable_q("sessions__")),
     )
     if not totals["host_count"]:
         return None
@@ -288,6 +312,7 @@ def _group_nodes(
             session_count=group.session_count,
             total_seconds=group.total_seconds,
             hosts=by_group.get(group.pk, []),
+            invoiceable_count=group.invoiceable_count,
         )
         for group in groups
     ]
@@ -312,7 +337,12 @@ def host_tree(
     by_group: dict[int | None, list[HostNode]] = {}
     for host in hosts:
         by_group.setdefault(host.group_id, []).append(
-            HostNode(host=host, session_count=host.session_count, total_seconds=host.total_seconds)
+            HostNode(
+                host=host,
+                session_count=host.session_count,
+                total_seconds=host.total_seconds,
+                invoiceable_count=host.invoiceable_count,
+            )
         )
     return _group_nodes(groups, ungrouped, by_group)
 
@@ -326,6 +356,9 @@ def client_group_summaries(*, filters: SessionFilters) -> QuerySet[HostGroup]:
             host_count=Count("hosts", filter=sessions, distinct=True),
             session_count=Count("hosts__sessions", filter=sessions),
             total_seconds=Coalesce(Sum("hosts__sessions__duration_seconds", filter=sessions), 0),
+            invoiceable_count=Count(
+                "hosts__sessions", filter=sessions & invoiceable_q("hosts__sessions__")
+            ),
         )
         .filter(session_count__gt=0)
         .order_by("name", "id")
@@ -348,7 +381,10 @@ def client_tree(
     by_group: dict[int | None, list[HostNode]] = {}
     for host in host_rows:
         node = HostNode(
-            host=host, session_count=host.session_count, total_seconds=host.total_seconds
+            host=host,
+            session_count=host.session_count,
+            total_seconds=host.total_seconds,
+            invoiceable_count=host.invoiceable_count,
         )
         host_nodes[host.pk] = node
         by_group.setdefault(host.group_id, []).append(node)
@@ -368,6 +404,7 @@ def client_ungrouped_summary(*, filters: SessionFilters) -> GroupNode | None:
         host_count=Count("host", distinct=True),
         session_count=Count("id"),
         total_seconds=Coalesce(Sum("duration_seconds"), 0),
+        invoiceable_count=Count("id", filter=invoiceable_q()),
     )
     if not totals["session_count"]:
         return None
