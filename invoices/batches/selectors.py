@@ -35,7 +35,7 @@ from billing_site.money import (
 from billing_site.tenancy import require_current_tenant
 from billing_site.timeutils import format_duration
 from contracts.choices import BillingState, ChargeKind, ContractStatus, ContractType, ItemKind
-from contracts.models import Contract, Ticket
+from contracts.models import BlockPurchase, Contract, PeriodCharge, Ticket, TimeEntry
 from contracts.pricing import (
     ContractTime,
     PricedEntry,
@@ -853,6 +853,61 @@ def invoices_for_export(*, batch: InvoiceBatch | None = None, ids: Iterable[int]
     if ids:
         condition &= Q(pk__in=ids)
     return queryset.filter(condition).order_by("number", "id")
+
+
+# ------------------------------------------------------------- contracts and drafts
+
+
+@dataclass(frozen=True, slots=True)
+class ContractName:
+    contract_id: int
+    name: str
+    customer_name: str
+
+
+def _claims(**conditions) -> QuerySet:
+    """(contract id, invoice line id, invoice id) of every claimed item matching
+    ``conditions`` (lookups through ``invoice_line``): time entries, period fees and
+    block purchases, in one query."""
+    fields = ("contract_id", "invoice_line_id", "invoice_line__invoice_id")
+    parts = [
+        model.objects.filter(invoice_line__isnull=False, **conditions)
+        .order_by()
+        .values_list(*fields)
+        .distinct()
+        for model in (TimeEntry, PeriodCharge, BlockPurchase)
+    ]
+    return parts[0].union(*parts[1:])
+
+
+def invoice_contracts(invoice_ids: Iterable[int]) -> dict[int, list[ContractName]]:
+    """The contracts each invoice bills (through the items its lines claim), by invoice,
+    in name order: a draft named by its contracts. Two queries whatever the count."""
+    ids = list(invoice_ids)
+    if not ids:
+        return {}
+    pairs = {(iid, cid) for cid, _line, iid in _claims(invoice_line__invoice_id__in=ids)}
+    names = {
+        pk: ContractName(pk, name, customer)
+        for pk, name, customer in Contract.objects.filter(
+            pk__in={cid for _iid, cid in pairs}
+        ).values_list("id", "name", "customer__name")
+    }
+    out: dict[int, list[ContractName]] = defaultdict(list)
+    for iid, cid in pairs:
+        out[iid].append(names[cid])
+    for contracts in out.values():
+        contracts.sort(key=lambda c: (c.customer_name, c.name, c.contract_id))
+    return dict(out)
+
+
+def attach_contracts(invoices: Iterable[Invoice]) -> list[Invoice]:
+    """Set ``contracts`` (``invoice_contracts``) on the invoices shown (a page)."""
+    invoices = list(invoices)
+    names = invoice_contracts(invoice.pk for invoice in invoices)
+    for invoice in invoices:
+        invoice.contracts = names.get(invoice.pk, [])
+    return invoices
 
 
 def batch_link_exists(batch: InvoiceBatch, invoice: Invoice) -> bool:

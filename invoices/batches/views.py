@@ -106,9 +106,11 @@ class BatchDetailView(BatchBase, TemplateView):
         )
         if batch.status != BatchStatus.DRAFT:
             # After the run: the batch's invoices, a page at a time (a batch has thousands).
-            context["page_obj"] = Paginator(
-                batch_selectors.batch_invoices(batch), self.paginate_by
-            ).get_page(self.request.GET.get("page"))
+            page = Paginator(batch_selectors.batch_invoices(batch), self.paginate_by).get_page(
+                self.request.GET.get("page")
+            )
+            batch_selectors.attach_contracts(page.object_list)
+            context["page_obj"] = page
         if batch.status == BatchStatus.DRAFT:
             form = BatchFilterForm(self.request.GET or None)
             filters = form.cleaned_data if form.is_valid() else {}
@@ -202,16 +204,20 @@ class BatchSelectionView(BatchBase, View):
         if not request.htmx:
             return redirect(self.detail_url())
         preview = batch_selectors.batch_preview(self.batch)
+        row = preview.row(contract.pk)
         context = {
             "batch": self.batch,
-            "row": preview.row(contract.pk),
+            "row": row,
             "expanded": bool(form.cleaned_data["item"]),
             "details": preview.details,
             "can_manage": True,
             "oob": True,
         }
         html = render_to_string("invoices/batch/_contract_row.html", context, request=request)
-        html += render_to_string("invoices/batch/_details.html", context, request=request)
+        # In a <template>: after the row's <tbody> the details' table would be parsed as
+        # part of the contract table; htmx swaps out-of-band content found in templates.
+        details = render_to_string("invoices/batch/_details.html", context, request=request)
+        html += f"<template>{details}</template>"
         return HttpResponse(html)
 
 

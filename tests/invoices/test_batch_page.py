@@ -1,0 +1,177 @@
+"""The batch page a billing admin trusts (issue 18): the batch details in one aligned
+table with one tax row per rate, drafts named by customer, contract and period, what
+holds items when another batch's drafts do, confirmations that say what will happen, and
+Run / Generate as background jobs whose progress the page polls."""
+
+from __future__ import annotations
+
+import html as entities
+import re
+
+import pytest
+from django.urls import reverse
+
+from billing_site.tenancy import tenant_context
+from invoices.batches import services as batch_services
+from invoices.batches.models import InvoiceBatch
+from invoices.models import Invoice
+
+from .batch_factories import AS_OF, build_world
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def world(tenant_a):
+    return build_world(tenant_a)
+
+
+@pytest.fixture
+def world_b(tenant_b):
+    return build_world(tenant_b)
+
+
+def detail(batch) -> str:
+    return reverse("invoices:batch-detail", args=[batch.pk])
+
+
+def new_batch(tenant, name="March 2026", as_of=AS_OF) -> InvoiceBatch:
+    with tenant_context(tenant):
+        return batch_services.batch_create(name=name, as_of=as_of)
+
+
+def text(html: str) -> str:
+    """The page's words, tags dropped and spaces folded (what a reader sees)."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    words = entities.unescape(re.sub(r"<[^>]+>", " ", html))
+    return re.sub(r"\s+", " ", words.replace("\xa0", " ")).strip()
+
+
+def details_rows(html: str) -> list[tuple[str, str]]:
+    """(label, figure) rows of the batch details, in order."""
+    panel = html.split('id="batch-details"')[1].split("</table>")[0]
+    return [
+        (text(label), text(figure))
+        for label, figure in re.findall(
+            r"<th scope=\"row\">(.*?)</th>\s*<td[^>]*>(.*?)</td>", panel, re.S
+        )
+    ]
+
+
+def run(browser, batch, capture, **data):
+    """Run (any task queued after commit is run here); the page after it."""
+    with capture(execute=True):
+        browser.post(reverse("invoices:batch-run", args=[batch.pk]), data)
+    return browser.get(detail(batch))
+
+
+# --------------------------------------------------------------------- 1. the page
+
+
+def test_details_are_one_table_with_one_tax_row_per_rate(client_as, admin_a, world, tenant_a):
+    batch = new_batch(tenant_a)
+    html = client_as(admin_a).get(detail(batch)).content.decode()
+    assert "invoices/batch" in html and 'class="batch-layout"' in html  # its own stylesheet
+    assert html.count('class="figures"') == 1  # one table: labels and figures align
+    rows = details_rows(html)
+    # ACME 20 % on 200.00, Bistro 10 % on 1,180.00: two rates, each once, then their sum;
+    # no bare "Tax" beside them.
+    assert rows == [
+        ("Invoices to create", "5"),
+        ("Unbilled tickets", "5"),
+        ("Hours worked", "12 h 30 min"),
+        ("Billable amount (EUR)", "€1,770.00"),
+        ("Tax 10 %", "€118.00"),
+        ("Tax 20 %", "€40.00"),
+        ("Tax, all rates", "€158.00"),
+        ("Total (EUR)", "€1,928.00"),
+        ("Billable amount (USD)", "$80.00"),
+        ("Tax", "$0.00"),
+        ("Total (USD)", "$80.00"),
+    ]
+
+
+def test_one_rate_is_one_tax_row(client_as, admin_a, world, tenant_a):
+    batch = new_batch(tenant_a)
+    browser = client_as(admin_a)
+    # Leave out Bistro (10 %): only ACME's 20 % is left in EUR.
+    browser.post(
+        reverse("invoices:batch-selection", args=[batch.pk]),
+        {"contract": world.bistro.pk, "include": "0"},
+        **HTMX,
+    )
+    rows = details_rows(browser.get(detail(batch)).content.decode())
+    eur = rows[rows.index(("Billable amount (EUR)", "€590.00")) :][:3]  # 200 + 300 + 90
+    assert eur == [
+        ("Billable amount (EUR)", "€590.00"),
+        ("Tax 20 %", "€40.00"),
+        ("Total (EUR)", "€630.00"),
+    ]
+
+
+def test_contract_rows_show_the_type_under_the_name_and_amounts_unwrapped(
+    client_as, admin_a, world, tenant_a
+):
+    batch = new_batch(tenant_a)
+    html = client_as(admin_a).get(detail(batch)).content.decode()
+    head = html.split('class="data batch-table">')[1].split("</thead>")[0]
+    # Seven columns: the type is under the contract's name, not a column of its own.
+    assert text(head) == "Include State Customer Contract Total balance Selected balance Items"
+    row = html.split(f'id="contract-{world.bistro.pk}"')[1].split("</tr>")[0]
+    assert "Bistro retainer" in row and "Retainer (monthly minimum)" in row
+    assert '<td class="num">€1,180.00</td>' in row
+
+
+def test_drafts_are_named_by_customer_contract_and_period(
+    client_as, admin_a, world, tenant_a, django_capture_on_commit_callbacks
+):
+    batch = new_batch(tenant_a)
+    browser = client_as(admin_a)
+    run(browser, batch, django_capture_on_commit_callbacks)
+    html = browser.get(detail(batch)).content.decode()
+    with tenant_context(tenant_a):
+        drafts = {i.pk: i for i in Invoice.objects.filter(batch_links__batch=batch, status="draft")}
+    rows = {pk: text(html.split(f'data-invoice="{pk}">')[1].split("</tr>")[0]) for pk in drafts}
+    named = sorted(rows.values())
+    assert named[0].startswith(
+        "Draft ACME EUR ACME support 01 Feb 2026 – 28 Feb 2026 Draft 2 €200.00 €40.00 €240.00"
+    )
+    # Helios is billed for two end clients' contracts: each draft names its contract and,
+    # when the bill-to is someone else, the customer.
+    assert any(
+        r.startswith("Draft Helios IT Partners EUR Dupont via Helios (Dupont & Associés)")
+        for r in named
+    )
+    assert any(
+        r.startswith("Draft Helios IT Partners EUR Studio Verde managed (Studio Verde)")
+        for r in named
+    )
+    assert any(
+        r.startswith("Draft Helios IT Partners USD Helios US desk 01 Feb 2026") for r in named
+    )
+    assert len(set(named)) == 5
+
+
+def test_page_of_drafts_costs_the_same_queries_whatever_their_number(
+    client_as,
+    admin_a,
+    world,
+    tenant_a,
+    django_capture_on_commit_callbacks,
+    django_assert_max_num_queries,
+):
+    from .test_batch_services import build_world_more
+
+    build_world_more(tenant_a)
+    batch = new_batch(tenant_a)
+    browser = client_as(admin_a)
+    run(browser, batch, django_capture_on_commit_callbacks)
+    with django_assert_max_num_queries(60) as few:
+        browser.get(detail(batch))
+    more = new_batch(tenant_a, name="More")
+    build_world_more(tenant_a)
+    build_world_more(tenant_a)
+    run(browser, more, django_capture_on_commit_callbacks)
+    with django_assert_max_num_queries(60) as many:
+        browser.get(detail(more))
+    assert len(many.captured_queries) == len(few.captured_queries)
