@@ -48,6 +48,8 @@ class SelectionForm(TenantForm):
 
 class GenerateForm(forms.Form):
     consolidate = forms.BooleanField(required=False, label="One invoice per customer")
+    # Set by the confirmation's button: without it, Generate shows what it will do.
+    confirm = forms.BooleanField(required=False)
 
 
 class ExportForm(forms.Form):

@@ -53,7 +53,7 @@ from contracts.selectors import (
     unbilled_time_entries,
 )
 
-from ..models import Invoice, LineKind
+from ..models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from ..totals import compute_totals
 from .models import BatchExclusion, BatchInvoice, InvoiceBatch
 
@@ -908,6 +908,50 @@ def attach_contracts(invoices: Iterable[Invoice]) -> list[Invoice]:
     for invoice in invoices:
         invoice.contracts = names.get(invoice.pk, [])
     return invoices
+
+
+@dataclass
+class GeneratePlan:
+    """What generating a run batch does: how many drafts become how many invoices, and
+    their totals per currency, as finalising computes them (merged drafts are totalled
+    as one invoice: tax per rate rounded once per invoice)."""
+
+    drafts: int
+    consolidate: bool
+    totals: dict[str, Decimal] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def invoices(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def currencies(self) -> list[tuple[str, int, Decimal]]:
+        return [(c, self.counts[c], self.totals[c]) for c in sorted(self.counts)]
+
+
+def generate_plan(batch: InvoiceBatch, *, consolidate: bool) -> GeneratePlan:
+    """The invoices ``batch_generate`` would make of the batch's drafts (two queries)."""
+    drafts = list(
+        Invoice.objects.filter(batch_links__batch=batch, status=InvoiceStatus.DRAFT)
+        .order_by()
+        .values_list("id", "organization_id", "currency")
+    )
+    key_of = {
+        pk: (org, currency) if consolidate else (pk, currency) for pk, org, currency in drafts
+    }
+    lines: dict[tuple, list] = defaultdict(list)
+    for line in InvoiceLine.objects.filter(invoice_id__in=list(key_of)).only(
+        "invoice_id", "quantity", "unit_price", "taxable", "tax_rate"
+    ):
+        lines[key_of[line.invoice_id]].append(line)
+    plan = GeneratePlan(drafts=len(drafts), consolidate=consolidate)
+    for key in dict.fromkeys(key_of.values()):
+        currency = key[1]
+        total = compute_totals(lines.get(key, []), currency).total
+        plan.totals[currency] = plan.totals.get(currency, quantize(ZERO, currency)) + total
+        plan.counts[currency] = plan.counts.get(currency, 0) + 1
+    return plan
 
 
 def batch_link_exists(batch: InvoiceBatch, invoice: Invoice) -> bool:

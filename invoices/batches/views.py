@@ -240,24 +240,38 @@ class BatchInvoiceDeleteView(BatchBase, View):
             invoice = Invoice.objects.get(pk=invoice_pk)
         except Invoice.DoesNotExist as exc:
             raise Http404("Invoice not found") from exc
+        name = f"the draft for {invoice.bill_to_name}"
         try:
             released = batch_services.batch_invoice_delete(batch=self.batch, invoice=invoice)
         except ValidationError as error:
             messages.error(request, _error_text(error))
         else:
-            messages.success(request, f"Draft deleted; {released} item(s) are unbilled again.")
+            messages.success(request, f"Deleted {name}; {released} item(s) are unbilled again.")
         return redirect(self.detail_url())
 
 
-class BatchGenerateView(BatchBase, View):
+class BatchGenerateView(BatchBase, TemplateView):
+    """Generate: first what it will do (how many invoices, their totals; numbers are
+    taken for good), then, confirmed, generates them."""
+
+    template_name = "invoices/batch/generate_confirm.html"
+    http_method_names = ["post"]
+
     def post(self, request, pk):
         batch = self.batch
         form = GenerateForm(request.POST)
         form.is_valid()
-        try:
-            invoices = batch_services.batch_generate(
-                batch=batch, consolidate=form.cleaned_data.get("consolidate", False)
+        consolidate = form.cleaned_data.get("consolidate", False)
+        if not form.cleaned_data.get("confirm"):
+            if batch.status != BatchStatus.RUN:
+                messages.error(request, "Only a run batch can be generated.")
+                return redirect(self.detail_url())
+            plan = batch_selectors.generate_plan(batch, consolidate=consolidate)
+            return self.render_to_response(
+                self.get_context_data(batch=batch, plan=plan, consolidate=consolidate)
             )
+        try:
+            invoices = batch_services.batch_generate(batch=batch, consolidate=consolidate)
         except ValidationError as error:
             messages.error(request, _error_text(error))
         else:

@@ -118,7 +118,7 @@ def test_owner_connects_generates_and_sees_the_payment_come_back(
     )
     fake.fail_next(Scripted(400, refusal))
     with django_capture_on_commit_callbacks(execute=True):
-        browser.post(reverse("invoices:batch-generate", args=[batch.pk]))
+        browser.post(reverse("invoices:batch-generate", args=[batch.pk]), {"confirm": "1"})
     with tenant_context(tenant_a):
         finals = {i.number: i for i in Invoice.objects.filter(batch_links__batch=batch)}
         failed = Delivery.objects.get(status=DeliveryStatus.FAILED)

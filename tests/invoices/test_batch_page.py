@@ -14,7 +14,7 @@ from django.urls import reverse
 from billing_site.tenancy import tenant_context
 from invoices.batches import services as batch_services
 from invoices.batches.models import InvoiceBatch
-from invoices.models import Invoice
+from invoices.models import Invoice, InvoiceStatus
 
 from .batch_factories import AS_OF, build_world
 
@@ -175,3 +175,72 @@ def test_page_of_drafts_costs_the_same_queries_whatever_their_number(
     with django_assert_max_num_queries(60) as many:
         browser.get(detail(more))
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+# ------------------------------------------------------------- 2. confirmations
+
+
+def test_delete_asks_naming_the_draft_its_amount_and_what_happens(
+    client_as, admin_a, world, tenant_a, django_capture_on_commit_callbacks
+):
+    batch = new_batch(tenant_a)
+    browser = client_as(admin_a)
+    run(browser, batch, django_capture_on_commit_callbacks)
+    with tenant_context(tenant_a):
+        acme = Invoice.objects.get(batch_links__batch=batch, bill_to_name="ACME")
+    html = browser.get(detail(batch)).content.decode()
+    form = html.split(
+        f'action="{reverse("invoices:batch-invoice-delete", args=[batch.pk, acme.pk])}"'
+    )[1]
+    confirm = entities.unescape(re.search(r'data-confirm="([^"]*)"', form).group(1))
+    assert confirm == (
+        "Delete the draft for ACME (ACME support), 01 Feb 2026 – 28 Feb 2026, €240.00? "
+        "Its 2 line(s) go and the items they bill become unbilled again, to be billed by a "
+        "later batch. No invoice number is used."
+    )
+    done = browser.post(
+        reverse("invoices:batch-invoice-delete", args=[batch.pk, acme.pk]), follow=True
+    )
+    assert "Deleted the draft for ACME; 2 item(s) are unbilled again." in text(
+        done.content.decode()
+    )
+
+
+def test_generate_first_says_how_many_invoices_and_their_totals(
+    client_as, admin_a, world, tenant_a, django_capture_on_commit_callbacks
+):
+    batch = new_batch(tenant_a)
+    browser = client_as(admin_a)
+    run(browser, batch, django_capture_on_commit_callbacks)
+    generate = reverse("invoices:batch-generate", args=[batch.pk])
+    page = browser.get(detail(batch)).content.decode()
+    assert "Generate invoices…" in page and "confirm" not in page.split(generate)[1][:200]
+
+    # Not consolidated: five drafts, five invoices.
+    asked = browser.post(generate, {})
+    assert asked.status_code == 200
+    words = text(asked.content.decode())
+    assert (
+        "Generate 5 invoices? 5 invoices, totalling €1,928.00 (4 in EUR) and $80.00 (1 in USD)."
+        in words
+    )
+    assert "takes the next invoice number, for good" in words
+    # One per customer: Helios's two EUR drafts become one invoice (no tax to re-round).
+    asked = text(browser.post(generate, {"consolidate": "on"}).content.decode())
+    assert (
+        "Generate 4 invoices? The 5 drafts are merged into one invoice per customer and "
+        "currency: 4 invoices, totalling €1,928.00 (3 in EUR) and $80.00 (1 in USD)."
+    ) in asked
+    with tenant_context(tenant_a):
+        # Asking wrote nothing: still five drafts, no number taken.
+        assert Invoice.objects.filter(batch_links__batch=batch, status="draft").count() == 5
+        assert not Invoice.objects.filter(number__isnull=False).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post(generate, {"consolidate": "on", "confirm": "1"})
+    words = text(browser.get(detail(batch)).content.decode())
+    assert "4 invoice(s) generated; their PDFs are being rendered." in words
+    with tenant_context(tenant_a):
+        finals = list(Invoice.objects.filter(batch_links__batch=batch).order_by("number"))
+    assert [str(i.total) for i in finals] == ["240.000", "1298.000", "390.000", "80.000"]
+    assert all(i.status == InvoiceStatus.FINAL for i in finals)

@@ -91,8 +91,9 @@ def test_atera_flow_in_the_browser(client_as, admin_a, world, tenant_a):
         assert not Invoice.objects.filter(pk=acme.pk).exists()
         assert TimeEntry.objects.get(pk=world.entries["acme1"].pk).invoice_line_id is None
 
-    browser.post(reverse("invoices:batch-generate", args=[batch.pk]), {"consolidate": "on"})
-    browser.post(reverse("invoices:batch-generate", args=[batch.pk]), {"consolidate": "on"})
+    generate = reverse("invoices:batch-generate", args=[batch.pk])
+    browser.post(generate, {"consolidate": "on", "confirm": "1"})
+    browser.post(generate, {"consolidate": "on", "confirm": "1"})
     with tenant_context(tenant_a):
         final = list(Invoice.objects.filter(batch_links__batch=batch).order_by("number"))
     assert [(i.bill_to_name, i.currency, str(i.total)) for i in final] == [
