@@ -20,7 +20,7 @@ from billing_site.roles import STAFF_ROLES, Cap, Role, role_can
 from billing_site.selectors import organization_tax_rate
 from billing_site.services import assign_fields, reject_unknown_fields, sequence_take
 from billing_site.tenancy import require_current_tenant
-from billing_site.timeutils import check_date_range
+from billing_site.timeutils import check_date_range, format_duration
 from billing_site.unset import UNSET, Unset, provided
 from billing_site.uploads import check_upload_size
 
@@ -1601,7 +1601,34 @@ def time_entry_log_session(
     return entry
 
 
-def _transition(ids, *, actor, source: str, target: str, stamp: dict, verb: str) -> int:
+# An error lists this many entries by name, then says how many more.
+NAMED_ENTRIES = 5
+
+
+def entry_label(entry: TimeEntry) -> str:
+    """How a message names a time entry: its day, technician, ticket (or customer) and
+    hours, e.g. "Mon 9 Feb 2026, Theo Martin, #12 Printer jam (ACME), 1 h 30 min"."""
+    customer = entry.contract.customer.name if entry.contract_id else ""
+    if entry.ticket_id:
+        work = f"{entry.ticket.reference} {entry.ticket.title}"
+        work += f" ({customer})" if customer else ""
+    else:
+        work = customer or "no customer"
+    hours = "running" if entry.is_running else format_duration(entry.worked_seconds)
+    day = f"{entry.work_date:%a} {entry.work_date.day} {entry.work_date:%b %Y}"
+    return f"{day}, {_name(entry.technician)}, {work}, {hours}"
+
+
+def _entry_labels(rows: list[TimeEntry]) -> str:
+    named = "; ".join(entry_label(row) for row in rows[:NAMED_ENTRIES])
+    more = len(rows) - NAMED_ENTRIES
+    return named + (f"; and {more} more" if more > 0 else "")
+
+
+def _transition_rows(ids, *, actor, source: str, verb: str, lock: bool) -> list[TimeEntry]:
+    """The entries a transition would move, or the reason it may not: the actor may not,
+    nothing is selected, an id is unknown, or an entry is not in ``source`` (those are
+    named by day, technician, ticket and hours)."""
     tenant = require_current_tenant()
     if not _can_manage(actor, tenant):
         raise ValidationError({"entries": f"Only billing admins {verb} time."})
@@ -1610,22 +1637,34 @@ def _transition(ids, *, actor, source: str, target: str, stamp: dict, verb: str)
         raise ValidationError({"entries": "Select at least one time entry."})
     # An id past the column names nothing; it is reported as unknown below.
     existing = [pk for pk in ids if 0 < pk <= MAX_ID]
-    rows = list(TimeEntry.objects.select_for_update().filter(pk__in=existing))
+    queryset = TimeEntry.objects.filter(pk__in=existing).select_related(
+        "technician", "ticket", "contract__customer"
+    )
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    rows = list(queryset.order_by("work_date", "id"))
     found = {row.pk for row in rows}
     missing = [pk for pk in ids if pk not in found]
-    wrong = [row.pk for row in rows if row.state != source or row.is_running]
     if missing:
         raise ValidationError({"entries": f"Unknown time entries: {', '.join(map(str, missing))}."})
+    wrong = [row for row in rows if row.state != source or row.is_running]
     if wrong:
         raise ValidationError(
             {
                 "entries": f"Only {TimeEntryState(source).label.lower()} entries can be {verb}ed; "
-                f"not: {', '.join(map(str, wrong))}. Nothing was changed."
+                f"not: {_entry_labels(wrong)}. Nothing was changed."
             }
         )
+    return rows
+
+
+def _transition(ids, *, actor, source: str, target: str, stamp: dict, verb: str) -> int:
+    rows = _transition_rows(ids, actor=actor, source=source, verb=verb, lock=True)
     # Compare-and-set: only rows still in the source state move.
-    updated = TimeEntry.objects.filter(pk__in=ids, state=source).update(state=target, **stamp)
-    if updated != len(ids):
+    updated = TimeEntry.objects.filter(pk__in=[row.pk for row in rows], state=source).update(
+        state=target, **stamp
+    )
+    if updated != len(rows):
         raise ValidationError({"entries": "Some entries changed meanwhile; nothing was changed."})
     # One insert for the whole set, whatever its size.
     who = audit.actor_of()
@@ -1642,6 +1681,14 @@ def _transition(ids, *, actor, source: str, target: str, stamp: dict, verb: str)
         for row in rows
     )
     return updated
+
+
+def time_entries_post_check(*, entry_ids: Iterable[int], actor) -> list[TimeEntry]:
+    """The approved entries ``time_entries_post`` would post (nothing written), for the
+    confirmation that states what will be frozen; raises as posting them would."""
+    return _transition_rows(
+        entry_ids, actor=actor, source=TimeEntryState.APPROVED, verb="post", lock=False
+    )
 
 
 @transaction.atomic

@@ -60,6 +60,11 @@ urlpatterns = [
         name="session-log-time",
     ),
     path("approvals/", views.ApprovalQueueView.as_view(), name="approvals"),
+    path(
+        "approvals/selection/",
+        views.ApprovalSelectionView.as_view(),
+        name="approval-selection",
+    ),
     path("rate-rules/", views.RateRuleListView.as_view(), name="rate-rule-list"),
     path("rate-rules/explain/", views.RateRuleExplainView.as_view(), name="rate-rule-explain"),
     path("rate-rules/<int:pk>/edit/", views.RateRuleUpdateView.as_view(), name="rate-rule-edit"),

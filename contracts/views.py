@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,7 +18,8 @@ from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
 
 from billing_site.date_fields import DateField
-from billing_site.models import Organization
+from billing_site.models import MAX_ID, Organization
+from billing_site.money import format_money
 from billing_site.roles import Cap
 from billing_site.selectors import organization_tax_rate
 from billing_site.timeutils import format_duration
@@ -986,11 +988,41 @@ class TimeEntryEditView(StaffViewMixin, ScopedObjectMixin, FormView):
         return redirect(self._back())
 
 
+def _entry_ids(values) -> list[int]:
+    """Ticked entry ids from a form; what is not an id is left to the service to refuse."""
+    ids = []
+    for value in values:
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            continue
+    return ids
+
+
+def totals_text(totals: selectors.TimeTotals, *, locale: str, show_money: bool) -> str:
+    """'4 h 30 min worked (4 h billable), 427,50 €' for messages; amounts only for roles
+    that see billing."""
+    text = f"{format_duration(totals.worked_seconds)} worked"
+    if totals.billable_seconds != totals.worked_seconds:
+        text += f" ({format_duration(totals.billable_seconds)} billable)"
+    if show_money and totals.amounts:
+        text += ", " + " + ".join(
+            format_money(amount, currency, locale) for currency, amount in totals.amounts
+        )
+    return text
+
+
+def _entries_word(count: int) -> str:
+    return f"{count} entr{'y' if count == 1 else 'ies'}"
+
+
 class ApprovalQueueView(StaffViewMixin, HtmxPartialMixin, TemplateView):
-    """Time awaiting approval or posting; bulk approve / post (htmx)."""
+    """Time awaiting approval or posting, with the queue's and the selection's hours and
+    amounts; bulk approve, and post after a confirmation (htmx, or plain forms)."""
 
     template_name = "contracts/approvals.html"
     partial_template_name = "contracts/_approval_table.html"
+    confirm_template_name = "contracts/_approval_confirm.html"
     read_capability = write_capability = Cap.MANAGE_WORK
 
     def _filters(self, source) -> tuple[dict, dict]:
@@ -1016,6 +1048,7 @@ class ApprovalQueueView(StaffViewMixin, HtmxPartialMixin, TemplateView):
             # A refused filter shows its error and no rows, never the whole queue unfiltered.
             entries = entries.none()
         page = _page(self.request, entries)
+        selected = kwargs.get("selected") or []
         context.update(
             page_obj=page,
             filters=filters,
@@ -1026,29 +1059,93 @@ class ApprovalQueueView(StaffViewMixin, HtmxPartialMixin, TemplateView):
             technicians=selectors.staff_choices(),
             organizations=Organization.objects.order_by("name").only("id", "name"),
             query=self.request.GET.urlencode(),
+            queue_totals=selectors.time_entry_totals(entries),
+            # Ticks a refused action keeps, so the user corrects rather than re-ticks.
+            selected={str(pk) for pk in selected},
+            selection_totals=_selection_totals(selected),
+            show_money=self.can(Cap.VIEW_BILLING),
         )
         return context
 
+    def _message(self, verb: str, count: int, ids: list[int]) -> str:
+        totals = _selection_totals(ids)
+        return (
+            f"{_entries_word(count)} {verb}: "
+            + totals_text(
+                totals, locale=self.request.tenant.locale, show_money=self.can(Cap.VIEW_BILLING)
+            )
+            + "."
+        )
+
     def post(self, request):
-        ids = request.POST.getlist("ids")
+        ids = _entry_ids(request.POST.getlist("ids"))
         action = request.POST.get("action")
         try:
             if action == "approve":
                 count = services.time_entries_approve(entry_ids=ids, actor=request.user)
-                messages.success(request, f"{count} entr{'y' if count == 1 else 'ies'} approved.")
+                messages.success(request, self._message("approved", count, ids))
+            elif action == "post" and request.POST.get("confirmed") != "yes":
+                # Posting freezes the entries: a confirmation first, stating what.
+                rows = services.time_entries_post_check(entry_ids=ids, actor=request.user)
+                return self._confirm(rows)
             elif action == "post":
                 count = services.time_entries_post(entry_ids=ids, actor=request.user)
-                messages.success(request, f"{count} entr{'y' if count == 1 else 'ies'} posted.")
+                messages.success(request, self._message("posted", count, ids))
             else:
-                messages.error(request, "Choose approve or post.")
-        except (ValidationError, ValueError) as error:
-            text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-            messages.error(request, text)
-        if request.htmx:
-            context = self.get_context_data()
-            context["flash"] = list(messages.get_messages(request))
-            return self.render_to_response(context)
+                raise ValidationError("Choose approve or post.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return self._answer(status=400, selected=ids)
+        return self._answer(status=200)
+
+    def _answer(self, *, status: int, selected=()):
+        """The refreshed table (htmx) with the flash, or the page; a success reloads the
+        page (no form resubmitted on reload), a refusal shows it with the ticks kept."""
+        request = self.request
+        if request.htmx or status != 200:
+            context = self.get_context_data(selected=list(selected))
+            if request.htmx:
+                context["flash"] = list(messages.get_messages(request))
+            return self.render_to_response(context, status=status)
         return redirect(f"{reverse('contracts:approvals')}?{request.GET.urlencode()}")
+
+    def _confirm(self, rows):
+        ids = [row.pk for row in rows]
+        context = self.get_context_data(selected=ids)
+        context.update(
+            confirm_rows=rows,
+            confirm_ids=ids,
+            confirm_totals=context["selection_totals"],
+            confirm_count=_entries_word(len(rows)),
+            confirm_labels=[services.entry_label(row) for row in rows[:10]],
+            confirm_more=max(0, len(rows) - 10),
+        )
+        if self.request.htmx:
+            return TemplateResponse(self.request, self.confirm_template_name, context)
+        context["confirming"] = True
+        return self.render_to_response(context)
+
+
+def _selection_totals(ids) -> selectors.TimeTotals:
+    return selectors.time_entry_totals(
+        TimeEntry.objects.filter(pk__in=[pk for pk in ids if 0 < pk <= MAX_ID])
+    )
+
+
+class ApprovalSelectionView(StaffViewMixin, TemplateView):
+    """Hours and amounts of the ticked entries, refreshed as boxes are ticked (htmx)."""
+
+    template_name = "contracts/_approval_selection.html"
+    read_capability = Cap.MANAGE_WORK
+    http_method_names = ["get"]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            selection_totals=_selection_totals(_entry_ids(self.request.GET.getlist("ids"))),
+            show_money=self.can(Cap.VIEW_BILLING),
+        )
+        return context
 
 
 def _staff(pk):

@@ -262,10 +262,12 @@ def test_bulk_approve_with_htmx(admin_client, data):
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
-    assert b"1 entry approved." in response.content
+    assert "1 entry approved: 1 h 00 min worked, €100.00." in response.content.decode()
     entry.refresh_from_db()
     assert entry.state == TimeEntryState.APPROVED
-    admin_client.post(reverse("contracts:approvals"), {"ids": [entry.pk], "action": "post"})
+    admin_client.post(
+        reverse("contracts:approvals"), {"ids": [entry.pk], "action": "post", "confirmed": "yes"}
+    )
     entry.refresh_from_db()
     assert entry.state == TimeEntryState.POSTED
 

@@ -409,7 +409,8 @@ def test_entry_ids_past_any_id_column_are_refused(world, api_as, client_as, acti
     page = client_as(world["admin"]).post(
         reverse("contracts:approvals"), {"ids": [HUGE_ID], "action": action}, follow=True
     )
-    assert page.status_code == 200
+    # Refused: the queue is shown again with the message and the ticks kept.
+    assert page.status_code == 400
     assert f"Unknown time entries: {HUGE_ID}." in page.content.decode()
 
 
