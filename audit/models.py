@@ -19,7 +19,7 @@ from billing_site.tenancy import TenantOwnedModel
 
 class Action(models.TextChoices):
     CREATE = "create", "Created"
-    UPDATE = "update", "Changed"
+    UPDATE = "update", "Updated"
     DELETE = "delete", "Deleted"
     APPROVE = "approve", "Approved"
     POST = "post", "Posted"

@@ -64,7 +64,7 @@ class Migration(migrations.Migration):
                     models.CharField(
                         choices=[
                             ("create", "Created"),
-                            ("update", "Changed"),
+                            ("update", "Updated"),
                             ("delete", "Deleted"),
                             ("approve", "Approved"),
                             ("post", "Posted"),
