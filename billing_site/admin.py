@@ -23,6 +23,19 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role", "tenant"]
     raw_id_fields = ["user", "organization", "contact"]
 
+    def save_model(self, request, obj, form, change):
+        # A role change is a billing-relevant change: through the service that records it.
+        if change and "role" in form.changed_data:
+            from .services import membership_role_set
+
+            role = obj.role
+            obj.role = form.initial["role"]
+            super().save_model(request, obj, form, change)
+            membership_role_set(membership=obj, role=role)
+            obj.refresh_from_db()
+            return
+        super().save_model(request, obj, form, change)
+
 
 @admin.register(Organization)
 class OrganizationAdmin(CrossTenantAdmin):

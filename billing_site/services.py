@@ -509,6 +509,31 @@ def staff_user_add(
     return membership
 
 
+@transaction.atomic
+def membership_role_set(*, membership: Membership, role: str) -> Membership:
+    """Give a staff member another staff role in their tenant (recorded in the audit log).
+    Portal logins keep their role: they belong to a customer organization."""
+    from .roles import STAFF_ROLES
+
+    if role not in STAFF_ROLES or membership.role not in STAFF_ROLES:
+        raise ValidationError({"role": "Choose a staff role for a staff member."})
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    before = membership.role
+    if before == role:
+        return membership
+    membership.role = role
+    membership.save(update_fields=["role"])
+    with tenant_context(membership.tenant):
+        audit.record(
+            action=audit.Action.ROLE_CHANGE,
+            target=membership.user,
+            before={"role": before},
+            after={"role": role},
+            tenant=membership.tenant,
+        )
+    return membership
+
+
 def reject_unknown_fields(data: dict[str, Any], allowed: tuple[str, ...] | set[str]) -> None:
     """Refuse any key of ``data`` not in ``allowed`` with "Unknown field." under its name.
 

@@ -385,3 +385,32 @@ def test_customers_are_recorded(admin, tenant_a):
 def test_nothing_of_another_tenant_is_read(admin, tenant_a, other_tenant_entry):
     ContractFactory(tenant=tenant_a)
     assert other_tenant_entry.pk not in {e.pk for e in AuditEntry.objects.all()}
+
+
+def test_a_role_change_is_recorded(admin, tenant_a, staff_a):
+    technician = staff_a.user(Role.TECHNICIAN)
+    membership = technician.memberships.get(tenant=tenant_a)
+    core_services.membership_role_set(membership=membership, role=Role.BILLING_ADMIN)
+    core_services.membership_role_set(membership=membership, role=Role.BILLING_ADMIN)  # no-op
+    changed = only(action=Action.ROLE_CHANGE)
+    assert (changed.object_id, changed.actor_id) == (technician.pk, admin.pk)
+    assert (changed.before, changed.after) == ({"role": "technician"}, {"role": "billing_admin"})
+    with pytest.raises(ValidationError):
+        core_services.membership_role_set(membership=membership, role=Role.PORTAL)
+    assert len(entries(action=Action.ROLE_CHANGE)) == 1
+
+
+def test_a_role_changed_in_the_admin_goes_through_the_service(tenant_a, staff_a, client):
+    from billing_site.testing.factories import UserFactory
+
+    superuser = UserFactory(username="root", is_staff=True, is_superuser=True)
+    membership = staff_a.user(Role.TECHNICIAN).memberships.get(tenant=tenant_a)
+    client.force_login(superuser)
+    response = client.post(
+        f"/admin/billing_site/membership/{membership.pk}/change/",
+        {"user": membership.user_id, "tenant": tenant_a.pk, "role": Role.ACCOUNTANT},
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    with tenant_context(tenant_a):
+        changed = only(action=Action.ROLE_CHANGE)
+    assert changed.after == {"role": "accountant"} and changed.actor_id == superuser.pk
