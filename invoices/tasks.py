@@ -110,3 +110,31 @@ def receivables_daily_task() -> dict[str, int]:
         for key, value in done.items():
             totals[key] = totals.get(key, 0) + value
     return totals
+
+
+def _batch_job(tenant_id: int, batch_id: int, action: str, actor_id: int | None) -> str:
+    from .batches import jobs
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_context(tenant):
+        return jobs.execute(
+            tenant=tenant, batch_id=batch_id, action=action, actor_id=actor_id
+        ).state
+
+
+# Run and Generate of an invoice batch with progress the batch page polls
+# (``batches.jobs.execute``); the outcome is in the progress record, not raised. Handed
+# out again (a worker lost), they do nothing twice: the batch's status moves by
+# conditional update.
+
+
+@shared_task(name="invoices.invoice_batch_run_task")
+def invoice_batch_run_task(tenant_id: int, batch_id: int, actor_id: int | None = None) -> str:
+    """Run a batch into draft invoices (``batches.services.batch_run``)."""
+    return _batch_job(tenant_id, batch_id, "run", actor_id)
+
+
+@shared_task(name="invoices.invoice_batch_generate_task")
+def invoice_batch_generate_task(tenant_id: int, batch_id: int, actor_id: int | None = None) -> str:
+    """Generate a run batch's invoices (``batches.services.batch_generate``)."""
+    return _batch_job(tenant_id, batch_id, "generate", actor_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -35,10 +35,13 @@ from contracts.models import BlockPurchase, Contract, PeriodCharge, TimeEntry
 from ..models import AMOUNT, Invoice, InvoiceKind, InvoiceLine, InvoiceSource, InvoiceStatus
 from ..parties import bill_to_snapshot, seller_snapshot
 from ..services import invoice_delete_draft, invoices_finalize
+from . import jobs
 from . import selectors as batch_selectors
 from .models import BatchExclusion, BatchInvoice, BatchStatus, InvoiceBatch
 
 CHUNK = 500  # rows per CASE-based claim on databases without array parameters
+# How far a run or generate is: (step in words, done, total).
+Report = Callable[[str, int, int], None]
 NAME_MAX = InvoiceBatch._meta.get_field("name").max_length
 
 
@@ -49,6 +52,10 @@ def _clean_name(name: str) -> str:
     if len(name) > NAME_MAX:
         raise ValidationError({"name": f"At most {NAME_MAX} characters."})
     return name
+
+
+def _silent(step: str, done: int, total: int) -> None:
+    """No one listens (a run in a request, a test)."""
 
 
 def _locked_batch(batch: InvoiceBatch) -> InvoiceBatch:
@@ -89,6 +96,8 @@ def batch_update(
     batch = _locked_batch(batch)
     if batch.status == BatchStatus.GENERATED:
         raise ValidationError({"status": "This batch is generated; it can no longer change."})
+    if as_of is not None and as_of != batch.as_of:
+        jobs.refuse_while_running(batch)
     fields = ["updated_at"]
     if name is not None:
         batch.name = _clean_name(name)
@@ -112,6 +121,7 @@ def batch_selection_set(
 ) -> InvoiceBatch:
     """Include or exclude one item (``item_key``) or a whole contract (no key) of a draft
     batch. Only due items can be included: locked items wait for their period to end."""
+    jobs.refuse_while_running(batch)
     batch = _locked_batch(batch)
     if batch.status != BatchStatus.DRAFT:
         raise ValidationError({"status": "The batch has run; its selection is fixed."})
@@ -274,7 +284,9 @@ def _amounts_too_large(preview) -> list[str]:
 
 @pauses_collector
 @transaction.atomic
-def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
+def batch_run(
+    *, batch: InvoiceBatch, created_by=None, report: Report | None = None
+) -> list[Invoice]:
     """Run a draft batch: one draft invoice per contract with selected items (lines from
     the contracts' pricing, tax per the contract), every item claimed for its line.
 
@@ -282,9 +294,14 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
     is billed at most once — claims are compare-and-set with a row-count check, and if
     anything was taken meanwhile nothing at all is written. Invoices are in the
     contract's currency and billed to its billing organization.
+
+    ``report(step, done, total)`` hears how far it is (a background run's progress bar),
+    ``done`` of ``total`` in hundredths of the run (each step weighted by its rough share of the time).
     """
+    report = report or _silent
     tenant = require_current_tenant()
     now = timezone.now()
+    report("Reading and pricing what is due", 0, 100)
     claimed = InvoiceBatch.objects.filter(pk=batch.pk, status=BatchStatus.DRAFT).update(
         status=BatchStatus.RUN, run_at=now, updated_at=now
     )
@@ -293,7 +310,16 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
     batch.refresh_from_db()
 
     preview = batch_selectors.batch_preview(batch, consolidate=False, itemized=True)
-    problems = [p for row in preview.rows for p in row.problems]
+    problems = []
+    count = len(preview.rows)
+    for index, row in enumerate(preview.rows):
+        if index % 200 == 0:
+            report(
+                f"Making the lines of {count:,} contracts ({index:,} done)",
+                35 + 30 * index // count,
+                100,
+            )
+        problems += row.problems
     problems += _amounts_too_large(preview)
     if problems:
         raise ValidationError({"items": problems[:10]})
@@ -310,6 +336,7 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
         "created_by_id": created_by.pk if created_by is not None else None,
     }
     seller = seller_snapshot(tenant)
+    report(f"Writing {len(preview.invoices):,} draft invoices", 65, 100)
     invoice_rows = [
         _invoice_row(p, contracts, batch, seller, made, tenant) for p in preview.invoices
     ]
@@ -338,6 +365,7 @@ def batch_run(*, batch: InvoiceBatch, created_by=None) -> list[Invoice]:
             fee_lines.append((planned_line.contract_id, planned_line.fee))
             fee_targets.append((line_id, planned_line))
 
+    report(f"Marking {len(entries) + len(blocks) + len(fee_lines):,} items billed", 80, 100)
     if claim_items(TimeEntry, entries) != len(entries):
         raise _taken("time entries")
     if claim_items(BlockPurchase, blocks) != len(blocks):
@@ -377,6 +405,7 @@ def batch_invoice_delete(*, batch: InvoiceBatch, invoice: Invoice) -> int:
     """Delete an unwanted draft of a run batch; its items return to unbilled (time
     entries, period fees and block purchases, frozen pricing cleared). Returns how many
     items were released."""
+    jobs.refuse_while_running(batch)
     batch = _locked_batch(batch)
     if not BatchInvoice.objects.filter(batch=batch, invoice=invoice).exists():
         raise ValidationError({"invoice": "This invoice is not part of the batch."})
@@ -432,7 +461,9 @@ def _consolidate(drafts: Sequence[Invoice]) -> list[Invoice]:
 
 @pauses_collector
 @transaction.atomic
-def batch_generate(*, batch: InvoiceBatch, consolidate: bool | None = None) -> list[Invoice]:
+def batch_generate(
+    *, batch: InvoiceBatch, consolidate: bool | None = None, report: Report | None = None
+) -> list[Invoice]:
     """Generate a run batch: optionally one invoice per billing organization and currency,
     then every draft finalised (gapless numbers in a stable order: bill-to name, currency,
     id; PDFs rendered by Celery after commit). The items stay billed for good.
@@ -441,8 +472,10 @@ def batch_generate(*, batch: InvoiceBatch, consolidate: bool | None = None) -> l
     finalisation (a constant number of queries for the whole set).
 
     Guarantees: generated once (conditional ``status='run'`` update); a failure rolls
-    everything back, numbers included.
+    everything back, numbers included. ``report`` as for ``batch_run``.
     """
+    report = report or _silent
+    report("Reading the drafts", 0, 100)
     now = timezone.now()
     fields = {"status": BatchStatus.GENERATED, "generated_at": now, "updated_at": now}
     if consolidate is not None:
@@ -467,8 +500,10 @@ def batch_generate(*, batch: InvoiceBatch, consolidate: bool | None = None) -> l
     if not drafts:
         raise ValidationError({"invoices": "The batch has no draft invoices left to generate."})
     if batch.consolidate:
+        report(f"Merging {len(drafts):,} drafts per customer and currency", 20, 100)
         drafts = _consolidate(drafts)
     drafts.sort(key=lambda inv: (inv.bill_to_name, inv.currency, inv.pk))
+    report(f"Numbering and finalising {len(drafts):,} invoices", 40, 100)
     finals = invoices_finalize(invoices=drafts)
     analyze_after_commit([Invoice], rows=len(finals))
     return finals

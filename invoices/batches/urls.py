@@ -16,6 +16,7 @@ urlpatterns = [
     ),
     path("<int:pk>/selection/", views.BatchSelectionView.as_view(), name="batch-selection"),
     path("<int:pk>/run/", views.BatchRunView.as_view(), name="batch-run"),
+    path("<int:pk>/progress/", views.BatchJobView.as_view(), name="batch-progress"),
     path(
         "<int:pk>/invoices/<int:invoice_pk>/delete/",
         views.BatchInvoiceDeleteView.as_view(),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -21,6 +21,7 @@ from integrations.core.ledger import export_file
 from ..exports import EXPORT_FORMATS
 from ..models import Invoice
 from ..selectors import tenant_today
+from . import jobs
 from . import selectors as batch_selectors
 from . import services as batch_services
 from .forms import BatchFilterForm, BatchForm, ExportForm, GenerateForm, SelectionForm
@@ -99,10 +100,18 @@ class BatchDetailView(BatchBase, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         batch = self.batch
+        job = jobs.job_of(batch)
+        running = jobs.running_job()
         context.update(
             batch=batch,
             can_manage=self.can(Cap.MANAGE_BILLING),
             formats=EXPORT_FORMATS.values(),
+            job=job,
+            job_active=job is not None and job.active,
+            # A job's success is told once, on the first page shown after it.
+            show_done=jobs.tell_done(batch, job),
+            # Another batch's job holds the tenant: Run and Generate wait for it.
+            other_job=running if running is not None and running.batch_id != batch.pk else None,
         )
         if batch.status != BatchStatus.DRAFT:
             # After the run: the batch's invoices, a page at a time (a batch has thousands).
@@ -170,7 +179,9 @@ class BatchContractView(BatchBase, TemplateView):
         row = preview.row(contract.pk)
         if row is None:
             raise Http404("Not an active contract")
+        job = jobs.job_of(self.batch)
         context.update(
+            job_active=job is not None and job.active,
             batch=self.batch,
             row=row,
             expanded=self.request.GET.get("collapse") != "1",
@@ -221,15 +232,42 @@ class BatchSelectionView(BatchBase, View):
         return HttpResponse(html)
 
 
+def _job_started(request, batch: InvoiceBatch, action: str, **options) -> None:
+    """Queue a Run or Generate; without a worker (the demo) it is already over here."""
+    try:
+        jobs.start(batch=batch, action=action, actor=request.user, **options)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+
+
 class BatchRunView(BatchBase, View):
+    """Run: a background job; the page shows its progress."""
+
     def post(self, request, pk):
-        try:
-            invoices = batch_services.batch_run(batch=self.batch, created_by=request.user)
-        except ValidationError as error:
-            messages.error(request, _error_text(error))
-        else:
-            messages.success(request, f"{len(invoices)} draft invoice(s) created.")
+        _job_started(request, self.batch, jobs.RUN)
         return redirect(self.detail_url())
+
+
+class BatchJobView(BatchBase, TemplateView):
+    """The progress of the batch's Run or Generate (htmx polls it while the job is in
+    progress); when it is over, the page reloads to show the outcome. ``?format=json``
+    answers the progress record."""
+
+    template_name = "invoices/batch/_job.html"
+    http_method_names = ["get"]
+
+    def get(self, request, *args, **kwargs):
+        job = jobs.job_of(self.batch)
+        if request.GET.get("format") == "json":
+            return JsonResponse(
+                {"status": self.batch.status, "job": job.as_dict() if job else None}
+            )
+        response = self.render_to_response(
+            self.get_context_data(batch=self.batch, job=job, polled=True)
+        )
+        if request.htmx and (job is None or not job.active):
+            response["HX-Refresh"] = "true"  # the page shows the outcome
+        return response
 
 
 class BatchInvoiceDeleteView(BatchBase, View):
@@ -252,7 +290,7 @@ class BatchInvoiceDeleteView(BatchBase, View):
 
 class BatchGenerateView(BatchBase, TemplateView):
     """Generate: first what it will do (how many invoices, their totals; numbers are
-    taken for good), then, confirmed, generates them."""
+    taken for good), then, confirmed, a background job like Run."""
 
     template_name = "invoices/batch/generate_confirm.html"
     http_method_names = ["post"]
@@ -270,14 +308,7 @@ class BatchGenerateView(BatchBase, TemplateView):
             return self.render_to_response(
                 self.get_context_data(batch=batch, plan=plan, consolidate=consolidate)
             )
-        try:
-            invoices = batch_services.batch_generate(batch=batch, consolidate=consolidate)
-        except ValidationError as error:
-            messages.error(request, _error_text(error))
-        else:
-            messages.success(
-                request, f"{len(invoices)} invoice(s) generated; their PDFs are being rendered."
-            )
+        _job_started(request, batch, jobs.GENERATE, consolidate=consolidate)
         return redirect(self.detail_url())
 
 

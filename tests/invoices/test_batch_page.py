@@ -5,15 +5,19 @@ Run / Generate as background jobs whose progress the page polls."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html as entities
 import re
 
 import pytest
 from django.urls import reverse
 
+from billing_site import progress
+from billing_site.roles import Role
 from billing_site.tenancy import tenant_context
+from invoices.batches import jobs
 from invoices.batches import services as batch_services
-from invoices.batches.models import InvoiceBatch
+from invoices.batches.models import BatchStatus, InvoiceBatch
 from invoices.models import Invoice, InvoiceStatus
 
 from .batch_factories import AS_OF, build_world
@@ -59,7 +63,7 @@ def details_rows(html: str) -> list[tuple[str, str]]:
 
 
 def run(browser, batch, capture, **data):
-    """Run (any task queued after commit is run here); the page after it."""
+    """Run (the task is queued after commit, here run in-process); the page after it."""
     with capture(execute=True):
         browser.post(reverse("invoices:batch-run", args=[batch.pk]), data)
     return browser.get(detail(batch))
@@ -239,8 +243,123 @@ def test_generate_first_says_how_many_invoices_and_their_totals(
     with django_capture_on_commit_callbacks(execute=True):
         browser.post(generate, {"consolidate": "on", "confirm": "1"})
     words = text(browser.get(detail(batch)).content.decode())
-    assert "4 invoice(s) generated; their PDFs are being rendered." in words
+    assert (
+        "4 invoice(s) generated, numbered INV-2026-00001 to INV-2026-00004: €1,928.00 and "
+        "$80.00. Their PDFs are being rendered."
+    ) in words
     with tenant_context(tenant_a):
         finals = list(Invoice.objects.filter(batch_links__batch=batch).order_by("number"))
     assert [str(i.total) for i in finals] == ["240.000", "1298.000", "390.000", "80.000"]
     assert all(i.status == InvoiceStatus.FINAL for i in finals)
+
+
+# ------------------------------------------------------------- 3. background jobs
+
+
+def test_run_is_a_job_whose_outcome_the_page_shows(
+    client_as, admin_a, world, tenant_a, django_capture_on_commit_callbacks
+):
+    batch = new_batch(tenant_a)
+    browser = client_as(admin_a)
+    done = run(browser, batch, django_capture_on_commit_callbacks)
+    words = text(done.content.decode())
+    assert "Done 5 draft invoice(s) created: €1,928.00 and $80.00." in words
+    # Told once: the next visit shows the drafts, not the news again.
+    assert "draft invoice(s) created" not in text(browser.get(detail(batch)).content.decode())
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.RUN
+    state = browser.get(reverse("invoices:batch-progress", args=[batch.pk]), {"format": "json"})
+    assert state.json()["status"] == "run"
+    assert state.json()["job"]["state"] == "done" and state.json()["job"]["percent"] == 100
+
+
+def test_a_queued_run_shows_progress_and_refuses_a_second_run_and_changes(
+    client_as, admin_a, world, tenant_a
+):
+    """The job is queued (after commit the worker takes it): meanwhile the page polls its
+    progress, a second Run of this batch or another is refused saying why, and the
+    selection cannot change."""
+    batch = new_batch(tenant_a)
+    other = new_batch(tenant_a, name="April 2026", as_of=dt.date(2026, 4, 1))
+    browser = client_as(admin_a)
+    # Without the commit callbacks nothing reaches a worker: the job stays queued.
+    browser.post(reverse("invoices:batch-run", args=[batch.pk]))
+    page = browser.get(detail(batch)).content.decode()
+    assert f'hx-get="{reverse("invoices:batch-progress", args=[batch.pk])}"' in page
+    assert 'hx-trigger="every 1s"' in page
+    assert "Running “March 2026”…" in page and "Waiting for a worker" in page
+    assert re.search(r"<button[^>]*disabled[^>]*>Run</button>", page)
+    assert 'aria-label="Include ACME support"' not in page  # no selection while it runs
+
+    again = text(
+        browser.post(reverse("invoices:batch-run", args=[batch.pk]), follow=True).content.decode()
+    )
+    assert "“March 2026” is already being run (started at 12:00:00, 0 % done)." in again
+    elsewhere = browser.post(reverse("invoices:batch-run", args=[other.pk]), follow=True)
+    words = text(elsewhere.content.decode())
+    assert "Another batch is being run: “March 2026”" in words
+    assert "One batch runs or generates at a time" in words
+    assert "“March 2026” is being run (0 %): one batch runs or generates at a time." in words
+    refused = browser.post(
+        reverse("invoices:batch-selection", args=[batch.pk]),
+        {"contract": world.bistro.pk, "include": "0"},
+        **HTMX,
+    )
+    assert refused.status_code == 400
+    assert refused.content.decode() == "“March 2026” is being run: wait until it is done."
+
+    poll = browser.get(reverse("invoices:batch-progress", args=[batch.pk]), **HTMX)
+    assert "HX-Refresh" not in poll and 'hx-trigger="every 1s"' in poll.content.decode()
+    with tenant_context(tenant_a):
+        assert not Invoice.objects.exists()
+        # The worker takes it: the poll then asks the page to reload, with the outcome.
+        jobs.execute(tenant=tenant_a, batch_id=batch.pk, action=jobs.RUN, actor_id=admin_a.pk)
+    poll = browser.get(reverse("invoices:batch-progress", args=[batch.pk]), **HTMX)
+    assert poll["HX-Refresh"] == "true"
+    words = text(browser.get(detail(batch)).content.decode())
+    assert "5 draft invoice(s) created: €1,928.00 and $80.00." in words
+    # The tenant is free again.
+    with tenant_context(tenant_a):
+        assert jobs.running_job() is None
+
+
+def test_a_lost_job_goes_stale_and_can_be_started_again(
+    client_as, admin_a, world, tenant_a, frozen_now, django_capture_on_commit_callbacks
+):
+    batch = new_batch(tenant_a)
+    browser = client_as(admin_a)
+    browser.post(reverse("invoices:batch-run", args=[batch.pk]))  # queued, never taken
+    frozen_now.shift(progress.STALE_AFTER + dt.timedelta(seconds=1))
+    words = text(browser.get(detail(batch)).content.decode())
+    assert "No news of the run It has not reported for ten minutes" in words
+    done = run(browser, batch, django_capture_on_commit_callbacks)
+    assert "5 draft invoice(s) created" in text(done.content.decode())
+
+
+def test_a_failed_run_says_why(
+    client_as, admin_a, world, tenant_a, django_capture_on_commit_callbacks
+):
+    empty = new_batch(tenant_a, name="Too early", as_of=dt.date(2026, 1, 1))
+    browser = client_as(admin_a)
+    words = text(run(browser, empty, django_capture_on_commit_callbacks).content.decode())
+    assert (
+        "Run failed Nothing was written, for this reason: Nothing is selected: no item is "
+        "due as of this date."
+    ) in words
+    empty.refresh_from_db()
+    assert empty.status == BatchStatus.DRAFT  # rolled back with everything else
+
+
+def test_accountants_see_progress_but_cannot_start_a_job(client_as, staff_a, world, tenant_a):
+    batch = new_batch(tenant_a)
+    accountant = client_as(staff_a.user(Role.ACCOUNTANT))
+    assert accountant.post(reverse("invoices:batch-run", args=[batch.pk])).status_code == 403
+    assert accountant.post(reverse("invoices:batch-generate", args=[batch.pk])).status_code == 403
+    assert accountant.get(reverse("invoices:batch-progress", args=[batch.pk])).status_code == 200
+
+
+def test_another_tenants_batch_progress_is_a_404(client_as, staff_b, world, tenant_a):
+    batch = new_batch(tenant_a)
+    other = client_as(staff_b.user(Role.BILLING_ADMIN))
+    assert other.get(reverse("invoices:batch-progress", args=[batch.pk])).status_code == 404
+    assert other.post(reverse("invoices:batch-generate", args=[batch.pk])).status_code == 404

@@ -25,7 +25,9 @@ def detail(batch):
     return reverse("invoices:batch-detail", args=[batch.pk])
 
 
-def test_atera_flow_in_the_browser(client_as, admin_a, world, tenant_a):
+def test_atera_flow_in_the_browser(
+    client_as, admin_a, world, tenant_a, django_capture_on_commit_callbacks
+):
     browser = client_as(admin_a)
     assert browser.get(reverse("invoices:batch-list")).status_code == 200
     response = browser.post(
@@ -74,7 +76,10 @@ def test_atera_flow_in_the_browser(client_as, admin_a, world, tenant_a):
     assert "Harbor support" in filtered.content.decode()
     assert "Bistro retainer" not in filtered.content.decode()
 
-    assert browser.post(reverse("invoices:batch-run", args=[batch.pk])).status_code == 302
+    # Run is a background job, queued after commit (here run in-process).
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(reverse("invoices:batch-run", args=[batch.pk]))
+    assert response.status_code == 302
     with tenant_context(tenant_a):
         drafts = list(Invoice.objects.filter(batch_links__batch=batch))
         assert len(drafts) == 5
@@ -82,7 +87,9 @@ def test_atera_flow_in_the_browser(client_as, admin_a, world, tenant_a):
     page = browser.get(detail(batch)).content.decode()
     assert "Generate invoices" in page and "Delete" in page
     # Double click on Run: nothing new.
-    browser.post(reverse("invoices:batch-run", args=[batch.pk]))
+    with django_capture_on_commit_callbacks(execute=True):
+        again = browser.post(reverse("invoices:batch-run", args=[batch.pk]), follow=True)
+    assert "has already been run" in again.content.decode()
     with tenant_context(tenant_a):
         assert Invoice.objects.count() == 5
 
@@ -92,8 +99,9 @@ def test_atera_flow_in_the_browser(client_as, admin_a, world, tenant_a):
         assert TimeEntry.objects.get(pk=world.entries["acme1"].pk).invoice_line_id is None
 
     generate = reverse("invoices:batch-generate", args=[batch.pk])
-    browser.post(generate, {"consolidate": "on", "confirm": "1"})
-    browser.post(generate, {"consolidate": "on", "confirm": "1"})
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post(generate, {"consolidate": "on", "confirm": "1"})
+        browser.post(generate, {"consolidate": "on", "confirm": "1"})
     with tenant_context(tenant_a):
         final = list(Invoice.objects.filter(batch_links__batch=batch).order_by("number"))
     assert [(i.bill_to_name, i.currency, str(i.total)) for i in final] == [
