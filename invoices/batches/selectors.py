@@ -511,6 +511,13 @@ class ContractRow:
     selected_others: list[BillableItem] = field(repr=False)
     selected_time: dict[tuple[int, Decimal | None], TimeGroup] = field(repr=False)
     tickets: TicketLabels = field(repr=False)
+    # Drafts (of other batches) holding items of the contract (``attach_holds``).
+    holds: list[Hold] = field(default_factory=list, repr=False)
+
+    @property
+    def held_only(self) -> bool:
+        """Nothing unbilled, because drafts hold it: not "period still open"."""
+        return bool(self.holds) and self.item_count == 0
 
     @cached_property
     def selected_balance(self) -> Decimal:
@@ -865,6 +872,21 @@ class ContractName:
     customer_name: str
 
 
+@dataclass(slots=True)
+class Hold:
+    """A draft invoice holding items of a contract (its lines claim them): the contract's
+    share of the draft and the batch it belongs to, if any."""
+
+    invoice_id: int
+    bill_to_name: str
+    currency: str
+    period_start: dt.date | None
+    period_end: dt.date | None
+    batch_id: int | None
+    batch_name: str
+    amount: Decimal = ZERO
+
+
 def _claims(**conditions) -> QuerySet:
     """(contract id, invoice line id, invoice id) of every claimed item matching
     ``conditions`` (lookups through ``invoice_line``): time entries, period fees and
@@ -901,6 +923,52 @@ def invoice_contracts(invoice_ids: Iterable[int]) -> dict[int, list[ContractName
     return dict(out)
 
 
+def contract_holds(contract_ids: Iterable[int]) -> dict[int, list[Hold]]:
+    """Draft invoices holding items of these contracts, by contract: which draft, of
+    which batch, for how much of the contract's work. A contract whose items are all on
+    drafts has nothing unbilled, which is not the same as a period still open.
+    Three queries whatever the count."""
+    ids = list(contract_ids)
+    if not ids:
+        return {}
+    claims = list(_claims(contract_id__in=ids, invoice_line__invoice__status=InvoiceStatus.DRAFT))
+    if not claims:
+        return {}
+    amounts = dict(
+        InvoiceLine.objects.filter(pk__in={line for _c, line, _i in claims}).values_list(
+            "id", "amount"
+        )
+    )
+    drafts = {}
+    for pk, name, currency, start, end, batch_id, batch_name in Invoice.objects.filter(
+        pk__in={iid for _c, _l, iid in claims}
+    ).values_list(
+        "id",
+        "bill_to_name",
+        "currency",
+        "period_start",
+        "period_end",
+        "batch_links__batch_id",
+        "batch_links__batch__name",
+    ):
+        drafts[pk] = (name, currency, start, end, batch_id, batch_name or "")
+    holds: dict[tuple[int, int], Hold] = {}
+    counted: set[tuple[int, int]] = set()
+    for cid, line_id, iid in claims:
+        hold = holds.get((cid, iid))
+        if hold is None:
+            hold = holds[(cid, iid)] = Hold(iid, *drafts[iid])
+        if (cid, line_id) not in counted:  # a line claims many items; count it once
+            counted.add((cid, line_id))
+            hold.amount += amounts.get(line_id, ZERO)
+    out: dict[int, list[Hold]] = defaultdict(list)
+    for (cid, _iid), hold in sorted(
+        holds.items(), key=lambda kv: (kv[0][0], kv[1].batch_name, kv[0][1])
+    ):
+        out[cid].append(hold)
+    return dict(out)
+
+
 def attach_contracts(invoices: Iterable[Invoice]) -> list[Invoice]:
     """Set ``contracts`` (``invoice_contracts``) on the invoices shown (a page)."""
     invoices = list(invoices)
@@ -908,6 +976,14 @@ def attach_contracts(invoices: Iterable[Invoice]) -> list[Invoice]:
     for invoice in invoices:
         invoice.contracts = names.get(invoice.pk, [])
     return invoices
+
+
+def attach_holds(rows: Iterable[ContractRow]) -> None:
+    """Set ``holds`` on the rows shown (a page of them)."""
+    rows = list(rows)
+    holds = contract_holds(row.contract.pk for row in rows)
+    for row in rows:
+        row.holds = holds.get(row.contract.pk, [])
 
 
 @dataclass

@@ -132,6 +132,7 @@ class BatchDetailView(BatchBase, TemplateView):
                 state=filters.get("state") or "",
             )
             page = Paginator(rows, self.paginate_by).get_page(self.request.GET.get("page"))
+            batch_selectors.attach_holds(page.object_list)
             context.update(
                 filter_form=form,
                 filtered=any(filters.values()),
@@ -179,6 +180,7 @@ class BatchContractView(BatchBase, TemplateView):
         row = preview.row(contract.pk)
         if row is None:
             raise Http404("Not an active contract")
+        batch_selectors.attach_holds([row])
         job = jobs.job_of(self.batch)
         context.update(
             job_active=job is not None and job.active,
@@ -216,6 +218,7 @@ class BatchSelectionView(BatchBase, View):
             return redirect(self.detail_url())
         preview = batch_selectors.batch_preview(self.batch)
         row = preview.row(contract.pk)
+        batch_selectors.attach_holds([row])
         context = {
             "batch": self.batch,
             "row": row,

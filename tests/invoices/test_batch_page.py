@@ -363,3 +363,63 @@ def test_another_tenants_batch_progress_is_a_404(client_as, staff_b, world, tena
     other = client_as(staff_b.user(Role.BILLING_ADMIN))
     assert other.get(reverse("invoices:batch-progress", args=[batch.pk])).status_code == 404
     assert other.post(reverse("invoices:batch-generate", args=[batch.pk])).status_code == 404
+
+
+# ------------------------------------------------------------- 4. held by drafts
+
+
+def test_items_on_another_batchs_drafts_say_which_draft_holds_them(
+    client_as, admin_a, world, world_b, tenant_a, django_capture_on_commit_callbacks
+):
+    march = new_batch(tenant_a)
+    browser = client_as(admin_a)
+    # Leave the March retainer fee out: Bistro is then partly held, partly selectable.
+    browser.post(
+        reverse("invoices:batch-selection", args=[march.pk]),
+        {"contract": world.bistro.pk, "item": "retainer_fee:2026-03-01", "include": "0"},
+        **HTMX,
+    )
+    run(browser, march, django_capture_on_commit_callbacks)
+    second = new_batch(tenant_a, name="Second look")
+    html = browser.get(detail(second)).content.decode()
+    with tenant_context(tenant_a):
+        acme_draft = Invoice.objects.get(batch_links__batch=march, bill_to_name="ACME")
+        bistro_draft = Invoice.objects.get(batch_links__batch=march, bill_to_name="Bistro Lumière")
+
+    def row(contract):
+        return html.split(f'id="contract-{contract.pk}"')[1].split("</tbody>")[0]
+
+    acme = row(world.acme)
+    # ACME's February time is on March's draft; its March time waits (period open).
+    assert text(acme).count("Held by the draft") == 1
+    assert (
+        "Held by the draft for ACME, 01 Feb – 28 Feb 2026 (€200.00) in batch “March 2026”"
+        in text(acme)
+    )
+    assert reverse("invoices:invoice-detail", args=[acme_draft.pk]) in acme
+    assert reverse("invoices:batch-detail", args=[march.pk]) in acme
+    assert "Locked" in text(acme)  # what is left (March) does wait for its period
+
+    # Dupont: everything unbilled is on the draft, nothing waits: not "Locked".
+    dupont = text(row(world.dupont))
+    assert "On a draft" in dupont and "Locked" not in dupont
+    assert "Held by the draft for Helios IT Partners, 01 Feb – 28 Feb 2026 (€300.00)" in dupont
+
+    bistro = text(row(world.bistro))
+    assert "Selectable" in bistro  # the March fee left out of March's run is still here
+    assert "Held by the draft for Bistro Lumière" in bistro and "(€680.00)" in bistro
+    assert reverse("invoices:invoice-detail", args=[bistro_draft.pk]) in row(world.bistro)
+
+    # Expanded, the row keeps saying it.
+    expanded = browser.get(
+        reverse("invoices:batch-contract", args=[second.pk, world.dupont.pk]), **HTMX
+    ).content.decode()
+    assert "Its items are on the draft named above." in text(expanded)
+    assert "Held by the draft for Helios IT Partners" in text(expanded)
+
+    # Once generated, nothing is held: the items are billed, and the row says nothing.
+    generate = reverse("invoices:batch-generate", args=[march.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post(generate, {"confirm": "1"})
+    html = browser.get(detail(second)).content.decode()
+    assert "Held by the draft" not in html and "On a draft" not in html
