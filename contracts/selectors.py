@@ -841,6 +841,17 @@ class TimesheetRow:
     contract: Contract
     service_type: ServiceType | None
     cells: list[dict]  # per day: {"seconds", "entry", "locked", "other_seconds"}
+    billable: bool = True
+
+    @property
+    def key(self) -> tuple:
+        """What tells rows apart (``services.timesheet_save`` finds a row's entries by it)."""
+        return (
+            self.ticket.pk if self.ticket else None,
+            self.contract.pk,
+            self.service_type.pk if self.service_type else None,
+            self.billable,
+        )
 
     @property
     def total_seconds(self) -> int:
@@ -848,7 +859,8 @@ class TimesheetRow:
 
 
 def timesheet_week(*, technician, start: dt.date) -> list[TimesheetRow]:
-    """The technician's week as grid rows (ticket/contract + service type) × Mon–Sun.
+    """The technician's week as grid rows (ticket/contract, service type, billable or
+    not) × Mon–Sun.
 
     A cell edits the technician's timesheet entry of that row and day; time from the
     timer, sessions or manual entries shows beside it and is not edited here.
@@ -859,7 +871,7 @@ def timesheet_week(*, technician, start: dt.date) -> list[TimesheetRow]:
     ).select_related("ticket", "contract", "contract__customer", "service_type")
     rows: dict[tuple, TimesheetRow] = {}
     for entry in entries.order_by("work_date", "id"):
-        key = (entry.ticket_id, entry.contract_id, entry.service_type_id)
+        key = (entry.ticket_id, entry.contract_id, entry.service_type_id, entry.billable)
         row = rows.get(key)
         if row is None:
             row = rows[key] = TimesheetRow(
@@ -867,6 +879,7 @@ def timesheet_week(*, technician, start: dt.date) -> list[TimesheetRow]:
                 entry.contract,
                 entry.service_type,
                 [{"seconds": 0, "entry": None, "locked": False, "other_seconds": 0} for _ in days],
+                entry.billable,
             )
         cell = row.cells[(entry.work_date - start).days]
         if entry.source == "timesheet" and cell["entry"] is None:
@@ -877,7 +890,11 @@ def timesheet_week(*, technician, start: dt.date) -> list[TimesheetRow]:
             cell["other_seconds"] += entry.worked_seconds
     return sorted(
         rows.values(),
-        key=lambda r: (str(r.contract.customer), r.ticket.number if r.ticket else 0),
+        key=lambda r: (
+            str(r.contract.customer),
+            r.ticket.number if r.ticket else 0,
+            not r.billable,
+        ),
     )
 
 

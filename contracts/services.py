@@ -1754,49 +1754,85 @@ def parse_hours(text: str) -> int | None:
     return value
 
 
+def timesheet_row_billable(*, billable: bool | None, service_type: ServiceType | None) -> bool:
+    """A timesheet row's billable flag: the one chosen, else its service type's default,
+    else billable (as ``_prepare_entry`` defaults an entry)."""
+    if billable is not None:
+        return billable
+    return service_type.default_billable if service_type is not None else True
+
+
+# What an entry's check says about one day of a row (the rest is about the whole row).
+_DAY_ERRORS = {"worked_seconds", "work_date", "state"}
+
+
 @transaction.atomic
 def timesheet_save(*, technician, week_start: dt.date, rows: list[dict]) -> int:
     """Save a weekly timesheet in one transaction: each row (ticket or contract, service
-    type, seven day values in seconds or None) sets the technician's timesheet entry of
-    each day; 0 deletes it. Approved or posted cells cannot change. Any error: nothing saved.
+    type, billable or not, seven day values in seconds or None) sets the technician's
+    timesheet entry of each day; 0 deletes it. Approved or posted cells cannot change.
+    Any error: nothing saved.
 
-    Errors are keyed ``row-<n>-d<day>`` (or ``row-<n>``) so the grid can show them by cell.
+    A row is known by its ticket, contract, service type and billable flag (``billable``
+    None: the service type's default); two rows that are the same row are refused.
+    Errors are keyed ``row-<n>-d<day>`` (a day's value) or ``row-<n>`` (the row's
+    ticket, contract or service type) so the grid can show each where it belongs.
     """
     tenant = require_current_tenant()
     check_date_range(week=week_start)
     errors: dict[str, str] = {}
     changed = 0
     days = [week_start + dt.timedelta(days=i) for i in range(7)]
+    # The week's timesheet entries, read and locked once (not one query per cell).
+    current: dict[tuple, TimeEntry] = {}
+    for entry in (
+        TimeEntry.objects.select_for_update()
+        .filter(
+            technician=technician,
+            source=TimeEntrySource.TIMESHEET,
+            work_date__gte=days[0],
+            work_date__lte=days[-1],
+        )
+        .order_by("id")
+    ):
+        key = (entry.ticket_id, entry.contract_id, entry.service_type_id, entry.billable)
+        current.setdefault((*key, entry.work_date), entry)
+    first_row: dict[tuple, int] = {}
     for index, row in enumerate(rows):
         ticket, contract = row.get("ticket"), row.get("contract")
+        service_type = row.get("service_type")
+        has_hours = any(row["seconds"])
         if ticket is None and contract is None:
-            if any(row["seconds"]):
+            if has_hours:
                 errors[f"row-{index}"] = "Choose a ticket or a contract for this row."
             continue
         contract = contract or (ticket.contract if ticket else None)
+        billable = timesheet_row_billable(billable=row.get("billable"), service_type=service_type)
+        key = (
+            ticket.pk if ticket else None,
+            contract.pk if contract else None,
+            service_type.pk if service_type else None,
+            billable,
+        )
+        if key in first_row:
+            if has_hours:
+                errors[f"row-{index}"] = (
+                    f"Row {first_row[key] + 1} has the same ticket or contract, service type "
+                    "and billing: put these hours in one row."
+                )
+            continue
+        first_row[key] = index
         for day_index, seconds in enumerate(row["seconds"]):
-            existing = (
-                TimeEntry.objects.filter(
-                    technician=technician,
-                    work_date=days[day_index],
-                    source=TimeEntrySource.TIMESHEET,
-                    ticket=ticket,
-                    contract=contract,
-                    service_type=row.get("service_type"),
-                ).first()
-                if contract is not None
-                else None
-            )
-            current = existing.worked_seconds if existing else 0
-            if (seconds or 0) == current:
+            existing = current.get((*key, days[day_index]))
+            if (seconds or 0) == (existing.worked_seconds if existing else 0):
                 continue
-            key = f"row-{index}-d{day_index}"
             try:
                 with transaction.atomic():
                     if existing is not None and existing.state != TimeEntryState.SUBMITTED:
                         raise ValidationError(
                             {
-                                "state": f"{existing.get_state_display()}: this day can no longer change."
+                                "state": f"{existing.get_state_display()}: this day can no "
+                                "longer change."
                             }
                         )
                     if not seconds:
@@ -1811,17 +1847,22 @@ def timesheet_save(*, technician, week_start: dt.date, rows: list[dict]) -> int:
                             technician=technician,
                             ticket=ticket,
                             contract=contract,
-                            service_type=row.get("service_type"),
+                            service_type=service_type,
                             work_date=days[day_index],
                             worked_seconds=seconds,
-                            billable=None,
+                            billable=billable,
                             source=TimeEntrySource.TIMESHEET,
                         )
                         _prepare_entry(entry, tenant)
                         entry.save()
                     changed += 1
             except ValidationError as error:
-                errors[key] = " ".join(error.messages)
+                by_field = getattr(error, "error_dict", {})
+                if by_field and not set(by_field) <= _DAY_ERRORS:
+                    # The ticket, contract or service type: said once, on the row.
+                    errors.setdefault(f"row-{index}", " ".join(error.messages))
+                else:
+                    errors[f"row-{index}-d{day_index}"] = " ".join(error.messages)
     if errors:
         raise ValidationError(errors)
     return changed

@@ -754,7 +754,12 @@ def _monday(day: dt.date) -> dt.date:
 
 
 class TimesheetView(StaffViewMixin, TemplateView):
-    """The technician's week (grid of rows × Mon–Sun) and the browser timer."""
+    """The technician's week (grid of rows × Mon–Sun) and the browser timer.
+
+    A refused save shows the week as typed: every value kept, the cell or row at fault
+    marked with its message; nothing is saved. "Add a row" without JavaScript posts the
+    grid back the same way and gets one more empty row.
+    """
 
     template_name = "contracts/timesheet.html"
     read_capability = write_capability = Cap.LOG_WORK
@@ -779,34 +784,29 @@ class TimesheetView(StaffViewMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         start = kwargs.get("start") or _monday(_today(self.request))
-        rows = selectors.timesheet_week(technician=self.request.user, start=start)
+        week_rows = selectors.timesheet_week(technician=self.request.user, start=start)
         days = [start + dt.timedelta(days=i) for i in range(7)]
-        grid = [
-            {
-                "index": index,
-                "row": row,
-                "cells": [
-                    {
-                        "value": _hours_text(cell["seconds"]),
-                        "locked": cell["locked"],
-                        "other": cell["other_seconds"],
-                        "error": (kwargs.get("errors") or {}).get(f"row-{index}-d{day}"),
-                    }
-                    for day, cell in enumerate(row.cells)
-                ],
-            }
-            for index, row in enumerate(rows)
-        ]
-        totals = [
-            sum(row.cells[day]["seconds"] + row.cells[day]["other_seconds"] for row in rows)
-            for day in range(7)
-        ]
+        errors = kwargs.get("errors") or {}
+        posted = kwargs.get("posted")
+        if posted is None:
+            lines = [_week_line(index, row) for index, row in enumerate(week_rows)]
+            lines += [
+                _blank_line(index) for index in range(len(lines), len(lines) + self.blank_rows)
+            ]
+        else:
+            lines = _posted_lines(posted, week_rows, errors)
+            lines += [_blank_line(len(lines) + n) for n in range(kwargs.get("add_rows", 0))]
+        template_line = _blank_line("__n__")
+        for line in [*lines, template_line]:
+            _finish_line(line, days)
+        totals = [sum(line["cells"][day]["seconds"] for line in lines) for day in range(7)]
         start_form = TimerStartForm()
         context.update(
             start=start,
             days=days,
-            grid=grid,
-            blank_indexes=range(len(rows), len(rows) + self.blank_rows),
+            grid=lines,
+            row_count=len(lines),
+            template_line=template_line,
             totals=totals,
             week_total=sum(totals),
             previous_week=start - dt.timedelta(days=7),
@@ -817,7 +817,9 @@ class TimesheetView(StaffViewMixin, TemplateView):
             tickets=start_form.fields["ticket"].queryset,
             contracts=start_form.fields["contract"].queryset,
             service_types=start_form.fields["service_type"].queryset,
-            errors=kwargs.get("errors") or {},
+            billable_choices=TIMESHEET_BILLABLE_CHOICES,
+            errors=errors,
+            error_list=_error_list(lines, days),
             today=_today(self.request),
         )
         return context
@@ -831,6 +833,10 @@ class TimesheetView(StaffViewMixin, TemplateView):
             )
         start = _monday(week or _today(request))
         rows, errors = _parse_grid(request.POST)
+        if "add_row" in request.POST:
+            # Without JavaScript: the grid as typed, one row longer; nothing saved yet.
+            context = self.get_context_data(start=start, posted=rows, add_rows=1)
+            return self.render_to_response(context)
         if not errors:
             try:
                 changed = services.timesheet_save(
@@ -842,10 +848,148 @@ class TimesheetView(StaffViewMixin, TemplateView):
                 )
             except ValidationError as error:
                 errors = {key: " ".join(value) for key, value in error.message_dict.items()}
-        messages.error(request, "Nothing was saved: fix the highlighted cells.")
-        context = self.get_context_data(start=start, errors=errors)
-        context["row_errors"] = {k: v for k, v in errors.items() if "-d" not in k}
+        messages.error(request, "Nothing was saved: fix the marked rows and cells.")
+        context = self.get_context_data(start=start, errors=errors, posted=rows)
         return self.render_to_response(context, status=400)
+
+
+TIMESHEET_BILLABLE_CHOICES = [
+    ("", "As the service type"),
+    ("yes", "Billable"),
+    ("no", "Non-billable"),
+]
+# More rows than a week's grid needs; a longer post is cut here.
+MAX_TIMESHEET_ROWS = 200
+
+
+def _billable_value(billable: bool | None) -> str:
+    return "" if billable is None else ("yes" if billable else "no")
+
+
+def _cell(value: str, seconds: int, *, locked=False, other=0, error=None) -> dict:
+    # ``seconds`` counts what the cell adds to the totals: the value typed (when it reads
+    # as hours) and the time of other sources beside it.
+    return {"value": value, "seconds": seconds, "locked": locked, "other": other, "error": error}
+
+
+def _week_line(index: int, row: selectors.TimesheetRow) -> dict:
+    return {
+        "index": index,
+        "fixed": True,
+        "ticket": row.ticket,
+        "contract": row.contract,
+        "service_type": row.service_type,
+        "billable": row.billable,
+        "billable_value": _billable_value(row.billable),
+        "error": None,
+        "cells": [
+            _cell(
+                _hours_text(cell["seconds"]),
+                cell["seconds"] + cell["other_seconds"],
+                locked=cell["locked"],
+                other=cell["other_seconds"],
+            )
+            for cell in row.cells
+        ],
+    }
+
+
+def _blank_line(index: int) -> dict:
+    return {
+        "index": index,
+        "fixed": False,
+        "ticket": None,
+        "contract": None,
+        "service_type": None,
+        "billable": None,
+        "billable_value": "",
+        "error": None,
+        "cells": [_cell("", 0) for _ in range(7)],
+    }
+
+
+def _posted_lines(posted: list[dict], week_rows, errors: dict[str, str]) -> list[dict]:
+    """The grid as it was posted: each row's choices and typed values, the cells and rows
+    at fault marked; rows already saved keep what the week says about them (approved
+    cells, time from other sources), and rows saved meanwhile are added after them."""
+    saved = {row.key: row for row in week_rows}
+    lines, shown = [], set()
+    for index, row in enumerate(posted):
+        ticket, service_type = row["ticket"], row["service_type"]
+        contract = row["contract"] or (ticket.contract if ticket else None)
+        week_row = None
+        if row["fixed"] and contract is not None:
+            billable = services.timesheet_row_billable(
+                billable=row["billable"], service_type=service_type
+            )
+            key = (ticket.pk if ticket else None, contract.pk, getattr(service_type, "pk", None))
+            week_row = saved.get((*key, billable))
+            if week_row is not None:
+                shown.add(week_row.key)
+        cells = []
+        for day in range(7):
+            week_cell = week_row.cells[day] if week_row else None
+            other = week_cell["other_seconds"] if week_cell else 0
+            cells.append(
+                _cell(
+                    row["raw"][day],
+                    (row["seconds"][day] or 0) + other,
+                    locked=bool(week_cell and week_cell["locked"]),
+                    other=other,
+                    error=errors.get(f"row-{index}-d{day}"),
+                )
+            )
+        lines.append(
+            {
+                "index": index,
+                "fixed": week_row is not None,
+                "ticket": ticket,
+                "contract": contract if week_row is not None else row["contract"],
+                "service_type": service_type,
+                "billable": row["billable"] if week_row is None else week_row.billable,
+                "billable_value": _billable_value(
+                    row["billable"] if week_row is None else week_row.billable
+                ),
+                "error": errors.get(f"row-{index}"),
+                "cells": cells,
+            }
+        )
+    for week_row in week_rows:
+        if week_row.key not in shown:
+            lines.append(_week_line(len(lines), week_row))
+    return lines
+
+
+def _finish_line(line: dict, days: list[dt.date]) -> None:
+    """What the row template shows besides the values: the row's number (1-based, as its
+    labels and messages say), whether it is at fault, its total, each cell's day."""
+    index = line["index"]
+    line["number"] = index + 1 if isinstance(index, int) else "__row__"
+    line["marked"] = bool(line["error"]) or any(cell["error"] for cell in line["cells"])
+    line["total"] = sum(cell["seconds"] for cell in line["cells"])
+    for day, cell in zip(days, line["cells"], strict=True):
+        cell["day"] = day
+
+
+def _line_name(line: dict) -> str:
+    if line["ticket"] is not None:
+        return f"{line['ticket'].reference} {line['ticket'].title}"
+    if line["contract"] is not None:
+        return str(line["contract"])
+    return "no ticket or contract"
+
+
+def _error_list(lines: list[dict], days: list[dt.date]) -> list[str]:
+    """Every message of the grid, each saying which row (and day) it is about."""
+    found = []
+    for line in lines:
+        name = f"Row {line['index'] + 1} ({_line_name(line)})"
+        if line["error"]:
+            found.append(f"{name}: {line['error']}")
+        for day, cell in zip(days, line["cells"], strict=True):
+            if cell["error"]:
+                found.append(f"{name}, {day:%a} {day.day} {day:%b}: {cell['error']}")
+    return found
 
 
 def _hours_text(seconds: int) -> str:
@@ -857,28 +1001,50 @@ def _hours_text(seconds: int) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if secs else f"{hours}:{minutes:02d}"
 
 
+def _ids_in(post, names: list[str], model) -> dict[str, object]:
+    """The objects the posted ids name, by id text, in one query (another tenant's id
+    or what is not an id names nothing)."""
+    wanted = {post.get(name, "").strip() for name in names}
+    ids = {int(value) for value in wanted if value.isdigit() and 0 < int(value) <= MAX_ID}
+    return {str(pk): obj for pk, obj in model.objects.in_bulk(ids).items()} if ids else {}
+
+
 def _parse_grid(post) -> tuple[list[dict], dict[str, str]]:
-    """Rows of the timesheet form: row-<n>-ticket / -contract / -service_type / -d0..d6."""
+    """Rows of the timesheet form: row-<n>-ticket / -contract / -service_type / -billable
+    / -fixed (a row already saved) / -d0..d6, each with the values as typed."""
     rows, errors = [], {}
-    count = int(post.get("row_count") or 0)
-    for index in range(min(count, 200)):
-        prefix = f"row-{index}-"
-        ticket = _scoped(Ticket, post.get(prefix + "ticket"))
-        contract = _scoped(Contract, post.get(prefix + "contract"))
-        service_type = _scoped(ServiceType, post.get(prefix + "service_type"))
+    try:
+        count = int(post.get("row_count") or 0)
+    except ValueError:
+        count = 0
+    prefixes = [f"row-{index}-" for index in range(max(0, min(count, MAX_TIMESHEET_ROWS)))]
+    found = {
+        name: _ids_in(post, [prefix + name for prefix in prefixes], model)
+        for name, model in (
+            ("ticket", Ticket),
+            ("contract", Contract),
+            ("service_type", ServiceType),
+        )
+    }
+    for prefix in prefixes:
+        raw = [post.get(f"{prefix}d{day}", "") for day in range(7)]
         seconds = []
-        for day in range(7):
+        for day, text in enumerate(raw):
             try:
-                seconds.append(services.parse_hours(post.get(f"{prefix}d{day}", "")))
+                seconds.append(services.parse_hours(text))
             except ValueError as error:
-                errors[f"row-{index}-d{day}"] = str(error)
+                errors[f"{prefix}d{day}"] = str(error)
                 seconds.append(None)
         rows.append(
             {
-                "ticket": ticket,
-                "contract": contract,
-                "service_type": service_type,
+                **{
+                    name: found[name].get(post.get(prefix + name, "").strip())
+                    for name in ("ticket", "contract", "service_type")
+                },
+                "billable": {"yes": True, "no": False}.get(post.get(prefix + "billable", "")),
+                "fixed": post.get(prefix + "fixed") == "1",
                 "seconds": seconds,
+                "raw": raw,
             }
         )
     return rows, errors
