@@ -742,14 +742,32 @@ def ticket_list(
 
 
 def ticket_work_history(ticket: Ticket) -> list[dict]:
-    """Time entries and attachments of a ticket, newest first, in two queries."""
+    """Time entries and attachments of a ticket, newest first by when the work was done,
+    in two queries.
+
+    A timed entry is placed at its start; one logged as a day and a duration at the
+    start of that day in the tenant's zone (not when it was typed in, which may be days
+    later); a file when it was uploaded. Equal times keep one order: by kind, then id.
+    """
+    zone = require_current_tenant().zone
     entries = TimeEntry.objects.filter(ticket=ticket).select_related(
         "technician", "service_type", "contract", "contract__billing_organization"
     )
     attachments = TicketAttachment.objects.filter(ticket=ticket).select_related("uploaded_by")
-    history = [{"kind": "time", "at": e.started_at or e.created_at, "entry": e} for e in entries]
-    history += [{"kind": "file", "at": a.uploaded_at, "attachment": a} for a in attachments]
-    history.sort(key=lambda item: item["at"], reverse=True)
+    history = [
+        {
+            "kind": "time",
+            "at": e.started_at or dt.datetime.combine(e.work_date, dt.time(), tzinfo=zone),
+            "order": (1, e.pk),
+            "entry": e,
+        }
+        for e in entries
+    ]
+    history += [
+        {"kind": "file", "at": a.uploaded_at, "order": (0, a.pk), "attachment": a}
+        for a in attachments
+    ]
+    history.sort(key=lambda item: (item["at"], item["order"]), reverse=True)
     return history
 
 

@@ -1076,12 +1076,27 @@ class TimerStopView(StaffViewMixin, View):
         summary = form.cleaned_data["summary_note"] if form.is_valid() else None
         try:
             entry = services.timer_stop(technician=request.user, summary_note=summary or None)
-            messages.success(
-                request, f"Timer stopped: {format_duration(entry.worked_seconds)} logged."
-            )
+            messages.success(request, _stopped_message(entry, request.tenant.zone))
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         return redirect(_safe_next(request, reverse("contracts:timesheet")))
+
+
+def _stopped_message(entry: TimeEntry, zone) -> str:
+    """What a stopped timer saved, read back from the database: its duration to the
+    second, on what, and when ("Timer stopped: 1 h 02 min 07 s logged on #12 Printer jam
+    (10:00–11:02), awaiting approval.")."""
+    saved = TimeEntry.objects.select_related("ticket", "contract").get(pk=entry.pk)
+    what = (
+        f"{saved.ticket.reference} {saved.ticket.title}"
+        if saved.ticket_id
+        else f"contract {saved.contract}"
+    )
+    start, end = saved.started_at.astimezone(zone), saved.ended_at.astimezone(zone)
+    return (
+        f"Timer stopped: {format_duration(saved.worked_seconds)} logged on {what} "
+        f"({start:%H:%M}–{end:%H:%M}), awaiting approval."
+    )
 
 
 class TimeEntryEditView(StaffViewMixin, ScopedObjectMixin, FormView):

@@ -207,7 +207,10 @@ def test_timer_start_and_stop(client_as, staff_a, data):
         stopped = client.post(
             reverse("contracts:timer-stop"), {"summary_note": "Cleaned the queue"}, follow=True
         )
-    assert "Timer stopped: 1 h 02 min 07 s logged." in stopped.content.decode()
+    assert (
+        f"Timer stopped: 1 h 02 min 07 s logged on {data['ticket'].reference} "
+        f"{data['ticket'].title} (11:00–12:02), awaiting approval." in stopped.content.decode()
+    )
     entry = TimeEntry.objects.get(summary_note="Cleaned the queue")
     assert entry.worked_seconds == 3727 and not entry.is_running
 
