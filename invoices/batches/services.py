@@ -84,6 +84,28 @@ def batch_create(*, name: str, as_of: dt.date, created_by=None) -> InvoiceBatch:
 
 
 @transaction.atomic
+def batch_save_as(
+    *, batch: InvoiceBatch, name: str, as_of: dt.date, created_by=None
+) -> InvoiceBatch:
+    """ "Save as new batch": a new draft batch with ``batch``'s selection (its exclusions
+    and "one invoice per customer"), whatever ``batch``'s status; ``batch`` is unchanged."""
+    new = batch_create(name=name, as_of=as_of, created_by=created_by)
+    new.consolidate = batch.consolidate
+    new.save(update_fields=["consolidate"])
+    BatchExclusion.objects.bulk_create(
+        BatchExclusion(
+            tenant=new.tenant,
+            batch=new,
+            contract_id=exclusion.contract_id,
+            kind=exclusion.kind,
+            item_key=exclusion.item_key,
+        )
+        for exclusion in BatchExclusion.objects.filter(batch=batch)
+    )
+    return new
+
+
+@transaction.atomic
 def batch_update(
     *,
     batch: InvoiceBatch,

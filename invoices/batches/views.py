@@ -148,14 +148,25 @@ class BatchDetailView(BatchBase, TemplateView):
         return [self.template_name]
 
     def post(self, request, pk):
-        """Rename the batch or move its as-of date."""
+        """Rename the batch or move its as-of date; or "Save as new batch": a new batch
+        with this one's selection."""
         form = BatchForm(request.POST)
         if form.is_valid():
             try:
-                batch_services.batch_update(batch=self.batch, **form.cleaned_data)
+                if "save_as" in request.POST:
+                    new = batch_services.batch_save_as(
+                        batch=self.batch, **form.cleaned_data, created_by=request.user
+                    )
+                else:
+                    batch_services.batch_update(batch=self.batch, **form.cleaned_data)
             except ValidationError as error:
                 messages.error(request, _error_text(error))
             else:
+                if "save_as" in request.POST:
+                    messages.success(
+                        request, f"Saved as “{new.name}”, a new batch with the same selection."
+                    )
+                    return redirect("invoices:batch-detail", pk=new.pk)
                 messages.success(request, "Batch saved.")
         else:
             messages.error(request, "Enter a name and an as-of date.")

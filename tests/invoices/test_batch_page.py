@@ -423,3 +423,26 @@ def test_items_on_another_batchs_drafts_say_which_draft_holds_them(
         browser.post(generate, {"confirm": "1"})
     html = browser.get(detail(second)).content.decode()
     assert "Held by the draft" not in html and "On a draft" not in html
+
+
+def test_save_as_new_batch_keeps_the_selection(client_as, admin_a, world, tenant_a):
+    batch = new_batch(tenant_a)
+    browser = client_as(admin_a)
+    browser.post(
+        reverse("invoices:batch-selection", args=[batch.pk]),
+        {"contract": world.bistro.pk, "item": "retainer_fee:2026-03-01", "include": "0"},
+        **HTMX,
+    )
+    saved = browser.post(
+        detail(batch),
+        {"name": "March 2026 (final)", "as_of": "2026-03-01", "save_as": "1"},
+        follow=True,
+    )
+    with tenant_context(tenant_a):
+        copy = InvoiceBatch.objects.get(name="March 2026 (final)")
+        assert InvoiceBatch.objects.get(pk=batch.pk).name == "March 2026"  # unchanged
+    assert saved.redirect_chain[-1][0] == detail(copy)
+    words = text(saved.content.decode())
+    assert "Saved as “March 2026 (final)”, a new batch with the same selection." in words
+    rows = dict(details_rows(saved.content.decode()))
+    assert rows["Billable amount (EUR)"] == "€1,270.00"  # the March fee stays left out
