@@ -87,11 +87,11 @@ def label_of(obj) -> str:
 
 
 def _invoice_label(invoice) -> str:
-    what = "Credit note" if invoice.kind == "credit_note" else "Invoice"
+    # The object type already says "invoice"; a credit note says what it is.
     number = invoice.number or f"draft #{invoice.pk}"
-    return (
-        f"{what} {number} · {invoice.bill_to_name}" if invoice.bill_to_name else f"{what} {number}"
-    )
+    if invoice.kind == "credit_note":
+        number = f"Credit note {number}"
+    return f"{number} · {invoice.bill_to_name}" if invoice.bill_to_name else number
 
 
 def _entry_label(entry) -> str:

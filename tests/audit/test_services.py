@@ -196,7 +196,7 @@ def test_finalising_a_set_records_every_invoice_with_one_insert(admin, tenant_a)
     assert entry.after["status"] == "final"
     assert entry.after["number"].startswith("INV-")
     assert entry.after["total"] == "100.00" and entry.after["currency"] == "EUR"
-    assert entry.object_label.startswith(f"Invoice {entry.after['number']} · ")
+    assert entry.object_label.startswith(f"{entry.after['number']} · ")
 
 
 def test_void_credit_note_and_payments(admin, tenant_a):
