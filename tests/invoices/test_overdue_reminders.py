@@ -358,7 +358,9 @@ def test_a_missed_run_sends_only_the_latest_reminder_day_reached(
     assert (result["marked_overdue"], result["reminders"]) == (1, 1)
     assert marked(invoice) == dt.date(2026, 4, 20)
     ((_, message),) = mailbox.messages
-    assert message["Subject"] == f"Reminder: {invoice.number} was due on April 10, 2026 (10 days ago)"
+    assert (
+        message["Subject"] == f"Reminder: {invoice.number} was due on April 10, 2026 (10 days ago)"
+    )
     assert run(django_capture_on_commit_callbacks)["reminders"] == 0
     for day in days(dt.date(2026, 4, 21), dt.date(2026, 4, 30)):
         at(frozen_now, day)
