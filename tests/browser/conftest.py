@@ -18,6 +18,9 @@ Fixtures and helpers (see README, "Browser tests"):
 - ``watch(page)`` — what the page's guard has seen (below); ``watch(page).allow_5xx(...)``
   for a test that means to provoke a server error.
 
+On PostgreSQL the live server connects as the application role (``DB_APP_ROLE``), so the
+row-level security wall of ``billing_site/rls.py`` is on for every page, as in production.
+
 Each page is guarded: no host but the live server resolves, and a request to one, what
 the Content Security Policy refuses, an uncaught JavaScript error or a 5xx answer fails
 the test after its body has run.
@@ -30,11 +33,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.db.backends.signals import connection_created
 
 from billing_site.models import Membership
 from billing_site.roles import STAFF_ROLES, Role
@@ -125,6 +130,48 @@ def browser():
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+# --- the live server behind the tenancy wall ------------------------------------------
+
+# On PostgreSQL the live server answers as the application role (no table owned, no
+# BYPASSRLS), as production does: a page that reads outside its tenant's context gets
+# nothing, as it would there. The test's own set-up stays on the owner's connection.
+_wall_role: str | None = None
+
+
+def _behind_the_wall(sender, connection, **kwargs) -> None:
+    live_server_thread = threading.current_thread() is not threading.main_thread()
+    if _wall_role and connection.vendor == "postgresql" and live_server_thread:
+        with connection.cursor() as cursor:
+            cursor.execute(f'SET ROLE "{_wall_role}"')
+
+
+connection_created.connect(_behind_the_wall, dispatch_uid="browser-tests-wall")
+
+
+@pytest.fixture(autouse=True)
+def _live_server_as_app_role(request):
+    global _wall_role
+    from django.conf import settings
+    from django.db import connection
+
+    if "live_server" not in request.fixturenames or connection.vendor != "postgresql":
+        yield
+        return
+    role = settings.DB_APP_ROLE
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", [role])
+        found = cursor.fetchone()
+    if found is None:
+        yield  # no application role in this cluster (migrate grants it when it exists)
+        return
+    assert found == (False, False), f"{role} must not bypass row-level security"
+    _wall_role = role
+    try:
+        yield
+    finally:
+        _wall_role = None
 
 
 # --- the guard on every page --------------------------------------------------------
