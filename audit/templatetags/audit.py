@@ -7,12 +7,16 @@ every entry of a kind (the rate rule list). Shown to the roles that read the aud
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from urllib.parse import urlencode
 
+from babel.numbers import format_decimal
 from django import template
 from django.urls import reverse
 
 from billing_site.roles import role_can
+from billing_site.templatetags.billing import _locale
 
 from .. import selectors
 from ..services import target_of
@@ -44,3 +48,17 @@ def audit_history(context, obj=None, types="", parents=""):
         "more": len(rows) > selectors.HISTORY_SIZE,
         "log_url": f"{reverse('audit:log')}?{urlencode(query)}" if query else reverse("audit:log"),
     }
+
+
+# Amounts, rates and hours are kept as the exact decimal text ("95.0000"); shown like
+# every other figure on staff pages: in the tenant's locale, two to four places.
+_DECIMAL_TEXT = re.compile(r"-?\d+\.\d+")
+
+
+@register.simple_tag(takes_context=True)
+def audit_value(context, value: str) -> str:
+    if not isinstance(value, str) or not _DECIMAL_TEXT.fullmatch(value):
+        return value
+    return format_decimal(
+        Decimal(value), format="#,##0.00##", locale=_locale(context), decimal_quantization=False
+    )

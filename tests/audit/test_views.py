@@ -236,3 +236,28 @@ def test_a_removed_tenant_takes_its_log_through_the_named_path_only(
         _raw("DELETE FROM audit_auditentry WHERE id = %s", [kept.pk])
     assert AuditEntry.all_tenants.filter(tenant=tenant_a).count() == 0
     assert AuditEntry.all_tenants.filter(pk=kept.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("locale", "shown"),
+    [("fr_FR", "95,00 → 110,50</li>"), ("en_US", "1,250.00 → 133.3333</li>")],
+)
+def test_amounts_before_and_after_read_like_every_figure_on_the_page(
+    history, tenant_a, client_as, locale, shown
+):
+    admin, _ = history
+    tenant_a.locale = locale
+    tenant_a.save(update_fields=["locale"])
+    before, after = ("95.0000", "110.50") if locale == "fr_FR" else ("1250.0000", "133.3333")
+    AuditEntryFactory(
+        tenant=tenant_a,
+        action=Action.UPDATE,
+        object_type=ObjectType.RATE_RULE,
+        object_label="Rate of Printers",
+        before={"hourly_rate": before, "tickets": 12},
+        after={"hourly_rate": after, "tickets": 13},
+        created_at=dt.datetime(2026, 4, 1, tzinfo=dt.UTC),
+    )
+    page = client_as(admin).get(LOG, {"object_type": "rate_rule"}).content.decode()
+    assert shown in page
+    assert "12 → 13</li>" in page
