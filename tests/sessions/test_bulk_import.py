@@ -257,7 +257,7 @@ def test_browser_upload_confirm_and_progress(
     assert preview.redirect_chain[-1][0] == reverse("sessions:import-run", args=[staged.pk])
     html = preview.content.decode()
     # Every new computer is listed, 100 a page, none ticked: the import cannot start.
-    assert "New computers <span class=\"muted\">(400, 400 not ticked)" in html
+    assert 'New computers <span class="muted">(400, 400 not ticked)' in html
     assert "Tick or correct the new computers to import" in html and "Import 400 rows" not in html
     assert 'value="PC-0099"' in html and 'value="PC-0100"' not in html
     assert "1–100 of 400" in html
