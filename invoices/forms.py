@@ -197,7 +197,9 @@ class InvoiceDraftForm(PartyForm):
 
 
 class InvoiceLineForm(TenantForm):
-    """One line of a draft. Decimals stay strings: the service checks places and signs."""
+    """One line of a draft. Decimals stay strings and nothing is required here: the
+    service checks every field at once, so an empty description and a bad price are
+    both shown, each on its field."""
 
     KIND_CHOICES = [
         ("product", "Product / service"),
@@ -208,16 +210,23 @@ class InvoiceLineForm(TenantForm):
     ]
 
     kind = forms.ChoiceField(choices=KIND_CHOICES, initial="product")
-    description = forms.CharField(widget=forms.TextInput(attrs={"placeholder": "Description"}))
+    description = forms.CharField(
+        required=False, widget=forms.TextInput(attrs={"placeholder": "Description"})
+    )
     sku = forms.CharField(label="SKU", max_length=60, required=False)
-    quantity = forms.CharField(initial="1", widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    quantity = forms.CharField(
+        initial="1", required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"})
+    )
     unit = forms.CharField(max_length=20, required=False)
     unit_price = forms.CharField(
-        label="Unit price", widget=forms.TextInput(attrs={"inputmode": "decimal"})
+        label="Unit price", required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"})
     )
     taxable = forms.BooleanField(required=False)
     tax_rate = forms.CharField(
-        label="Tax %", initial="0", widget=forms.TextInput(attrs={"inputmode": "decimal"})
+        label="Tax %",
+        initial="0",
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
 
     def __init__(self, *args, line=None, **kwargs):

@@ -61,7 +61,7 @@ def test_draft_edit_shows_a_bad_lines_errors_on_its_fields_then_adds_a_good_one(
 
     # No description: its error sits on that field, and nothing was added.
     add_line("", "2", "25.50")
-    expect(error_on("description")).to_contain_text("This field is required.")
+    expect(error_on("description")).to_contain_text("Describe the line")
     expect(error_on("unit_price")).to_have_count(0)
     expect(total).to_have_text("€100.00")
     # A price of "abc": the error is on the price, the description typed is kept.

@@ -66,7 +66,7 @@ def lines(draft):
 @pytest.mark.parametrize(
     ("field", "value", "error"),
     [
-        ("description", "", "This field is required."),
+        ("description", "", "Describe the line; it is printed on the invoice."),
         ("unit_price", "abc", "Enter a number from"),
     ],
 )
@@ -88,7 +88,7 @@ def test_a_refused_new_line_shows_its_error_on_the_field(browser, draft, field, 
 @pytest.mark.parametrize(
     ("field", "value", "error"),
     [
-        ("description", "", "This field is required."),
+        ("description", "", "Describe the line; it is printed on the invoice."),
         ("unit_price", "abc", "Enter a number from"),
     ],
 )
@@ -106,6 +106,18 @@ def test_a_refused_line_edit_keeps_the_row_open_with_the_error(browser, draft, f
     assert f'hx-post="{url}"' in body  # Save is offered again
     (unchanged,) = lines(draft)
     assert unchanged.quantity == 2 and unchanged.unit_price == line.unit_price
+
+
+def test_every_bad_field_of_a_line_is_shown_at_once(browser, draft):
+    bad = {**LINE, "description": "", "unit_price": "abc", "tax_rate": "x"}
+    response = browser.post(reverse("invoices:invoice-line-add", args=[draft.pk]), bad, **HTMX)
+    assert response.status_code == 400
+    body = assert_fragment(response)
+    assert "Describe the line" in cell(body, "description", "add-line")
+    assert "Enter a number from" in cell(body, "unit_price", "add-line")
+    assert 'aria-invalid="true"' in cell(body, "tax_rate", "add-line")
+    assert 'value="2"' in cell(body, "quantity", "add-line")
+    assert lines(draft) == []
 
 
 def test_a_good_line_after_a_bad_one_is_added(browser, draft):
