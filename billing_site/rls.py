@@ -145,6 +145,17 @@ def tenant_tables() -> list[str]:
     )
 
 
+# ANALYZE is for a table's owner (PostgreSQL 15), and the application role owns none:
+# this function, created by the owner, re-samples a table's planner statistics for it
+# (billing_site.dbstats). It reads and changes no row.
+ANALYZE_FUNCTION = """
+CREATE OR REPLACE FUNCTION app_analyze(target regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    EXECUTE format('ANALYZE %s', target);
+END $$
+"""
+
 SAME_TENANT_FUNCTION = """
 CREATE OR REPLACE FUNCTION app_same_tenant() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -226,6 +237,8 @@ def apply_policies(sender=None, using="default", **kwargs) -> None:
         # References stay inside one tenant: a row may only point at its own tenant's
         # rows (checked at commit, when the rows a transaction writes all exist).
         cursor.execute(SAME_TENANT_FUNCTION)
+        cursor.execute(ANALYZE_FUNCTION)
+        cursor.execute("REVOKE ALL ON FUNCTION app_analyze(regclass) FROM PUBLIC")
         for table, column, target, target_column in tenant_references():
             name = _trigger_name(column)
             cursor.execute(f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"')
@@ -239,6 +252,7 @@ def apply_policies(sender=None, using="default", **kwargs) -> None:
                 f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'
             )
             cursor.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+            cursor.execute(f'GRANT EXECUTE ON FUNCTION app_analyze(regclass) TO "{role}"')
             # Append-only tables (the audit log): rows are added and read, never changed.
             for table in append_only_tables():
                 cursor.execute(f'REVOKE UPDATE, DELETE, TRUNCATE ON "{table}" FROM "{role}"')
