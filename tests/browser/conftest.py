@@ -91,14 +91,22 @@ def _skip_reason() -> str | None:
     return None
 
 
+def _in_browser_suite(item) -> bool:
+    return HERE in Path(str(item.fspath)).resolve().parents
+
+
 def pytest_collection_modifyitems(config, items):
     reason = _skip_reason()
     for item in items:
-        if HERE not in Path(str(item.fspath)).resolve().parents:
+        if not _in_browser_suite(item):
             continue
         item.add_marker(pytest.mark.browser)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+    # The browser tests run last: once Playwright has started, its event loop stays up
+    # (and Django's async guard lifted, see ``browser``) for the rest of the process, so
+    # no other test runs without that guard.
+    items.sort(key=_in_browser_suite)
 
 
 # --- the browser ----------------------------------------------------------------------
