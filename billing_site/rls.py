@@ -91,7 +91,9 @@ _DATA_STATEMENTS = ("select", "insert", "update", "delete", "with", "merge", "co
 def bind_tenant(execute, sql, params, many, context):
     """``connection.execute_wrapper``: the tenant context goes with every statement that
     reads or writes rows (schema changes need none, and some must run alone)."""
-    if not sql.lstrip().lower().startswith(_DATA_STATEMENTS):
+    # A compound query (``union()`` of querysets with DISTINCT, ORDER BY or LIMIT) comes
+    # with each part in parentheses: "(SELECT …) UNION (SELECT …)" reads rows all the same.
+    if not sql.lstrip(" \t\n(").lower().startswith(_DATA_STATEMENTS):
         return execute(sql, params, many, context)
     cursor = context["cursor"].cursor
     if many or getattr(cursor, "name", None):

@@ -116,6 +116,18 @@ def test_with_tenant_a_set_b_does_not_exist(two_tenants, tenant_a, tenant_b, as_
     assert Invoice.all_tenants.get(pk=b.pk).notes != "x"
 
 
+def test_a_compound_query_reads_its_tenants_rows(two_tenants, tenant_a, as_app_role):
+    """Django writes a union of querysets with DISTINCT as "(SELECT …) UNION (SELECT …)":
+    it is sent with the tenant like any other read (a batch's drafts are named by their
+    contracts through such a union)."""
+    a, _b = two_tenants
+    with as_app_role(), tenant_context(tenant_a):
+        parts = Invoice.objects.order_by().values_list("id").distinct()
+        union = parts.union(Invoice.objects.order_by().values_list("id").distinct())
+        assert str(union.query).startswith("(SELECT")
+        assert list(union) == [(a.pk,)]
+
+
 def test_cross_tenant_jobs_go_through_the_named_path(two_tenants, as_app_role):
     with as_app_role(), rls.cross_tenant():
         assert raw("SELECT count(*) FROM invoices_invoice") == [(2,)]
