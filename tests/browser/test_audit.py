@@ -35,7 +35,7 @@ def test_changes_show_on_their_pages_and_in_the_filtered_log(page, tenant_a, sta
     page.goto(reverse("contracts:contract-detail", args=[contract.pk]))
     history = page.locator("#history")
     expect(history).to_contain_text("Updated rate rule")
-    expect(history).to_contain_text("rate: 95.0000 → 110.50")
+    expect(history).to_contain_text("rate: 95.00 → 110.50")  # in the tenant's locale
     expect(history).to_contain_text("Bianca")  # the billing admin who changed it
 
     page.goto(reverse("invoices:invoice-detail", args=[final.pk]))

@@ -598,7 +598,11 @@ def test_bulk_approval_is_all_or_nothing(in_tenant_a, ticket, admin_a):
     already = TimeEntryFactory(tenant=in_tenant_a, ticket=ticket, state=TimeEntryState.APPROVED)
     with pytest.raises(ValidationError) as error:
         services.time_entries_approve(entry_ids=[submitted.pk, already.pk], actor=admin_a)
-    assert str(already.pk) in error.value.messages[0]
+    # The refusal names the entry at fault as a person reads it, not by its id.
+    message = error.value.messages[0]
+    assert f"#{ticket.number} {ticket.title}" in message
+    assert f"not: {already.pk}" not in message
+    assert message.count("#") == 1  # the submitted one is not named
     submitted.refresh_from_db()
     assert submitted.state == TimeEntryState.SUBMITTED
 

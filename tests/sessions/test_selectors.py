@@ -73,7 +73,10 @@ def test_filters(tenant_a, acme, tech, bill):
         assert list(selectors.session_list(billed=True)) == [billed]
         assert selectors.session_list(billed=False).count() == 4
         totals = selectors.session_totals(filters=SessionFilters(host=jane.pk, billed=False))
-        assert totals == {"session_count": 2, "total_seconds": 918}
+        assert totals == {"session_count": 2, "total_seconds": 918, "invoiceable_count": 2}
+        # The billed session counts in the totals, not among those left to invoice.
+        every = selectors.session_totals(filters=SessionFilters(host=jane.pk))
+        assert every["session_count"] == 3 and every["invoiceable_count"] == 2
 
 
 def test_billable_for_scope(tenant_a, tenant_b, acme, bill):
