@@ -53,6 +53,21 @@ def table_rows(html: str, table_id: str) -> list[list[str]]:
     return parser.tables[table_id]
 
 
+_SVG = re.compile(r"<svg\b.*?</svg>", re.S)
+# A chart's root is <svg class="chart" ...> (billing_site/charts.py); the page's other
+# inline SVGs are the {% icon %} decorations.
+_CHART = re.compile(r'<svg\b[^>]*\sclass="(?:[^"]*\s)?chart(?:\s[^"]*)?"')
+
+
+def svgs(html: str) -> list[str]:
+    """The markup of every inline ``<svg>`` of the page: charts and icons."""
+    return _SVG.findall(html)
+
+
+def is_chart(svg: str) -> bool:
+    return _CHART.match(svg) is not None
+
+
 def charts(html: str) -> list[ET.Element]:
     """Every inline chart of the page, parsed as XML (it must be well-formed)."""
-    return [ET.fromstring(svg) for svg in re.findall(r"<svg\b.*?</svg>", html, flags=re.S)]
+    return [ET.fromstring(svg) for svg in svgs(html) if is_chart(svg)]

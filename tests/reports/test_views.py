@@ -15,7 +15,7 @@ from billing_site.roles import Role
 from billing_site.timeutils import format_duration
 from contracts.pricing import hours
 
-from .pages import SVG, charts, table_rows
+from .pages import SVG, charts, is_chart, svgs, table_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -96,6 +96,11 @@ def test_each_page_draws_well_formed_accessible_charts(browser, name):
     assert "css/charts.css" in html
     found = charts(html)
     assert found, name
+    # Each chart card holds one chart; every other inline SVG is an icon, hidden from
+    # screen readers beside its label.
+    assert html.count('class="card chart-card"') == len(found)
+    icons = [svg for svg in svgs(html) if not is_chart(svg)]
+    assert icons and all('aria-hidden="true"' in svg.split(">", 1)[0] for svg in icons)
     for svg in found:
         assert svg.tag == f"{SVG}svg"
         assert svg.get("role") == "img" and svg.get("aria-label")
@@ -105,13 +110,7 @@ def test_each_page_draws_well_formed_accessible_charts(browser, name):
             for rect in svg.iter(f"{SVG}rect")
             if "chart-bar" in rect.get("class", "")
         )
-    assert "style=" not in "".join(re_svgs(html))
-
-
-def re_svgs(html: str) -> list[str]:
-    import re
-
-    return re.findall(r"<svg\b.*?</svg>", html, flags=re.S)
+    assert "style=" not in "".join(svgs(html))
 
 
 def test_team_work_page_csv_and_api_agree(browser, api):
@@ -344,7 +343,8 @@ def test_a_filter_that_cannot_be_read_is_its_fields_error(browser, name, query, 
     errors = response.context["form"].errors
     assert field in errors and message in " ".join(errors[field])
     html = response.content.decode()
-    assert "Some filters were not understood" in html and not charts(html)
+    # The message is announced (role="alert") and no chart is drawn from a filter not read.
+    assert 'role="alert">Some filters were not understood' in html and not charts(html)
     csv_response = browser.get(reverse(f"reports:{name}-csv") + query)
     assert csv_response.status_code == 400
     assert field in csv_response.content.decode()
