@@ -55,6 +55,7 @@ def _object_types() -> dict[str, str]:
         "integrations.connection": ObjectType.CONNECTION,
         "integrations.mapping": ObjectType.MAPPING,
         "integrations.customerschedule": ObjectType.SCHEDULE,
+        "support_sessions.teamviewerconnection": ObjectType.CONNECTION,
     }
 
 
@@ -124,6 +125,7 @@ _LABELS = {
     "contracts.contractproductline": _line_label,
     "contracts.blockpurchase": _block_label,
     "integrations.mapping": _mapping_label,
+    "support_sessions.teamviewerconnection": lambda connection: "TeamViewer",
 }
 
 

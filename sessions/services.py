@@ -8,6 +8,7 @@ whole seconds, so ``duration_seconds`` is exactly end - start.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import re
@@ -21,6 +22,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from audit import services as audit
 from billing_site.models import Membership, Organization, Tenant, User
 from billing_site.roles import STAFF_ROLES, Cap, role_can
 from billing_site.services import assign_fields, reject_unknown_fields
@@ -1576,6 +1578,10 @@ def _check_token(token: str) -> str | None:
     return None
 
 
+# What the audit log records of the TeamViewer connection (never its token).
+TEAMVIEWER_AUDITED_FIELDS = ("group_id", "token_last4")
+
+
 @transaction.atomic
 def teamviewer_connection_save(
     *, actor: User, token: str = "", group_id: str | Unset = UNSET
@@ -1606,6 +1612,7 @@ def teamviewer_connection_save(
             )
     if errors:
         raise ValidationError(errors)
+    previous = copy.copy(connection)
     if connection is None:
         connection = TeamViewerConnection(tenant=tenant)
     if token:
@@ -1625,6 +1632,14 @@ def teamviewer_connection_save(
         raise ValidationError(
             {"token": "The TeamViewer connection was saved by someone else at the same moment."}
         ) from exc
+    audit.record_changes(
+        action=audit.Action.CONNECT if previous is None else audit.Action.UPDATE,
+        target=connection,
+        previous=previous,
+        fields=TEAMVIEWER_AUDITED_FIELDS,
+        # The token itself is never written to the log.
+        extra_after={"token": "replaced"} if token else None,
+    )
     return connection
 
 
@@ -1632,7 +1647,13 @@ def teamviewer_connection_save(
 def teamviewer_connection_delete() -> None:
     """Forget the token and the cursor; sessions already imported stay."""
     require_current_tenant()
-    TeamViewerConnection.objects.all().delete()
+    for connection in TeamViewerConnection.objects.select_for_update():
+        audit.record(
+            action=audit.Action.DISCONNECT,
+            target=connection,
+            before=audit.values(connection, TEAMVIEWER_AUDITED_FIELDS),
+        )
+        connection.delete()
 
 
 @transaction.atomic

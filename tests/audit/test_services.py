@@ -414,3 +414,28 @@ def test_a_role_changed_in_the_admin_goes_through_the_service(tenant_a, staff_a,
     with tenant_context(tenant_a):
         changed = only(action=Action.ROLE_CHANGE)
     assert changed.after == {"role": "accountant"} and changed.actor_id == superuser.pk
+
+
+def test_the_teamviewer_connection_is_recorded_without_its_token(admin, tenant_a, settings):
+    from cryptography.fernet import Fernet
+
+    from sessions import services as sessions
+
+    settings.INTEGRATIONS_KEYS = [Fernet.generate_key().decode()]
+    token = "12345678-AbCdEfGhIjKlMnOpQrSt"
+    sessions.teamviewer_connection_save(actor=admin, token=token)
+    sessions.teamviewer_connection_save(actor=admin, group_id="g123")
+    sessions.teamviewer_connection_save(actor=admin, group_id="g123")  # nothing changed
+    sessions.teamviewer_connection_delete()
+    created, grouped, removed = entries(object_type=ObjectType.CONNECTION)
+    assert created.action == Action.CONNECT and created.object_label == "TeamViewer"
+    assert created.after == {"token_last4": "QrSt", "token": "replaced"}
+    assert (grouped.action, grouped.before, grouped.after) == (
+        Action.UPDATE,
+        {"group_id": ""},
+        {"group_id": "g123"},
+    )
+    assert removed.action == Action.DISCONNECT
+    assert removed.before == {"group_id": "g123", "token_last4": "QrSt"}
+    assert all(token not in str(e.before) + str(e.after) for e in (created, grouped, removed))
+    assert {e.actor_id for e in (created, grouped, removed)} == {admin.pk}

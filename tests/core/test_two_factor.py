@@ -46,7 +46,10 @@ def set_up(client, frozen) -> tuple[TOTPDevice, list[str]]:
     page = client.get(reverse("two-factor"))
     assert page.status_code == 200
     html = page.content.decode()
-    assert "<svg" in html and "Set up an authenticator app" in html
+    # The QR code: an SVG drawn inside its labelled box (every page also has icon SVGs).
+    qr = re.search(r'<div class="qr" aria-label="QR code of the secret">\s*(.*?)</div>', html, re.S)
+    assert qr and "<svg" in qr.group(1) and "<path" in qr.group(1)
+    assert "Set up an authenticator app" in html
     device = TOTPDevice.objects.get(confirmed=False)
     secret = re.search(r'<span class="mono">([A-Z2-7 ]+)</span>', html).group(1)
     assert len(secret.replace(" ", "")) == 32
