@@ -30,9 +30,19 @@ def database_url() -> str | None:
 
 class Worker:
     """A real ``celery worker`` process (optionally with beat inside) on the test
-    database and ``broker``; its output goes to a log file under ``log_dir``."""
+    database and ``broker``; its output goes to a log file under ``log_dir``. With
+    ``queue`` it consumes that queue only, so it takes no other test's tasks and no other
+    worker takes its own (test runs on one machine share Redis' few databases)."""
 
-    def __init__(self, log_dir: Path, *, broker: str, beat: bool = False, **env: str):
+    def __init__(
+        self,
+        log_dir: Path,
+        *,
+        broker: str,
+        beat: bool = False,
+        queue: str | None = None,
+        **env: str,
+    ):
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
         command = [
             sys.executable,
@@ -49,6 +59,8 @@ class Worker:
             "--loglevel=INFO",
             f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
         ]
+        if queue:
+            command += ["--queues", queue]
         if beat:
             command += ["--beat", f"--schedule={log_dir / 'beat-schedule'}"]
         full_env = {
@@ -88,6 +100,17 @@ class Worker:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=20)
         self.log.close()
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        """Until the worker consumes (its start is slow on a loaded machine: Django and
+        every task module are imported first); fail at once if it exits."""
+
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the worker exited\n--- worker log ---\n{self.output()}")
+            return " ready." in self.log_path.read_text(errors="replace")
+
+        wait_for(ready, timeout=timeout, what="the worker to start", worker=self)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import uuid
 
 import environ
 import psycopg2
@@ -45,12 +46,29 @@ def frozen_now():
 @pytest.fixture
 def through_the_broker(settings, redis_broker):
     """What the pages queue goes through Redis to the worker (not in-process), and both
-    sides read progress from one cache, as web processes and workers do when deployed."""
-    settings.CACHES = {"default": environ.Env.cache_url_config(BROKER)}
-    saved = (celery_app.conf.task_always_eager, celery_app.conf.broker_url)
-    celery_app.conf.update(CELERY_TASK_ALWAYS_EAGER=False, CELERY_BROKER_URL=BROKER)
-    yield
-    celery_app.conf.update(CELERY_TASK_ALWAYS_EAGER=saved[0], CELERY_BROKER_URL=saved[1])
+    sides read progress from one cache, as web processes and workers do when deployed.
+
+    The queue and the cache's keys are this test's own (named ``own``): other test runs
+    on the machine use the same Redis database, and their workers or their batches'
+    progress (same tenant and batch ids, another database) must not meet these."""
+    own = f"batch-test-{uuid.uuid4().hex[:12]}"
+    cache_url = f"{BROKER}?key_prefix={own}"
+    settings.CACHES = {"default": environ.Env.cache_url_config(cache_url)}
+    conf = celery_app.conf
+    saved = (conf.task_always_eager, conf.broker_url, conf.task_default_queue)
+    conf.update(
+        CELERY_TASK_ALWAYS_EAGER=False, CELERY_BROKER_URL=BROKER, CELERY_TASK_DEFAULT_QUEUE=own
+    )
+    # The app sends through the producer pool it made on its first send, whatever the
+    # settings say later: it must be this broker's.
+    sent_to = celery_app.amqp.producer_pool.connections.connection.as_uri()
+    assert sent_to == BROKER, sent_to
+    yield {"queue": own, "CACHE_URL": cache_url}
+    conf.update(
+        CELERY_TASK_ALWAYS_EAGER=saved[0],
+        CELERY_BROKER_URL=saved[1],
+        CELERY_TASK_DEFAULT_QUEUE=saved[2],
+    )
 
 
 def text(html: str) -> str:
@@ -76,16 +94,24 @@ def locked_row(table: str, pk: int):
     return blocker
 
 
-@pytest.mark.usefixtures("through_the_broker")
-def test_run_and_generate_on_a_worker_with_progress(client_as, staff_a, tenant_a, tmp_path):
+def test_run_and_generate_on_a_worker_with_progress(
+    client_as, staff_a, tenant_a, tmp_path, through_the_broker
+):
     world = build_world(tenant_a)
     with tenant_context(tenant_a):
         too_early = batch_services.batch_create(name="January", as_of=AS_OF.replace(month=1))
         batch = batch_services.batch_create(name="March 2026", as_of=AS_OF)
     browser = client_as(staff_a.user(Role.BILLING_ADMIN))
-    worker = Worker(tmp_path, broker=BROKER, CACHE_URL=BROKER)
+    worker = Worker(
+        tmp_path,
+        broker=BROKER,
+        queue=through_the_broker["queue"],
+        CACHE_URL=through_the_broker["CACHE_URL"],
+    )
     blocker = None
     try:
+        # Its start, not the jobs, is what a loaded machine slows down: wait for it apart.
+        worker.wait_ready()
         # Refused by the service in the worker: the page says why.
         browser.post(reverse("invoices:batch-run", args=[too_early.pk]))
         failed = wait_for(
