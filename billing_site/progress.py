@@ -7,7 +7,7 @@ Redis when CACHE_URL / REDIS_URL is set (shared by the web processes and the wor
 local memory in the demo, where the task runs in the web process itself. A queued or
 running job not heard of for ``STALE_AFTER`` is taken as lost (its worker died); the
 jobs are all or nothing and refuse to do twice what is done, so they can be started
-again. The mechanism is the one ``sessions.bulk_import`` introduced for its imports.
+again.
 """
 
 from __future__ import annotations
@@ -24,14 +24,12 @@ TTL = 24 * 3600
 
 
 @dataclass
-class JobProgress:
-    """A job's state, its current step (``done`` of ``total`` units of work, in words)
-    and, once over, its outcome message."""
+class TrackedJob:
+    """What every polled job has: its state, its outcome message once over, and when it
+    started and was last heard of. A job's own counters go in a subclass, with the
+    ``percent`` they give."""
 
     state: str = QUEUED
-    step: str = ""
-    done: int = 0
-    total: int = 0
     message: str = ""
     started_at: float = 0.0
     updated_at: float = 0.0
@@ -49,6 +47,22 @@ class JobProgress:
 
     @property
     def percent(self) -> int:
+        return 100 if self.state == DONE else 0
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "percent": self.percent, "active": self.active}
+
+
+@dataclass
+class JobProgress(TrackedJob):
+    """A job's current step: ``done`` of ``total`` units of work, in words."""
+
+    step: str = ""
+    done: int = 0
+    total: int = 0
+
+    @property
+    def percent(self) -> int:
         if self.state == DONE:
             return 100
         return min(99, int(100 * self.done / self.total)) if self.total else 0
@@ -58,11 +72,8 @@ class JobProgress:
         """How long it has run (or ran)."""
         return max(0.0, self.updated_at - self.started_at) if self.started_at else 0.0
 
-    def as_dict(self) -> dict:
-        return {**asdict(self), "percent": self.percent, "active": self.active}
 
-
-def load(key: str, cls: type[JobProgress] = JobProgress) -> JobProgress | None:
+def load(key: str, cls: type[TrackedJob] = JobProgress) -> TrackedJob | None:
     data = cache.get(key)
     if not data:
         return None
@@ -70,14 +81,14 @@ def load(key: str, cls: type[JobProgress] = JobProgress) -> JobProgress | None:
     return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def save(key: str, progress: JobProgress) -> None:
+def save(key: str, progress: TrackedJob) -> None:
     progress.updated_at = time.time()
     if not progress.started_at:
         progress.started_at = progress.updated_at
     cache.set(key, asdict(progress), TTL)
 
 
-def claim(key: str, progress: JobProgress) -> JobProgress | None:
+def claim(key: str, progress: TrackedJob) -> TrackedJob | None:
     """Record ``progress`` under ``key`` unless an active job holds it: None when
     claimed, else the active job's progress. ``cache.add`` is atomic (Redis ``SET NX``),
     so of two requests at once one gets the key; a finished or lost job's record is

@@ -32,18 +32,17 @@ import csv
 import datetime as dt
 import io
 import itertools
-import time
 import zoneinfo
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Substr
 from django.utils import timezone
 
+from billing_site import progress as jobs
 from billing_site.models import Tenant, User
 from billing_site.roles import Cap, role_can
 from billing_site.tenancy import tenant_context
@@ -54,13 +53,10 @@ from .models import Host, HostGroup, ImportStatus, RemoteSession, SessionImport
 SLICE_CHARS = 1_000_000
 ERRORS_KEPT = 100
 HEAD_ROWS = 20
-# A queued or running import not heard of for this long is taken as lost (its worker
-# died): the page offers to start it again. Re-running is safe (all or nothing, and the
-# staged upload is locked and marked imported once).
-STALE_AFTER = dt.timedelta(minutes=10)
-PROGRESS_TTL = 24 * 3600
-
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+# A queued or running import not heard of for ``jobs.STALE_AFTER`` is taken as lost
+# (its worker died): the page offers to start it again. Re-running is safe (all or
+# nothing, and the staged upload is locked and marked imported once).
+QUEUED, RUNNING, DONE, FAILED = jobs.QUEUED, jobs.RUNNING, jobs.DONE, jobs.FAILED
 
 
 def async_rows() -> int:
@@ -100,8 +96,7 @@ def is_big(staged: SessionImport) -> bool:
 
 
 @dataclass
-class Progress:
-    state: str = QUEUED
+class Progress(jobs.TrackedJob):
     rows_total: int = 0
     rows_read: int = 0
     rows_written: int = 0
@@ -112,19 +107,6 @@ class Progress:
     skipped: int = 0
     error_count: int = 0
     errors: list[dict] = field(default_factory=list)
-    message: str = ""
-    updated_at: float = 0.0
-
-    @property
-    def active(self) -> bool:
-        return self.state in (QUEUED, RUNNING) and not self.stale
-
-    @property
-    def stale(self) -> bool:
-        return (
-            self.state in (QUEUED, RUNNING)
-            and time.time() - self.updated_at > STALE_AFTER.total_seconds()
-        )
 
     @property
     def percent(self) -> int:
@@ -132,22 +114,17 @@ class Progress:
             return 100
         return int(100 * self.rows_read / self.rows_total) if self.rows_total else 0
 
-    def as_dict(self) -> dict:
-        return {**asdict(self), "percent": self.percent, "active": self.active}
-
 
 def _key(tenant_id: int, import_id: int) -> str:
     return f"sessions:import-progress:{tenant_id}:{import_id}"
 
 
 def progress_of(staged: SessionImport) -> Progress | None:
-    data = cache.get(_key(staged.tenant_id, staged.pk))
-    return Progress(**data) if data else None
+    return jobs.load(_key(staged.tenant_id, staged.pk), Progress)
 
 
-def _save_progress(tenant_id: int, import_id: int, progress: Progress) -> None:
-    progress.updated_at = time.time()
-    cache.set(_key(tenant_id, import_id), asdict(progress), PROGRESS_TTL)
+def _save_progress(tenant_id: int, import_id: int, job: Progress) -> None:
+    jobs.save(_key(tenant_id, import_id), job)
 
 
 # Reading the staged text -------------------------------------------------------------------
