@@ -56,19 +56,31 @@ def through_the_broker(settings, redis_broker):
     settings.CACHES = {"default": environ.Env.cache_url_config(cache_url)}
     conf = celery_app.conf
     saved = (conf.task_always_eager, conf.broker_url, conf.task_default_queue)
-    conf.update(
-        CELERY_TASK_ALWAYS_EAGER=False, CELERY_BROKER_URL=BROKER, CELERY_TASK_DEFAULT_QUEUE=own
-    )
-    # The app sends through the producer pool it made on its first send, whatever the
-    # settings say later: it must be this broker's.
-    sent_to = celery_app.amqp.producer_pool.connections.connection.as_uri()
-    assert sent_to == BROKER, sent_to
-    yield {"queue": own, "CACHE_URL": cache_url}
-    conf.update(
-        CELERY_TASK_ALWAYS_EAGER=saved[0],
-        CELERY_BROKER_URL=saved[1],
-        CELERY_TASK_DEFAULT_QUEUE=saved[2],
-    )
+    try:
+        conf.update(
+            CELERY_TASK_ALWAYS_EAGER=False, CELERY_BROKER_URL=BROKER, CELERY_TASK_DEFAULT_QUEUE=own
+        )
+        renew_connections(celery_app)
+        sent_to = celery_app.amqp.producer_pool.connections.connection.as_uri()
+        assert sent_to == BROKER, sent_to
+        yield {"queue": own, "CACHE_URL": cache_url}
+    finally:
+        # Restored whatever happened: later tests on this process queue as before.
+        conf.update(
+            CELERY_TASK_ALWAYS_EAGER=saved[0],
+            CELERY_BROKER_URL=saved[1],
+            CELERY_TASK_DEFAULT_QUEUE=saved[2],
+        )
+        renew_connections(celery_app)
+
+
+def renew_connections(app) -> None:
+    """The app sends through the connection and producer pools it made on its first send,
+    whatever the broker setting says later (an earlier test on this process may have sent
+    to REDIS_URL's broker): forget them, so the next send takes the broker set now. They
+    stay open in kombu's registry (one per broker), ready for when it is set back."""
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def text(html: str) -> str:
