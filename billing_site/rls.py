@@ -32,6 +32,7 @@ connects as ``DB_APP_ROLE``.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 
@@ -88,12 +89,16 @@ def _settings_sql() -> str:
 _DATA_STATEMENTS = ("select", "insert", "update", "delete", "with", "merge", "copy")
 
 
+# Whitespace of any kind and opening parentheses before a statement's first keyword.
+_LEADING = re.compile(r"[\s(]*")
+
+
 def bind_tenant(execute, sql, params, many, context):
     """``connection.execute_wrapper``: the tenant context goes with every statement that
     reads or writes rows (schema changes need none, and some must run alone)."""
     # A compound query (``union()`` of querysets with DISTINCT, ORDER BY or LIMIT) comes
     # with each part in parentheses: "(SELECT …) UNION (SELECT …)" reads rows all the same.
-    if not sql.lstrip(" \t\n(").lower().startswith(_DATA_STATEMENTS):
+    if not sql[_LEADING.match(sql).end() :].lower().startswith(_DATA_STATEMENTS):
         return execute(sql, params, many, context)
     cursor = context["cursor"].cursor
     if many or getattr(cursor, "name", None):
@@ -152,7 +157,7 @@ def tenant_tables() -> list[str]:
 # (billing_site.dbstats). It reads and changes no row.
 ANALYZE_FUNCTION = """
 CREATE OR REPLACE FUNCTION app_analyze(target regclass) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format('ANALYZE %s', target);
 END $$

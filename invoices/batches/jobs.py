@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -128,7 +129,9 @@ def start(
 
     tenant = require_current_tenant()
     with transaction.atomic():
-        batch = InvoiceBatch.objects.get(pk=batch.pk)
+        # Locked: two requests at once see the status one after the other, whatever the
+        # progress record (in the cache) says.
+        batch = InvoiceBatch.objects.select_for_update().get(pk=batch.pk)
         if batch.status != NEEDS[action]:
             if action == RUN:
                 raise ValidationError({"status": f"Batch “{batch.name}” has already been run."})
@@ -232,11 +235,14 @@ def execute(*, tenant, batch_id: int, action: str, actor_id: int | None = None) 
         else:
             made = services.batch_generate(batch=batch, report=report)
             numbers = sorted(i.number for i in made)
-            span = f"{numbers[0]} to {numbers[-1]}" if len(numbers) > 1 else numbers[0]
-            message = (
-                f"{len(made):,} invoice(s) generated, numbered {span}: "
-                f"{_totals(made, tenant)}. Their PDFs are being rendered."
-            )
+            if not numbers:
+                message = f"“{batch.name}” had no drafts left: no invoice was generated."
+            else:
+                span = f"{numbers[0]} to {numbers[-1]}" if len(numbers) > 1 else numbers[0]
+                message = (
+                    f"{len(made):,} invoice(s) generated, numbered {span}: "
+                    f"{_totals(made, tenant)}. Their PDFs are being rendered."
+                )
     except InvoiceBatch.DoesNotExist:
         _finish(tenant.pk, batch_id, job, progress.FAILED, "The batch was deleted meanwhile.")
     except ValidationError as error:
@@ -268,9 +274,9 @@ def execute(*, tenant, batch_id: int, action: str, actor_id: int | None = None) 
 
 def _totals(invoices, tenant) -> str:
     """Totals per currency in the tenant's locale, e.g. "4 196,40 € and 80,00 $US"."""
-    sums: dict[str, object] = {}
+    sums: dict[str, Decimal] = {}
     for invoice in invoices:
-        sums[invoice.currency] = sums.get(invoice.currency, 0) + invoice.total
+        sums[invoice.currency] = sums.get(invoice.currency, Decimal(0)) + invoice.total
     locale = tenant.locale or "en_US"
     return " and ".join(
         f"{format_money(total, currency, locale)} in total"
