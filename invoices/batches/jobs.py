@@ -129,9 +129,9 @@ def start(
 
     tenant = require_current_tenant()
     with transaction.atomic():
-        # Locked: two requests at once see the status one after the other, whatever the
-        # progress record (in the cache) says.
-        batch = InvoiceBatch.objects.select_for_update().get(pk=batch.pk)
+        # Not locked: a running job holds the batch row until it commits, and a second
+        # request must be refused at once (by the progress claim), not wait for it.
+        batch = InvoiceBatch.objects.get(pk=batch.pk)
         if batch.status != NEEDS[action]:
             if action == RUN:
                 raise ValidationError({"status": f"Batch “{batch.name}” has already been run."})
